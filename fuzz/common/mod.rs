@@ -1,0 +1,165 @@
+//! The properties the fuzz targets check. Shared by the targets and by the
+//! `cargo test` replay of committed crash inputs (`tests/fuzz_replay.rs`), so a
+//! crash found once is checked on every test run.
+
+// Each includer uses only part of this file.
+#![allow(dead_code)]
+
+use arbitrary::Arbitrary;
+use p2pchat::message::{self, Decoded};
+use p2pchat::protocol::{Chat, EncodeError, Hello, Leave, Message, MsgId, NodeId, VERSION};
+
+/// Decodes arbitrary bytes as a stream of frames, parses each body as a
+/// protocol message, and checks that whatever is accepted round-trips.
+pub fn check_stream(mut data: &[u8]) {
+    loop {
+        match message::decode(data) {
+            Ok(Decoded::Frame { body, consumed }) => {
+                assert!(consumed <= data.len(), "consumed more than given");
+                assert_eq!(consumed, message::HEADER_LEN + body.len());
+                let mut again = Vec::new();
+                message::encode(body, &mut again).expect("a decoded body re-encodes");
+                assert_eq!(&again[..], &data[..consumed], "frame did not round-trip");
+                if let Ok(m) = Message::parse(body) {
+                    check_message(&m);
+                }
+                data = &data[consumed..];
+            }
+            Ok(Decoded::Partial { needed }) => {
+                assert!(needed > 0);
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Encodes a message and checks it parses back to the same message.
+pub fn check_message(m: &Message<'_>) {
+    let mut frame = Vec::new();
+    if m.encode(&mut frame).is_err() {
+        return; // Too long for a frame: refused whole, which is correct.
+    }
+    let Ok(Decoded::Frame { body, .. }) = message::decode(&frame) else {
+        panic!("an encoded message does not decode as a frame");
+    };
+    assert_eq!(
+        Message::parse(body).as_ref(),
+        Ok(m),
+        "message did not round-trip"
+    );
+}
+
+/// Structured input: field values from which a message is built.
+#[derive(Debug, Arbitrary)]
+pub enum Input {
+    Hello {
+        id: u64,
+        port: u16,
+        name: String,
+    },
+    Chat {
+        history: bool,
+        ttl: u8,
+        origin: u64,
+        seq: u64,
+        time_ms: u64,
+        name: String,
+        text: String,
+    },
+    Leave {
+        ttl: u8,
+        origin: u64,
+        seq: u64,
+        name: String,
+    },
+    Error {
+        text: String,
+    },
+    Frame {
+        body: String,
+    },
+}
+
+/// Builds the message if its values are valid, checks the round trip, and
+/// checks that invalid values are refused rather than encoded.
+pub fn check_input(input: &Input) {
+    let id = |origin, seq| MsgId {
+        origin: NodeId(origin),
+        seq,
+    };
+    let message = match input {
+        Input::Hello { id, port, name } => Message::Hello(Hello {
+            version: VERSION,
+            id: NodeId(*id),
+            port: *port,
+            name,
+        }),
+        Input::Chat {
+            history,
+            ttl,
+            origin,
+            seq,
+            time_ms,
+            name,
+            text,
+        } => Message::Chat(Chat {
+            history: *history,
+            ttl: *ttl,
+            id: id(*origin, *seq),
+            time_ms: *time_ms,
+            name,
+            text,
+        }),
+        Input::Leave {
+            ttl,
+            origin,
+            seq,
+            name,
+        } => Message::Leave(Leave {
+            ttl: *ttl,
+            id: id(*origin, *seq),
+            name,
+        }),
+        Input::Error { text } => Message::Error(text),
+        Input::Frame { body } => {
+            let mut out = Vec::new();
+            match message::encode(body, &mut out) {
+                Ok(()) => assert_eq!(
+                    message::decode(&out),
+                    Ok(Decoded::Frame {
+                        body,
+                        consumed: out.len()
+                    })
+                ),
+                Err(_) => assert!(out.is_empty() && body.len() > message::MAX_BODY),
+            }
+            return;
+        }
+    };
+    // Values that break a rule (an empty name, a space in a name, port 0...)
+    // must be refused by the encoder, never sent as some other message.
+    let mut frame = Vec::new();
+    match message.encode(&mut frame) {
+        Err(EncodeError::Invalid(_)) => {
+            assert!(!is_valid(input), "valid values were refused: {input:?}");
+            assert!(frame.is_empty());
+        }
+        Err(EncodeError::Frame(_)) => assert!(frame.is_empty()),
+        Ok(()) => {
+            assert!(is_valid(input), "invalid values were encoded: {input:?}");
+            check_message(&message);
+        }
+    }
+}
+
+fn is_valid(input: &Input) -> bool {
+    let name_ok = |n: &str| p2pchat::protocol::validate_name(n).is_ok();
+    match input {
+        Input::Hello { port, name, .. } => *port != 0 && name_ok(name),
+        Input::Chat { name, text, .. } => name_ok(name) && !text.is_empty(),
+        Input::Leave { name, .. } => name_ok(name),
+        Input::Error { text } => !text.is_empty(),
+        Input::Frame { .. } => true,
+    }
+}

@@ -1,0 +1,134 @@
+//! Reads frames from any byte stream into one reusable buffer.
+
+use super::{check, FrameError, Status, HEADER_LEN};
+use futures::io::{AsyncRead, AsyncReadExt};
+use std::{fmt, io};
+
+/// Bytes the buffer starts with; it grows only for frames larger than this.
+const INITIAL_CAPACITY: usize = 16 * 1024;
+
+/// Why no frame could be read. Each one ends the stream for good.
+#[derive(Debug)]
+pub enum ReadError {
+    /// The transport failed.
+    Io(io::Error),
+    /// The bytes are not a valid frame.
+    Frame(FrameError),
+    /// The stream ended inside a frame, `missing` bytes short of its end.
+    Truncated { missing: usize },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Io(e) => write!(f, "connection failed: {e}"),
+            ReadError::Frame(e) => e.fmt(f),
+            ReadError::Truncated { missing } => write!(
+                f,
+                "connection closed in the middle of a message ({missing} bytes missing)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+impl From<FrameError> for ReadError {
+    fn from(e: FrameError) -> Self {
+        ReadError::Frame(e)
+    }
+}
+
+/// Reads frames from `R`, lending each body from its own buffer.
+///
+/// Each read asks for as many bytes as fit, so a burst of small frames costs one
+/// system call. Once the buffer has grown to the largest frame seen, reading
+/// allocates nothing.
+pub struct FrameReader<R> {
+    inner: R,
+    buf: Vec<u8>,
+    /// Start of the bytes not yet handed out.
+    start: usize,
+    /// End of the bytes read so far.
+    end: usize,
+    limit: usize,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    /// A reader enforcing the default body limit.
+    pub fn new(inner: R) -> Self {
+        Self::with_limit(inner, super::MAX_BODY)
+    }
+
+    /// A reader enforcing `limit` on every body.
+    pub fn with_limit(inner: R, limit: usize) -> Self {
+        FrameReader {
+            inner,
+            buf: vec![0; INITIAL_CAPACITY.min(HEADER_LEN + limit)],
+            start: 0,
+            end: 0,
+            limit,
+        }
+    }
+
+    /// The next frame's body, or `None` at a clean end of stream.
+    ///
+    /// After an error the stream is out of step with frame boundaries: drop it.
+    pub async fn next_frame(&mut self) -> Result<Option<&str>, ReadError> {
+        loop {
+            match check(&self.buf[self.start..self.end], self.limit)? {
+                Status::Complete(len) => {
+                    let frame = &self.buf[self.start..self.start + len];
+                    self.start += len;
+                    return Ok(Some(super::body(&frame[HEADER_LEN..])?));
+                }
+                Status::Partial { needed } => {
+                    if !self.fill(needed).await? {
+                        return match self.end - self.start {
+                            0 => Ok(None),
+                            _ => Err(ReadError::Truncated { missing: needed }),
+                        };
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when bytes of a next frame are already buffered, so a caller can
+    /// tell whether [`next_frame`](Self::next_frame) may finish without waiting.
+    pub fn has_buffered(&self) -> bool {
+        self.start < self.end
+    }
+
+    /// Reads at least once, making room for `needed` more bytes first.
+    /// Returns false at end of stream.
+    async fn fill(&mut self, needed: usize) -> Result<bool, ReadError> {
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        if self.end + needed > self.buf.len() {
+            // Move the unread tail to the front; grow only if that is not enough.
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let wanted = self.end + needed;
+            if wanted > self.buf.len() {
+                self.buf.resize(wanted, 0);
+            }
+        }
+        let n = loop {
+            match self.inner.read(&mut self.buf[self.end..]).await {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                result => break result.map_err(ReadError::Io)?,
+            }
+        };
+        self.end += n;
+        Ok(n > 0)
+    }
+
+    /// Gives back the underlying stream.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+}

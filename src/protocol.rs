@@ -1,0 +1,474 @@
+//! The typed messages that travel as frame bodies.
+//!
+//! A body is one line of human-readable text: a kind word, then fields
+//! separated by single spaces, so a packet capture reads like a log.
+//! `PROTOCOL.md` specifies every kind. Parsing borrows every string from the
+//! frame; nothing is copied. Every field is validated here, so the node only
+//! ever sees well-formed values.
+
+use crate::message::{self, BodyWriter, FrameError};
+use std::fmt;
+use std::net::SocketAddr;
+
+mod fields;
+
+pub use fields::{validate_name, NameError, MAX_NAME_CHARS};
+
+/// The protocol version this build speaks. Any change to the wire format bumps it.
+pub const VERSION: u32 = 1;
+
+/// Hops a flooded message may still take when it is first sent.
+pub const INITIAL_TTL: u8 = 32;
+
+/// A node's identity: random, 64 bits, written as 16 lower-case hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId(pub u64);
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:016x}", self.0)
+    }
+}
+
+/// A flooded message's identity: its origin and that origin's sequence number.
+/// Saying the same text twice makes two ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MsgId {
+    pub origin: NodeId,
+    pub seq: u64,
+}
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.origin, self.seq)
+    }
+}
+
+/// One protocol message, borrowing its strings from the frame body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message<'a> {
+    /// The first message on every connection, from both sides.
+    Hello(Hello<'a>),
+    /// A chat line, flooded to every node.
+    Chat(Chat<'a>),
+    /// The ids of the chat messages the sender keeps in its history.
+    Have(IdList<'a>),
+    /// Listen addresses of nodes the sender knows.
+    Peers(PeerList<'a>),
+    /// A user left the chat on purpose; flooded like a chat line.
+    Leave(Leave<'a>),
+    /// Why the sender is closing the connection.
+    Error(&'a str),
+}
+
+/// `HELLO <version> <node-id> <listen-port> <name>`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hello<'a> {
+    pub version: u32,
+    pub id: NodeId,
+    pub port: u16,
+    pub name: &'a str,
+}
+
+/// `MSG|HIST <ttl> <origin>:<seq> <unix-ms> <name> <text>`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chat<'a> {
+    /// Sent as history (`HIST`) to a node that lacked it, rather than live.
+    pub history: bool,
+    pub ttl: u8,
+    pub id: MsgId,
+    /// When the origin sent it, in milliseconds since the Unix epoch.
+    pub time_ms: u64,
+    pub name: &'a str,
+    pub text: &'a str,
+}
+
+/// `LEAVE <ttl> <origin>:<seq> <name>`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leave<'a> {
+    pub ttl: u8,
+    pub id: MsgId,
+    pub name: &'a str,
+}
+
+/// A validated, space-separated list of message ids, read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct IdList<'a>(&'a str);
+
+/// A validated, space-separated list of `<node-id>@<addr>` entries, read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerList<'a>(&'a str);
+
+impl<'a> IdList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = MsgId> + 'a {
+        items(self.0).filter_map(|s| fields::msg_id(s).ok())
+    }
+}
+
+impl<'a> PeerList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, SocketAddr)> + 'a {
+        items(self.0).filter_map(|s| fields::peer(s).ok())
+    }
+}
+
+impl PartialEq for IdList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for IdList<'_> {}
+
+impl PartialEq for PeerList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for PeerList<'_> {}
+
+fn items(list: &str) -> impl Iterator<Item = &str> {
+    list.split(' ').filter(|s| !s.is_empty())
+}
+
+/// Why a frame body is not a valid message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolError {
+    /// The body is empty.
+    Empty,
+    /// The kind word is not one this version knows (kept short for the log).
+    UnknownKind(String),
+    /// The peer speaks another protocol version.
+    UnsupportedVersion { got: String, ours: u32 },
+    /// A field is absent.
+    Missing {
+        kind: &'static str,
+        field: &'static str,
+    },
+    /// A field is present but malformed.
+    Invalid { field: &'static str, value: String },
+    /// A name breaks the naming rules.
+    Name(NameError),
+    /// A chat or error message has no text.
+    EmptyText,
+    /// Something follows the last field of a kind that ends there.
+    Trailing { kind: &'static str },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Empty => write!(f, "empty message"),
+            ProtocolError::UnknownKind(k) => write!(f, "unknown message kind {k:?}"),
+            ProtocolError::UnsupportedVersion { got, ours } => write!(
+                f,
+                "peer speaks protocol version {got}, this program speaks version {ours}"
+            ),
+            ProtocolError::Missing { kind, field } => write!(f, "{kind} message lacks its {field}"),
+            ProtocolError::Invalid { field, value } => write!(f, "invalid {field} {value:?}"),
+            ProtocolError::Name(e) => e.fmt(f),
+            ProtocolError::EmptyText => write!(f, "message has no text"),
+            ProtocolError::Trailing { kind } => write!(f, "unexpected data after a {kind} message"),
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+/// Why a message could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EncodeError {
+    /// A value breaks a protocol rule.
+    Invalid(ProtocolError),
+    /// The message does not fit in a frame.
+    Frame(FrameError),
+}
+
+impl fmt::Display for EncodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EncodeError::Invalid(e) => e.fmt(f),
+            EncodeError::Frame(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for EncodeError {}
+
+impl From<ProtocolError> for EncodeError {
+    fn from(e: ProtocolError) -> Self {
+        EncodeError::Invalid(e)
+    }
+}
+
+impl From<FrameError> for EncodeError {
+    fn from(e: FrameError) -> Self {
+        EncodeError::Frame(e)
+    }
+}
+
+impl From<NameError> for ProtocolError {
+    fn from(e: NameError) -> Self {
+        ProtocolError::Name(e)
+    }
+}
+
+/// Cuts a borrowed copy of a bad value short, so errors stay small in logs.
+fn shown(value: &str) -> String {
+    value.chars().take(40).collect()
+}
+
+/// Takes space-separated fields off the front of a body.
+struct Fields<'a> {
+    kind: &'static str,
+    rest: Option<&'a str>,
+}
+
+impl<'a> Fields<'a> {
+    fn next(&mut self, field: &'static str) -> Result<&'a str, ProtocolError> {
+        let missing = ProtocolError::Missing {
+            kind: self.kind,
+            field,
+        };
+        let rest = self.rest.ok_or(missing.clone())?;
+        let (head, tail) = match rest.split_once(' ') {
+            Some((head, tail)) => (head, Some(tail)),
+            None => (rest, None),
+        };
+        if head.is_empty() {
+            return Err(missing);
+        }
+        self.rest = tail;
+        Ok(head)
+    }
+
+    /// Everything left, spaces included (the free text at the end of a line).
+    fn remainder(&mut self) -> Option<&'a str> {
+        self.rest.take()
+    }
+
+    fn end(self) -> Result<(), ProtocolError> {
+        match self.rest {
+            None => Ok(()),
+            Some(_) => Err(ProtocolError::Trailing { kind: self.kind }),
+        }
+    }
+}
+
+impl<'a> Message<'a> {
+    /// Parses a frame body. Borrows every string from `body`.
+    pub fn parse(body: &'a str) -> Result<Self, ProtocolError> {
+        if body.is_empty() {
+            return Err(ProtocolError::Empty);
+        }
+        let (kind, rest) = match body.split_once(' ') {
+            Some((kind, rest)) => (kind, Some(rest)),
+            None => (body, None),
+        };
+        let fields = |kind| Fields { kind, rest };
+        match kind {
+            "HELLO" => parse_hello(fields("HELLO")).map(Message::Hello),
+            "MSG" => parse_chat(fields("MSG"), false).map(Message::Chat),
+            "HIST" => parse_chat(fields("HIST"), true).map(Message::Chat),
+            "HAVE" => parse_list(rest, fields::msg_id).map(|s| Message::Have(IdList(s))),
+            "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
+            "LEAVE" => parse_leave(fields("LEAVE")).map(Message::Leave),
+            "ERROR" => match rest {
+                Some(text) if !text.is_empty() => Ok(Message::Error(text)),
+                _ => Err(ProtocolError::EmptyText),
+            },
+            other => Err(ProtocolError::UnknownKind(shown(other))),
+        }
+    }
+
+    /// Appends this message as a frame to `out`. A message with a value the
+    /// parser would refuse, or too long for a frame, is refused whole: an
+    /// invalid name could otherwise shift the fields and read as another message.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.validate()?;
+        message::encode_with(out, message::MAX_BODY, |w| self.write_body(w))?;
+        Ok(())
+    }
+
+    /// Checks the values the parser checks. Lists were validated when parsed.
+    fn validate(&self) -> Result<(), ProtocolError> {
+        let text = |t: &str| match t.is_empty() {
+            true => Err(ProtocolError::EmptyText),
+            false => Ok(()),
+        };
+        match self {
+            Message::Hello(h) => {
+                if h.port == 0 {
+                    return Err(ProtocolError::Invalid {
+                        field: "port",
+                        value: "0".into(),
+                    });
+                }
+                validate_name(h.name)?;
+            }
+            Message::Chat(c) => {
+                validate_name(c.name)?;
+                text(c.text)?;
+            }
+            Message::Leave(l) => {
+                validate_name(l.name)?;
+            }
+            Message::Error(t) => text(t)?,
+            Message::Have(_) | Message::Peers(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the body text.
+    fn write_body(&self, w: &mut BodyWriter<'_>) {
+        match self {
+            Message::Hello(h) => {
+                w.push_str("HELLO ");
+                w.push_u64(h.version.into());
+                w.push_str(" ");
+                w.push_hex16(h.id.0);
+                w.push_str(" ");
+                w.push_u64(h.port.into());
+                w.push_str(" ");
+                w.push_str(h.name);
+            }
+            Message::Chat(c) => {
+                w.push_str(if c.history { "HIST " } else { "MSG " });
+                w.push_u64(c.ttl.into());
+                w.push_str(" ");
+                write_id(w, c.id);
+                w.push_str(" ");
+                w.push_u64(c.time_ms);
+                w.push_str(" ");
+                w.push_str(c.name);
+                w.push_str(" ");
+                w.push_str(c.text);
+            }
+            Message::Have(ids) => write_have(w, ids.iter()),
+            Message::Peers(peers) => write_peers(w, peers.iter()),
+            Message::Leave(l) => {
+                w.push_str("LEAVE ");
+                w.push_u64(l.ttl.into());
+                w.push_str(" ");
+                write_id(w, l.id);
+                w.push_str(" ");
+                w.push_str(l.name);
+            }
+            Message::Error(text) => {
+                w.push_str("ERROR ");
+                w.push_str(text);
+            }
+        }
+    }
+}
+
+fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {
+    w.push_hex16(id.origin.0);
+    w.push_str(":");
+    w.push_u64(id.seq);
+}
+
+/// Appends a `HAVE` frame listing `ids`.
+pub fn encode_have(ids: impl Iterator<Item = MsgId>, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_have(w, ids))
+}
+
+/// Appends a `PEERS` frame listing `peers`.
+pub fn encode_peers(
+    peers: impl Iterator<Item = (NodeId, SocketAddr)>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_peers(w, peers))
+}
+
+fn write_have(w: &mut BodyWriter<'_>, ids: impl Iterator<Item = MsgId>) {
+    w.push_str("HAVE");
+    for id in ids {
+        w.push_str(" ");
+        write_id(w, id);
+    }
+}
+
+fn write_peers(w: &mut BodyWriter<'_>, peers: impl Iterator<Item = (NodeId, SocketAddr)>) {
+    use std::fmt::Write;
+    w.push_str("PEERS");
+    for (id, addr) in peers {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+        // Writing to a Vec cannot fail.
+        let _ = write!(w, "@{addr}");
+    }
+}
+
+fn parse_hello(mut f: Fields<'_>) -> Result<Hello<'_>, ProtocolError> {
+    // The version comes first and is checked first: a later version may change
+    // every other field.
+    let version = f.next("version")?;
+    let version = match fields::decimal(version) {
+        Some(v) if v == u64::from(VERSION) => VERSION,
+        _ => {
+            return Err(ProtocolError::UnsupportedVersion {
+                got: shown(version),
+                ours: VERSION,
+            })
+        }
+    };
+    let id = fields::node_id(f.next("node id")?)?;
+    let port = fields::port(f.next("listen port")?)?;
+    let name = validate_name(f.next("name")?)?;
+    f.end()?;
+    Ok(Hello {
+        version,
+        id,
+        port,
+        name,
+    })
+}
+
+fn parse_chat(mut f: Fields<'_>, history: bool) -> Result<Chat<'_>, ProtocolError> {
+    let ttl = fields::ttl(f.next("hop limit")?)?;
+    let id = fields::msg_id(f.next("message id")?)?;
+    let time_ms = fields::timestamp(f.next("timestamp")?)?;
+    let name = validate_name(f.next("name")?)?;
+    let text = match f.remainder() {
+        Some(text) if !text.is_empty() => text,
+        _ => return Err(ProtocolError::EmptyText),
+    };
+    Ok(Chat {
+        history,
+        ttl,
+        id,
+        time_ms,
+        name,
+        text,
+    })
+}
+
+fn parse_leave(mut f: Fields<'_>) -> Result<Leave<'_>, ProtocolError> {
+    let ttl = fields::ttl(f.next("hop limit")?)?;
+    let id = fields::msg_id(f.next("message id")?)?;
+    let name = validate_name(f.next("name")?)?;
+    f.end()?;
+    Ok(Leave { ttl, id, name })
+}
+
+/// Validates every item of a list up front, so iterating later cannot fail.
+fn parse_list<T>(
+    rest: Option<&str>,
+    item: impl Fn(&str) -> Result<T, ProtocolError>,
+) -> Result<&str, ProtocolError> {
+    let Some(list) = rest else {
+        return Ok("");
+    };
+    for s in list.split(' ') {
+        if s.is_empty() {
+            return Err(ProtocolError::Invalid {
+                field: "list",
+                value: "an empty entry (two spaces in a row, or a trailing space)".into(),
+            });
+        }
+        item(s)?;
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,136 @@
+//! Parsers for single fields. Each accepts exactly the form `PROTOCOL.md`
+//! gives and nothing looser.
+
+use super::{MsgId, NodeId, ProtocolError};
+use std::fmt;
+use std::net::SocketAddr;
+
+/// The longest name, in Unicode characters.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Why a user name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    TooLong {
+        chars: usize,
+        limit: usize,
+    },
+    /// Whitespace, a control character, an invisible formatting character, or `#`.
+    Forbidden {
+        ch: char,
+    },
+}
+
+impl fmt::Display for NameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            NameError::Empty => write!(f, "a name cannot be empty"),
+            NameError::TooLong { chars, limit } => write!(
+                f,
+                "a name can have at most {limit} characters, this one has {chars}"
+            ),
+            NameError::Forbidden { ch } => write!(
+                f,
+                "a name cannot contain {:?} (U+{:04X}): no spaces, control characters, invisible characters or '#'",
+                ch, ch as u32
+            ),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Checks a user name: 1 to 32 characters, none of them whitespace, control,
+/// invisible formatting (which could disguise a name or reorder the line) or
+/// `#` (kept for telling equal names apart).
+pub fn validate_name(name: &str) -> Result<&str, NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if let Some(ch) = name.chars().find(|&c| forbidden_in_name(c)) {
+        return Err(NameError::Forbidden { ch });
+    }
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(NameError::TooLong {
+            chars,
+            limit: MAX_NAME_CHARS,
+        });
+    }
+    Ok(name)
+}
+
+fn forbidden_in_name(c: char) -> bool {
+    c.is_whitespace()
+        || c.is_control()
+        || c == '#'
+        // Zero-width and bidirectional formatting characters.
+        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+}
+
+/// A plain decimal number: ASCII digits only, no sign.
+pub(super) fn decimal(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+fn invalid(field: &'static str, value: &str) -> ProtocolError {
+    ProtocolError::Invalid {
+        field,
+        value: super::shown(value),
+    }
+}
+
+/// Exactly 16 lower-case hex digits.
+pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
+    let hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+    if s.len() != 16 || !s.bytes().all(hex) {
+        return Err(invalid("node id", s));
+    }
+    u64::from_str_radix(s, 16)
+        .map(NodeId)
+        .map_err(|_| invalid("node id", s))
+}
+
+/// `<node-id>:<seq>`
+pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
+    let (origin, seq) = s.split_once(':').ok_or_else(|| invalid("message id", s))?;
+    Ok(MsgId {
+        origin: node_id(origin)?,
+        seq: decimal(seq).ok_or_else(|| invalid("sequence number", seq))?,
+    })
+}
+
+/// A TCP port, 1 to 65535.
+pub(super) fn port(s: &str) -> Result<u16, ProtocolError> {
+    match decimal(s).map(u16::try_from) {
+        Some(Ok(p)) if p != 0 => Ok(p),
+        _ => Err(invalid("port", s)),
+    }
+}
+
+/// Hops left, 0 to 255.
+pub(super) fn ttl(s: &str) -> Result<u8, ProtocolError> {
+    match decimal(s).map(u8::try_from) {
+        Some(Ok(t)) => Ok(t),
+        _ => Err(invalid("hop limit", s)),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(super) fn timestamp(s: &str) -> Result<u64, ProtocolError> {
+    decimal(s).ok_or_else(|| invalid("timestamp", s))
+}
+
+/// `<node-id>@<ip>:<port>`, with an IPv6 address in brackets.
+pub(super) fn peer(s: &str) -> Result<(NodeId, SocketAddr), ProtocolError> {
+    let (id, addr) = s.split_once('@').ok_or_else(|| invalid("peer", s))?;
+    let addr: SocketAddr = addr.parse().map_err(|_| invalid("peer address", addr))?;
+    if addr.port() == 0 {
+        return Err(invalid("peer address", s));
+    }
+    Ok((node_id(id)?, addr))
+}

@@ -1,0 +1,429 @@
+//! Unit and property tests of the protocol messages.
+
+use super::*;
+use proptest::prelude::*;
+
+fn body_of(m: &Message<'_>) -> String {
+    let mut out = Vec::new();
+    m.encode(&mut out).unwrap();
+    String::from_utf8(out[4..].to_vec()).unwrap()
+}
+
+const ID: NodeId = NodeId(0x0123_4567_89ab_cdef);
+
+#[test]
+fn hello_reads_as_text_and_parses_back() {
+    let hello = Message::Hello(Hello {
+        version: VERSION,
+        id: ID,
+        port: 40123,
+        name: "zoë",
+    });
+    let body = body_of(&hello);
+    assert_eq!(body, "HELLO 1 0123456789abcdef 40123 zoë");
+    assert_eq!(Message::parse(&body), Ok(hello));
+}
+
+#[test]
+fn chat_text_keeps_its_spaces_and_borrows_from_the_body() {
+    let body = "MSG 32 0123456789abcdef:7 1700000000000 bob hello  there, world ";
+    let Ok(Message::Chat(chat)) = Message::parse(body) else {
+        panic!("expected a chat")
+    };
+    assert_eq!(chat.text, "hello  there, world ");
+    assert_eq!(chat.id, MsgId { origin: ID, seq: 7 });
+    assert!(!chat.history);
+    let text_at = body.len() - chat.text.len();
+    assert_eq!(chat.text.as_ptr(), body[text_at..].as_ptr());
+    assert_eq!(body_of(&Message::Chat(chat)), body);
+}
+
+#[test]
+fn hist_is_a_chat_marked_as_history() {
+    let body = "HIST 3 0123456789abcdef:7 1700000000000 bob hi";
+    let Ok(Message::Chat(chat)) = Message::parse(body) else {
+        panic!("expected a chat")
+    };
+    assert!(chat.history);
+    assert_eq!(body_of(&Message::Chat(chat)), body);
+}
+
+#[test]
+fn lists_parse_lazily_and_may_be_empty() {
+    let Ok(Message::Have(ids)) = Message::parse("HAVE 0123456789abcdef:1 00000000000000ff:2")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        ids.iter().collect::<Vec<_>>(),
+        vec![
+            MsgId { origin: ID, seq: 1 },
+            MsgId {
+                origin: NodeId(255),
+                seq: 2
+            }
+        ]
+    );
+    let Ok(Message::Have(none)) = Message::parse("HAVE") else {
+        panic!()
+    };
+    assert_eq!(none.iter().count(), 0);
+
+    let body = "PEERS 0123456789abcdef@127.0.0.1:4000 00000000000000ff@[::1]:5000";
+    let Ok(Message::Peers(peers)) = Message::parse(body) else {
+        panic!()
+    };
+    let got: Vec<_> = peers.iter().collect();
+    assert_eq!(got[0], (ID, "127.0.0.1:4000".parse().unwrap()));
+    assert_eq!(got[1], (NodeId(255), "[::1]:5000".parse().unwrap()));
+    assert_eq!(body_of(&Message::Peers(peers)), body);
+}
+
+#[test]
+fn leave_and_error_round_trip() {
+    for body in [
+        "LEAVE 32 0123456789abcdef:9 alice",
+        "ERROR protocol version 2 is not supported",
+    ] {
+        let m = Message::parse(body).unwrap();
+        assert_eq!(body_of(&m), body);
+    }
+}
+
+#[test]
+fn bad_messages_are_refused_with_a_reason() {
+    use ProtocolError::*;
+    let cases: &[(&str, ProtocolError)] = &[
+        ("", Empty),
+        ("HI there", UnknownKind("HI".into())),
+        ("hello 1 0123456789abcdef 1 a", UnknownKind("hello".into())),
+        (
+            "HELLO 2 0123456789abcdef 1 a",
+            UnsupportedVersion {
+                got: "2".into(),
+                ours: 1,
+            },
+        ),
+        (
+            "HELLO",
+            Missing {
+                kind: "HELLO",
+                field: "version",
+            },
+        ),
+        (
+            "HELLO 1 0123456789abcdef 4000",
+            Missing {
+                kind: "HELLO",
+                field: "name",
+            },
+        ),
+        (
+            "HELLO 1 0123456789ABCDEF 4000 a",
+            Invalid {
+                field: "node id",
+                value: "0123456789ABCDEF".into(),
+            },
+        ),
+        (
+            "HELLO 1 0123456789abcdef 0 a",
+            Invalid {
+                field: "port",
+                value: "0".into(),
+            },
+        ),
+        (
+            "HELLO 1 0123456789abcdef 65536 a",
+            Invalid {
+                field: "port",
+                value: "65536".into(),
+            },
+        ),
+        (
+            "HELLO 1 0123456789abcdef 4000 a b",
+            Trailing { kind: "HELLO" },
+        ),
+        (
+            "HELLO 1 0123456789abcdef 4000  a",
+            Missing {
+                kind: "HELLO",
+                field: "name",
+            },
+        ),
+        (
+            "MSG 256 0123456789abcdef:1 0 a hi",
+            Invalid {
+                field: "hop limit",
+                value: "256".into(),
+            },
+        ),
+        (
+            "MSG 1 0123456789abcdef:+1 0 a hi",
+            Invalid {
+                field: "sequence number",
+                value: "+1".into(),
+            },
+        ),
+        ("MSG 1 0123456789abcdef:1 0 a", EmptyText),
+        ("MSG 1 0123456789abcdef:1 0 a ", EmptyText),
+        ("ERROR", EmptyText),
+        (
+            "HAVE 0123456789abcdef:1 ",
+            Invalid {
+                field: "list",
+                value: "an empty entry (two spaces in a row, or a trailing space)".into(),
+            },
+        ),
+        (
+            "PEERS 0123456789abcdef@127.0.0.1:0",
+            Invalid {
+                field: "peer address",
+                value: "0123456789abcdef@127.0.0.1:0".into(),
+            },
+        ),
+    ];
+    for (body, expected) in cases {
+        assert_eq!(Message::parse(body).as_ref(), Err(expected), "{body:?}");
+    }
+}
+
+#[test]
+fn names_are_validated() {
+    assert_eq!(validate_name("ümlaut-ok_1"), Ok("ümlaut-ok_1"));
+    assert_eq!(validate_name(""), Err(NameError::Empty));
+    assert_eq!(
+        validate_name(&"a".repeat(33)),
+        Err(NameError::TooLong {
+            chars: 33,
+            limit: 32
+        })
+    );
+    assert_eq!(validate_name(&"é".repeat(32)).map(str::len), Ok(64));
+    for (name, ch) in [
+        ("a b", ' '),
+        ("a\tb", '\t'),
+        ("a\u{1b}[2J", '\u{1b}'),
+        ("a\u{7f}", '\u{7f}'),
+        ("a\u{9b}", '\u{9b}'),
+        ("evil\u{202e}", '\u{202e}'),
+        ("zero\u{200b}width", '\u{200b}'),
+        ("alice#3f2a", '#'),
+        ("a\u{3000}b", '\u{3000}'),
+    ] {
+        assert_eq!(
+            validate_name(name),
+            Err(NameError::Forbidden { ch }),
+            "{name:?}"
+        );
+    }
+    // Names in messages go through the same rule.
+    assert_eq!(
+        Message::parse("LEAVE 1 0123456789abcdef:1 a\u{7}"),
+        Err(ProtocolError::Name(NameError::Forbidden { ch: '\u{7}' }))
+    );
+}
+
+#[test]
+fn errors_read_as_sentences() {
+    let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "peer speaks protocol version 9, this program speaks version 1"
+    );
+    assert_eq!(
+        NameError::Forbidden { ch: ' ' }.to_string(),
+        "a name cannot contain ' ' (U+0020): no spaces, control characters, invisible characters or '#'"
+    );
+}
+
+#[test]
+fn a_message_too_long_for_a_frame_is_refused_whole() {
+    let text = "x".repeat(crate::message::MAX_BODY);
+    let chat = Message::Chat(Chat {
+        history: false,
+        ttl: 1,
+        id: MsgId { origin: ID, seq: 1 },
+        time_ms: 0,
+        name: "a",
+        text: &text,
+    });
+    let mut out = vec![1, 2, 3];
+    assert!(matches!(
+        chat.encode(&mut out),
+        Err(EncodeError::Frame(FrameError::TooLong { .. }))
+    ));
+    assert_eq!(out, [1, 2, 3]);
+}
+
+#[test]
+fn invalid_values_are_refused_by_the_encoder() {
+    // A space in a name would shift the text into the name field.
+    let chat = |name, text| {
+        Message::Chat(Chat {
+            history: false,
+            ttl: 1,
+            id: MsgId { origin: ID, seq: 1 },
+            time_ms: 0,
+            name,
+            text,
+        })
+    };
+    let mut out = Vec::new();
+    for (m, e) in [
+        (
+            chat("two words", "hi"),
+            ProtocolError::Name(NameError::Forbidden { ch: ' ' }),
+        ),
+        (chat("a", ""), ProtocolError::EmptyText),
+        (Message::Error(""), ProtocolError::EmptyText),
+        (
+            Message::Hello(Hello {
+                version: VERSION,
+                id: ID,
+                port: 0,
+                name: "a",
+            }),
+            ProtocolError::Invalid {
+                field: "port",
+                value: "0".into(),
+            },
+        ),
+    ] {
+        assert_eq!(m.encode(&mut out), Err(EncodeError::Invalid(e)));
+        assert!(out.is_empty());
+    }
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[^\\s\\p{Cc}\\p{Cf}\\u{2060}-\\u{2069}#]{1,32}"
+}
+
+fn node_id() -> impl Strategy<Value = NodeId> {
+    any::<u64>().prop_map(NodeId)
+}
+
+fn msg_id() -> impl Strategy<Value = MsgId> {
+    (node_id(), any::<u64>()).prop_map(|(origin, seq)| MsgId { origin, seq })
+}
+
+fn addr() -> impl Strategy<Value = SocketAddr> {
+    (any::<std::net::IpAddr>(), 1..=u16::MAX).prop_map(|(ip, port)| SocketAddr::new(ip, port))
+}
+
+/// Owned values from which any message can be borrowed.
+#[derive(Debug, Clone)]
+enum Owned {
+    Hello(NodeId, u16, String),
+    Chat(bool, u8, MsgId, u64, String, String),
+    Have(Vec<MsgId>),
+    Peers(Vec<(NodeId, SocketAddr)>),
+    Leave(u8, MsgId, String),
+    Error(String),
+}
+
+fn owned() -> impl Strategy<Value = Owned> {
+    prop_oneof![
+        (node_id(), 1..=u16::MAX, name()).prop_map(|(i, p, n)| Owned::Hello(i, p, n)),
+        (
+            any::<bool>(),
+            any::<u8>(),
+            msg_id(),
+            any::<u64>(),
+            name(),
+            ".+"
+        )
+            .prop_map(|(h, t, i, ms, n, x)| Owned::Chat(h, t, i, ms, n, x)),
+        proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Have),
+        proptest::collection::vec((node_id(), addr()), 0..20).prop_map(Owned::Peers),
+        (any::<u8>(), msg_id(), name()).prop_map(|(t, i, n)| Owned::Leave(t, i, n)),
+        ".+".prop_map(Owned::Error),
+    ]
+}
+
+/// Encodes an owned value; lists only exist as parsed text, so they are
+/// written first and parsed back.
+fn encode_owned(o: &Owned) -> Vec<u8> {
+    let mut out = Vec::new();
+    match o {
+        Owned::Have(ids) => encode_have(ids.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::Peers(p) => encode_peers(p.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::Hello(id, port, name) => Message::Hello(Hello {
+            version: VERSION,
+            id: *id,
+            port: *port,
+            name,
+        })
+        .encode(&mut out),
+        Owned::Chat(history, ttl, id, time_ms, name, text) => Message::Chat(Chat {
+            history: *history,
+            ttl: *ttl,
+            id: *id,
+            time_ms: *time_ms,
+            name,
+            text,
+        })
+        .encode(&mut out),
+        Owned::Leave(ttl, id, name) => Message::Leave(Leave {
+            ttl: *ttl,
+            id: *id,
+            name,
+        })
+        .encode(&mut out),
+        Owned::Error(text) => Message::Error(text).encode(&mut out),
+    }
+    .unwrap();
+    out
+}
+
+fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
+    match (m, o) {
+        (Message::Hello(h), Owned::Hello(id, port, name)) => {
+            h.version == VERSION && h.id == *id && h.port == *port && h.name == name
+        }
+        (Message::Chat(c), Owned::Chat(history, ttl, id, ms, name, text)) => {
+            c.history == *history
+                && c.ttl == *ttl
+                && c.id == *id
+                && c.time_ms == *ms
+                && c.name == name
+                && c.text == text
+        }
+        (Message::Have(l), Owned::Have(ids)) => l.iter().eq(ids.iter().copied()),
+        (Message::Peers(l), Owned::Peers(p)) => l.iter().eq(p.iter().copied()),
+        (Message::Leave(l), Owned::Leave(ttl, id, name)) => {
+            l.ttl == *ttl && l.id == *id && l.name == name
+        }
+        (Message::Error(t), Owned::Error(text)) => t == text,
+        _ => false,
+    }
+}
+
+proptest! {
+    #[test]
+    fn any_valid_message_round_trips(o in owned()) {
+        let frame = encode_owned(&o);
+        let body = std::str::from_utf8(&frame[4..]).unwrap();
+        let parsed = Message::parse(body);
+        prop_assert!(matches!(&parsed, Ok(m) if matches_owned(m, &o)), "{:?} from {:?}", parsed, body);
+        // Encoding the parsed message gives the same bytes again.
+        let mut again = Vec::new();
+        parsed.unwrap().encode(&mut again).unwrap();
+        prop_assert_eq!(again, frame);
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|HIST|HAVE|PEERS|LEAVE|ERROR)( [0-9a-f:@.\\[\\]]{0,20}){0,6}.{0,10}") {
+        if let Ok(m) = Message::parse(&text) {
+            // Whatever parses re-encodes and parses to the same message.
+            let mut out = Vec::new();
+            m.encode(&mut out).unwrap();
+            let body = std::str::from_utf8(&out[4..]).unwrap();
+            prop_assert_eq!(Message::parse(body), Ok(m));
+        }
+    }
+
+    #[test]
+    fn valid_names_are_accepted(n in name()) {
+        prop_assert_eq!(validate_name(&n), Ok(n.as_str()));
+    }
+}
