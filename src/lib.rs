@@ -1,8 +1,15 @@
 //! p2pchat: a peer-to-peer chat for the terminal.
 //!
 //! Data flows one way: socket bytes become frames ([`message`]), frames become
-//! typed messages ([`protocol`]), which the node floods to its peers and hands
-//! to the display.
+//! typed messages ([`protocol`]), which the [`node`] floods to its peers and
+//! hands to the [`display`]. The [`prompt`] feeds the user's lines in.
 
+pub mod app;
+pub mod display;
+pub mod input;
 pub mod message;
+pub mod node;
+pub mod prompt;
 pub mod protocol;
+pub mod rt;
+pub mod sanitize;

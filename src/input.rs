@@ -1,0 +1,130 @@
+//! Reads the user's lines from standard input on a thread of its own.
+//!
+//! Reading blocks, so it stays off the runtime's threads. Lines go to the
+//! prompt over a small bounded channel: when the chat cannot keep up (a peer's
+//! queue is full), the channel fills, this thread waits, and a pipe into
+//! stdin slows down instead of piling up in memory.
+
+use futures::channel::mpsc;
+use futures::SinkExt;
+use std::io::{BufRead, Read};
+
+/// What the user typed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// One line, without its line ending.
+    Line(String),
+    /// A line that is not UTF-8, or longer than `max_line` bytes; it was skipped.
+    Unreadable { bytes: usize, reason: &'static str },
+    /// Standard input ended (or failed).
+    End,
+}
+
+/// Starts the reader thread. Lines longer than `max_line` bytes are skipped
+/// whole, without holding them in memory.
+pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> mpsc::Receiver<Input> {
+    let (mut tx, rx) = mpsc::channel(256);
+    std::thread::spawn(move || {
+        let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
+        loop {
+            let input = read_line(&mut reader, max_line);
+            let end = input == Input::End;
+            if futures::executor::block_on(tx.send(input)).is_err() || end {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Reads one line of at most `max` bytes; longer ones are consumed and reported.
+fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
+    let mut line = Vec::new();
+    let mut total = 0;
+    loop {
+        let chunk = match reader.fill_buf() {
+            Ok([]) if total == 0 => return Input::End,
+            Ok([]) => break,
+            Ok(chunk) => chunk,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return Input::End,
+        };
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        total += part.len();
+        if total <= max {
+            line.extend_from_slice(part);
+        }
+        let used = done.unwrap_or(part.len());
+        reader.consume(used);
+        if done.is_some() {
+            break;
+        }
+    }
+    if total > max {
+        return Input::Unreadable {
+            bytes: total,
+            reason: "too long",
+        };
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    match String::from_utf8(line) {
+        Ok(s) => Input::Line(s),
+        Err(e) => Input::Unreadable {
+            bytes: e.as_bytes().len(),
+            reason: "not valid UTF-8",
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<Input> {
+        let mut r = std::io::BufReader::with_capacity(4, input);
+        let mut out = Vec::new();
+        loop {
+            let i = read_line(&mut r, max);
+            if i == Input::End {
+                return out;
+            }
+            out.push(i);
+        }
+    }
+
+    #[test]
+    fn splits_lines_and_strips_endings() {
+        assert_eq!(
+            lines(b"hello\r\nwo rld\n\nlast", 100),
+            [
+                Input::Line("hello".into()),
+                Input::Line("wo rld".into()),
+                Input::Line("".into()),
+                Input::Line("last".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn overlong_and_non_utf8_lines_are_reported_not_cut() {
+        assert_eq!(
+            lines(b"0123456789\nok\n\xff\xfe\n", 5),
+            [
+                Input::Unreadable {
+                    bytes: 10,
+                    reason: "too long"
+                },
+                Input::Line("ok".into()),
+                Input::Unreadable {
+                    bytes: 2,
+                    reason: "not valid UTF-8"
+                },
+            ]
+        );
+    }
+}

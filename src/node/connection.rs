@@ -1,0 +1,296 @@
+//! One connection to a peer: the handshake, then a reader and a writer.
+//!
+//! Generic over `AsyncRead` and `AsyncWrite`, so a transport wrapper (for
+//! example encryption) can sit under it without touching the flooding logic.
+//! Any bad input closes this connection, with the reason logged and, where
+//! the stream still allows, sent to the peer in an `ERROR`; the node and its
+//! other connections carry on.
+
+use super::peers::{ConnId, Frame, Peer, Refusal};
+use super::queue::Queue;
+use super::{Shared, Waits, OUTBOX_BYTES};
+use crate::message::{FrameReader, FrameWriter};
+use crate::protocol::{Hello, Message, NodeId, VERSION};
+use crate::rt;
+use futures::io::{AsyncRead, AsyncWrite};
+use futures::{pin_mut, select, FutureExt};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A peer has this long to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A peer that accepts no data for this long while data waits for it is
+/// dropped ("send queue exceeded"), so it cannot hold the others up longer.
+pub const STALL_TIMEOUT: Duration = Duration::from_secs(4);
+/// Connections allowed in the handshake at once; more are closed at once.
+const MAX_HANDSHAKES: usize = 64;
+/// Bytes written in one go.
+const BATCH_BYTES: usize = 256 * 1024;
+/// Time left to send what is queued (an `ERROR`, say) after the reader ended.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// A handshaken connection, ready to serve.
+pub(super) struct Session<R, W> {
+    shared: Arc<Shared>,
+    reader: FrameReader<R>,
+    writer: FrameWriter<W>,
+    peer: NodeId,
+    conn: ConnId,
+    outbox: Arc<Queue<Frame>>,
+    /// Held while the connection runs, so that `quit` can wait for it.
+    _task: Option<futures::channel::mpsc::Sender<()>>,
+}
+
+/// Counts a connection as handshaking for as long as it lives.
+struct HandshakeSlot<'a>(&'a Shared);
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.handshakes.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Exchanges `HELLO`s and admits the peer. On failure, returns the reason,
+/// after telling the peer when that is possible.
+pub(super) async fn handshake<R, W>(
+    shared: &Arc<Shared>,
+    reader: R,
+    writer: W,
+    remote: SocketAddr,
+    outbound: bool,
+) -> Result<Session<R, W>, String>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
+        shared.handshakes.fetch_sub(1, Ordering::SeqCst);
+        return Err("too many connections are in their handshake".into());
+    }
+    let _slot = HandshakeSlot(shared);
+    let task = shared.task_token();
+    let mut reader = FrameReader::new(reader);
+    let mut writer = FrameWriter::new(writer);
+    let hello = Message::Hello(Hello {
+        version: VERSION,
+        id: shared.id,
+        port: shared.port,
+        name: &shared.name,
+    });
+    let mut frame = Vec::new();
+    hello
+        .encode(&mut frame)
+        .map_err(|e| format!("could not encode the handshake: {e}"))?;
+    writer.queue_encoded(&frame);
+
+    let exchange = async {
+        writer
+            .flush()
+            .await
+            .map_err(|e| Failure::quiet(format!("could not send the handshake: {e}")))?;
+        read_hello(&mut reader).await
+    };
+    let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
+        Some(Ok(hello)) => hello,
+        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
+        None => {
+            let failure = Failure::tell(format!(
+                "no handshake within {} seconds",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ));
+            return Err(failure.report(&mut writer).await);
+        }
+    };
+
+    let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
+    let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
+    let peer = Peer {
+        conn,
+        name: hello.name.clone(),
+        remote,
+        listen: SocketAddr::new(remote.ip().to_canonical(), hello.port),
+        outbound,
+        outbox: outbox.clone(),
+    };
+    if let Err(refusal) = shared.admit(hello.id, peer) {
+        if refusal == Refusal::Full {
+            if let Some(peers) = shared.peers_frame_for(remote) {
+                writer.queue_encoded(&peers);
+            }
+        }
+        return Err(Failure::tell(refusal.reason().into())
+            .report(&mut writer)
+            .await);
+    }
+    Ok(Session {
+        shared: shared.clone(),
+        reader,
+        writer,
+        peer: hello.id,
+        conn,
+        outbox,
+        _task: task,
+    })
+}
+
+/// The peer's `HELLO`, copied out of the read buffer.
+struct OwnedHello {
+    id: NodeId,
+    port: u16,
+    name: String,
+}
+
+/// A failed handshake: the reason, and whether to send it to the peer.
+struct Failure {
+    reason: String,
+    tell_peer: bool,
+}
+
+impl Failure {
+    fn tell(reason: String) -> Self {
+        Failure {
+            reason,
+            tell_peer: true,
+        }
+    }
+
+    fn quiet(reason: String) -> Self {
+        Failure {
+            reason,
+            tell_peer: false,
+        }
+    }
+
+    /// Sends the reason to the peer if it should hear it; returns it.
+    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> String {
+        if let Some(frame) = self.tell_peer.then(|| error_frame(&self.reason)).flatten() {
+            writer.queue_encoded(&frame);
+            let _ = rt::timeout(LINGER, writer.close()).await;
+        }
+        self.reason
+    }
+}
+
+/// An `ERROR` frame carrying `reason`.
+fn error_frame(reason: &str) -> Option<Vec<u8>> {
+    let mut frame = Vec::new();
+    Message::Error(reason).encode(&mut frame).ok()?;
+    Some(frame)
+}
+
+async fn read_hello<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<OwnedHello, Failure> {
+    let body = match reader.next_frame().await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Err(Failure::quiet("it closed before the handshake".into())),
+        Err(e) => return Err(Failure::tell(e.to_string())),
+    };
+    match Message::parse(body) {
+        Ok(Message::Hello(h)) => Ok(OwnedHello {
+            id: h.id,
+            port: h.port,
+            name: h.name.to_owned(),
+        }),
+        Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),
+        Ok(_) => Err(Failure::tell("expected HELLO as the first message".into())),
+        Err(e) => Err(Failure::tell(e.to_string())),
+    }
+}
+
+impl<R, W> Session<R, W>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    /// Runs the connection until either side ends it, then forgets the peer.
+    pub(super) async fn serve(self) {
+        let Session {
+            shared,
+            mut reader,
+            mut writer,
+            peer,
+            conn,
+            outbox,
+            _task,
+        } = self;
+        let read = read_loop(&shared, &mut reader, peer, &outbox).fuse();
+        let write = write_loop(&mut writer, &outbox).fuse();
+        pin_mut!(read, write);
+        select! {
+            reason = read => {
+                shared.depart(peer, conn, &outbox, &reason);
+                // Let the writer send what is queued, an ERROR included.
+                let _ = rt::timeout(LINGER, write).await;
+            }
+            reason = write => shared.depart(peer, conn, &outbox, &reason),
+        }
+    }
+}
+
+/// Handles the peer's messages until the stream ends or breaks a rule.
+/// Returns why it stopped.
+async fn read_loop<R: AsyncRead + Unpin>(
+    shared: &Shared,
+    reader: &mut FrameReader<R>,
+    peer: NodeId,
+    outbox: &Queue<Frame>,
+) -> String {
+    loop {
+        let body = match reader.next_frame().await {
+            Ok(Some(body)) => body,
+            Ok(None) => return "the peer closed it".into(),
+            Err(e) => return refuse(outbox, e.to_string()),
+        };
+        let waits = match Message::parse(body) {
+            Ok(Message::Chat(chat)) => shared.on_chat(Some(peer), &chat),
+            Ok(Message::Leave(leave)) => shared.on_leave(Some(peer), &leave),
+            Ok(Message::Have(ids)) => shared.on_have(peer, ids),
+            Ok(Message::Peers(list)) => {
+                shared.on_peers(list);
+                Waits::default()
+            }
+            Ok(Message::Error(text)) => return format!("the peer said: {text}"),
+            Ok(Message::Hello(_)) => return refuse(outbox, "a second HELLO".into()),
+            Err(e) => return refuse(outbox, e.to_string()),
+        };
+        waits.wait().await;
+    }
+}
+
+/// Queues an `ERROR` for the peer and returns the reason.
+fn refuse(outbox: &Queue<Frame>, reason: String) -> String {
+    if let Some(frame) = error_frame(&reason) {
+        let len = frame.len();
+        outbox.push(frame.into(), len);
+    }
+    reason
+}
+
+/// Sends queued frames, many per write, until the queue is closed and empty.
+/// Returns why it stopped.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    writer: &mut FrameWriter<W>,
+    outbox: &Queue<Frame>,
+) -> String {
+    let mut batch = Vec::new();
+    while outbox.pop_batch(BATCH_BYTES, &mut batch).await {
+        for frame in batch.drain(..) {
+            writer.queue_encoded(&frame);
+        }
+        match rt::timeout(STALL_TIMEOUT, writer.flush()).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return format!("sending failed: {e}"),
+            None => {
+                return format!(
+                    "it accepted no data for {} seconds (send queue exceeded)",
+                    STALL_TIMEOUT.as_secs()
+                )
+            }
+        }
+    }
+    let _ = rt::timeout(LINGER, writer.close()).await;
+    "closed".into()
+}

@@ -1,0 +1,75 @@
+//! Keeps the node connected: dials known peers until it has its target
+//! number of connections, and again whenever one is lost.
+//!
+//! It sleeps until something changes (a peer lost, addresses learned, a dial
+//! finished) or an address's back-off ends; an idle, well-connected node
+//! never wakes it.
+
+use super::{connection, Shared};
+use crate::rt;
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A connection attempt gets this long.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+    loop {
+        if shared.quitting.load(Ordering::SeqCst) {
+            return;
+        }
+        let (plan, next_retry) = {
+            let mut state = shared.lock();
+            let plan = state.peers.dial_plan(Instant::now());
+            let next = state
+                .peers
+                .wants_more()
+                .then(|| state.peers.next_retry())
+                .flatten();
+            (plan, next)
+        };
+        for addr in plan {
+            let shared = shared.clone();
+            rt::spawn(async move {
+                let _ = dial(shared, addr).await;
+            });
+        }
+        let woken = match next_retry {
+            Some(at) => {
+                let wait = at.saturating_duration_since(Instant::now());
+                rt::timeout(wait, wake.next()).await.unwrap_or(Some(()))
+            }
+            None => wake.next().await,
+        };
+        if woken.is_none() {
+            return; // The node is gone.
+        }
+    }
+}
+
+/// Connects to `addr` and handshakes; on success the connection is served in
+/// a task of its own. The caller has marked `addr` as being dialed.
+pub(super) async fn dial(shared: Arc<Shared>, addr: SocketAddr) -> Result<(), String> {
+    let result = match rt::timeout(CONNECT_TIMEOUT, rt::connect(addr)).await {
+        None => Err("no answer (timed out)".to_string()),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Err("nobody is listening there (connection refused)".to_string())
+        }
+        Some(Err(e)) => Err(e.to_string()),
+        Some(Ok(stream)) => {
+            connection::handshake(&shared, stream.clone(), stream, addr, true).await
+        }
+    };
+    shared
+        .lock()
+        .peers
+        .dial_done(addr, result.is_ok(), Instant::now());
+    shared.wake_dialer();
+    let session = result?;
+    rt::spawn(session.serve());
+    Ok(())
+}

@@ -1,0 +1,376 @@
+//! The peer set: who this node is connected to, whom it knows of, and the
+//! decisions about both (admit or refuse a connection, whom to dial next).
+//!
+//! Pure bookkeeping, no I/O, so every decision is unit-tested.
+
+use super::queue::Queue;
+use crate::protocol::NodeId;
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One encoded frame, shared by every queue it is fanned out to.
+pub type Frame = Arc<[u8]>;
+
+/// Identifies one connection, so a replaced connection's clean-up cannot
+/// remove its successor.
+pub type ConnId = u64;
+
+/// A connected, handshaken peer.
+pub struct Peer {
+    pub conn: ConnId,
+    pub name: String,
+    /// The other end of the TCP connection.
+    pub remote: SocketAddr,
+    /// Where the peer accepts connections.
+    pub listen: SocketAddr,
+    /// True if this node opened the connection.
+    pub outbound: bool,
+    pub outbox: Arc<Queue<Frame>>,
+}
+
+/// Why a handshaken connection is not kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The other end is this very node.
+    Myself,
+    /// A connection to that node exists and is preferred.
+    Duplicate,
+    /// This node has its maximum of peers.
+    Full,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::Myself => "connected to itself",
+            Refusal::Duplicate => "already connected to this node",
+            Refusal::Full => "this node has as many peers as it takes",
+        }
+    }
+}
+
+/// Dialing policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections a node dials until it has.
+    pub target: usize,
+    /// Connections beyond which it refuses more.
+    pub max: usize,
+    /// Addresses remembered.
+    pub book_size: usize,
+    /// Failed dials after which an address is forgotten.
+    pub max_failures: u32,
+    /// Longest wait between two dials of one address.
+    pub max_backoff: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            target: 4,
+            max: 8,
+            book_size: 256,
+            max_failures: 60,
+            max_backoff: Duration::from_secs(8),
+        }
+    }
+}
+
+struct Known {
+    addr: SocketAddr,
+    failures: u32,
+    retry_at: Instant,
+}
+
+pub struct PeerSet {
+    me: NodeId,
+    limits: Limits,
+    peers: HashMap<NodeId, Peer>,
+    book: HashMap<NodeId, Known>,
+    dialing: HashSet<SocketAddr>,
+}
+
+impl PeerSet {
+    pub fn new(me: NodeId, limits: Limits) -> Self {
+        PeerSet {
+            me,
+            limits,
+            peers: HashMap::new(),
+            book: HashMap::new(),
+            dialing: HashSet::new(),
+        }
+    }
+
+    /// Decides whether to keep a handshaken connection to `id`. If it
+    /// replaces an existing one, that one is returned for closing.
+    ///
+    /// Two nodes that dial each other at once end up with two connections;
+    /// both keep the one opened by the node with the lower id, so they agree
+    /// without talking.
+    pub fn admit(&mut self, id: NodeId, peer: Peer) -> Result<Option<Peer>, Refusal> {
+        if id == self.me {
+            return Err(Refusal::Myself);
+        }
+        if let Some(old) = self.peers.get(&id) {
+            let opener = |outbound: bool| if outbound { self.me } else { id };
+            let preferred = self.me.min(id);
+            if opener(peer.outbound) != preferred || opener(old.outbound) == preferred {
+                return Err(Refusal::Duplicate);
+            }
+        } else if self.peers.len() >= self.limits.max {
+            return Err(Refusal::Full);
+        }
+        self.remember(id, peer.listen);
+        if let Some(k) = self.book.get_mut(&id) {
+            k.failures = 0;
+        }
+        Ok(self.peers.insert(id, peer))
+    }
+
+    /// Forgets the connection `conn` to `id`, if it is still the current one.
+    pub fn remove(&mut self, id: NodeId, conn: ConnId) -> Option<Peer> {
+        match self.peers.get(&id) {
+            Some(p) if p.conn == conn => self.peers.remove(&id),
+            _ => None,
+        }
+    }
+
+    pub fn get(&self, id: &NodeId) -> Option<&Peer> {
+        self.peers.get(id)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Peer)> {
+        self.peers.iter()
+    }
+
+    /// Notes where node `id` accepts connections (from peer exchange).
+    pub fn remember(&mut self, id: NodeId, addr: SocketAddr) {
+        if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
+            return;
+        }
+        if let Some(k) = self.book.get_mut(&id) {
+            if k.addr != addr && !self.peers.contains_key(&id) {
+                *k = Known::new(addr);
+            }
+            return;
+        }
+        if self.book.len() >= self.limits.book_size {
+            // Make room by forgetting the address that failed most.
+            let worst = self
+                .book
+                .iter()
+                .filter(|(id, _)| !self.peers.contains_key(id))
+                .max_by_key(|(_, k)| k.failures)
+                .map(|(id, _)| *id);
+            match worst {
+                Some(w) => self.book.remove(&w),
+                None => return,
+            };
+        }
+        self.book.insert(id, Known::new(addr));
+    }
+
+    /// Addresses to dial now to approach the target, marked as being dialed.
+    pub fn dial_plan(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let wanted = self
+            .limits
+            .target
+            .saturating_sub(self.peers.len() + self.dialing.len());
+        let mut due: Vec<(&NodeId, &Known)> = self
+            .book
+            .iter()
+            .filter(|(id, k)| {
+                !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
+            })
+            .collect();
+        // Fresh addresses first, then those that failed least.
+        due.sort_by_key(|(id, k)| (k.failures, **id));
+        let plan: Vec<SocketAddr> = due.iter().take(wanted).map(|(_, k)| k.addr).collect();
+        self.dialing.extend(plan.iter().copied());
+        plan
+    }
+
+    /// Marks the start of a dial that is not in the plan (the join address).
+    pub fn dialing(&mut self, addr: SocketAddr) {
+        self.dialing.insert(addr);
+    }
+
+    /// Records how a dial ended; a failure backs the address off exponentially.
+    pub fn dial_done(&mut self, addr: SocketAddr, ok: bool, now: Instant) {
+        self.dialing.remove(&addr);
+        if ok {
+            return;
+        }
+        let max_failures = self.limits.max_failures;
+        let max_backoff = self.limits.max_backoff;
+        self.book.retain(|_, k| {
+            if k.addr != addr {
+                return true;
+            }
+            k.failures += 1;
+            let backoff = Duration::from_millis(250 << k.failures.min(8)).min(max_backoff);
+            k.retry_at = now + backoff;
+            k.failures < max_failures
+        });
+    }
+
+    /// When the next backed-off address becomes due, if any is waiting.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.book
+            .iter()
+            .filter(|(id, k)| !self.peers.contains_key(id) && !self.dialing.contains(&k.addr))
+            .map(|(_, k)| k.retry_at)
+            .min()
+    }
+
+    /// True if the node wants more connections than it has or is making.
+    pub fn wants_more(&self) -> bool {
+        self.peers.len() + self.dialing.len() < self.limits.target
+    }
+}
+
+impl Known {
+    fn new(addr: SocketAddr) -> Self {
+        Known {
+            addr,
+            failures: 0,
+            retry_at: Instant::now(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: NodeId = NodeId(50);
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
+        Peer {
+            conn,
+            name: format!("p{port}"),
+            remote: addr(port),
+            listen: addr(port),
+            outbound,
+            outbox: Arc::new(Queue::new(100)),
+        }
+    }
+
+    fn set(target: usize, max: usize) -> PeerSet {
+        PeerSet::new(
+            ME,
+            Limits {
+                target,
+                max,
+                ..Limits::default()
+            },
+        )
+    }
+
+    #[test]
+    fn refuses_itself_and_beyond_the_maximum() {
+        let mut s = set(1, 2);
+        assert_eq!(s.admit(ME, peer(1, 1, true)).err(), Some(Refusal::Myself));
+        assert!(s.admit(NodeId(1), peer(2, 1, true)).is_ok());
+        assert!(s.admit(NodeId(2), peer(3, 2, false)).is_ok());
+        assert_eq!(
+            s.admit(NodeId(3), peer(4, 3, false)).err(),
+            Some(Refusal::Full)
+        );
+    }
+
+    #[test]
+    fn duplicate_connections_resolve_alike_on_both_sides() {
+        // Nodes 50 (me) and 60 dial each other at once: both keep the
+        // connection opened by 50, the lower id.
+        let mut mine = set(4, 8);
+        assert!(mine.admit(NodeId(60), peer(1, 60, true)).is_ok());
+        assert_eq!(
+            mine.admit(NodeId(60), peer(2, 60, false)).err(),
+            Some(Refusal::Duplicate)
+        );
+
+        let mut theirs = PeerSet::new(NodeId(60), Limits::default());
+        assert!(theirs.admit(ME, peer(3, 50, true)).is_ok());
+        let replaced = theirs.admit(ME, peer(4, 50, false)).unwrap();
+        assert_eq!(replaced.map(|p| p.conn), Some(3));
+        assert_eq!(theirs.get(&ME).map(|p| p.conn), Some(4));
+
+        // With a lower-id peer (40), the connection it opened is kept.
+        let mut s = set(4, 8);
+        assert!(s.admit(NodeId(40), peer(5, 40, true)).is_ok());
+        assert!(s.admit(NodeId(40), peer(6, 40, false)).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_stale_connection_cannot_remove_its_successor() {
+        let mut s = set(4, 8);
+        s.admit(NodeId(40), peer(1, 40, true)).unwrap();
+        s.admit(NodeId(40), peer(2, 40, false)).unwrap();
+        assert!(s.remove(NodeId(40), 1).is_none());
+        assert!(s.remove(NodeId(40), 2).is_some());
+        assert_eq!(s.iter().count(), 0);
+    }
+
+    #[test]
+    fn dials_known_addresses_up_to_the_target() {
+        let now = Instant::now();
+        let mut s = set(2, 8);
+        for p in 1..=5 {
+            s.remember(NodeId(p), addr(p as u16));
+        }
+        s.remember(ME, addr(99)); // never dial myself
+        let plan = s.dial_plan(now);
+        assert_eq!(plan.len(), 2);
+        assert!(!plan.contains(&addr(99)));
+        // Those being dialed count toward the target.
+        assert!(s.dial_plan(now).is_empty());
+        s.dial_done(plan[0], false, now);
+        s.dial_done(plan[1], true, now);
+        let again = s.dial_plan(now);
+        assert_eq!(again.len(), 2);
+        assert!(
+            !again.contains(&plan[0]),
+            "a failed address waits for its back-off"
+        );
+    }
+
+    #[test]
+    fn failing_addresses_back_off_then_are_forgotten() {
+        let t0 = Instant::now();
+        let mut s = PeerSet::new(
+            ME,
+            Limits {
+                target: 1,
+                max_failures: 3,
+                ..Limits::default()
+            },
+        );
+        s.remember(NodeId(1), addr(1));
+        let mut now = t0;
+        for _ in 0..3 {
+            let plan = s.dial_plan(now);
+            assert_eq!(plan, [addr(1)]);
+            s.dial_done(addr(1), false, now);
+            assert!(s.dial_plan(now).is_empty());
+            now = s.next_retry().unwrap_or(now);
+        }
+        assert!(s.next_retry().is_none(), "forgotten after 3 failures");
+    }
+
+    #[test]
+    fn connected_peers_are_not_dialed() {
+        let now = Instant::now();
+        let mut s = set(4, 8);
+        s.admit(NodeId(1), peer(1, 1, false)).unwrap();
+        s.remember(NodeId(1), addr(1));
+        assert!(s.dial_plan(now).is_empty());
+        assert!(s.wants_more());
+    }
+}

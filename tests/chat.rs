@@ -1,0 +1,215 @@
+//! Two-node chat, leaving, and start-up errors, with real processes.
+
+mod support;
+
+use std::time::Duration;
+use support::{Peer, BIN};
+
+const T: Duration = Duration::from_secs(10);
+
+#[test]
+fn two_nodes_chat_both_ways_with_non_ascii_text() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bøb", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bøb"));
+
+    alice.say("grüße aus köln, 你好 🙂");
+    bob.say("ça va? — très bien");
+    for p in [&alice, &bob] {
+        p.expect_line("alice: grüße aus köln, 你好 🙂", T);
+        p.expect_line("bøb: ça va? — très bien", T);
+    }
+    // Each side shows each message once.
+    assert_eq!(bob.count("alice: grüße aus köln, 你好 🙂"), 1);
+    assert_eq!(alice.count("bøb: ça va? — très bien"), 1);
+}
+
+#[test]
+fn the_first_line_says_where_it_listens_and_how_to_join() {
+    let alice = Peer::start("alice");
+    let first = alice.lines()[0].clone();
+    assert!(first.contains("listening on "), "{first}");
+    assert!(
+        first.contains(&format!("p2pchat NAME <this-host> {}", alice.port)),
+        "{first}"
+    );
+}
+
+#[test]
+fn the_same_text_twice_is_two_messages() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    alice.say("again");
+    alice.say("again");
+    bob.wait_until(T, "two copies", |ls| {
+        ls.iter().filter(|l| *l == "alice: again").count() == 2
+    });
+}
+
+#[test]
+fn quit_exits_zero_and_peers_see_the_leave() {
+    let alice = Peer::start("alice");
+    let mut bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    bob.say(":quit");
+    assert!(bob.wait_exit(T).success());
+    alice.expect_line("*** bob left", T);
+
+    let mut carol = Peer::join("carol", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to carol"));
+    carol.say(":q");
+    assert!(carol.wait_exit(T).success());
+    alice.expect_line("*** carol left", T);
+}
+
+#[test]
+fn end_of_input_and_ctrl_c_leave_cleanly() {
+    let alice = Peer::start("alice");
+    let mut bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    bob.say("last words");
+    bob.close_stdin();
+    assert!(bob.wait_exit(T).success());
+    alice.expect_line("bob: last words", T);
+    alice.expect_line("*** bob left", T);
+
+    let mut carol = Peer::join("carol", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to carol"));
+    carol.interrupt();
+    assert!(carol.wait_exit(T).success());
+    alice.expect_line("*** carol left", T);
+}
+
+#[test]
+fn a_late_joiner_sees_the_history_marked_as_such() {
+    let alice = Peer::start("alice");
+    alice.say("before you came");
+    alice.expect_line("alice: before you came", T);
+    let bob = Peer::join("bob", &alice);
+    let line = bob.wait_for_line(T, |l| l.ends_with("alice: before you came"));
+    assert!(line.starts_with("[history "), "{line}");
+    // Live messages after that are plain.
+    alice.say("now live");
+    bob.expect_line("alice: now live", T);
+    assert_eq!(
+        bob.lines()
+            .iter()
+            .filter(|l| l.contains("before you came"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn an_over_limit_line_is_refused_not_truncated() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    alice.say(&"x".repeat(70_000));
+    alice.say(&"y".repeat(65_500));
+    alice.say("small");
+    alice.wait_for_line(T, |l| {
+        l.contains("70000 bytes was not sent: it is too long")
+    });
+    alice.wait_for_line(T, |l| {
+        l.contains("message not sent: it is 65500 bytes, and the limit is")
+    });
+    bob.expect_line("alice: small", T);
+    assert!(!bob
+        .lines()
+        .iter()
+        .any(|l| l.contains("xxxx") || l.contains("yyyy")));
+}
+
+#[test]
+fn commands_help_peers_and_unknown() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    alice.say(":help");
+    alice.wait_for_line(T, |l| {
+        l.contains(":peers") && l.contains("direct connections")
+    });
+    alice.wait_for_line(T, |l| l.contains(":quit or :q"));
+    alice.say(":peers");
+    alice.expect_line("*** 1 direct connection:", T);
+    alice.wait_for_line(T, |l| l.starts_with("***   bob 127.0.0.1:"));
+    alice.say(":nope");
+    alice.expect_line("*** unknown command :nope; :help lists the commands", T);
+    drop(bob);
+}
+
+#[test]
+fn joining_where_nobody_listens_fails_clearly() {
+    let port = free_port();
+    let mut bob = Peer::spawn_raw("bob", &["127.0.0.1", &port.to_string()]);
+    let status = bob.wait_exit(T);
+    assert_eq!(status.code(), Some(1));
+    let err = bob.stderr();
+    assert!(
+        err.contains(&format!("could not join through 127.0.0.1 port {port}"))
+            && err.contains("connection refused"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_taken_port_fails_clearly() {
+    let alice = Peer::start("alice");
+    let mut bob = Peer::spawn_raw("bob", &["--port", &alice.port.to_string()]);
+    assert_eq!(bob.wait_exit(T).code(), Some(1));
+    let err = bob.stderr();
+    assert!(
+        err.contains(&format!("port {} is already in use", alice.port)),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_bad_name_or_arguments_fail_clearly() {
+    for (args, expected) in [
+        (vec!["two words"], "a name cannot contain ' '"),
+        (vec!["alice#1"], "a name cannot contain '#'"),
+        (
+            vec!["alice", "localhost"],
+            "give a member's address and its port",
+        ),
+        (
+            vec!["alice", "localhost", "http"],
+            "\"http\" is not a port number",
+        ),
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn joining_yourself_is_refused() {
+    let port = free_port();
+    let mut selfie = Peer::spawn_raw(
+        "selfie",
+        &["--port", &port.to_string(), "127.0.0.1", &port.to_string()],
+    );
+    assert_eq!(selfie.wait_exit(T).code(), Some(1));
+    assert!(
+        selfie.stderr().contains("connected to itself"),
+        "{}",
+        selfie.stderr()
+    );
+}
+
+/// A port nobody listens on: bound, then freed.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

@@ -1,0 +1,395 @@
+//! The test harness: runs real `p2pchat` processes on loopback and watches
+//! what they print.
+//!
+//! Every wait has a deadline and panics with the node's output when it
+//! passes, and every process is killed when its handle drops, so a failing
+//! test stops by itself and leaves nothing behind.
+
+#![allow(dead_code)] // each test binary uses part of it
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_p2pchat");
+
+/// Output lines, with a condition variable signalled on each batch.
+#[derive(Default)]
+struct Output {
+    lines: Mutex<Vec<String>>,
+    changed: Condvar,
+}
+
+/// A running p2pchat process.
+pub struct Peer {
+    pub name: String,
+    pub port: u16,
+    child: Child,
+    stdin: Option<std_mpsc::Sender<Vec<u8>>>,
+    writer: Option<thread::JoinHandle<()>>,
+    stdout: Arc<Output>,
+    stderr: Arc<Output>,
+    stopped: AtomicBool,
+}
+
+impl Peer {
+    /// Starts a new chat.
+    pub fn start(name: &str) -> Peer {
+        Peer::spawn(name, &[])
+    }
+
+    /// Joins the chat through `via`.
+    pub fn join(name: &str, via: &Peer) -> Peer {
+        Peer::spawn(name, &["127.0.0.1", &via.port.to_string()])
+    }
+
+    /// Runs `p2pchat NAME ARGS...` and waits for its listening line.
+    pub fn spawn(name: &str, args: &[&str]) -> Peer {
+        let mut peer = Peer::spawn_raw(name, args);
+        let line = peer.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on "));
+        peer.port = listening_port(&line).unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
+        peer
+    }
+
+    /// Runs `p2pchat NAME ARGS...` without waiting for anything.
+    pub fn spawn_raw(name: &str, args: &[&str]) -> Peer {
+        let mut child = Command::new(BIN)
+            .arg(name)
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start p2pchat");
+        let stdout = Arc::new(Output::default());
+        let stderr = Arc::new(Output::default());
+        collect(child.stdout.take().expect("stdout"), stdout.clone());
+        collect(child.stderr.take().expect("stderr"), stderr.clone());
+        let (tx, rx) = std_mpsc::channel::<Vec<u8>>();
+        let mut stdin: ChildStdin = child.stdin.take().expect("stdin");
+        let writer = thread::spawn(move || {
+            for chunk in rx {
+                if stdin.write_all(&chunk).is_err() {
+                    return;
+                }
+            }
+        });
+        Peer {
+            name: name.to_string(),
+            port: 0,
+            child,
+            stdin: Some(tx),
+            writer: Some(writer),
+            stdout,
+            stderr,
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Types a line (without waiting for the node to read it).
+    pub fn say(&self, line: &str) {
+        self.send_bytes(format!("{line}\n").into_bytes());
+    }
+
+    /// Writes raw bytes to the node's stdin.
+    pub fn send_bytes(&self, bytes: Vec<u8>) {
+        if let Some(tx) = &self.stdin {
+            let _ = tx.send(bytes);
+        }
+    }
+
+    /// Closes stdin once everything sent before has been written.
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+
+    /// A copy of every stdout line so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.stdout.lines.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lines.lock().unwrap().join("\n")
+    }
+
+    /// How many stdout lines equal `line`.
+    pub fn count(&self, line: &str) -> usize {
+        self.stdout
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| *l == line)
+            .count()
+    }
+
+    /// Waits until `done` holds for the stdout lines; panics with the output
+    /// if `timeout` passes first.
+    pub fn wait_until(&self, timeout: Duration, what: &str, done: impl Fn(&[String]) -> bool) {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.stdout.lines.lock().unwrap();
+        loop {
+            if done(&lines) {
+                return;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let tail: Vec<_> = lines.iter().rev().take(30).rev().cloned().collect();
+                panic!(
+                    "{}: timed out after {timeout:?} waiting for {what}\n--- last stdout lines:\n{}\n--- stderr:\n{}",
+                    self.name,
+                    tail.join("\n"),
+                    self.stderr()
+                );
+            }
+            // Re-check at least every 50 ms: cheap even with many lines.
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            lines = self.stdout.changed.wait_timeout(lines, wait).unwrap().0;
+        }
+    }
+
+    /// Waits for a stdout line equal to `line`.
+    pub fn expect_line(&self, line: &str, timeout: Duration) {
+        self.wait_until(timeout, &format!("the line {line:?}"), |ls| {
+            ls.iter().any(|l| l == line)
+        });
+    }
+
+    /// Waits for a stdout line matching `pred` and returns it.
+    pub fn wait_for_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        self.wait_until(timeout, "a matching line", |ls| ls.iter().any(|l| pred(l)));
+        self.lines()
+            .into_iter()
+            .find(|l| pred(l))
+            .unwrap_or_default()
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                // Let the collectors take the last output.
+                thread::sleep(Duration::from_millis(50));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} did not exit within {timeout:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+                self.name,
+                self.lines().join("\n"),
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Freezes the process (SIGSTOP).
+    pub fn freeze(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        signal(self.pid(), "STOP");
+    }
+
+    /// Thaws a frozen process (SIGCONT).
+    pub fn thaw(&self) {
+        signal(self.pid(), "CONT");
+        self.stopped.store(false, Ordering::SeqCst);
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        signal(self.pid(), "INT");
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if self.stopped.load(Ordering::SeqCst) {
+            signal(self.pid(), "CONT");
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid} failed");
+}
+
+/// Reads lines from `source` into `out` until it ends.
+fn collect(source: impl Read + Send + 'static, out: Arc<Output>) {
+    thread::spawn(move || {
+        let mut reader = BufReader::with_capacity(256 * 1024, source);
+        let mut buf = String::new();
+        loop {
+            buf.clear();
+            match reader.read_line(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    let mut lines = out.lines.lock().unwrap();
+                    lines.push(buf.trim_end_matches(['\n', '\r']).to_string());
+                    // Take whatever else is already buffered under one lock.
+                    while reader.buffer().contains(&b'\n') {
+                        buf.clear();
+                        if reader.read_line(&mut buf).unwrap_or(0) == 0 {
+                            break;
+                        }
+                        lines.push(buf.trim_end_matches(['\n', '\r']).to_string());
+                    }
+                    drop(lines);
+                    out.changed.notify_all();
+                }
+            }
+        }
+        out.changed.notify_all();
+    });
+}
+
+/// The port in a `listening on ADDR:PORT` line.
+pub fn listening_port(line: &str) -> Option<u16> {
+    let addr = line.split("listening on ").nth(1)?.split(' ').next()?;
+    addr.rsplit(':').next()?.parse().ok()
+}
+
+/// Waits until every peer shows `line` exactly once.
+pub fn expect_everywhere(peers: &[&Peer], line: &str, timeout: Duration) {
+    for p in peers {
+        p.expect_line(line, timeout);
+    }
+}
+
+/// Waits until `peer` has at least `n` direct connections (per `:peers`).
+pub fn wait_connections(peer: &Peer, n: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let before = peer.lines().len();
+        peer.say(":peers");
+        peer.wait_until(Duration::from_secs(5), "a :peers answer", |ls| {
+            ls[before.min(ls.len())..].iter().any(|l| {
+                l.ends_with("direct connections:")
+                    || l.ends_with("direct connection:")
+                    || l == "*** no direct connections"
+            })
+        });
+        let lines = peer.lines();
+        let answer = lines[before..]
+            .iter()
+            .rev()
+            .find(|l| l.contains("direct connection") || l == &"*** no direct connections")
+            .cloned()
+            .unwrap_or_default();
+        let count = answer
+            .trim_start_matches("*** ")
+            .split(' ')
+            .next()
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        if count >= n {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} has {count} connections, wanted {n}",
+            peer.name
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A TCP relay the test controls: forwards connections made to `listen` on
+/// to `target`, and can cut them all and refuse new ones, to split a network.
+pub struct Relay {
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+    pub addr: SocketAddr,
+}
+
+impl Relay {
+    pub fn start(listen: SocketAddr, target: SocketAddr) -> Relay {
+        let listener = TcpListener::bind(listen).expect("bind relay");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let open = Arc::new(AtomicBool::new(true));
+        let stop = Arc::new(AtomicBool::new(false));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (o, s, c) = (open.clone(), stop.clone(), conns.clone());
+        thread::spawn(move || {
+            while !s.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((inbound, _)) => {
+                        if !o.load(Ordering::SeqCst) {
+                            continue; // dropped: the connection is refused
+                        }
+                        inbound.set_nonblocking(false).unwrap();
+                        let Ok(outbound) = TcpStream::connect(target) else {
+                            continue;
+                        };
+                        c.lock().unwrap().push(inbound.try_clone().unwrap());
+                        c.lock().unwrap().push(outbound.try_clone().unwrap());
+                        pump(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+                        pump(outbound, inbound);
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        Relay {
+            open,
+            conns,
+            stop,
+            addr,
+        }
+    }
+
+    /// Cuts every relayed connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Relays new connections again.
+    pub fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.cut();
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn pump(mut from: TcpStream, mut to: TcpStream) {
+    thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
+}
