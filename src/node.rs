@@ -370,9 +370,10 @@ impl Shared {
 
     /// Remembers the addresses a peer shared, to dial them when needed.
     fn on_peers(&self, list: PeerList<'_>) {
+        let now = Instant::now();
         let mut state = self.lock();
         for (id, addr) in list.iter() {
-            state.peers.remember(id, addr);
+            state.peers.remember(id, addr, now);
         }
         if state.peers.wants_more() {
             self.wake_dialer();
@@ -421,7 +422,7 @@ impl Shared {
         let mut state = self.lock();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let outbox = peer.outbox.clone();
-        if let Some(replaced) = state.peers.admit(id, peer)? {
+        if let Some(replaced) = state.peers.admit(id, peer, Instant::now())? {
             replaced.outbox.close();
         }
         let mut waits = Waits::default();

@@ -109,7 +109,7 @@ impl PeerSet {
     /// Two nodes that dial each other at once end up with two connections;
     /// both keep the one opened by the node with the lower id, so they agree
     /// without talking.
-    pub fn admit(&mut self, id: NodeId, peer: Peer) -> Result<Option<Peer>, Refusal> {
+    pub fn admit(&mut self, id: NodeId, peer: Peer, now: Instant) -> Result<Option<Peer>, Refusal> {
         if id == self.me {
             return Err(Refusal::Myself);
         }
@@ -122,7 +122,7 @@ impl PeerSet {
         } else if self.peers.len() >= self.limits.max {
             return Err(Refusal::Full);
         }
-        self.remember(id, peer.listen);
+        self.remember(id, peer.listen, now);
         if let Some(k) = self.book.get_mut(&id) {
             k.failures = 0;
         }
@@ -146,13 +146,13 @@ impl PeerSet {
     }
 
     /// Notes where node `id` accepts connections (from peer exchange).
-    pub fn remember(&mut self, id: NodeId, addr: SocketAddr) {
+    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) {
         if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
             return;
         }
         if let Some(k) = self.book.get_mut(&id) {
             if k.addr != addr && !self.peers.contains_key(&id) {
-                *k = Known::new(addr);
+                *k = Known::new(addr, now);
             }
             return;
         }
@@ -169,7 +169,7 @@ impl PeerSet {
                 None => return,
             };
         }
-        self.book.insert(id, Known::new(addr));
+        self.book.insert(id, Known::new(addr, now));
     }
 
     /// Addresses to dial now to approach the target, marked as being dialed.
@@ -232,11 +232,11 @@ impl PeerSet {
 }
 
 impl Known {
-    fn new(addr: SocketAddr) -> Self {
+    fn new(addr: SocketAddr, now: Instant) -> Self {
         Known {
             addr,
             failures: 0,
-            retry_at: Instant::now(),
+            retry_at: now,
         }
     }
 }
@@ -276,11 +276,16 @@ mod tests {
     #[test]
     fn refuses_itself_and_beyond_the_maximum() {
         let mut s = set(1, 2);
-        assert_eq!(s.admit(ME, peer(1, 1, true)).err(), Some(Refusal::Myself));
-        assert!(s.admit(NodeId(1), peer(2, 1, true)).is_ok());
-        assert!(s.admit(NodeId(2), peer(3, 2, false)).is_ok());
         assert_eq!(
-            s.admit(NodeId(3), peer(4, 3, false)).err(),
+            s.admit(ME, peer(1, 1, true), Instant::now()).err(),
+            Some(Refusal::Myself)
+        );
+        assert!(s.admit(NodeId(1), peer(2, 1, true), Instant::now()).is_ok());
+        assert!(s
+            .admit(NodeId(2), peer(3, 2, false), Instant::now())
+            .is_ok());
+        assert_eq!(
+            s.admit(NodeId(3), peer(4, 3, false), Instant::now()).err(),
             Some(Refusal::Full)
         );
     }
@@ -290,29 +295,41 @@ mod tests {
         // Nodes 50 (me) and 60 dial each other at once: both keep the
         // connection opened by 50, the lower id.
         let mut mine = set(4, 8);
-        assert!(mine.admit(NodeId(60), peer(1, 60, true)).is_ok());
+        assert!(mine
+            .admit(NodeId(60), peer(1, 60, true), Instant::now())
+            .is_ok());
         assert_eq!(
-            mine.admit(NodeId(60), peer(2, 60, false)).err(),
+            mine.admit(NodeId(60), peer(2, 60, false), Instant::now())
+                .err(),
             Some(Refusal::Duplicate)
         );
 
         let mut theirs = PeerSet::new(NodeId(60), Limits::default());
-        assert!(theirs.admit(ME, peer(3, 50, true)).is_ok());
-        let replaced = theirs.admit(ME, peer(4, 50, false)).unwrap();
+        assert!(theirs.admit(ME, peer(3, 50, true), Instant::now()).is_ok());
+        let replaced = theirs
+            .admit(ME, peer(4, 50, false), Instant::now())
+            .unwrap();
         assert_eq!(replaced.map(|p| p.conn), Some(3));
         assert_eq!(theirs.get(&ME).map(|p| p.conn), Some(4));
 
         // With a lower-id peer (40), the connection it opened is kept.
         let mut s = set(4, 8);
-        assert!(s.admit(NodeId(40), peer(5, 40, true)).is_ok());
-        assert!(s.admit(NodeId(40), peer(6, 40, false)).unwrap().is_some());
+        assert!(s
+            .admit(NodeId(40), peer(5, 40, true), Instant::now())
+            .is_ok());
+        assert!(s
+            .admit(NodeId(40), peer(6, 40, false), Instant::now())
+            .unwrap()
+            .is_some());
     }
 
     #[test]
     fn a_stale_connection_cannot_remove_its_successor() {
         let mut s = set(4, 8);
-        s.admit(NodeId(40), peer(1, 40, true)).unwrap();
-        s.admit(NodeId(40), peer(2, 40, false)).unwrap();
+        s.admit(NodeId(40), peer(1, 40, true), Instant::now())
+            .unwrap();
+        s.admit(NodeId(40), peer(2, 40, false), Instant::now())
+            .unwrap();
         assert!(s.remove(NodeId(40), 1).is_none());
         assert!(s.remove(NodeId(40), 2).is_some());
         assert_eq!(s.iter().count(), 0);
@@ -323,9 +340,9 @@ mod tests {
         let now = Instant::now();
         let mut s = set(2, 8);
         for p in 1..=5 {
-            s.remember(NodeId(p), addr(p as u16));
+            s.remember(NodeId(p), addr(p as u16), now);
         }
-        s.remember(ME, addr(99)); // never dial myself
+        s.remember(ME, addr(99), now); // never dial myself
         let plan = s.dial_plan(now);
         assert_eq!(plan.len(), 2);
         assert!(!plan.contains(&addr(99)));
@@ -352,7 +369,7 @@ mod tests {
                 ..Limits::default()
             },
         );
-        s.remember(NodeId(1), addr(1));
+        s.remember(NodeId(1), addr(1), t0);
         let mut now = t0;
         for _ in 0..3 {
             let plan = s.dial_plan(now);
@@ -368,8 +385,9 @@ mod tests {
     fn connected_peers_are_not_dialed() {
         let now = Instant::now();
         let mut s = set(4, 8);
-        s.admit(NodeId(1), peer(1, 1, false)).unwrap();
-        s.remember(NodeId(1), addr(1));
+        s.admit(NodeId(1), peer(1, 1, false), Instant::now())
+            .unwrap();
+        s.remember(NodeId(1), addr(1), now);
         assert!(s.dial_plan(now).is_empty());
         assert!(s.wants_more());
     }

@@ -166,12 +166,12 @@ mod tests {
     fn late_arrivals_inside_the_window_are_new_once() {
         let now = Instant::now();
         let mut c = cache();
-        assert!(c.insert(id(1, 1000), now));
-        assert!(c.insert(id(1, 990), now));
-        assert!(!c.insert(id(1, 990), now));
-        assert!(c.insert(id(1, 1000 - (WINDOW - 1)), now));
+        assert!(c.insert(id(1, 5000), now));
+        assert!(c.insert(id(1, 4990), now));
+        assert!(!c.insert(id(1, 4990), now));
+        assert!(c.insert(id(1, 5000 - (WINDOW - 1)), now));
         assert!(
-            !c.insert(id(1, 1000 - WINDOW), now),
+            !c.insert(id(1, 5000 - WINDOW), now),
             "beyond the window counts as seen"
         );
     }
