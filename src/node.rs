@@ -360,7 +360,10 @@ impl Shared {
         let Some(peer) = state.peers.get(&to) else {
             return waits;
         };
-        for frame in state.history.missing_from(&have, Instant::now()) {
+        for frame in state
+            .history
+            .missing_from(&have, peer.since, Instant::now())
+        {
             if let Some(replay) = as_history(&frame) {
                 push(peer, replay, &mut waits);
             }
@@ -418,39 +421,40 @@ impl Shared {
 
     /// Registers a handshaken peer and introduces it to the others: it gets
     /// our peers' addresses and our history inventory, they get its address.
-    fn admit(&self, id: NodeId, peer: Peer) -> Result<(), peers::Refusal> {
+    fn admit(&self, id: NodeId, mut peer: Peer) -> Result<(), peers::Refusal> {
         let mut state = self.lock();
+        // Taken under the lock: every message handled after this instant is
+        // fanned out to the new peer, every one before it is in the history.
+        peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
-        let outbox = peer.outbox.clone();
         if let Some(replaced) = state.peers.admit(id, peer, Instant::now())? {
             replaced.outbox.close();
         }
-        let mut waits = Waits::default();
-        let others: Vec<(NodeId, SocketAddr)> = state
-            .peers
-            .iter()
-            .filter(|(other, p)| **other != id && shareable(p.listen, remote))
-            .map(|(other, p)| (*other, p.listen))
-            .collect();
+        // These few small frames go out without backpressure: waiting here
+        // would hold the lock.
+        let send = |p: &Peer, frame: Option<Frame>| {
+            if let Some(f) = frame {
+                let len = f.len();
+                p.outbox.push(f, len);
+            }
+        };
         if let Some(new) = state.peers.get(&id) {
-            if let Some(f) = encode_with(|out| protocol::encode_peers(others.into_iter(), out)) {
-                push(new, f, &mut waits);
-            }
+            let others = state
+                .peers
+                .iter()
+                .filter(|(other, p)| **other != id && shareable(p.listen, remote))
+                .map(|(other, p)| (*other, p.listen));
+            send(new, encode_with(|out| protocol::encode_peers(others, out)));
             let ids = state.history.ids();
-            if let Some(f) = encode_with(|out| protocol::encode_have(ids, out)) {
-                push(new, f, &mut waits);
-            }
+            send(new, encode_with(|out| protocol::encode_have(ids, out)));
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
         for (other, p) in state.peers.iter() {
             if *other != id && shareable(listen, p.remote) {
-                if let Some(f) = &intro {
-                    push(p, f.clone(), &mut waits);
-                }
+                send(p, intro.clone());
             }
         }
         drop(state);
-        let _ = outbox; // the new peer's queue is empty: nothing to wait for there
         self.notice(format!("connected to {name} ({remote})"));
         Ok(())
     }

@@ -17,7 +17,7 @@ use futures::{pin_mut, select, FutureExt};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A peer has this long to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -113,6 +113,7 @@ where
         listen: SocketAddr::new(remote.ip().to_canonical(), hello.port),
         outbound,
         outbox: outbox.clone(),
+        since: Instant::now(),
     };
     if let Err(refusal) = shared.admit(hello.id, peer) {
         if refusal == Refusal::Full {

@@ -48,11 +48,22 @@ impl History {
         self.entries.iter().map(|e| e.id)
     }
 
-    /// The frames a peer holding `have` lacks, oldest first, young enough to replay.
-    pub fn missing_from(&self, have: &HashSet<MsgId>, now: Instant) -> Vec<Arc<[u8]>> {
+    /// The frames a peer holding `have` lacks, oldest first: those received
+    /// before `since` (later ones went to that peer live) and young enough
+    /// to replay.
+    pub fn missing_from(
+        &self,
+        have: &HashSet<MsgId>,
+        since: Instant,
+        now: Instant,
+    ) -> Vec<Arc<[u8]>> {
         self.entries
             .iter()
-            .filter(|e| now.duration_since(e.received) < self.max_age && !have.contains(&e.id))
+            .filter(|e| {
+                e.received < since
+                    && now.duration_since(e.received) < self.max_age
+                    && !have.contains(&e.id)
+            })
             .map(|e| e.frame.clone())
             .collect()
     }
@@ -87,12 +98,13 @@ mod tests {
     #[test]
     fn replays_only_what_the_peer_lacks_and_only_recent_entries() {
         let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
         let mut h = History::new(10, Duration::from_secs(60));
         h.push(id(1), frame(1), t0);
-        h.push(id(2), frame(2), t0 + Duration::from_secs(50));
-        h.push(id(3), frame(3), t0 + Duration::from_secs(50));
+        h.push(id(2), frame(2), at(50));
+        h.push(id(3), frame(3), at(50));
+        h.push(id(4), frame(4), at(65)); // after the peer joined: sent live
         let have = HashSet::from([id(3)]);
-        let now = t0 + Duration::from_secs(70);
-        assert_eq!(h.missing_from(&have, now), [frame(2)]);
+        assert_eq!(h.missing_from(&have, at(60), at(70)), [frame(2)]);
     }
 }

@@ -28,6 +28,8 @@ pub struct Peer {
     /// True if this node opened the connection.
     pub outbound: bool,
     pub outbox: Arc<Queue<Frame>>,
+    /// When it was admitted: from then on, every message went to it live.
+    pub since: Instant,
 }
 
 /// Why a handshaken connection is not kept.
@@ -259,6 +261,7 @@ mod tests {
             listen: addr(port),
             outbound,
             outbox: Arc::new(Queue::new(100)),
+            since: Instant::now(),
         }
     }
 

@@ -282,46 +282,76 @@ pub fn expect_everywhere(peers: &[&Peer], line: &str, timeout: Duration) {
     }
 }
 
-/// Waits until `peer` has at least `n` direct connections (per `:peers`).
-pub fn wait_connections(peer: &Peer, n: usize, timeout: Duration) {
+/// The names of `peer`'s direct connections, as its `:peers` command lists them.
+pub fn peer_names(peer: &Peer) -> Vec<String> {
+    let before = peer.lines().len();
+    peer.say(":peers");
+    let is_header =
+        |l: &str| l.ends_with(" direct connections:") || l.ends_with(" direct connection:");
+    let is_none = |l: &str| l == "*** no direct connections";
+    peer.wait_until(Duration::from_secs(5), "a :peers answer", |ls| {
+        ls[before.min(ls.len())..]
+            .iter()
+            .any(|l| is_none(l) || is_header(l))
+    });
+    let lines = peer.lines();
+    let Some(start) = lines[before..]
+        .iter()
+        .position(|l| is_none(l) || is_header(l))
+    else {
+        return Vec::new();
+    };
+    let header = &lines[before + start];
+    let count: usize = header
+        .trim_start_matches("*** ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    // The entries follow the header; wait for all of them.
+    peer.wait_until(Duration::from_secs(5), "the :peers entries", |ls| {
+        ls.len() > before + start + count
+    });
+    peer.lines()[before + start + 1..][..count]
+        .iter()
+        .filter_map(|l| {
+            l.strip_prefix("***   ")?
+                .split(' ')
+                .next()
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+/// Waits until `done` holds for `peer`'s direct connections.
+pub fn wait_peers(peer: &Peer, timeout: Duration, what: &str, done: impl Fn(&[String]) -> bool) {
     let deadline = Instant::now() + timeout;
     loop {
-        let before = peer.lines().len();
-        peer.say(":peers");
-        peer.wait_until(Duration::from_secs(5), "a :peers answer", |ls| {
-            ls[before.min(ls.len())..].iter().any(|l| {
-                l.ends_with("direct connections:")
-                    || l.ends_with("direct connection:")
-                    || l == "*** no direct connections"
-            })
-        });
-        let lines = peer.lines();
-        let answer = lines[before..]
-            .iter()
-            .rev()
-            .find(|l| l.contains("direct connection") || l == &"*** no direct connections")
-            .cloned()
-            .unwrap_or_default();
-        let count = answer
-            .trim_start_matches("*** ")
-            .split(' ')
-            .next()
-            .and_then(|n| n.parse::<usize>().ok())
-            .unwrap_or(0);
-        if count >= n {
+        let names = peer_names(peer);
+        if done(&names) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "{} has {count} connections, wanted {n}",
+            "{}: timed out waiting for {what}; peers: {names:?}",
             peer.name
         );
         thread::sleep(Duration::from_millis(100));
     }
 }
 
+/// Waits until `peer` has at least `n` direct connections.
+pub fn wait_connections(peer: &Peer, n: usize, timeout: Duration) {
+    wait_peers(peer, timeout, &format!("{n} connections"), |names| {
+        names.len() >= n
+    });
+}
+
 /// A TCP relay the test controls: forwards connections made to `listen` on
 /// to `target`, and can cut them all and refuse new ones, to split a network.
+///
+/// It drops `PEERS` frames, so the nodes on either side never learn each
+/// other's real addresses and cannot route around it.
 pub struct Relay {
     open: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
@@ -351,8 +381,8 @@ impl Relay {
                         };
                         c.lock().unwrap().push(inbound.try_clone().unwrap());
                         c.lock().unwrap().push(outbound.try_clone().unwrap());
-                        pump(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
-                        pump(outbound, inbound);
+                        pump_frames(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
+                        pump_frames(outbound, inbound);
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
@@ -387,9 +417,26 @@ impl Drop for Relay {
     }
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// Copies frames from `from` to `to`, leaving out `PEERS` frames.
+fn pump_frames(mut from: TcpStream, mut to: TcpStream) {
     thread::spawn(move || {
-        let _ = std::io::copy(&mut from, &mut to);
+        let mut header = [0u8; 4];
+        while from.read_exact(&mut header).is_ok() {
+            let mut body = vec![0; u32::from_be_bytes(header) as usize];
+            if from.read_exact(&mut body).is_err() {
+                break;
+            }
+            if body.starts_with(b"PEERS") {
+                continue;
+            }
+            if to
+                .write_all(&header)
+                .and_then(|_| to.write_all(&body))
+                .is_err()
+            {
+                break;
+            }
+        }
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
