@@ -44,6 +44,9 @@ const HISTORY_LEN: usize = 200;
 /// not replayed, so a replay never outlives the receiver's memory of it.
 const SEEN_TTL: Duration = Duration::from_secs(3600);
 const SEEN_ORIGINS: usize = 4096;
+/// A replayed message younger than this is still news: it goes out as it
+/// came, not marked as history.
+const STILL_LIVE: Duration = Duration::from_secs(2);
 /// How long `quit` waits for the peers' queues to drain.
 const QUIT_LINGER: Duration = Duration::from_secs(3);
 
@@ -360,11 +363,15 @@ impl Shared {
         let Some(peer) = state.peers.get(&to) else {
             return waits;
         };
-        for frame in state
+        let missing = state
             .history
-            .missing_from(&have, peer.since, Instant::now())
-        {
-            if let Some(replay) = as_history(&frame) {
+            .missing_from(&have, peer.since, Instant::now());
+        for (frame, age) in missing {
+            let replay = match age < STILL_LIVE {
+                true => Some(frame),
+                false => as_history(&frame),
+            };
+            if let Some(replay) = replay {
                 push(peer, replay, &mut waits);
             }
         }

@@ -160,7 +160,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::UnknownKind(k) => write!(f, "unknown message kind {k:?}"),
             ProtocolError::UnsupportedVersion { got, ours } => write!(
                 f,
-                "peer speaks protocol version {got}, this program speaks version {ours}"
+                "protocol version {got} is not supported (this node speaks version {ours})"
             ),
             ProtocolError::Missing { kind, field } => write!(f, "{kind} message lacks its {field}"),
             ProtocolError::Invalid { field, value } => write!(f, "invalid {field} {value:?}"),

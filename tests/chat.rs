@@ -86,6 +86,8 @@ fn a_late_joiner_sees_the_history_marked_as_such() {
     let alice = Peer::start("alice");
     alice.say("before you came");
     alice.expect_line("alice: before you came", T);
+    // A message only seconds old is still news to a joiner; this one is past.
+    std::thread::sleep(Duration::from_millis(2500));
     let bob = Peer::join("bob", &alice);
     let line = bob.wait_for_line(T, |l| l.ends_with("alice: before you came"));
     assert!(line.starts_with("[history "), "{line}");

@@ -125,7 +125,8 @@ fn messages_sent_during_a_split_arrive_once_after_it_heals() {
     x1.expect_line("x2: x side during the split", T);
     x3.expect_line("x2: x side during the split", T);
     y1.expect_line("y2: y side during the split", T);
-    std::thread::sleep(Duration::from_millis(500));
+    // Long enough for these messages to count as past, not news, on replay.
+    std::thread::sleep(Duration::from_millis(2500));
     for p in &y_side {
         assert_eq!(
             p.count("x2: x side during the split"),

@@ -48,23 +48,20 @@ impl History {
         self.entries.iter().map(|e| e.id)
     }
 
-    /// The frames a peer holding `have` lacks, oldest first: those received
-    /// before `since` (later ones went to that peer live) and young enough
-    /// to replay.
+    /// The frames a peer holding `have` lacks, oldest first, each with how
+    /// long ago this node received it: those received before `since` (later
+    /// ones went to that peer live) and young enough to replay.
     pub fn missing_from(
         &self,
         have: &HashSet<MsgId>,
         since: Instant,
         now: Instant,
-    ) -> Vec<Arc<[u8]>> {
+    ) -> Vec<(Arc<[u8]>, Duration)> {
         self.entries
             .iter()
-            .filter(|e| {
-                e.received < since
-                    && now.duration_since(e.received) < self.max_age
-                    && !have.contains(&e.id)
-            })
-            .map(|e| e.frame.clone())
+            .map(|e| (e, now.duration_since(e.received)))
+            .filter(|(e, age)| e.received < since && *age < self.max_age && !have.contains(&e.id))
+            .map(|(e, age)| (e.frame.clone(), age))
             .collect()
     }
 }
@@ -105,6 +102,9 @@ mod tests {
         h.push(id(3), frame(3), at(50));
         h.push(id(4), frame(4), at(65)); // after the peer joined: sent live
         let have = HashSet::from([id(3)]);
-        assert_eq!(h.missing_from(&have, at(60), at(70)), [frame(2)]);
+        assert_eq!(
+            h.missing_from(&have, at(60), at(70)),
+            [(frame(2), Duration::from_secs(20))]
+        );
     }
 }

@@ -66,6 +66,9 @@ pub struct Limits {
     pub max_failures: u32,
     /// Longest wait between two dials of one address.
     pub max_backoff: Duration,
+    /// How long a node waits before dialing a newly learned node with a
+    /// lower id, which is expected to dial it first.
+    pub defer: Duration,
 }
 
 impl Default for Limits {
@@ -76,6 +79,7 @@ impl Default for Limits {
             book_size: 256,
             max_failures: 60,
             max_backoff: Duration::from_secs(8),
+            defer: Duration::from_secs(1),
         }
     }
 }
@@ -148,7 +152,16 @@ impl PeerSet {
     }
 
     /// Notes where node `id` accepts connections (from peer exchange).
+    ///
+    /// Peer exchange introduces two nodes to each other at once; if both
+    /// dialed, one of the two connections would be dropped, with whatever was
+    /// queued on it. So the node with the lower id dials a newcomer at once and
+    /// the other waits [`Limits::defer`] before it tries.
     pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) {
+        let now = match self.me < id {
+            true => now,
+            false => now + self.limits.defer,
+        };
         if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
             return;
         }
@@ -342,7 +355,7 @@ mod tests {
     fn dials_known_addresses_up_to_the_target() {
         let now = Instant::now();
         let mut s = set(2, 8);
-        for p in 1..=5 {
+        for p in 101..=105 {
             s.remember(NodeId(p), addr(p as u16), now);
         }
         s.remember(ME, addr(99), now); // never dial myself
@@ -372,7 +385,7 @@ mod tests {
                 ..Limits::default()
             },
         );
-        s.remember(NodeId(1), addr(1), t0);
+        s.remember(NodeId(101), addr(1), t0);
         let mut now = t0;
         for _ in 0..3 {
             let plan = s.dial_plan(now);
@@ -382,6 +395,17 @@ mod tests {
             now = s.next_retry().unwrap_or(now);
         }
         assert!(s.next_retry().is_none(), "forgotten after 3 failures");
+    }
+
+    #[test]
+    fn of_two_nodes_introduced_to_each_other_the_lower_id_dials_first() {
+        let now = Instant::now();
+        let mut s = set(4, 8);
+        s.remember(NodeId(60), addr(60), now); // higher than ME: dial now
+        s.remember(NodeId(40), addr(40), now); // lower: it will dial us
+        assert_eq!(s.dial_plan(now), [addr(60)]);
+        let later = now + Limits::default().defer;
+        assert_eq!(s.dial_plan(later), [addr(40)]);
     }
 
     #[test]

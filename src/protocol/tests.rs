@@ -228,7 +228,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "peer speaks protocol version 9, this program speaks version 1"
+        "protocol version 9 is not supported (this node speaks version 1)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
