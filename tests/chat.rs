@@ -215,3 +215,39 @@ fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+#[test]
+fn joins_by_host_name_ipv4_and_ipv6_address() {
+    let alice = Peer::start("alice");
+    let port = alice.port.to_string();
+    let by_name = Peer::spawn("byname", &["localhost", &port]);
+    let by_v6 = Peer::spawn("byv6", &["::1", &port]);
+    let by_v4 = Peer::spawn("byv4", &["127.0.0.1", &port]);
+    for p in [&by_name, &by_v6, &by_v4] {
+        p.wait_for_line(T, |l| l.starts_with("*** connected to alice"));
+    }
+    alice.say("hello all");
+    for p in [&by_name, &by_v6, &by_v4] {
+        p.expect_line("alice: hello all", T);
+    }
+}
+
+#[test]
+fn help_shows_usage_options_and_examples() {
+    let out = std::process::Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for part in [
+        "<name>",
+        "--port",
+        "--bind",
+        "Examples:",
+        "p2pchat bob localhost 40123",
+        ":quit",
+    ] {
+        assert!(help.contains(part), "--help lacks {part:?}:\n{help}");
+    }
+}
