@@ -331,6 +331,7 @@ impl Shared {
         if !state.seen.insert(leave.id, Instant::now()) {
             return Waits::default();
         }
+        state.peers.forget(leave.id.origin);
         let mut waits = Waits::default();
         if from.is_some() {
             self.show(Event::Notice(format!("{} left", leave.name)), &mut waits);

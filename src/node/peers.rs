@@ -187,6 +187,12 @@ impl PeerSet {
         self.book.insert(id, Known::new(addr, now));
     }
 
+    /// Forgets where node `id` listens: it left on purpose, so dialing it
+    /// again would only fail.
+    pub fn forget(&mut self, id: NodeId) {
+        self.book.remove(&id);
+    }
+
     /// Addresses to dial now to approach the target, marked as being dialed.
     pub fn dial_plan(&mut self, now: Instant) -> Vec<SocketAddr> {
         let wanted = self
@@ -406,6 +412,16 @@ mod tests {
         assert_eq!(s.dial_plan(now), [addr(60)]);
         let later = now + Limits::default().defer;
         assert_eq!(s.dial_plan(later), [addr(40)]);
+    }
+
+    #[test]
+    fn a_node_that_left_is_not_dialed_again() {
+        let now = Instant::now();
+        let mut s = set(4, 8);
+        s.remember(NodeId(101), addr(1), now);
+        s.forget(NodeId(101));
+        assert!(s.dial_plan(now).is_empty());
+        assert!(s.next_retry().is_none());
     }
 
     #[test]
