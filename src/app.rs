@@ -1,11 +1,15 @@
-//! One chat session: wires the display, the node and the prompt together.
+//! One chat session: wires the display, the node and the prompt together,
+//! on a terminal or on plain pipes.
 
-use crate::display;
+use crate::display::{self, Plain, Style};
+use crate::input;
 use crate::node::queue::Queue;
 use crate::node::{Config, Node};
-use crate::{input, message, prompt};
+use crate::terminal::{self, PromptText};
+use crate::{message, prompt};
 use futures::channel::mpsc;
-use std::sync::Arc;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 
 /// Where to join, if anywhere.
 #[derive(Debug, Clone)]
@@ -14,53 +18,80 @@ pub struct Join {
     pub port: u16,
 }
 
+/// How the session shows things.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Put the time before live messages too.
+    pub timestamps: bool,
+}
+
 /// Runs a chat until the user leaves. Returns the process exit code.
-pub async fn run(config: Config, join: Option<Join>) -> i32 {
+pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
+    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let style = Style {
+        colour: tty && std::env::var_os("NO_COLOR").map_or(true, |v| v.is_empty()),
+        timestamps: options.timestamps,
+        // A line editor leaves the typed line on screen already.
+        echo_own: !tty,
+    };
+    // Installed first, so that Ctrl-C leaves cleanly at any point.
+    let (interrupt_tx, interrupt) = mpsc::unbounded();
+    let handler = ctrlc::set_handler(move || {
+        let _ = interrupt_tx.unbounded_send(());
+    });
+    let prompt_text: PromptText = Arc::new(Mutex::new(terminal::prompt_for(&config.name)));
+    // The node starts first, so that a start-up error is printed before the
+    // terminal is touched. Its notices wait in the queue meanwhile.
     let events = Arc::new(Queue::new(display::QUEUE_BYTES));
-    let printer = display::spawn_printer(events.clone(), std::io::stdout());
-    let name = config.name.clone();
-    let code = match Node::start(config, events.clone()).await {
+    let node = match Node::start(config, events.clone()).await {
+        Ok(node) => node,
+        Err(e) => {
+            eprintln!("p2pchat: {e}");
+            return 1;
+        }
+    };
+    let (lines, printer) = if tty {
+        match terminal::start(prompt_text.clone()) {
+            Ok((lines, sink)) => (lines, display::spawn_printer(events.clone(), sink, style)),
+            Err(e) => {
+                eprintln!("p2pchat: could not set up the terminal: {e}");
+                return 1;
+            }
+        }
+    } else {
+        let lines = input::spawn_reader(std::io::stdin(), message::MAX_BODY);
+        let sink = Plain(std::io::stdout());
+        (lines, display::spawn_printer(events.clone(), sink, style))
+    };
+    let port = node.local_addr().port();
+    node.notice(format!(
+        "listening on {} (others join with: p2pchat NAME <this-host> {port})",
+        node.local_addr()
+    ));
+    node.notice(format!(
+        "you are {} (node {}); type :help for commands",
+        node.name(),
+        node.id()
+    ));
+    if let Err(e) = handler {
+        node.notice(format!("Ctrl-C will not leave cleanly: {e}"));
+    }
+    let joined = match &join {
+        Some(j) => node.join(&j.host, j.port).await,
+        None => Ok(()),
+    };
+    let code = match joined {
+        Ok(()) => {
+            prompt::run(&node, lines, interrupt, prompt_text).await;
+            node.quit().await;
+            0
+        }
         Err(e) => {
             eprintln!("p2pchat: {e}");
             1
-        }
-        Ok(node) => {
-            let port = node.local_addr().port();
-            node.notice(format!(
-                "listening on {} (others join with: p2pchat NAME <this-host> {port})",
-                node.local_addr()
-            ));
-            node.notice(format!(
-                "you are {name} (node {}); type :help for commands",
-                node.id()
-            ));
-            match &join {
-                Some(j) => match node.join(&j.host, j.port).await {
-                    Ok(()) => chat(node, &name).await,
-                    Err(e) => {
-                        eprintln!("p2pchat: {e}");
-                        1
-                    }
-                },
-                None => chat(node, &name).await,
-            }
         }
     };
     events.close();
     let _ = printer.join();
     code
-}
-
-/// The prompt loop, then a clean leave.
-async fn chat(node: Node, name: &str) -> i32 {
-    let (interrupt_tx, interrupt) = mpsc::unbounded();
-    if let Err(e) = ctrlc::set_handler(move || {
-        let _ = interrupt_tx.unbounded_send(());
-    }) {
-        node.notice(format!("Ctrl-C will not leave cleanly: {e}"));
-    }
-    let lines = input::spawn_reader(std::io::stdin(), message::MAX_BODY);
-    prompt::run(&node, name, lines, interrupt).await;
-    node.quit().await;
-    0
 }

@@ -3,12 +3,13 @@
 //! Events arrive on a bounded queue and a thread of its own writes them, so a
 //! slow terminal slows the chat down (the queue fills and its producers wait)
 //! but never blocks the network tasks in a system call. Lines are written in
-//! batches, one system call for many.
+//! batches, one write for many.
 
 use crate::node::queue::Queue;
+use crate::node::short_id;
 use crate::protocol::{Chat, Message};
 use crate::sanitize::sanitize;
-use std::io::Write;
+use std::io::{self, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -18,8 +19,14 @@ pub const QUEUE_BYTES: usize = 1 << 20;
 /// Something to show.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// An encoded `MSG` or `HIST` frame, shared with the peers' queues.
-    Chat(Arc<[u8]>),
+    /// A chat message: its encoded frame, shared with the peers' queues.
+    Chat {
+        frame: Arc<[u8]>,
+        /// Another online user has the same name: add a tag from the node id.
+        tagged: bool,
+        /// Typed by this node's user.
+        own: bool,
+    },
     /// A line about the chat itself, shown after `*** `.
     Notice(String),
 }
@@ -28,30 +35,55 @@ impl Event {
     /// The weight the display queue counts for this event.
     pub fn weight(&self) -> usize {
         match self {
-            Event::Chat(f) => f.len(),
+            Event::Chat { frame, .. } => frame.len(),
             Event::Notice(s) => s.len(),
         }
     }
 }
 
-/// Starts the thread that prints events to `out` until the queue is closed
+/// How lines look.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Style {
+    /// Colour each name (only on a terminal, and not with `NO_COLOR`).
+    pub colour: bool,
+    /// Put the time before live messages too, not only history.
+    pub timestamps: bool,
+    /// Show the user's own chat lines. A line editor already shows them.
+    pub echo_own: bool,
+}
+
+/// Where lines go: a plain stream, or a line editor's printer that keeps the
+/// line being typed intact below them.
+pub trait Sink: Send {
+    /// Writes whole lines, each ending in a newline.
+    fn write_lines(&mut self, text: &str) -> io::Result<()>;
+}
+
+/// A plain stream, such as stdout when it is not a terminal.
+pub struct Plain<W>(pub W);
+
+impl<W: Write + Send> Sink for Plain<W> {
+    fn write_lines(&mut self, text: &str) -> io::Result<()> {
+        self.0.write_all(text.as_bytes())?;
+        self.0.flush()
+    }
+}
+
+/// Starts the thread that shows events on `sink` until the queue is closed
 /// and drained.
 pub fn spawn_printer(
     queue: Arc<Queue<Event>>,
-    mut out: impl Write + Send + 'static,
+    mut sink: impl Sink + 'static,
+    style: Style,
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
         let mut text = String::new();
         while futures::executor::block_on(queue.pop_batch(64 * 1024, &mut batch)) {
             for event in batch.drain(..) {
-                format_event(&event, &mut text);
+                format_event(&event, style, &mut text);
             }
-            if out
-                .write_all(text.as_bytes())
-                .and_then(|_| out.flush())
-                .is_err()
-            {
+            if !text.is_empty() && sink.write_lines(&text).is_err() {
                 // Nobody reads our output any more; keep draining so that
                 // producers never wait on a display no one sees.
             }
@@ -60,11 +92,13 @@ pub fn spawn_printer(
     })
 }
 
-/// Appends the line for `event`, newline included.
-pub fn format_event(event: &Event, out: &mut String) {
+/// Appends the line for `event`, newline included (nothing for an own line
+/// that the style does not echo).
+pub fn format_event(event: &Event, style: Style, out: &mut String) {
     match event {
-        Event::Chat(frame) => match chat_of(frame) {
-            Some(chat) => format_chat(&chat, out),
+        Event::Chat { own: true, .. } if !style.echo_own => return,
+        Event::Chat { frame, tagged, .. } => match chat_of(frame) {
+            Some(chat) => format_chat(&chat, *tagged, style, out),
             None => out.push_str("*** (a message could not be shown)"),
         },
         Event::Notice(text) => {
@@ -83,17 +117,57 @@ fn chat_of(frame: &[u8]) -> Option<Chat<'_>> {
     }
 }
 
-/// `NAME: TEXT`, or `[history HH:MM] NAME: TEXT` for a replayed message.
-fn format_chat(chat: &Chat<'_>, out: &mut String) {
+/// `NAME: TEXT`, or `* NAME TEXT` for an action; history is prefixed with
+/// `[history HH:MM] `, and with `timestamps` live lines with `[HH:MM] `.
+fn format_chat(chat: &Chat<'_>, tagged: bool, style: Style, out: &mut String) {
     if chat.history {
         out.push_str("[history ");
         out.push_str(&local_time(chat.time_ms));
         out.push_str("] ");
+    } else if style.timestamps {
+        out.push('[');
+        out.push_str(&local_time(chat.time_ms));
+        out.push_str("] ");
     }
-    // Names are validated by the protocol; the text is the peer's to fill.
+    if chat.action {
+        out.push_str("* ");
+    }
+    // Names are validated by the protocol: no controls, no spaces, no '#'.
+    let colour = style.colour.then(|| colour_of(chat.name));
+    if let Some(c) = colour {
+        out.push_str(c);
+    }
     out.push_str(chat.name);
-    out.push_str(": ");
+    if tagged {
+        out.push('#');
+        out.push_str(&short_id(chat.id.origin));
+    }
+    if colour.is_some() {
+        out.push_str(RESET);
+    }
+    out.push_str(if chat.action { " " } else { ": " });
+    // The text is the peer's to fill: neutralise every control in it.
     out.push_str(&sanitize(chat.text));
+}
+
+/// Bold foreground colours that read on dark and light backgrounds.
+const COLOURS: [&str; 6] = [
+    "\x1b[1;31m",
+    "\x1b[1;32m",
+    "\x1b[1;33m",
+    "\x1b[1;34m",
+    "\x1b[1;35m",
+    "\x1b[1;36m",
+];
+const RESET: &str = "\x1b[0m";
+
+/// The same colour for the same name, on every node and every run.
+fn colour_of(name: &str) -> &'static str {
+    // FNV-1a: stable across runs and platforms, unlike std's hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    COLOURS[(hash % COLOURS.len() as u64) as usize]
 }
 
 /// `HH:MM` in the local time zone, with the date if it is not today.
@@ -120,12 +194,17 @@ mod tests {
     use crate::protocol::{MsgId, NodeId};
 
     fn frame(history: bool, text: &str) -> Arc<[u8]> {
+        chat_frame(history, false, text)
+    }
+
+    fn chat_frame(history: bool, action: bool, text: &str) -> Arc<[u8]> {
         let mut out = Vec::new();
         Message::Chat(Chat {
             history,
+            action,
             ttl: 3,
             id: MsgId {
-                origin: NodeId(1),
+                origin: NodeId(0x3f2a_0000_0000_0001),
                 seq: 1,
             },
             time_ms: 1_700_000_000_000,
@@ -137,30 +216,89 @@ mod tests {
         out.into()
     }
 
+    fn chat(frame: Arc<[u8]>) -> Event {
+        Event::Chat {
+            frame,
+            tagged: false,
+            own: false,
+        }
+    }
+
     fn line(e: Event) -> String {
+        styled(e, Style::default())
+    }
+
+    fn styled(e: Event, style: Style) -> String {
         let mut s = String::new();
-        format_event(&e, &mut s);
+        format_event(&e, style, &mut s);
         s
     }
 
     #[test]
     fn live_chat_is_name_colon_text() {
+        assert_eq!(line(chat(frame(false, "hi there"))), "bob: hi there\n");
+    }
+
+    #[test]
+    fn actions_tags_and_own_lines() {
         assert_eq!(
-            line(Event::Chat(frame(false, "hi there"))),
-            "bob: hi there\n"
+            line(chat(chat_frame(false, true, "waves"))),
+            "* bob waves\n"
+        );
+        let tagged = Event::Chat {
+            frame: frame(false, "hi"),
+            tagged: true,
+            own: false,
+        };
+        assert_eq!(line(tagged), "bob#3f2a: hi\n");
+        let own = Event::Chat {
+            frame: frame(false, "mine"),
+            tagged: false,
+            own: true,
+        };
+        assert_eq!(line(own.clone()), "");
+        let echo = Style {
+            echo_own: true,
+            ..Style::default()
+        };
+        assert_eq!(styled(own, echo), "bob: mine\n");
+    }
+
+    #[test]
+    fn colour_wraps_only_the_name_and_is_stable() {
+        let style = Style {
+            colour: true,
+            ..Style::default()
+        };
+        let l = styled(chat(frame(false, "hi")), style);
+        assert_eq!(l, format!("{}bob{RESET}: hi\n", colour_of("bob")));
+        assert_eq!(colour_of("bob"), colour_of("bob"));
+        assert!(!line(chat(frame(false, "hi"))).contains('\x1b'));
+    }
+
+    #[test]
+    fn timestamps_prefix_live_lines_when_asked() {
+        let style = Style {
+            timestamps: true,
+            ..Style::default()
+        };
+        let l = styled(chat(frame(false, "hi")), style);
+        assert!(
+            l.starts_with("[2023-11-1") && l.ends_with("] bob: hi\n"),
+            "{l}"
         );
     }
 
     #[test]
     fn history_is_marked_with_its_time() {
-        let l = line(Event::Chat(frame(true, "old news")));
+        let l = line(chat(frame(true, "old news")));
         assert!(l.starts_with("[history 2023-11-1"), "{l}");
         assert!(l.ends_with("] bob: old news\n"), "{l}");
     }
 
     #[test]
     fn control_characters_never_reach_the_output() {
-        let l = line(Event::Chat(frame(false, "\u{1b}[2J\u{7}boom")));
+        let l = line(chat(frame(false, "\u{1b}[2J\u{7}boom")));
         assert_eq!(l, "bob: ^[[2J^Gboom\n");
         let n = line(Event::Notice("x\u{1b}]0;t\u{7}".into()));
         assert_eq!(n, "*** x^[]0;t^G\n");

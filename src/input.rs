@@ -6,8 +6,9 @@
 //! stdin slows down instead of piling up in memory.
 
 use futures::channel::mpsc;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use std::io::{BufRead, Read};
+use std::sync::mpsc as std_mpsc;
 
 /// What the user typed.
 #[derive(Debug, PartialEq, Eq)]
@@ -20,9 +21,45 @@ pub enum Input {
     End,
 }
 
+/// The user's lines, from whichever reader runs.
+pub struct Lines {
+    /// Asks the reader for the next line, for a reader that must not read
+    /// ahead (a line editor holds the terminal in raw mode while it reads).
+    requests: Option<std_mpsc::Sender<()>>,
+    replies: mpsc::Receiver<Input>,
+}
+
+impl Lines {
+    /// A reader that reads ahead into `replies` by itself.
+    pub fn ahead(replies: mpsc::Receiver<Input>) -> Self {
+        Lines {
+            requests: None,
+            replies,
+        }
+    }
+
+    /// A reader that reads one line per request.
+    pub fn on_request(requests: std_mpsc::Sender<()>, replies: mpsc::Receiver<Input>) -> Self {
+        Lines {
+            requests: Some(requests),
+            replies,
+        }
+    }
+
+    /// The next line (or the end of input).
+    pub async fn next(&mut self) -> Input {
+        if let Some(requests) = &self.requests {
+            if requests.send(()).is_err() {
+                return Input::End;
+            }
+        }
+        self.replies.next().await.unwrap_or(Input::End)
+    }
+}
+
 /// Starts the reader thread. Lines longer than `max_line` bytes are skipped
 /// whole, without holding them in memory.
-pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> mpsc::Receiver<Input> {
+pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Lines {
     let (mut tx, rx) = mpsc::channel(256);
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
@@ -34,7 +71,7 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> mpsc
             }
         }
     });
-    rx
+    Lines::ahead(rx)
 }
 
 /// Reads one line of at most `max` bytes; longer ones are consumed and reported.

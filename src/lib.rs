@@ -13,3 +13,4 @@ pub mod prompt;
 pub mod protocol;
 pub mod rt;
 pub mod sanitize;
+pub mod terminal;

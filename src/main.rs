@@ -1,7 +1,7 @@
 //! The `p2pchat` command: parses the command line and starts the runtime.
 
 use argh::FromArgs;
-use p2pchat::app::{self, Join};
+use p2pchat::app::{self, Join, Options};
 use p2pchat::node::{Config, Limits};
 use p2pchat::protocol::validate_name;
 use std::net::IpAddr;
@@ -12,7 +12,7 @@ use std::net::IpAddr;
 #[derive(FromArgs)]
 #[argh(
     example = "Start a new chat, and note the port it prints:\n  $ {command_name} alice\nJoin it from another terminal or machine:\n  $ {command_name} bob localhost 40123\n  $ {command_name} carol 192.168.1.20 40123\n  $ {command_name} dave 2001:db8::20 40123\nListen on a fixed port, IPv4 only:\n  $ {command_name} alice --port 4000 --bind 0.0.0.0",
-    note = "In the chat, type a line to send it. Commands: :peers lists your direct connections, :help lists all commands, :quit (or :q, Ctrl-C, end of input) leaves."
+    note = "In the chat, type a line to send it. Commands: :who lists who is online, :peers your direct connections, :nick NAME renames you, :me TEXT sends an action, :help lists them all, :quit (or :q, Ctrl-C, end of input) leaves. Colour is off when output is not a terminal or NO_COLOR is set."
 )]
 struct Args {
     /// your name in the chat: 1 to 32 characters, no spaces, no '#'
@@ -30,6 +30,10 @@ struct Args {
     /// listen on this address (default: all interfaces, IPv6 and IPv4)
     #[argh(option)]
     bind: Option<IpAddr>,
+
+    /// show the time before every message, not only before history
+    #[argh(switch)]
+    timestamps: bool,
 }
 
 fn main() {
@@ -55,7 +59,10 @@ fn main() {
         port: args.listen_port.unwrap_or(0),
         limits: Limits::default(),
     };
-    std::process::exit(p2pchat::rt::block_on(app::run(config, join)));
+    let options = Options {
+        timestamps: args.timestamps,
+    };
+    std::process::exit(p2pchat::rt::block_on(app::run(config, join, options)));
 }
 
 fn usage_error(message: &str) -> ! {

@@ -1,15 +1,19 @@
 //! The prompt loop: turns the user's lines into chat messages and commands.
 
-use crate::input::Input;
+use crate::input::{Input, Lines};
 use crate::message::FrameError;
 use crate::node::{max_text_len, Node};
-use crate::protocol::EncodeError;
+use crate::protocol::{validate_name, EncodeError};
+use crate::terminal::{prompt_for, PromptText};
 use futures::channel::mpsc;
-use futures::{select, StreamExt};
+use futures::{select, FutureExt, StreamExt};
 
 /// The commands, with what `:help` says of each.
 const COMMANDS: &[(&str, &str)] = &[
+    (":who", "list the users online in the whole chat"),
     (":peers", "list your direct connections"),
+    (":nick NAME", "change your name, for everyone"),
+    (":me TEXT", "send an action, shown as '* NAME TEXT'"),
     (":help", "show this list"),
     (
         ":quit or :q",
@@ -21,9 +25,14 @@ const COMMANDS: &[(&str, &str)] = &[
 #[derive(Debug, PartialEq, Eq)]
 enum Command<'a> {
     Say(&'a str),
+    Me(&'a str),
+    Nick(&'a str),
+    Who,
     Peers,
     Help,
     Quit,
+    /// A command used the wrong way, with how to use it.
+    Usage(&'static str),
     Unknown(&'a str),
     Nothing,
 }
@@ -44,10 +53,19 @@ impl<'a> Command<'a> {
         else {
             return Command::Say(line);
         };
-        match word.trim_end() {
-            "quit" | "q" => Command::Quit,
-            "peers" => Command::Peers,
-            "help" => Command::Help,
+        let (word, arg) = match word.split_once(' ') {
+            Some((w, a)) => (w, a.trim()),
+            None => (word.trim_end(), ""),
+        };
+        match (word, arg) {
+            ("quit" | "q", _) => Command::Quit,
+            ("who", _) => Command::Who,
+            ("peers", _) => Command::Peers,
+            ("help", _) => Command::Help,
+            ("me", "") => Command::Usage(":me TEXT, for example :me waves"),
+            ("me", _) => Command::Me(line.split_once(' ').map_or("", |(_, text)| text)),
+            ("nick", "") => Command::Usage(":nick NEWNAME"),
+            ("nick", name) => Command::Nick(name),
             _ => Command::Unknown(line.split_whitespace().next().unwrap_or(line)),
         }
     }
@@ -56,13 +74,13 @@ impl<'a> Command<'a> {
 /// Runs until the user quits, input ends, or `interrupt` fires.
 pub async fn run(
     node: &Node,
-    name: &str,
-    mut input: mpsc::Receiver<Input>,
+    mut lines: Lines,
     mut interrupt: mpsc::UnboundedReceiver<()>,
+    prompt: PromptText,
 ) {
     loop {
         let next = select! {
-            i = input.next() => i.unwrap_or(Input::End),
+            i = lines.next().fuse() => i,
             _ = interrupt.next() => Input::End,
         };
         let line = match next {
@@ -78,8 +96,22 @@ pub async fn run(
         match Command::parse(&line) {
             Command::Nothing => {}
             Command::Quit => return,
-            Command::Say(text) => say(node, name, text).await,
+            Command::Say(text) => say(node, text, false).await,
+            Command::Me(text) => say(node, text, true).await,
+            Command::Nick(name) => match validate_name(name) {
+                Ok(name) => {
+                    node.rename(name).await;
+                    *prompt.lock().unwrap_or_else(|e| e.into_inner()) = prompt_for(name);
+                    node.notice(format!("you are now known as {name}"));
+                }
+                Err(e) => node.notice(format!("name not changed: {e}")),
+            },
+            Command::Who => {
+                let users = node.who();
+                node.notice(format!("{} online: {}", users.len(), users.join(", ")));
+            }
             Command::Peers => show_peers(node),
+            Command::Usage(usage) => node.notice(format!("usage: {usage}")),
             Command::Help => {
                 node.notice("commands:");
                 for (command, what) in COMMANDS {
@@ -94,13 +126,13 @@ pub async fn run(
     }
 }
 
-async fn say(node: &Node, name: &str, text: &str) {
-    match node.say(text).await {
+async fn say(node: &Node, text: &str, action: bool) {
+    match node.say(text, action).await {
         Ok(()) => {}
         Err(EncodeError::Frame(FrameError::TooLong { .. })) => node.notice(format!(
             "message not sent: it is {} bytes, and the limit is {} bytes",
             text.len(),
-            max_text_len(name)
+            max_text_len(&node.name())
         )),
         Err(e) => node.notice(format!("message not sent: {e}")),
     }
@@ -135,5 +167,13 @@ mod tests {
         assert_eq!(Command::parse(":) hi"), Say(":) hi"));
         assert_eq!(Command::parse("::quit"), Say(":quit"));
         assert_eq!(Command::parse("   "), Nothing);
+        assert_eq!(Command::parse(":who"), Who);
+        assert_eq!(Command::parse(":me waves  hello"), Me("waves  hello"));
+        assert_eq!(
+            Command::parse(":me"),
+            Usage(":me TEXT, for example :me waves")
+        );
+        assert_eq!(Command::parse(":nick zoë "), Nick("zoë"));
+        assert_eq!(Command::parse(":nick"), Usage(":nick NEWNAME"));
     }
 }

@@ -15,7 +15,7 @@ mod fields;
 pub use fields::{validate_name, NameError, MAX_NAME_CHARS};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -51,12 +51,14 @@ pub enum Message<'a> {
     Hello(Hello<'a>),
     /// A chat line, flooded to every node.
     Chat(Chat<'a>),
+    /// A user joined, is still there, renamed or left; flooded like a chat line.
+    Presence(Presence<'a>),
     /// The ids of the chat messages the sender keeps in its history.
     Have(IdList<'a>),
     /// Listen addresses of nodes the sender knows.
     Peers(PeerList<'a>),
-    /// A user left the chat on purpose; flooded like a chat line.
-    Leave(Leave<'a>),
+    /// The users the sender knows to be online.
+    Roster(RosterList<'a>),
     /// Why the sender is closing the connection.
     Error(&'a str),
 }
@@ -70,11 +72,13 @@ pub struct Hello<'a> {
     pub name: &'a str,
 }
 
-/// `MSG|HIST <ttl> <origin>:<seq> <unix-ms> <name> <text>`
+/// `MSG|ME|HIST|HISTME <ttl> <origin>:<seq> <unix-ms> <name> <text>`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Chat<'a> {
-    /// Sent as history (`HIST`) to a node that lacked it, rather than live.
+    /// Sent as history (`HIST`, `HISTME`) to a node that lacked it, rather than live.
     pub history: bool,
+    /// An action (`ME`, `HISTME`), shown as `* NAME TEXT`.
+    pub action: bool,
     pub ttl: u8,
     pub id: MsgId,
     /// When the origin sent it, in milliseconds since the Unix epoch.
@@ -83,12 +87,38 @@ pub struct Chat<'a> {
     pub text: &'a str,
 }
 
-/// `LEAVE <ttl> <origin>:<seq> <name>`
+/// `JOIN|ALIVE|NICK|LEAVE <ttl> <origin>:<seq> <name>`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Leave<'a> {
+pub struct Presence<'a> {
+    pub kind: PresenceKind,
     pub ttl: u8,
     pub id: MsgId,
+    /// The user's name; for `NICK`, the new one.
     pub name: &'a str,
+}
+
+/// What a presence message says about its origin's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresenceKind {
+    /// Just started and joined the network.
+    Join,
+    /// Still there: a heartbeat, sent every few seconds.
+    Alive,
+    /// Now goes by the name in the message.
+    Nick,
+    /// Left on purpose.
+    Leave,
+}
+
+impl PresenceKind {
+    pub fn word(self) -> &'static str {
+        match self {
+            PresenceKind::Join => "JOIN",
+            PresenceKind::Alive => "ALIVE",
+            PresenceKind::Nick => "NICK",
+            PresenceKind::Leave => "LEAVE",
+        }
+    }
 }
 
 /// A validated, space-separated list of message ids, read lazily.
@@ -98,6 +128,10 @@ pub struct IdList<'a>(&'a str);
 /// A validated, space-separated list of `<node-id>@<addr>` entries, read lazily.
 #[derive(Debug, Clone, Copy)]
 pub struct PeerList<'a>(&'a str);
+
+/// A validated, space-separated list of `<node-id>:<name>` entries, read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct RosterList<'a>(&'a str);
 
 impl<'a> IdList<'a> {
     pub fn iter(&self) -> impl Iterator<Item = MsgId> + 'a {
@@ -110,6 +144,19 @@ impl<'a> PeerList<'a> {
         items(self.0).filter_map(|s| fields::peer(s).ok())
     }
 }
+
+impl<'a> RosterList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &'a str)> + 'a {
+        items(self.0).filter_map(|s| fields::member(s).ok())
+    }
+}
+
+impl PartialEq for RosterList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for RosterList<'_> {}
 
 impl PartialEq for IdList<'_> {
     fn eq(&self, other: &Self) -> bool {
@@ -266,11 +313,18 @@ impl<'a> Message<'a> {
         let fields = |kind| Fields { kind, rest };
         match kind {
             "HELLO" => parse_hello(fields("HELLO")).map(Message::Hello),
-            "MSG" => parse_chat(fields("MSG"), false).map(Message::Chat),
-            "HIST" => parse_chat(fields("HIST"), true).map(Message::Chat),
+            "MSG" => parse_chat(fields("MSG"), false, false).map(Message::Chat),
+            "ME" => parse_chat(fields("ME"), false, true).map(Message::Chat),
+            "HIST" => parse_chat(fields("HIST"), true, false).map(Message::Chat),
+            "HISTME" => parse_chat(fields("HISTME"), true, true).map(Message::Chat),
+            "JOIN" => parse_presence(fields("JOIN"), PresenceKind::Join),
+            "ALIVE" => parse_presence(fields("ALIVE"), PresenceKind::Alive),
+            "NICK" => parse_presence(fields("NICK"), PresenceKind::Nick),
+            "LEAVE" => parse_presence(fields("LEAVE"), PresenceKind::Leave),
             "HAVE" => parse_list(rest, fields::msg_id).map(|s| Message::Have(IdList(s))),
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
-            "LEAVE" => parse_leave(fields("LEAVE")).map(Message::Leave),
+            "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
+                .map(|s| Message::Roster(RosterList(s))),
             "ERROR" => match rest {
                 Some(text) if !text.is_empty() => Ok(Message::Error(text)),
                 _ => Err(ProtocolError::EmptyText),
@@ -308,11 +362,11 @@ impl<'a> Message<'a> {
                 validate_name(c.name)?;
                 text(c.text)?;
             }
-            Message::Leave(l) => {
-                validate_name(l.name)?;
+            Message::Presence(p) => {
+                validate_name(p.name)?;
             }
             Message::Error(t) => text(t)?,
-            Message::Have(_) | Message::Peers(_) => {}
+            Message::Have(_) | Message::Peers(_) | Message::Roster(_) => {}
         }
         Ok(())
     }
@@ -331,7 +385,12 @@ impl<'a> Message<'a> {
                 w.push_str(h.name);
             }
             Message::Chat(c) => {
-                w.push_str(if c.history { "HIST " } else { "MSG " });
+                w.push_str(match (c.history, c.action) {
+                    (false, false) => "MSG ",
+                    (false, true) => "ME ",
+                    (true, false) => "HIST ",
+                    (true, true) => "HISTME ",
+                });
                 w.push_u64(c.ttl.into());
                 w.push_str(" ");
                 write_id(w, c.id);
@@ -344,14 +403,16 @@ impl<'a> Message<'a> {
             }
             Message::Have(ids) => write_have(w, ids.iter()),
             Message::Peers(peers) => write_peers(w, peers.iter()),
-            Message::Leave(l) => {
-                w.push_str("LEAVE ");
-                w.push_u64(l.ttl.into());
+            Message::Presence(p) => {
+                w.push_str(p.kind.word());
                 w.push_str(" ");
-                write_id(w, l.id);
+                w.push_u64(p.ttl.into());
                 w.push_str(" ");
-                w.push_str(l.name);
+                write_id(w, p.id);
+                w.push_str(" ");
+                w.push_str(p.name);
             }
+            Message::Roster(list) => write_roster(w, list.iter()),
             Message::Error(text) => {
                 w.push_str("ERROR ");
                 w.push_str(text);
@@ -377,6 +438,28 @@ pub fn encode_peers(
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
     message::encode_with(out, message::MAX_BODY, |w| write_peers(w, peers))
+}
+
+/// Appends a `ROSTER` frame listing `members`. Names are validated first.
+pub fn encode_roster<'n>(
+    members: impl Iterator<Item = (NodeId, &'n str)> + Clone,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    for (_, name) in members.clone() {
+        validate_name(name).map_err(ProtocolError::from)?;
+    }
+    message::encode_with(out, message::MAX_BODY, |w| write_roster(w, members))?;
+    Ok(())
+}
+
+fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (NodeId, &'n str)>) {
+    w.push_str("ROSTER");
+    for (id, name) in members {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+        w.push_str(":");
+        w.push_str(name);
+    }
 }
 
 fn write_have(w: &mut BodyWriter<'_>, ids: impl Iterator<Item = MsgId>) {
@@ -423,7 +506,7 @@ fn parse_hello(mut f: Fields<'_>) -> Result<Hello<'_>, ProtocolError> {
     })
 }
 
-fn parse_chat(mut f: Fields<'_>, history: bool) -> Result<Chat<'_>, ProtocolError> {
+fn parse_chat(mut f: Fields<'_>, history: bool, action: bool) -> Result<Chat<'_>, ProtocolError> {
     let ttl = fields::ttl(f.next("hop limit")?)?;
     let id = fields::msg_id(f.next("message id")?)?;
     let time_ms = fields::timestamp(f.next("timestamp")?)?;
@@ -434,6 +517,7 @@ fn parse_chat(mut f: Fields<'_>, history: bool) -> Result<Chat<'_>, ProtocolErro
     };
     Ok(Chat {
         history,
+        action,
         ttl,
         id,
         time_ms,
@@ -442,12 +526,17 @@ fn parse_chat(mut f: Fields<'_>, history: bool) -> Result<Chat<'_>, ProtocolErro
     })
 }
 
-fn parse_leave(mut f: Fields<'_>) -> Result<Leave<'_>, ProtocolError> {
+fn parse_presence(mut f: Fields<'_>, kind: PresenceKind) -> Result<Message<'_>, ProtocolError> {
     let ttl = fields::ttl(f.next("hop limit")?)?;
     let id = fields::msg_id(f.next("message id")?)?;
     let name = validate_name(f.next("name")?)?;
     f.end()?;
-    Ok(Leave { ttl, id, name })
+    Ok(Message::Presence(Presence {
+        kind,
+        ttl,
+        id,
+        name,
+    }))
 }
 
 /// Validates every item of a list up front, so iterating later cannot fail.

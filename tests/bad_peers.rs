@@ -17,17 +17,26 @@ fn frame(body: &[u8]) -> Vec<u8> {
 }
 
 fn hello(name: &str) -> Vec<u8> {
-    frame(format!("HELLO 1 00000000deadbeef 1 {name}").as_bytes())
+    let version = p2pchat::protocol::VERSION;
+    frame(format!("HELLO {version} 00000000deadbeef 1 {name}").as_bytes())
 }
 
 /// Connects, sends `bytes`, and returns whatever the node sends back before
-/// it closes the connection (or a few seconds pass).
+/// it closes the connection, or within 8 seconds at most.
 fn poke(port: u16, bytes: &[u8]) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(8);
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
     s.write_all(bytes).unwrap();
     let mut got = Vec::new();
-    let _ = s.read_to_end(&mut got);
+    let mut buf = [0u8; 4096];
+    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
     String::from_utf8_lossy(&got).into_owned()
 }
 
@@ -59,7 +68,7 @@ fn garbage_and_broken_frames_close_only_that_connection() {
         ),
         (
             "bad-utf8",
-            frame(b"HELLO 1 00000000deadbeef 1 \xff\xfe"),
+            frame(b"HELLO 2 00000000deadbeef 1 \xff\xfe"),
             "not valid UTF-8",
         ),
         (
@@ -128,12 +137,12 @@ fn a_silent_connection_is_dropped_after_the_handshake_timeout() {
 #[test]
 fn another_protocol_version_is_told_so_and_refused() {
     let alice = Peer::start("alice");
-    let reply = poke(alice.port, &frame(b"HELLO 2 00000000deadbeef 1 future"));
+    let reply = poke(alice.port, &frame(b"HELLO 3 00000000deadbeef 1 future"));
     assert!(
-        reply.contains("ERROR protocol version 2 is not supported"),
+        reply.contains("ERROR protocol version 3 is not supported"),
         "{reply:?}"
     );
-    alice.wait_for_line(T, |l| l.contains("protocol version 2 is not supported"));
+    alice.wait_for_line(T, |l| l.contains("protocol version 3 is not supported"));
 }
 
 #[test]

@@ -7,7 +7,9 @@
 
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
-use p2pchat::protocol::{Chat, EncodeError, Hello, Leave, Message, MsgId, NodeId, VERSION};
+use p2pchat::protocol::{
+    Chat, EncodeError, Hello, Message, MsgId, NodeId, Presence, PresenceKind, VERSION,
+};
 
 /// Decodes arbitrary bytes as a stream of frames, parses each body as a
 /// protocol message, and checks that whatever is accepted round-trips.
@@ -60,6 +62,7 @@ pub enum Input {
     },
     Chat {
         history: bool,
+        action: bool,
         ttl: u8,
         origin: u64,
         seq: u64,
@@ -67,7 +70,8 @@ pub enum Input {
         name: String,
         text: String,
     },
-    Leave {
+    Presence {
+        kind: u8,
         ttl: u8,
         origin: u64,
         seq: u64,
@@ -97,6 +101,7 @@ pub fn check_input(input: &Input) {
         }),
         Input::Chat {
             history,
+            action,
             ttl,
             origin,
             seq,
@@ -105,18 +110,26 @@ pub fn check_input(input: &Input) {
             text,
         } => Message::Chat(Chat {
             history: *history,
+            action: *action,
             ttl: *ttl,
             id: id(*origin, *seq),
             time_ms: *time_ms,
             name,
             text,
         }),
-        Input::Leave {
+        Input::Presence {
+            kind,
             ttl,
             origin,
             seq,
             name,
-        } => Message::Leave(Leave {
+        } => Message::Presence(Presence {
+            kind: [
+                PresenceKind::Join,
+                PresenceKind::Alive,
+                PresenceKind::Nick,
+                PresenceKind::Leave,
+            ][usize::from(*kind % 4)],
             ttl: *ttl,
             id: id(*origin, *seq),
             name,
@@ -158,7 +171,7 @@ fn is_valid(input: &Input) -> bool {
     match input {
         Input::Hello { port, name, .. } => *port != 0 && name_ok(name),
         Input::Chat { name, text, .. } => name_ok(name) && !text.is_empty(),
-        Input::Leave { name, .. } => name_ok(name),
+        Input::Presence { name, .. } => name_ok(name),
         Input::Error { text } => !text.is_empty(),
         Input::Frame { .. } => true,
     }

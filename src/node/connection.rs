@@ -8,7 +8,7 @@
 
 use super::peers::{ConnId, Frame, Peer, Refusal};
 use super::queue::Queue;
-use super::{Shared, Waits, OUTBOX_BYTES};
+use super::router::{Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
 use crate::protocol::{Hello, Message, NodeId, VERSION};
 use crate::rt;
@@ -73,11 +73,12 @@ where
     let task = shared.task_token();
     let mut reader = FrameReader::new(reader);
     let mut writer = FrameWriter::new(writer);
+    let name = shared.lock().name.clone();
     let hello = Message::Hello(Hello {
         version: VERSION,
         id: shared.id,
         port: shared.port,
-        name: &shared.name,
+        name: &name,
     });
     let mut frame = Vec::new();
     hello
@@ -247,7 +248,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         let waits = match Message::parse(body) {
             Ok(Message::Chat(chat)) => shared.on_chat(Some(peer), &chat),
-            Ok(Message::Leave(leave)) => shared.on_leave(Some(peer), &leave),
+            Ok(Message::Presence(p)) => shared.on_presence(Some(peer), &p),
+            Ok(Message::Roster(list)) => shared.on_roster(list),
             Ok(Message::Have(ids)) => shared.on_have(peer, ids),
             Ok(Message::Peers(list)) => {
                 shared.on_peers(list);

@@ -5,12 +5,12 @@
 //! finished) or an address's back-off ends; an idle, well-connected node
 //! never wakes it.
 
-use super::{connection, Shared};
+use super::connection;
+use super::router::Shared;
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +19,7 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
     loop {
-        if shared.quitting.load(Ordering::SeqCst) {
+        if shared.is_quitting() {
             return;
         }
         let (plan, next_retry) = {

@@ -134,3 +134,13 @@ pub(super) fn peer(s: &str) -> Result<(NodeId, SocketAddr), ProtocolError> {
     }
     Ok((node_id(id)?, addr))
 }
+
+/// `<node-id>:<name>`: the id is fixed-width, so the name may hold a `:`.
+pub(super) fn member(s: &str) -> Result<(NodeId, &str), ProtocolError> {
+    let (id, name) = match (s.get(..16), s.get(16..)) {
+        (Some(id), Some(rest)) => (id, rest.strip_prefix(':')),
+        _ => return Err(invalid("roster entry", s)),
+    };
+    let name = name.ok_or_else(|| invalid("roster entry", s))?;
+    Ok((node_id(id)?, validate_name(name)?))
+}

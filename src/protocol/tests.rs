@@ -20,7 +20,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 1 0123456789abcdef 40123 zoë");
+    assert_eq!(body, "HELLO 2 0123456789abcdef 40123 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -80,10 +80,17 @@ fn lists_parse_lazily_and_may_be_empty() {
 }
 
 #[test]
-fn leave_and_error_round_trip() {
+fn presence_roster_actions_and_error_round_trip() {
     for body in [
         "LEAVE 32 0123456789abcdef:9 alice",
-        "ERROR protocol version 2 is not supported",
+        "JOIN 32 0123456789abcdef:9 alice",
+        "ALIVE 0 0123456789abcdef:9 alice",
+        "NICK 7 0123456789abcdef:9 alicia",
+        "ME 7 0123456789abcdef:9 1700000000000 alice waves",
+        "HISTME 7 0123456789abcdef:9 1700000000000 alice waved",
+        "ROSTER 0123456789abcdef:alice 00000000000000ff:bo:b",
+        "ROSTER",
+        "ERROR protocol version 3 is not supported",
     ] {
         let m = Message::parse(body).unwrap();
         assert_eq!(body_of(&m), body);
@@ -96,12 +103,12 @@ fn bad_messages_are_refused_with_a_reason() {
     let cases: &[(&str, ProtocolError)] = &[
         ("", Empty),
         ("HI there", UnknownKind("HI".into())),
-        ("hello 1 0123456789abcdef 1 a", UnknownKind("hello".into())),
+        ("hello 2 0123456789abcdef 1 a", UnknownKind("hello".into())),
         (
-            "HELLO 2 0123456789abcdef 1 a",
+            "HELLO 1 0123456789abcdef 1 a",
             UnsupportedVersion {
-                got: "2".into(),
-                ours: 1,
+                got: "1".into(),
+                ours: 2,
             },
         ),
         (
@@ -112,39 +119,39 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 1 0123456789abcdef 4000",
+            "HELLO 2 0123456789abcdef 4000",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 1 0123456789ABCDEF 4000 a",
+            "HELLO 2 0123456789ABCDEF 4000 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 1 0123456789abcdef 0 a",
+            "HELLO 2 0123456789abcdef 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 1 0123456789abcdef 65536 a",
+            "HELLO 2 0123456789abcdef 65536 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 1 0123456789abcdef 4000 a b",
+            "HELLO 2 0123456789abcdef 4000 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 1 0123456789abcdef 4000  a",
+            "HELLO 2 0123456789abcdef 4000  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
@@ -221,6 +228,17 @@ fn names_are_validated() {
         Message::parse("LEAVE 1 0123456789abcdef:1 a\u{7}"),
         Err(ProtocolError::Name(NameError::Forbidden { ch: '\u{7}' }))
     );
+    assert_eq!(
+        Message::parse("ROSTER 0123456789abcdef:a b"),
+        Err(ProtocolError::Invalid {
+            field: "roster entry",
+            value: "b".into()
+        })
+    );
+    assert_eq!(
+        Message::parse("ROSTER 0123456789abcdef:"),
+        Err(ProtocolError::Name(NameError::Empty))
+    );
 }
 
 #[test]
@@ -228,7 +246,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 1)"
+        "protocol version 9 is not supported (this node speaks version 2)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -241,6 +259,7 @@ fn a_message_too_long_for_a_frame_is_refused_whole() {
     let text = "x".repeat(crate::message::MAX_BODY);
     let chat = Message::Chat(Chat {
         history: false,
+        action: false,
         ttl: 1,
         id: MsgId { origin: ID, seq: 1 },
         time_ms: 0,
@@ -261,6 +280,7 @@ fn invalid_values_are_refused_by_the_encoder() {
     let chat = |name, text| {
         Message::Chat(Chat {
             history: false,
+            action: false,
             ttl: 1,
             id: MsgId { origin: ID, seq: 1 },
             time_ms: 0,
@@ -314,11 +334,21 @@ fn addr() -> impl Strategy<Value = SocketAddr> {
 #[derive(Debug, Clone)]
 enum Owned {
     Hello(NodeId, u16, String),
-    Chat(bool, u8, MsgId, u64, String, String),
+    Chat(bool, bool, u8, MsgId, u64, String, String),
     Have(Vec<MsgId>),
     Peers(Vec<(NodeId, SocketAddr)>),
-    Leave(u8, MsgId, String),
+    Roster(Vec<(NodeId, String)>),
+    Presence(PresenceKind, u8, MsgId, String),
     Error(String),
+}
+
+fn presence_kind() -> impl Strategy<Value = PresenceKind> {
+    prop_oneof![
+        Just(PresenceKind::Join),
+        Just(PresenceKind::Alive),
+        Just(PresenceKind::Nick),
+        Just(PresenceKind::Leave),
+    ]
 }
 
 fn owned() -> impl Strategy<Value = Owned> {
@@ -326,16 +356,19 @@ fn owned() -> impl Strategy<Value = Owned> {
         (node_id(), 1..=u16::MAX, name()).prop_map(|(i, p, n)| Owned::Hello(i, p, n)),
         (
             any::<bool>(),
+            any::<bool>(),
             any::<u8>(),
             msg_id(),
             any::<u64>(),
             name(),
             ".+"
         )
-            .prop_map(|(h, t, i, ms, n, x)| Owned::Chat(h, t, i, ms, n, x)),
+            .prop_map(|(h, a, t, i, ms, n, x)| Owned::Chat(h, a, t, i, ms, n, x)),
+        proptest::collection::vec((node_id(), name()), 0..20).prop_map(Owned::Roster),
         proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Have),
         proptest::collection::vec((node_id(), addr()), 0..20).prop_map(Owned::Peers),
-        (any::<u8>(), msg_id(), name()).prop_map(|(t, i, n)| Owned::Leave(t, i, n)),
+        (presence_kind(), any::<u8>(), msg_id(), name())
+            .prop_map(|(k, t, i, n)| Owned::Presence(k, t, i, n)),
         ".+".prop_map(Owned::Error),
     ]
 }
@@ -354,8 +387,12 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
             name,
         })
         .encode(&mut out),
-        Owned::Chat(history, ttl, id, time_ms, name, text) => Message::Chat(Chat {
+        Owned::Roster(members) => {
+            encode_roster(members.iter().map(|(id, n)| (*id, n.as_str())), &mut out)
+        }
+        Owned::Chat(history, action, ttl, id, time_ms, name, text) => Message::Chat(Chat {
             history: *history,
+            action: *action,
             ttl: *ttl,
             id: *id,
             time_ms: *time_ms,
@@ -363,7 +400,8 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
             text,
         })
         .encode(&mut out),
-        Owned::Leave(ttl, id, name) => Message::Leave(Leave {
+        Owned::Presence(kind, ttl, id, name) => Message::Presence(Presence {
+            kind: *kind,
             ttl: *ttl,
             id: *id,
             name,
@@ -380,8 +418,9 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
         (Message::Hello(h), Owned::Hello(id, port, name)) => {
             h.version == VERSION && h.id == *id && h.port == *port && h.name == name
         }
-        (Message::Chat(c), Owned::Chat(history, ttl, id, ms, name, text)) => {
+        (Message::Chat(c), Owned::Chat(history, action, ttl, id, ms, name, text)) => {
             c.history == *history
+                && c.action == *action
                 && c.ttl == *ttl
                 && c.id == *id
                 && c.time_ms == *ms
@@ -390,8 +429,11 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
         }
         (Message::Have(l), Owned::Have(ids)) => l.iter().eq(ids.iter().copied()),
         (Message::Peers(l), Owned::Peers(p)) => l.iter().eq(p.iter().copied()),
-        (Message::Leave(l), Owned::Leave(ttl, id, name)) => {
-            l.ttl == *ttl && l.id == *id && l.name == name
+        (Message::Presence(p), Owned::Presence(kind, ttl, id, name)) => {
+            p.kind == *kind && p.ttl == *ttl && p.id == *id && p.name == name
+        }
+        (Message::Roster(l), Owned::Roster(members)) => {
+            l.iter().eq(members.iter().map(|(id, n)| (*id, n.as_str())))
         }
         (Message::Error(t), Owned::Error(text)) => t == text,
         _ => false,
@@ -412,7 +454,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|HIST|HAVE|PEERS|LEAVE|ERROR)( [0-9a-f:@.\\[\\]]{0,20}){0,6}.{0,10}") {
+    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR)( [0-9a-f:@.\\[\\]]{0,20}){0,6}.{0,10}") {
         if let Ok(m) = Message::parse(&text) {
             // Whatever parses re-encodes and parses to the same message.
             let mut out = Vec::new();

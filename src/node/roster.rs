@@ -1,0 +1,205 @@
+//! Who is online in the whole network, as far as this node can tell.
+//!
+//! Every node floods a heartbeat every few seconds; a user not heard from
+//! within the expiry is marked lost. Hearing from a user through any path
+//! keeps them online, so a dropped link that leaves them reachable another
+//! way shows nothing. Lost users are remembered for a while, so that their
+//! return can be told apart from a first join.
+
+use crate::protocol::NodeId;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+pub struct Roster {
+    members: HashMap<NodeId, Member>,
+    /// How long a lost user is remembered.
+    forget_after: Duration,
+}
+
+#[derive(Debug, Clone)]
+struct Member {
+    name: String,
+    last_heard: Instant,
+    online: bool,
+}
+
+/// What hearing from a user changed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Heard {
+    /// Not known before.
+    New,
+    /// Known, but marked lost until now.
+    Back,
+    /// Known and online, but under another name, returned here.
+    Renamed(String),
+    /// Nothing new.
+    Same,
+}
+
+impl Roster {
+    pub fn new(forget_after: Duration) -> Self {
+        Roster {
+            members: HashMap::new(),
+            forget_after,
+        }
+    }
+
+    /// Records that `id`, called `name`, was heard from at `now`.
+    pub fn heard(&mut self, id: NodeId, name: &str, now: Instant) -> Heard {
+        match self.members.get_mut(&id) {
+            None => {
+                self.members.insert(
+                    id,
+                    Member {
+                        name: name.to_owned(),
+                        last_heard: now,
+                        online: true,
+                    },
+                );
+                Heard::New
+            }
+            Some(m) => {
+                // A late or replayed message must not roll the clock back.
+                m.last_heard = m.last_heard.max(now);
+                let was_online = std::mem::replace(&mut m.online, true);
+                if m.name != name {
+                    let old = std::mem::replace(&mut m.name, name.to_owned());
+                    if was_online {
+                        return Heard::Renamed(old);
+                    }
+                }
+                match was_online {
+                    true => Heard::Same,
+                    false => Heard::Back,
+                }
+            }
+        }
+    }
+
+    /// Removes a user who left; returns their name if they were online.
+    pub fn left(&mut self, id: NodeId) -> Option<String> {
+        let m = self.members.remove(&id)?;
+        m.online.then_some(m.name)
+    }
+
+    /// Marks as lost every online user not heard from since `now - expiry`
+    /// (`me` never), and forgets long-lost ones. Returns the newly lost.
+    pub fn expire(&mut self, now: Instant, expiry: Duration, me: NodeId) -> Vec<(NodeId, String)> {
+        let forget_after = self.forget_after;
+        self.members
+            .retain(|_, m| m.online || now.duration_since(m.last_heard) < forget_after);
+        let mut lost = Vec::new();
+        for (id, m) in &mut self.members {
+            if *id != me && m.online && now.duration_since(m.last_heard) >= expiry {
+                m.online = false;
+                lost.push((*id, m.name.clone()));
+            }
+        }
+        lost.sort_by(|a, b| a.1.cmp(&b.1));
+        lost
+    }
+
+    /// True if another online user than `id` goes by `name`.
+    pub fn is_ambiguous(&self, id: NodeId, name: &str) -> bool {
+        self.members
+            .iter()
+            .any(|(other, m)| *other != id && m.online && m.name == name)
+    }
+
+    /// The online users, sorted by name, then id.
+    pub fn online(&self) -> Vec<(NodeId, String)> {
+        let mut list: Vec<(NodeId, String)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.online)
+            .map(|(id, m)| (*id, m.name.clone()))
+            .collect();
+        list.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
+        list
+    }
+
+    /// How `id`, called `name`, is shown: with a short tag from its node id
+    /// when another online user has the same name.
+    pub fn display_name(&self, id: NodeId, name: &str) -> String {
+        match self.is_ambiguous(id, name) {
+            true => format!("{name}#{}", short_id(id)),
+            false => name.to_owned(),
+        }
+    }
+}
+
+/// The first four hex digits of a node id.
+pub fn short_id(id: NodeId) -> String {
+    format!("{:04x}", id.0 >> 48)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ME: NodeId = NodeId(0x1111_0000_0000_0000);
+    const A: NodeId = NodeId(0x3f2a_0000_0000_0001);
+    const B: NodeId = NodeId(0x9b1c_0000_0000_0002);
+
+    fn roster() -> Roster {
+        Roster::new(Duration::from_secs(3600))
+    }
+
+    #[test]
+    fn reports_new_same_renamed_and_back() {
+        let t = Instant::now();
+        let mut r = roster();
+        assert_eq!(r.heard(A, "alice", t), Heard::New);
+        assert_eq!(r.heard(A, "alice", t), Heard::Same);
+        assert_eq!(r.heard(A, "alicia", t), Heard::Renamed("alice".into()));
+        let lost = r.expire(t + Duration::from_secs(20), Duration::from_secs(10), ME);
+        assert_eq!(lost, [(A, "alicia".to_string())]);
+        assert_eq!(
+            r.heard(A, "alicia", t + Duration::from_secs(21)),
+            Heard::Back
+        );
+    }
+
+    #[test]
+    fn hearing_from_a_user_by_any_path_keeps_them_online() {
+        let t = Instant::now();
+        let mut r = roster();
+        r.heard(A, "alice", t);
+        r.heard(A, "alice", t + Duration::from_secs(8));
+        assert!(r
+            .expire(t + Duration::from_secs(15), Duration::from_secs(10), ME)
+            .is_empty());
+        // A stale message does not make them look older.
+        r.heard(A, "alice", t);
+        assert!(r
+            .expire(t + Duration::from_secs(15), Duration::from_secs(10), ME)
+            .is_empty());
+    }
+
+    #[test]
+    fn this_node_never_expires_and_leavers_are_gone() {
+        let t = Instant::now();
+        let mut r = roster();
+        r.heard(ME, "me", t);
+        r.heard(A, "alice", t);
+        assert_eq!(r.left(A), Some("alice".into()));
+        assert_eq!(r.left(A), None);
+        assert!(r
+            .expire(t + Duration::from_secs(99), Duration::from_secs(1), ME)
+            .is_empty());
+        assert_eq!(r.online(), [(ME, "me".to_string())]);
+    }
+
+    #[test]
+    fn equal_names_get_tags_only_while_both_are_online() {
+        let t = Instant::now();
+        let mut r = roster();
+        r.heard(A, "carol", t);
+        assert_eq!(r.display_name(A, "carol"), "carol");
+        r.heard(B, "carol", t);
+        assert_eq!(r.display_name(A, "carol"), "carol#3f2a");
+        assert_eq!(r.display_name(B, "carol"), "carol#9b1c");
+        r.left(B);
+        assert_eq!(r.display_name(A, "carol"), "carol");
+    }
+}

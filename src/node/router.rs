@@ -1,0 +1,508 @@
+//! What the node does with each message: the shared state and the handlers
+//! that the connections, the prompt and the heartbeat call.
+//!
+//! All state sits behind one `Mutex` that is never held across an `.await`.
+//! A handler runs under the lock in one step (seen-check, roster, history,
+//! display, fan-out to the peers' queues), which keeps every sender's messages
+//! in order and costs no task hop. Pushing to a queue never waits; a full
+//! queue makes the *source* wait afterwards, outside the lock (see [`Waits`]).
+
+use super::history::History;
+use super::peers::{ConnId, Frame, Limits, Peer, PeerSet, Refusal};
+use super::queue::Queue;
+use super::roster::{Heard, Roster};
+use super::seen::SeenCache;
+use crate::display::Event;
+use crate::message::{FrameError, HEADER_LEN};
+use crate::protocol::{
+    self, Chat, EncodeError, IdList, Message, MsgId, NodeId, PeerList, Presence, PresenceKind,
+    RosterList,
+};
+use futures::channel::mpsc;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Bytes queued for one peer before its sources wait.
+pub const OUTBOX_BYTES: usize = 1 << 20;
+/// Chat messages kept for peers that lack them.
+const HISTORY_LEN: usize = 200;
+/// How long a message id is remembered. History older than half of it is
+/// not replayed, so a replay never outlives the receiver's memory of it.
+const SEEN_TTL: Duration = Duration::from_secs(3600);
+const SEEN_ORIGINS: usize = 4096;
+/// A replayed message younger than this is still news: it goes out as it
+/// came, not marked as history.
+const STILL_LIVE: Duration = Duration::from_secs(2);
+
+/// What every task of the node shares.
+pub(super) struct Shared {
+    pub id: NodeId,
+    pub port: u16,
+    state: Mutex<State>,
+    pub display: Arc<Queue<Event>>,
+    wake_dialer: mpsc::Sender<()>,
+    pub next_conn: AtomicU64,
+    pub handshakes: AtomicUsize,
+    pub quitting: AtomicBool,
+    /// Cloned into each connection task; dropped by `quit` to learn when all are done.
+    tasks: Mutex<Option<mpsc::Sender<()>>>,
+}
+
+pub(super) struct State {
+    /// This node's user's name; `:nick` changes it.
+    pub name: String,
+    next_seq: u64,
+    pub peers: PeerSet,
+    seen: SeenCache,
+    history: History,
+    pub roster: Roster,
+}
+
+/// Queues that were full after a push: the source waits for them before it
+/// takes its next message, which is how backpressure reaches a socket or the
+/// prompt. Never waited for under the lock.
+#[derive(Default)]
+#[must_use]
+pub(super) struct Waits {
+    outboxes: Vec<Arc<Queue<Frame>>>,
+    display: Option<Arc<Queue<Event>>>,
+}
+
+impl Waits {
+    pub async fn wait(self) {
+        for q in self.outboxes {
+            q.space().await;
+        }
+        if let Some(d) = self.display {
+            d.space().await;
+        }
+    }
+}
+
+impl Shared {
+    pub fn new(
+        name: String,
+        port: u16,
+        limits: Limits,
+        display: Arc<Queue<Event>>,
+        wake_dialer: mpsc::Sender<()>,
+        tasks: mpsc::Sender<()>,
+    ) -> Shared {
+        let id = NodeId(random_u64());
+        let mut roster = Roster::new(SEEN_TTL);
+        roster.heard(id, &name, Instant::now());
+        Shared {
+            id,
+            port,
+            state: Mutex::new(State {
+                name,
+                next_seq: first_sequence_number(),
+                peers: PeerSet::new(id, limits),
+                seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
+                history: History::new(HISTORY_LEN, SEEN_TTL / 2),
+                roster,
+            }),
+            display,
+            wake_dialer,
+            next_conn: AtomicU64::new(1),
+            handshakes: AtomicUsize::new(0),
+            quitting: AtomicBool::new(false),
+            tasks: Mutex::new(Some(tasks)),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock; recover rather than cascade.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn notice(&self, text: String) {
+        let event = Event::Notice(text);
+        let weight = event.weight();
+        self.display.push(event, weight);
+    }
+
+    pub fn wake_dialer(&self) {
+        // A full channel already holds a wake-up; one is enough.
+        let _ = self.wake_dialer.clone().try_send(());
+    }
+
+    /// A token a connection task holds while it runs; `None` once quitting.
+    pub fn task_token(&self) -> Option<mpsc::Sender<()>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Drops the node's own token, so that waiting for all tokens to go
+    /// waits for the connection tasks alone.
+    pub fn drop_task_token(&self) {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+
+    pub fn is_quitting(&self) -> bool {
+        self.quitting.load(Ordering::SeqCst)
+    }
+
+    /// Handles a chat message that came from peer `from` (or from this node's
+    /// user when `None`): shown and forwarded once, however often it arrives.
+    pub fn on_chat(&self, from: Option<NodeId>, chat: &Chat<'_>) -> Waits {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if !state.seen.insert(chat.id, now) {
+            return Waits::default();
+        }
+        let mut waits = Waits::default();
+        if !chat.history {
+            // A live message proves its sender is online.
+            let heard = state.roster.heard(chat.id.origin, chat.name, now);
+            self.announce(&state, chat.id.origin, chat.name, heard, false, &mut waits);
+        }
+        let forwarded = Chat {
+            ttl: chat.ttl.saturating_sub(1),
+            ..*chat
+        };
+        let Some(frame) = encode(&Message::Chat(forwarded)) else {
+            return waits;
+        };
+        state.history.push(chat.id, frame.clone(), now);
+        let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
+        self.show(
+            Event::Chat {
+                frame: frame.clone(),
+                tagged,
+                own: from.is_none(),
+            },
+            &mut waits,
+        );
+        if chat.ttl > 0 {
+            fan_out(&state.peers, from, &frame, &mut waits);
+        }
+        waits
+    }
+
+    /// Handles a presence message: updates the roster, shows what changed,
+    /// and forwards it once, like a chat message.
+    pub fn on_presence(&self, from: Option<NodeId>, p: &Presence<'_>) -> Waits {
+        let now = Instant::now();
+        let mut state = self.lock();
+        if !state.seen.insert(p.id, now) {
+            return Waits::default();
+        }
+        let mut waits = Waits::default();
+        let origin = p.id.origin;
+        if origin != self.id {
+            match p.kind {
+                PresenceKind::Leave => {
+                    let shown = state.roster.display_name(origin, p.name);
+                    state.roster.left(origin);
+                    state.peers.forget(origin);
+                    self.show(Event::Notice(format!("{shown} left")), &mut waits);
+                }
+                kind => {
+                    let heard = state.roster.heard(origin, p.name, now);
+                    let joined = kind == PresenceKind::Join;
+                    self.announce(&state, origin, p.name, heard, joined, &mut waits);
+                }
+            }
+        }
+        if p.ttl > 0 {
+            let forwarded = Presence {
+                ttl: p.ttl - 1,
+                ..*p
+            };
+            if let Some(frame) = encode(&Message::Presence(forwarded)) {
+                fan_out(&state.peers, from, &frame, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Shows what hearing from a user changed. A user first heard of through
+    /// a join is announced; one first heard of otherwise (a heartbeat, a
+    /// roster) was there before us and is added quietly.
+    fn announce(
+        &self,
+        state: &State,
+        id: NodeId,
+        name: &str,
+        heard: Heard,
+        joined: bool,
+        waits: &mut Waits,
+    ) {
+        let shown = || state.roster.display_name(id, name);
+        let text = match heard {
+            Heard::New if joined => format!("{} joined", shown()),
+            Heard::Back => format!("{} is back", shown()),
+            Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
+            Heard::New | Heard::Same => return,
+        };
+        self.show(Event::Notice(text), waits);
+    }
+
+    /// Adds the users a peer knows to be online; those new to this node were
+    /// there before it and are added quietly.
+    pub fn on_roster(&self, list: RosterList<'_>) -> Waits {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut waits = Waits::default();
+        for (id, name) in list.iter() {
+            if id != self.id {
+                let heard = state.roster.heard(id, name, now);
+                self.announce(&state, id, name, heard, false, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Marks as lost the users not heard from within `expiry`.
+    pub fn expire_users(&self, expiry: Duration) {
+        let mut state = self.lock();
+        for (id, name) in state.roster.expire(Instant::now(), expiry, self.id) {
+            let shown = state.roster.display_name(id, &name);
+            self.notice(format!("{shown} lost connection"));
+        }
+    }
+
+    fn show(&self, event: Event, waits: &mut Waits) {
+        let weight = event.weight();
+        self.display.push(event, weight);
+        if self.display.is_full() {
+            waits.display = Some(self.display.clone());
+        }
+    }
+
+    /// Sends peer `to` the history messages its `HAVE` list lacks.
+    pub fn on_have(&self, to: NodeId, have: IdList<'_>) -> Waits {
+        let have: HashSet<MsgId> = have.iter().collect();
+        let state = self.lock();
+        let mut waits = Waits::default();
+        let Some(peer) = state.peers.get(&to) else {
+            return waits;
+        };
+        let missing = state
+            .history
+            .missing_from(&have, peer.since, Instant::now());
+        for (frame, age) in missing {
+            let replay = match age < STILL_LIVE {
+                true => Some(frame),
+                false => as_history(&frame),
+            };
+            if let Some(replay) = replay {
+                push(peer, replay, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Remembers the addresses a peer shared, to dial them when needed.
+    pub fn on_peers(&self, list: PeerList<'_>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        for (id, addr) in list.iter() {
+            state.peers.remember(id, addr, now);
+        }
+        if state.peers.wants_more() {
+            self.wake_dialer();
+        }
+    }
+
+    /// Sends a chat line (or, with `action`, a `:me` line) typed by this node's user.
+    pub fn say(&self, text: &str, action: bool) -> Result<Waits, EncodeError> {
+        let (id, name) = self.next_id();
+        let chat = Chat {
+            history: false,
+            action,
+            ttl: protocol::INITIAL_TTL + 1, // on_chat lowers it as it forwards
+            id,
+            time_ms: now_ms(),
+            name: &name,
+            text,
+        };
+        // Check the size up front, so an over-long line is refused with a reason.
+        Message::Chat(chat).encode(&mut Vec::new())?;
+        Ok(self.on_chat(None, &chat))
+    }
+
+    /// Floods a presence message about this node's user.
+    pub fn announce_self(&self, kind: PresenceKind) -> Waits {
+        let (id, name) = self.next_id();
+        self.on_presence(
+            None,
+            &Presence {
+                kind,
+                ttl: protocol::INITIAL_TTL + 1, // on_presence lowers it as it forwards
+                id,
+                name: &name,
+            },
+        )
+    }
+
+    /// Renames this node's user, everywhere.
+    pub fn rename(&self, name: &str) -> Waits {
+        {
+            let mut state = self.lock();
+            state.name = name.to_owned();
+            state.roster.heard(self.id, name, Instant::now());
+        }
+        self.announce_self(PresenceKind::Nick)
+    }
+
+    /// A fresh message id, with the user's current name.
+    fn next_id(&self) -> (MsgId, String) {
+        let mut state = self.lock();
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        let id = MsgId {
+            origin: self.id,
+            seq,
+        };
+        (id, state.name.clone())
+    }
+
+    /// Registers a handshaken peer and introduces it to the others: it gets
+    /// our peers' addresses, our history inventory and who is online; they
+    /// get its address.
+    pub fn admit(&self, id: NodeId, mut peer: Peer) -> Result<(), Refusal> {
+        let mut state = self.lock();
+        // Taken under the lock: every message handled after this instant is
+        // fanned out to the new peer, every one before it is in the history.
+        peer.since = Instant::now();
+        let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
+        if let Some(replaced) = state.peers.admit(id, peer, Instant::now())? {
+            replaced.outbox.close();
+        }
+        // These few small frames go out without backpressure: waiting here
+        // would hold the lock.
+        let send = |p: &Peer, frame: Option<Frame>| {
+            if let Some(f) = frame {
+                let len = f.len();
+                p.outbox.push(f, len);
+            }
+        };
+        if let Some(new) = state.peers.get(&id) {
+            let others = state
+                .peers
+                .iter()
+                .filter(|(other, p)| **other != id && shareable(p.listen, remote))
+                .map(|(other, p)| (*other, p.listen));
+            send(new, encode_with(|out| protocol::encode_peers(others, out)));
+            let ids = state.history.ids();
+            send(new, encode_with(|out| protocol::encode_have(ids, out)));
+            let online = state.roster.online();
+            let members = online.iter().map(|(id, name)| (*id, name.as_str()));
+            let mut roster = Vec::new();
+            if protocol::encode_roster(members, &mut roster).is_ok() {
+                send(new, Some(roster.into()));
+            }
+        }
+        let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
+        for (other, p) in state.peers.iter() {
+            if *other != id && shareable(listen, p.remote) {
+                send(p, intro.clone());
+            }
+        }
+        drop(state);
+        self.notice(format!("connected to {name} ({remote})"));
+        Ok(())
+    }
+
+    /// Forgets connection `conn` to `id` after it ended.
+    pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, reason: &str) {
+        outbox.close();
+        let removed = self.lock().peers.remove(id, conn);
+        if let Some(peer) = removed {
+            if !self.is_quitting() {
+                self.notice(format!(
+                    "connection to {} ({}) closed: {reason}",
+                    peer.name, peer.remote
+                ));
+            }
+            self.wake_dialer();
+        }
+    }
+
+    /// The `PEERS` frame sent before refusing a connection for being full,
+    /// so that the refused node can try elsewhere.
+    pub fn peers_frame_for(&self, remote: SocketAddr) -> Option<Frame> {
+        let state = self.lock();
+        let list = state
+            .peers
+            .iter()
+            .filter(|(_, p)| shareable(p.listen, remote))
+            .map(|(id, p)| (*id, p.listen));
+        encode_with(|out| protocol::encode_peers(list, out))
+    }
+}
+
+/// Queues `frame` for every peer but `from`, noting the queues that filled.
+fn fan_out(peers: &PeerSet, from: Option<NodeId>, frame: &Frame, waits: &mut Waits) {
+    for (id, peer) in peers.iter() {
+        if Some(*id) != from {
+            push(peer, frame.clone(), waits);
+        }
+    }
+}
+
+fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
+    let len = frame.len();
+    if peer.outbox.push(frame, len) && peer.outbox.is_full() {
+        waits.outboxes.push(peer.outbox.clone());
+    }
+}
+
+fn encode(message: &Message<'_>) -> Option<Frame> {
+    let mut out = Vec::new();
+    message.encode(&mut out).ok()?;
+    Some(out.into())
+}
+
+fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>) -> Option<Frame> {
+    let mut out = Vec::new();
+    f(&mut out).ok()?;
+    Some(out.into())
+}
+
+/// A stored chat frame re-encoded as history, with a fresh hop limit so it
+/// can travel on to nodes behind the receiver.
+fn as_history(frame: &[u8]) -> Option<Frame> {
+    let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
+    match Message::parse(body) {
+        Ok(Message::Chat(chat)) => encode(&Message::Chat(Chat {
+            history: true,
+            ttl: protocol::INITIAL_TTL,
+            ..chat
+        })),
+        _ => None,
+    }
+}
+
+/// A loopback address means nothing to a node on another machine.
+fn shareable(addr: SocketAddr, with: SocketAddr) -> bool {
+    !addr.ip().to_canonical().is_loopback() || with.ip().to_canonical().is_loopback()
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Sequence numbers start at the time in microseconds, so that a node that
+/// restarts with the same id (a kept key) still counts upwards.
+fn first_sequence_number() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// 64 random bits for the node id, from the OS-seeded hasher keys of std.
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(first_sequence_number());
+    h.write_u32(std::process::id());
+    h.finish()
+}
