@@ -219,9 +219,9 @@ impl Shared {
         waits
     }
 
-    /// Shows what hearing from a user changed. A user first heard of through
-    /// a join is announced; one first heard of otherwise (a heartbeat, a
-    /// roster) was there before us and is added quietly.
+    /// Shows what hearing from a user changed. A join is announced; a user
+    /// first heard of otherwise (a heartbeat, a roster) was there before us
+    /// and is added quietly.
     fn announce(
         &self,
         state: &State,
@@ -233,7 +233,9 @@ impl Shared {
     ) {
         let shown = || state.roster.display_name(id, name);
         let text = match heard {
-            Heard::New if joined => format!("{} joined", shown()),
+            // A join is a one-time event: news even if a roster named the
+            // user a moment before it arrived.
+            _ if joined => format!("{} joined", shown()),
             Heard::Back => format!("{} is back", shown()),
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
             Heard::New | Heard::Same => return,

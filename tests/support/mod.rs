@@ -148,6 +148,8 @@ impl Peer {
             let now = Instant::now();
             if now >= deadline {
                 let tail: Vec<_> = lines.iter().rev().take(30).rev().cloned().collect();
+                // Release the lock first: panicking with it would poison it.
+                drop(lines);
                 panic!(
                     "{}: timed out after {timeout:?} waiting for {what}\n--- last stdout lines:\n{}\n--- stderr:\n{}",
                     self.name,
@@ -250,7 +252,7 @@ fn collect(source: impl Read + Send + 'static, out: Arc<Output>) {
             match reader.read_line(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    let mut lines = out.lines.lock().unwrap();
+                    let mut lines = out.lines.lock().unwrap_or_else(|e| e.into_inner());
                     lines.push(buf.trim_end_matches(['\n', '\r']).to_string());
                     // Take whatever else is already buffered under one lock.
                     while reader.buffer().contains(&b'\n') {

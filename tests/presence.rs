@@ -1,0 +1,142 @@
+//! Presence network-wide: joins, leaves and crashes are seen by every node,
+//! neighbours or not; equal names are told apart; renames reach everyone.
+
+mod support;
+
+use std::time::Duration;
+use support::{peer_names, wait_connections, Peer};
+
+const T: Duration = Duration::from_secs(10);
+/// A crash is noticed after three missed heartbeats (12 s) plus one sweep.
+const CRASH: Duration = Duration::from_secs(25);
+
+/// Seven nodes, each joined through an earlier one, all well connected.
+fn network() -> Vec<Peer> {
+    let mut nodes = vec![Peer::start("n0")];
+    for i in 1..7 {
+        let via = &nodes[i / 2];
+        let p = Peer::join(&format!("n{i}"), via);
+        nodes.push(p);
+    }
+    for p in &nodes {
+        wait_connections(p, 3, T);
+    }
+    nodes
+}
+
+/// The nodes of `all` that are not direct neighbours of `subject`.
+fn strangers<'a>(all: &'a [Peer], subject: &Peer) -> Vec<&'a Peer> {
+    let neighbours = peer_names(subject);
+    all.iter()
+        .filter(|p| !neighbours.contains(&p.name))
+        .collect()
+}
+
+fn node_id(peer: &Peer) -> String {
+    let line = peer.wait_for_line(T, |l| l.contains("(node "));
+    line.split("(node ").nth(1).unwrap()[..16].to_string()
+}
+
+#[test]
+fn joins_leaves_and_crashes_are_seen_by_every_node() {
+    let nodes = network();
+    let x = Peer::join("xavier", &nodes[6]);
+    wait_connections(&x, 3, T);
+    let far = strangers(&nodes, &x);
+    assert!(
+        !far.is_empty(),
+        "every node is a neighbour of xavier: no test of reach"
+    );
+    for p in &nodes {
+        p.expect_line("*** xavier joined", T);
+    }
+
+    let mut y = Peer::join("yvonne", &nodes[3]);
+    wait_connections(&y, 3, T);
+    for p in &nodes {
+        p.expect_line("*** yvonne joined", T);
+    }
+    // xavier leaves on purpose, yvonne crashes.
+    x.say(":quit");
+    y.kill();
+    for p in &far {
+        p.expect_line("*** xavier left", T);
+    }
+    for p in &nodes {
+        p.expect_line("*** xavier left", T);
+        p.expect_line("*** yvonne lost connection", CRASH);
+    }
+    // Links to yvonne dropped, but nobody else was reported gone.
+    for p in &nodes {
+        let false_alarms: Vec<_> = p
+            .lines()
+            .into_iter()
+            .filter(|l| (l.ends_with(" left") || l.ends_with(" lost connection")))
+            .filter(|l| l != "*** xavier left" && l != "*** yvonne lost connection")
+            .collect();
+        assert!(false_alarms.is_empty(), "{}: {false_alarms:?}", p.name);
+    }
+    // :who now lists exactly the seven.
+    let before = nodes[0].lines().len();
+    nodes[0].say(":who");
+    nodes[0].wait_until(T, "the :who answer", |ls| {
+        ls[before..].iter().any(|l| l.starts_with("*** 7 online: "))
+    });
+    let who = nodes[0].lines()[before..]
+        .iter()
+        .find(|l| l.starts_with("*** 7 online: "))
+        .cloned()
+        .unwrap();
+    assert_eq!(who, "*** 7 online: n0, n1, n2, n3, n4, n5, n6");
+}
+
+#[test]
+fn users_with_the_same_name_are_told_apart() {
+    let alice = Peer::start("alice");
+    let carol1 = Peer::join("carol", &alice);
+    let carol2 = Peer::join("carol", &alice);
+    let (id1, id2) = (node_id(&carol1), node_id(&carol2));
+    let (tag1, tag2) = (
+        format!("carol#{}", &id1[..4]),
+        format!("carol#{}", &id2[..4]),
+    );
+    // Both carols are known to alice before they speak.
+    alice.wait_until(T, "both carols joined", |ls| {
+        ls.iter().filter(|l| l.ends_with(" joined")).count() == 2
+    });
+    carol1.say("I am the first");
+    carol2.say("I am the second");
+    alice.expect_line(&format!("{tag1}: I am the first"), T);
+    alice.expect_line(&format!("{tag2}: I am the second"), T);
+    // Each carol sees the other tagged, and :who tags both.
+    carol1.expect_line(&format!("{tag2}: I am the second"), T);
+    alice.say(":who");
+    let mut tags = [tag1.clone(), tag2.clone()];
+    tags.sort();
+    alice.expect_line(&format!("*** 3 online: alice, {}, {}", tags[0], tags[1]), T);
+}
+
+#[test]
+fn a_rename_is_seen_network_wide_and_actions_read_as_actions() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    let carol = Peer::join("carol", &bob);
+    for p in [&alice, &bob, &carol] {
+        wait_connections(p, 1, T);
+    }
+    alice.say(":nick alicia");
+    alice.expect_line("*** you are now known as alicia", T);
+    for p in [&bob, &carol] {
+        p.expect_line("*** alice is now known as alicia", T);
+    }
+    alice.say("hello under my new name");
+    alice.say(":me waves");
+    for p in [&alice, &bob, &carol] {
+        p.expect_line("alicia: hello under my new name", T);
+        p.expect_line("* alicia waves", T);
+    }
+    alice.say(":nick bad name");
+    alice.wait_for_line(T, |l| {
+        l.starts_with("*** name not changed: a name cannot contain ' '")
+    });
+}
