@@ -71,7 +71,7 @@ fn joins_leaves_and_crashes_are_seen_by_every_node() {
         let false_alarms: Vec<_> = p
             .lines()
             .into_iter()
-            .filter(|l| (l.ends_with(" left") || l.ends_with(" lost connection")))
+            .filter(|l| l.ends_with(" left") || l.ends_with(" lost connection"))
             .filter(|l| l != "*** xavier left" && l != "*** yvonne lost connection")
             .collect();
         assert!(false_alarms.is_empty(), "{}: {false_alarms:?}", p.name);
