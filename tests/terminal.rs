@@ -1,0 +1,197 @@
+//! The prompt in a real pseudo-terminal, driven through tmux: incoming lines
+//! never garble the line being typed, editing is by whole characters, arrow
+//! keys recall input, colour follows NO_COLOR, and the terminal is restored.
+//!
+//! Needs tmux. Without it the tests say so and pass, except under CI
+//! (`CI` set), where `.ci/run` installs tmux and a missing one is a failure.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use support::{Peer, BIN};
+
+const T: Duration = Duration::from_secs(10);
+
+/// A tmux server of our own, with one window running a command.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts `command` in a 100x30 terminal, or returns `None` without tmux.
+    fn start(name: &str, command: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "tmux is missing; .ci/run should have installed it"
+            );
+            eprintln!("skipped: tmux not found (apt-get install tmux)");
+            return None;
+        }
+        let socket = format!("p2pchat-test-{}-{name}", std::process::id());
+        let tmux = Tmux { socket };
+        tmux.run(&["new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command]);
+        Some(tmux)
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "-f", "/dev/null"])
+            .args(args)
+            .env_remove("NO_COLOR")
+            .output()
+            .expect("run tmux");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Types text literally.
+    fn type_text(&self, text: &str) {
+        self.run(&["send-keys", "-t", "main", "-l", text]);
+    }
+
+    /// Presses keys by tmux name (Enter, Left, BSpace, Up...).
+    fn press(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "main"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    /// The screen as text; with `escapes`, with its colour codes.
+    fn screen(&self, escapes: bool) -> String {
+        let mut args = vec!["capture-pane", "-t", "main", "-p"];
+        if escapes {
+            args.push("-e");
+        }
+        self.run(&args)
+    }
+
+    /// Waits until the screen satisfies `done`.
+    fn wait(&self, what: &str, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + T;
+        loop {
+            let screen = self.screen(false);
+            if done(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        self.run(&["kill-server"]);
+    }
+}
+
+/// The last non-empty line of a screen.
+fn last_line(screen: &str) -> &str {
+    screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+}
+
+#[test]
+fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("intact", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+
+    tmux.type_text("half typed é");
+    tmux.wait("the typed text", |s| last_line(s) == "alice> half typed é");
+    bob.say("incoming while you type");
+    let screen = tmux.wait("the incoming line", |s| s.contains("bob: incoming while you type"));
+    // The message is shown above, and the typed line is still whole below it.
+    assert_eq!(last_line(&screen), "alice> half typed é", "{screen}");
+    let above = screen.lines().position(|l| l.contains("bob: incoming while you type"));
+    let prompt = screen.lines().position(|l| l.starts_with("alice> half typed"));
+    assert!(above < prompt, "{screen}");
+
+    // And it can still be edited and sent.
+    tmux.type_text(" and more");
+    tmux.press(&["Enter"]);
+    bob.expect_line("alice: half typed é and more", T);
+}
+
+#[test]
+fn editing_moves_by_whole_characters_and_arrows_recall_input() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("editing", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    // Left moves over 'ñ' (two bytes) in one step; Backspace deletes it whole.
+    tmux.type_text("mañana");
+    tmux.press(&["Left", "Left", "Left", "BSpace"]);
+    tmux.type_text("n");
+    tmux.press(&["Enter"]);
+    bob.expect_line("alice: manana", T);
+    // Up recalls the previous line; send it again.
+    tmux.press(&["Up"]);
+    tmux.wait("the recalled line", |s| last_line(s) == "alice> manana");
+    tmux.press(&["Enter"]);
+    bob.wait_until(T, "the line twice", |ls| {
+        ls.iter().filter(|l| *l == "alice: manana").count() == 2
+    });
+}
+
+#[test]
+fn names_are_coloured_on_a_terminal_unless_no_color_is_set() {
+    let bob = Peer::start("bob");
+    for (no_color, coloured) in [(false, true), (true, false)] {
+        let env = if no_color { "env NO_COLOR=1 " } else { "" };
+        let cmd = format!("{env}{BIN} alice 127.0.0.1 {}", bob.port);
+        let Some(tmux) = Tmux::start(&format!("colour-{no_color}"), &cmd) else {
+            return;
+        };
+        tmux.wait("the prompt", |s| last_line(s) == "alice>");
+        let text = format!("colour check {no_color}");
+        bob.say(&text);
+        tmux.wait("the message", |s| s.contains(&text));
+        let screen = tmux.screen(true);
+        let line = screen.lines().find(|l| l.contains(&text)).unwrap_or_default();
+        assert_eq!(line.contains('\u{1b}'), coloured, "{line:?}");
+        tmux.type_text(":quit");
+        tmux.press(&["Enter"]);
+        bob.wait_until(T, "alice left", |ls| {
+            ls.iter().filter(|l| *l == "*** alice left").count() == 1 + usize::from(no_color)
+        });
+    }
+}
+
+#[test]
+fn the_terminal_is_restored_after_leaving() {
+    let out = std::env::temp_dir().join(format!("p2pchat-stty-{}", std::process::id()));
+    let cmd = format!(
+        "sh -c '{BIN} alice; stty -a > {} 2>&1; sleep 30'",
+        out.display()
+    );
+    let Some(tmux) = Tmux::start("restore", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    tmux.type_text(":quit");
+    tmux.press(&["Enter"]);
+    let deadline = Instant::now() + T;
+    let settings = loop {
+        if let Ok(s) = std::fs::read_to_string(&out) {
+            if !s.is_empty() {
+                break s;
+            }
+        }
+        assert!(Instant::now() < deadline, "alice did not exit");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = std::fs::remove_file(&out);
+    // Cooked mode again: line editing and echo on.
+    let words: Vec<&str> = settings.split_whitespace().collect();
+    assert!(words.contains(&"icanon") && words.contains(&"echo"), "{settings}");
+}
