@@ -22,6 +22,37 @@ fn two_nodes_chat_both_ways_with_non_ascii_text() {
     // Each side shows each message once.
     assert_eq!(bob.count("alice: grüße aus köln, 你好 🙂"), 1);
     assert_eq!(alice.count("bøb: ça va? — très bien"), 1);
+    // Piped output is plain: no colour codes, though NO_COLOR is not set.
+    for p in [&alice, &bob] {
+        assert!(
+            !p.lines().iter().any(|l| l.contains('\u{1b}')),
+            "{}",
+            p.name
+        );
+    }
+}
+
+#[test]
+fn timestamps_put_the_time_before_live_messages() {
+    let alice = Peer::start("alice");
+    let bob = Peer::spawn(
+        "bob",
+        &["--timestamps", "127.0.0.1", &alice.port.to_string()],
+    );
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    alice.say("what time is it");
+    let line = bob.wait_for_line(T, |l| l.ends_with("alice: what time is it"));
+    // [HH:MM] alice: what time is it
+    let (time, rest) = line.split_at(8);
+    assert_eq!(rest, "alice: what time is it", "{line}");
+    let b = time.as_bytes();
+    assert!(
+        b[0] == b'[' && b[3] == b':' && b[6] == b']' && b[7] == b' ',
+        "{line}"
+    );
+    assert!(time[1..3].parse::<u8>().unwrap() < 24 && time[4..6].parse::<u8>().unwrap() < 60);
+    // Without the option, the same line has no time.
+    alice.expect_line("alice: what time is it", T);
 }
 
 #[test]

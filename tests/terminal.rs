@@ -31,7 +31,17 @@ impl Tmux {
         }
         let socket = format!("p2pchat-test-{}-{name}", std::process::id());
         let tmux = Tmux { socket };
-        tmux.run(&["new-session", "-d", "-s", "main", "-x", "100", "-y", "30", command]);
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "main",
+            "-x",
+            "100",
+            "-y",
+            "30",
+            command,
+        ]);
         Some(tmux)
     }
 
@@ -91,7 +101,11 @@ impl Drop for Tmux {
 
 /// The last non-empty line of a screen.
 fn last_line(screen: &str) -> &str {
-    screen.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("")
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
 }
 
 #[test]
@@ -107,11 +121,17 @@ fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
     tmux.type_text("half typed é");
     tmux.wait("the typed text", |s| last_line(s) == "alice> half typed é");
     bob.say("incoming while you type");
-    let screen = tmux.wait("the incoming line", |s| s.contains("bob: incoming while you type"));
+    let screen = tmux.wait("the incoming line", |s| {
+        s.contains("bob: incoming while you type")
+    });
     // The message is shown above, and the typed line is still whole below it.
     assert_eq!(last_line(&screen), "alice> half typed é", "{screen}");
-    let above = screen.lines().position(|l| l.contains("bob: incoming while you type"));
-    let prompt = screen.lines().position(|l| l.starts_with("alice> half typed"));
+    let above = screen
+        .lines()
+        .position(|l| l.contains("bob: incoming while you type"));
+    let prompt = screen
+        .lines()
+        .position(|l| l.starts_with("alice> half typed"));
     assert!(above < prompt, "{screen}");
 
     // And it can still be edited and sent.
@@ -157,7 +177,10 @@ fn names_are_coloured_on_a_terminal_unless_no_color_is_set() {
         bob.say(&text);
         tmux.wait("the message", |s| s.contains(&text));
         let screen = tmux.screen(true);
-        let line = screen.lines().find(|l| l.contains(&text)).unwrap_or_default();
+        let line = screen
+            .lines()
+            .find(|l| l.contains(&text))
+            .unwrap_or_default();
         assert_eq!(line.contains('\u{1b}'), coloured, "{line:?}");
         tmux.type_text(":quit");
         tmux.press(&["Enter"]);
@@ -193,5 +216,8 @@ fn the_terminal_is_restored_after_leaving() {
     let _ = std::fs::remove_file(&out);
     // Cooked mode again: line editing and echo on.
     let words: Vec<&str> = settings.split_whitespace().collect();
-    assert!(words.contains(&"icanon") && words.contains(&"echo"), "{settings}");
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo"),
+        "{settings}"
+    );
 }

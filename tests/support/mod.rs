@@ -61,7 +61,8 @@ impl Peer {
         let mut child = Command::new(BIN)
             .arg(name)
             .args(args)
-            .env("NO_COLOR", "1")
+            // Piped output must be plain whatever the environment says.
+            .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
