@@ -8,6 +8,7 @@ pub mod app;
 pub mod display;
 pub mod input;
 pub mod message;
+pub mod multicast;
 pub mod node;
 pub mod prompt;
 pub mod protocol;

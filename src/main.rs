@@ -3,7 +3,7 @@
 use argh::FromArgs;
 use p2pchat::app::{self, Join, Options};
 use p2pchat::node::{Config, Limits};
-use p2pchat::protocol::validate_name;
+use p2pchat::protocol::{validate_name, validate_room};
 use std::net::IpAddr;
 
 /// A peer-to-peer chat for the terminal. Every user's program is a server
@@ -11,7 +11,7 @@ use std::net::IpAddr;
 /// of its members.
 #[derive(FromArgs)]
 #[argh(
-    example = "Start a new chat, and note the port it prints:\n  $ {command_name} alice\nJoin it from another terminal or machine:\n  $ {command_name} bob localhost 40123\n  $ {command_name} carol 192.168.1.20 40123\n  $ {command_name} dave 2001:db8::20 40123\nListen on a fixed port, IPv4 only:\n  $ {command_name} alice --port 4000 --bind 0.0.0.0",
+    example = "Start a new chat, and note the port it prints:\n  $ {command_name} alice\nOn the same LAN, others in the room find it by themselves:\n  $ {command_name} bob\nA separate room on the same LAN:\n  $ {command_name} carol --room team\nJoin through any member, from another terminal or machine:\n  $ {command_name} bob localhost 40123\n  $ {command_name} carol 192.168.1.20 40123\n  $ {command_name} dave 2001:db8::20 40123\nListen on a fixed port, IPv4 only:\n  $ {command_name} alice --port 4000 --bind 0.0.0.0",
     note = "In the chat, type a line to send it. Commands: :who lists who is online, :peers your direct connections, :nick NAME renames you, :me TEXT sends an action, :help lists them all, :quit (or :q, Ctrl-C, end of input) leaves. Colour is off when output is not a terminal or NO_COLOR is set."
 )]
 struct Args {
@@ -30,6 +30,14 @@ struct Args {
     /// listen on this address (default: all interfaces, IPv6 and IPv4)
     #[argh(option)]
     bind: Option<IpAddr>,
+
+    /// the chat room to join (default: lobby); rooms on one LAN stay apart
+    #[argh(option, default = "String::from(\"lobby\")")]
+    room: String,
+
+    /// do not find or announce nodes on the LAN by multicast
+    #[argh(switch)]
+    no_discovery: bool,
 
     /// show the time before every message, not only before history
     #[argh(switch)]
@@ -53,8 +61,13 @@ fn main() {
         },
         _ => usage_error("to join, give a member's address and its port, and nothing more"),
     };
+    if let Err(e) = validate_room(&args.room) {
+        usage_error(&format!("bad room name: {e}"));
+    }
     let config = Config {
         name: args.name,
+        room: args.room,
+        discovery: !args.no_discovery,
         bind: args.bind,
         port: args.listen_port.unwrap_or(0),
         limits: Limits::default(),

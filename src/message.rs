@@ -163,7 +163,12 @@ pub struct BodyWriter<'a> {
     out: &'a mut Vec<u8>,
 }
 
-impl BodyWriter<'_> {
+impl<'a> BodyWriter<'a> {
+    /// Writes text onto the end of `out`.
+    pub fn new(out: &'a mut Vec<u8>) -> Self {
+        BodyWriter { out }
+    }
+
     /// Appends text to the body.
     pub fn push_str(&mut self, s: &str) {
         self.out.extend_from_slice(s.as_bytes());

@@ -8,6 +8,7 @@ pub mod queue;
 
 mod connection;
 mod dialer;
+mod discovery;
 mod history;
 mod peers;
 mod presence;
@@ -39,6 +40,10 @@ const QUIT_LINGER: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,
+    /// The chat room; only nodes of the same room connect.
+    pub room: String,
+    /// Find and announce nodes of the room on the LAN by multicast.
+    pub discovery: bool,
     /// Listen address; `None` means every interface, IPv6 and IPv4.
     pub bind: Option<IpAddr>,
     /// Listen port; 0 lets the OS choose.
@@ -116,6 +121,7 @@ impl Node {
         let (tasks, tasks_done) = mpsc::channel(1);
         let shared = Arc::new(Shared::new(
             config.name,
+            config.room,
             local.port(),
             config.limits,
             display,
@@ -125,6 +131,9 @@ impl Node {
         rt::spawn(accept_loop(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
+        if config.discovery {
+            rt::spawn(discovery::run(shared.clone()));
+        }
         Ok(Node {
             shared,
             local,
@@ -146,9 +155,8 @@ impl Node {
         self.shared.lock().name.clone()
     }
 
-    /// Connects to the network through `host` and `port`, and tells everyone
-    /// this user joined. Done once one of the host's addresses has completed
-    /// the handshake.
+    /// Connects to the network through `host` and `port`. Done once one of
+    /// the host's addresses has completed the handshake.
     pub async fn join(&self, host: &str, port: u16) -> Result<(), StartError> {
         let addrs = rt::resolve(host, port)
             .await
@@ -160,10 +168,7 @@ impl Node {
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);
             match dialer::dial(self.shared.clone(), addr).await {
-                Ok(()) => {
-                    self.shared.announce_self(PresenceKind::Join).wait().await;
-                    return Ok(());
-                }
+                Ok(()) => return Ok(()),
                 Err(e) => reason = e,
             }
         }

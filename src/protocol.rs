@@ -10,12 +10,14 @@ use crate::message::{self, BodyWriter, FrameError};
 use std::fmt;
 use std::net::SocketAddr;
 
+mod discovery;
 mod fields;
 
-pub use fields::{validate_name, NameError, MAX_NAME_CHARS};
+pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
+pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -63,12 +65,14 @@ pub enum Message<'a> {
     Error(&'a str),
 }
 
-/// `HELLO <version> <node-id> <listen-port> <name>`
+/// `HELLO <version> <node-id> <listen-port> <room> <name>`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello<'a> {
     pub version: u32,
     pub id: NodeId,
     pub port: u16,
+    /// The chat room; nodes of different rooms do not connect.
+    pub room: &'a str,
     pub name: &'a str,
 }
 
@@ -356,6 +360,7 @@ impl<'a> Message<'a> {
                         value: "0".into(),
                     });
                 }
+                fields::room(h.room)?;
                 validate_name(h.name)?;
             }
             Message::Chat(c) => {
@@ -381,6 +386,8 @@ impl<'a> Message<'a> {
                 w.push_hex16(h.id.0);
                 w.push_str(" ");
                 w.push_u64(h.port.into());
+                w.push_str(" ");
+                w.push_str(h.room);
                 w.push_str(" ");
                 w.push_str(h.name);
             }
@@ -496,12 +503,14 @@ fn parse_hello(mut f: Fields<'_>) -> Result<Hello<'_>, ProtocolError> {
     };
     let id = fields::node_id(f.next("node id")?)?;
     let port = fields::port(f.next("listen port")?)?;
+    let room = fields::room(f.next("room")?)?;
     let name = validate_name(f.next("name")?)?;
     f.end()?;
     Ok(Hello {
         version,
         id,
         port,
+        room,
         name,
     })
 }

@@ -63,3 +63,17 @@ pub async fn resolve(host: &str, port: u16) -> io::Result<Vec<SocketAddr>> {
     use async_std::net::ToSocketAddrs;
     Ok((host, port).to_socket_addrs().await?.collect())
 }
+
+/// A UDP socket.
+pub struct UdpSocket(async_std::net::UdpSocket);
+
+impl UdpSocket {
+    /// Takes over a non-blocking std socket set up elsewhere.
+    pub fn from_std(socket: std::net::UdpSocket) -> Self {
+        UdpSocket(async_std::net::UdpSocket::from(socket))
+    }
+
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.0.recv_from(buf).await
+    }
+}

@@ -18,7 +18,7 @@ fn frame(body: &[u8]) -> Vec<u8> {
 
 fn hello(name: &str) -> Vec<u8> {
     let version = p2pchat::protocol::VERSION;
-    frame(format!("HELLO {version} 00000000deadbeef 1 {name}").as_bytes())
+    frame(format!("HELLO {version} 00000000deadbeef 1 lobby {name}").as_bytes())
 }
 
 /// Connects, sends `bytes`, and returns whatever the node sends back before
@@ -68,7 +68,7 @@ fn garbage_and_broken_frames_close_only_that_connection() {
         ),
         (
             "bad-utf8",
-            frame(b"HELLO 2 00000000deadbeef 1 \xff\xfe"),
+            frame(b"HELLO 3 00000000deadbeef 1 lobby \xff\xfe"),
             "not valid UTF-8",
         ),
         (
@@ -137,12 +137,15 @@ fn a_silent_connection_is_dropped_after_the_handshake_timeout() {
 #[test]
 fn another_protocol_version_is_told_so_and_refused() {
     let alice = Peer::start("alice");
-    let reply = poke(alice.port, &frame(b"HELLO 3 00000000deadbeef 1 future"));
+    let reply = poke(
+        alice.port,
+        &frame(b"HELLO 4 00000000deadbeef 1 lobby future"),
+    );
     assert!(
-        reply.contains("ERROR protocol version 3 is not supported"),
+        reply.contains("ERROR protocol version 4 is not supported"),
         "{reply:?}"
     );
-    alice.wait_for_line(T, |l| l.contains("protocol version 3 is not supported"));
+    alice.wait_for_line(T, |l| l.contains("protocol version 4 is not supported"));
 }
 
 #[test]

@@ -282,3 +282,19 @@ fn help_shows_usage_options_and_examples() {
         assert!(help.contains(part), "--help lacks {part:?}:\n{help}");
     }
 }
+
+#[test]
+fn joining_a_node_of_another_room_fails_clearly() {
+    let alice = Peer::spawn("alice", &["--room", "team"]);
+    let mut bob = Peer::spawn_raw("bob", &["127.0.0.1", &alice.port.to_string()]);
+    assert_eq!(bob.wait_exit(T).code(), Some(1));
+    let err = bob.stderr();
+    assert!(err.contains("it is in room team, not lobby"), "{err}");
+    alice.wait_for_line(T, |l| l.contains("it is in room lobby, not team"));
+    // The same room works.
+    let carol = Peer::spawn(
+        "carol",
+        &["--room", "team", "127.0.0.1", &alice.port.to_string()],
+    );
+    carol.wait_for_line(T, |l| l.starts_with("*** connected to alice"));
+}

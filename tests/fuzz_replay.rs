@@ -43,3 +43,13 @@ fn roundtrip_inputs_pass() {
         }
     }
 }
+
+#[test]
+fn discovery_inputs_pass() {
+    let files = inputs("discovery");
+    assert!(!files.is_empty(), "no discovery inputs to replay");
+    for (name, data) in files {
+        eprintln!("replaying {name}");
+        common::check_datagram(&data);
+    }
+}

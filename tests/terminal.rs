@@ -111,7 +111,7 @@ fn last_line(screen: &str) -> &str {
 #[test]
 fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice 127.0.0.1 {}", bob.port);
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
     let Some(tmux) = Tmux::start("intact", &cmd) else {
         return;
     };
@@ -143,7 +143,7 @@ fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
 #[test]
 fn editing_moves_by_whole_characters_and_arrows_recall_input() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice 127.0.0.1 {}", bob.port);
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
     let Some(tmux) = Tmux::start("editing", &cmd) else {
         return;
     };
@@ -168,7 +168,7 @@ fn names_are_coloured_on_a_terminal_unless_no_color_is_set() {
     let bob = Peer::start("bob");
     for (no_color, coloured) in [(false, true), (true, false)] {
         let env = if no_color { "env NO_COLOR=1 " } else { "" };
-        let cmd = format!("{env}{BIN} alice 127.0.0.1 {}", bob.port);
+        let cmd = format!("{env}{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
         let Some(tmux) = Tmux::start(&format!("colour-{no_color}"), &cmd) else {
             return;
         };
@@ -194,7 +194,7 @@ fn names_are_coloured_on_a_terminal_unless_no_color_is_set() {
 fn the_terminal_is_restored_after_leaving() {
     let out = std::env::temp_dir().join(format!("p2pchat-stty-{}", std::process::id()));
     let cmd = format!(
-        "sh -c '{BIN} alice; stty -a > {} 2>&1; sleep 30'",
+        "sh -c '{BIN} alice --no-discovery; stty -a > {} 2>&1; sleep 30'",
         out.display()
     );
     let Some(tmux) = Tmux::start("restore", &cmd) else {

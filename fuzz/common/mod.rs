@@ -8,8 +8,17 @@
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
 use p2pchat::protocol::{
-    Chat, EncodeError, Hello, Message, MsgId, NodeId, Presence, PresenceKind, VERSION,
+    Announcement, Chat, EncodeError, Hello, Message, MsgId, NodeId, Presence, PresenceKind, VERSION,
 };
+
+/// Parses arbitrary bytes as a LAN discovery datagram; whatever is
+/// accepted must re-encode to the same announcement.
+pub fn check_datagram(data: &[u8]) {
+    if let Ok(a) = Announcement::parse(data) {
+        let again = a.encode().expect("an accepted announcement re-encodes");
+        assert_eq!(Announcement::parse(&again), Ok(a));
+    }
+}
 
 /// Decodes arbitrary bytes as a stream of frames, parses each body as a
 /// protocol message, and checks that whatever is accepted round-trips.
@@ -58,6 +67,7 @@ pub enum Input {
     Hello {
         id: u64,
         port: u16,
+        room: String,
         name: String,
     },
     Chat {
@@ -93,10 +103,16 @@ pub fn check_input(input: &Input) {
         seq,
     };
     let message = match input {
-        Input::Hello { id, port, name } => Message::Hello(Hello {
+        Input::Hello {
+            id,
+            port,
+            room,
+            name,
+        } => Message::Hello(Hello {
             version: VERSION,
             id: NodeId(*id),
             port: *port,
+            room,
             name,
         }),
         Input::Chat {
@@ -169,7 +185,9 @@ pub fn check_input(input: &Input) {
 fn is_valid(input: &Input) -> bool {
     let name_ok = |n: &str| p2pchat::protocol::validate_name(n).is_ok();
     match input {
-        Input::Hello { port, name, .. } => *port != 0 && name_ok(name),
+        Input::Hello {
+            port, room, name, ..
+        } => *port != 0 && name_ok(name) && name_ok(room),
         Input::Chat { name, text, .. } => name_ok(name) && !text.is_empty(),
         Input::Presence { name, .. } => name_ok(name),
         Input::Error { text } => !text.is_empty(),

@@ -39,6 +39,8 @@ pub(super) struct Session<R, W> {
     peer: NodeId,
     conn: ConnId,
     outbox: Arc<Queue<Frame>>,
+    /// This is the node's first connection ever.
+    pub first: bool,
     /// Held while the connection runs, so that `quit` can wait for it.
     _task: Option<futures::channel::mpsc::Sender<()>>,
 }
@@ -78,6 +80,7 @@ where
         version: VERSION,
         id: shared.id,
         port: shared.port,
+        room: &shared.room,
         name: &name,
     });
     let mut frame = Vec::new();
@@ -105,6 +108,10 @@ where
         }
     };
 
+    if hello.room != shared.room {
+        let reason = format!("it is in room {}, not {}", hello.room, shared.room);
+        return Err(Failure::tell(reason).report(&mut writer).await);
+    }
     let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
     let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
     let peer = Peer {
@@ -116,16 +123,19 @@ where
         outbox: outbox.clone(),
         since: Instant::now(),
     };
-    if let Err(refusal) = shared.admit(hello.id, peer) {
-        if refusal == Refusal::Full {
-            if let Some(peers) = shared.peers_frame_for(remote) {
-                writer.queue_encoded(&peers);
+    let first = match shared.admit(hello.id, peer) {
+        Ok(first) => first,
+        Err(refusal) => {
+            if refusal == Refusal::Full {
+                if let Some(peers) = shared.peers_frame_for(remote) {
+                    writer.queue_encoded(&peers);
+                }
             }
+            return Err(Failure::tell(refusal.reason().into())
+                .report(&mut writer)
+                .await);
         }
-        return Err(Failure::tell(refusal.reason().into())
-            .report(&mut writer)
-            .await);
-    }
+    };
     Ok(Session {
         shared: shared.clone(),
         reader,
@@ -133,6 +143,7 @@ where
         peer: hello.id,
         conn,
         outbox,
+        first,
         _task: task,
     })
 }
@@ -141,6 +152,7 @@ where
 struct OwnedHello {
     id: NodeId,
     port: u16,
+    room: String,
     name: String,
 }
 
@@ -194,6 +206,7 @@ async fn read_hello<R: AsyncRead + Unpin>(
         Ok(Message::Hello(h)) => Ok(OwnedHello {
             id: h.id,
             port: h.port,
+            room: h.room.to_owned(),
             name: h.name.to_owned(),
         }),
         Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),
@@ -216,6 +229,7 @@ where
             peer,
             conn,
             outbox,
+            first: _,
             _task,
         } = self;
         let read = read_loop(&shared, &mut reader, peer, &outbox).fuse();

@@ -7,6 +7,7 @@
 
 use super::connection;
 use super::router::Shared;
+use crate::protocol::PresenceKind;
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -70,6 +71,10 @@ pub(super) async fn dial(shared: Arc<Shared>, addr: SocketAddr) -> Result<(), St
         .dial_done(addr, result.is_ok(), Instant::now());
     shared.wake_dialer();
     let session = result?;
+    if session.first {
+        // This node just joined a network by dialing into it: say so.
+        shared.announce_self(PresenceKind::Join).wait().await;
+    }
     rt::spawn(session.serve());
     Ok(())
 }

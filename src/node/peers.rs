@@ -157,19 +157,21 @@ impl PeerSet {
     /// dialed, one of the two connections would be dropped, with whatever was
     /// queued on it. So the node with the lower id dials a newcomer at once and
     /// the other waits [`Limits::defer`] before it tries.
-    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) {
+    /// Returns true if the address is new to the book.
+    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) -> bool {
         let now = match self.me < id {
             true => now,
             false => now + self.limits.defer,
         };
         if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
-            return;
+            return false;
         }
         if let Some(k) = self.book.get_mut(&id) {
-            if k.addr != addr && !self.peers.contains_key(&id) {
+            let changed = k.addr != addr && !self.peers.contains_key(&id);
+            if changed {
                 *k = Known::new(addr, now);
             }
-            return;
+            return changed;
         }
         if self.book.len() >= self.limits.book_size {
             // Make room by forgetting the address that failed most.
@@ -181,10 +183,11 @@ impl PeerSet {
                 .map(|(id, _)| *id);
             match worst {
                 Some(w) => self.book.remove(&w),
-                None => return,
+                None => return false,
             };
         }
         self.book.insert(id, Known::new(addr, now));
+        true
     }
 
     /// Forgets where node `id` listens: it left on purpose, so dialing it

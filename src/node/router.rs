@@ -41,12 +41,16 @@ const STILL_LIVE: Duration = Duration::from_secs(2);
 pub(super) struct Shared {
     pub id: NodeId,
     pub port: u16,
+    /// The chat room: only nodes of the same room connect.
+    pub room: String,
     state: Mutex<State>,
     pub display: Arc<Queue<Event>>,
     wake_dialer: mpsc::Sender<()>,
     pub next_conn: AtomicU64,
     pub handshakes: AtomicUsize,
     pub quitting: AtomicBool,
+    /// Set by the first connection ever admitted.
+    connected_once: AtomicBool,
     /// Cloned into each connection task; dropped by `quit` to learn when all are done.
     tasks: Mutex<Option<mpsc::Sender<()>>>,
 }
@@ -85,6 +89,7 @@ impl Waits {
 impl Shared {
     pub fn new(
         name: String,
+        room: String,
         port: u16,
         limits: Limits,
         display: Arc<Queue<Event>>,
@@ -97,6 +102,7 @@ impl Shared {
         Shared {
             id,
             port,
+            room,
             state: Mutex::new(State {
                 name,
                 next_seq: first_sequence_number(),
@@ -110,6 +116,7 @@ impl Shared {
             next_conn: AtomicU64::new(1),
             handshakes: AtomicUsize::new(0),
             quitting: AtomicBool::new(false),
+            connected_once: AtomicBool::new(false),
             tasks: Mutex::new(Some(tasks)),
         }
     }
@@ -310,6 +317,21 @@ impl Shared {
         }
     }
 
+    /// Notes a node of this room heard of on the LAN, to dial it when this
+    /// node wants more connections. True if it was news (not connected, and
+    /// its address not known already).
+    pub fn discovered(&self, id: NodeId, addr: SocketAddr) -> bool {
+        let mut state = self.lock();
+        if state.peers.get(&id).is_some() {
+            return false;
+        }
+        let new = state.peers.remember(id, addr, Instant::now());
+        if new && state.peers.wants_more() {
+            self.wake_dialer();
+        }
+        new
+    }
+
     /// Sends a chat line (or, with `action`, a `:me` line) typed by this node's user.
     pub fn say(&self, text: &str, action: bool) -> Result<Waits, EncodeError> {
         let (id, name) = self.next_id();
@@ -365,8 +387,8 @@ impl Shared {
 
     /// Registers a handshaken peer and introduces it to the others: it gets
     /// our peers' addresses, our history inventory and who is online; they
-    /// get its address.
-    pub fn admit(&self, id: NodeId, mut peer: Peer) -> Result<(), Refusal> {
+    /// get its address. Returns true for this node's first connection ever.
+    pub fn admit(&self, id: NodeId, mut peer: Peer) -> Result<bool, Refusal> {
         let mut state = self.lock();
         // Taken under the lock: every message handled after this instant is
         // fanned out to the new peer, every one before it is in the history.
@@ -407,7 +429,7 @@ impl Shared {
         }
         drop(state);
         self.notice(format!("connected to {name} ({remote})"));
-        Ok(())
+        Ok(!self.connected_once.swap(true, Ordering::SeqCst))
     }
 
     /// Forgets connection `conn` to `id` after it ended.
@@ -480,9 +502,16 @@ fn as_history(frame: &[u8]) -> Option<Frame> {
     }
 }
 
-/// A loopback address means nothing to a node on another machine.
+/// Whether `addr` means something to the peer at `with`: a loopback address
+/// means nothing on another machine, and an IPv6 link-local one carries an
+/// interface number that is only valid on this machine.
 fn shareable(addr: SocketAddr, with: SocketAddr) -> bool {
-    !addr.ip().to_canonical().is_loopback() || with.ip().to_canonical().is_loopback()
+    let link_local = match addr.ip() {
+        std::net::IpAddr::V6(ip) => ip.segments()[0] & 0xffc0 == 0xfe80,
+        std::net::IpAddr::V4(_) => false,
+    };
+    let loopback = addr.ip().to_canonical().is_loopback();
+    !link_local && (!loopback || with.ip().to_canonical().is_loopback())
 }
 
 /// Milliseconds since the Unix epoch.

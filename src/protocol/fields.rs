@@ -69,6 +69,19 @@ fn forbidden_in_name(c: char) -> bool {
         || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
 }
 
+/// Checks a room name: the same rules as a user name.
+pub fn validate_room(room: &str) -> Result<&str, NameError> {
+    validate_name(room)
+}
+
+/// A room name, as a protocol field.
+pub(super) fn room(s: &str) -> Result<&str, ProtocolError> {
+    validate_room(s).map_err(|e| ProtocolError::Invalid {
+        field: "room",
+        value: format!("{} ({e})", super::shown(s)),
+    })
+}
+
 /// A plain decimal number: ASCII digits only, no sign.
 pub(super) fn decimal(s: &str) -> Option<u64> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {

@@ -17,10 +17,11 @@ fn hello_reads_as_text_and_parses_back() {
         version: VERSION,
         id: ID,
         port: 40123,
+        room: "lobby",
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 2 0123456789abcdef 40123 zoë");
+    assert_eq!(body, "HELLO 3 0123456789abcdef 40123 lobby zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -103,12 +104,15 @@ fn bad_messages_are_refused_with_a_reason() {
     let cases: &[(&str, ProtocolError)] = &[
         ("", Empty),
         ("HI there", UnknownKind("HI".into())),
-        ("hello 2 0123456789abcdef 1 a", UnknownKind("hello".into())),
         (
-            "HELLO 1 0123456789abcdef 1 a",
+            "hello 3 0123456789abcdef 1 lobby a",
+            UnknownKind("hello".into()),
+        ),
+        (
+            "HELLO 2 0123456789abcdef 1 a",
             UnsupportedVersion {
-                got: "1".into(),
-                ours: 2,
+                got: "2".into(),
+                ours: 3,
             },
         ),
         (
@@ -119,39 +123,39 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 2 0123456789abcdef 4000",
+            "HELLO 3 0123456789abcdef 4000 lobby",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 2 0123456789ABCDEF 4000 a",
+            "HELLO 3 0123456789ABCDEF 4000 lobby a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 2 0123456789abcdef 0 a",
+            "HELLO 3 0123456789abcdef 0 lobby a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 2 0123456789abcdef 65536 a",
+            "HELLO 3 0123456789abcdef 65536 lobby a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 2 0123456789abcdef 4000 a b",
+            "HELLO 3 0123456789abcdef 4000 lobby a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 2 0123456789abcdef 4000  a",
+            "HELLO 3 0123456789abcdef 4000 lobby  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
@@ -246,7 +250,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 2)"
+        "protocol version 9 is not supported (this node speaks version 3)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -301,6 +305,7 @@ fn invalid_values_are_refused_by_the_encoder() {
                 version: VERSION,
                 id: ID,
                 port: 0,
+                room: "lobby",
                 name: "a",
             }),
             ProtocolError::Invalid {
@@ -333,7 +338,7 @@ fn addr() -> impl Strategy<Value = SocketAddr> {
 /// Owned values from which any message can be borrowed.
 #[derive(Debug, Clone)]
 enum Owned {
-    Hello(NodeId, u16, String),
+    Hello(NodeId, u16, String, String),
     Chat(bool, bool, u8, MsgId, u64, String, String),
     Have(Vec<MsgId>),
     Peers(Vec<(NodeId, SocketAddr)>),
@@ -353,7 +358,7 @@ fn presence_kind() -> impl Strategy<Value = PresenceKind> {
 
 fn owned() -> impl Strategy<Value = Owned> {
     prop_oneof![
-        (node_id(), 1..=u16::MAX, name()).prop_map(|(i, p, n)| Owned::Hello(i, p, n)),
+        (node_id(), 1..=u16::MAX, name(), name()).prop_map(|(i, p, r, n)| Owned::Hello(i, p, r, n)),
         (
             any::<bool>(),
             any::<bool>(),
@@ -380,10 +385,11 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
     match o {
         Owned::Have(ids) => encode_have(ids.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Peers(p) => encode_peers(p.iter().copied(), &mut out).map_err(EncodeError::from),
-        Owned::Hello(id, port, name) => Message::Hello(Hello {
+        Owned::Hello(id, port, room, name) => Message::Hello(Hello {
             version: VERSION,
             id: *id,
             port: *port,
+            room,
             name,
         })
         .encode(&mut out),
@@ -415,8 +421,12 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
 
 fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
     match (m, o) {
-        (Message::Hello(h), Owned::Hello(id, port, name)) => {
-            h.version == VERSION && h.id == *id && h.port == *port && h.name == name
+        (Message::Hello(h), Owned::Hello(id, port, room, name)) => {
+            h.version == VERSION
+                && h.id == *id
+                && h.port == *port
+                && h.room == room
+                && h.name == name
         }
         (Message::Chat(c), Owned::Chat(history, action, ttl, id, ms, name, text)) => {
             c.history == *history

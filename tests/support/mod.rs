@@ -56,11 +56,18 @@ impl Peer {
         peer
     }
 
-    /// Runs `p2pchat NAME ARGS...` without waiting for anything.
+    /// Runs `p2pchat NAME --no-discovery ARGS...` without waiting for
+    /// anything. Tests on loopback never announce on the machine's real
+    /// network; discovery is tested inside network namespaces (`tests/lan.rs`).
     pub fn spawn_raw(name: &str, args: &[&str]) -> Peer {
-        let mut child = Command::new(BIN)
-            .arg(name)
-            .args(args)
+        let mut command = Command::new(BIN);
+        command.arg(name).arg("--no-discovery").args(args);
+        Peer::spawn_command(name, command)
+    }
+
+    /// Runs a prepared command (in a network namespace, say).
+    pub fn spawn_command(name: &str, mut command: Command) -> Peer {
+        let mut child = command
             // Piped output must be plain whatever the environment says.
             .env_remove("NO_COLOR")
             .stdin(Stdio::piped())
