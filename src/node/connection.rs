@@ -24,6 +24,10 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that accepts no data for this long while data waits for it is
 /// dropped ("send queue exceeded"), so it cannot hold the others up longer.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(4);
+/// A link on which nothing arrives for this long is dead (a cable pulled, a
+/// machine gone): every node sends its heartbeat over each of its links
+/// every few seconds, so a live link is never this quiet.
+pub const LINK_IDLE: Duration = super::presence::EXPIRY;
 /// Connections allowed in the handshake at once; more are closed at once.
 const MAX_HANDSHAKES: usize = 64;
 /// Bytes written in one go.
@@ -255,10 +259,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
     outbox: &Queue<Frame>,
 ) -> String {
     loop {
-        let body = match reader.next_frame().await {
-            Ok(Some(body)) => body,
-            Ok(None) => return "the peer closed it".into(),
-            Err(e) => return refuse(outbox, e.to_string()),
+        let body = match rt::timeout(LINK_IDLE, reader.next_frame()).await {
+            Some(Ok(Some(body))) => body,
+            Some(Ok(None)) => return "the peer closed it".into(),
+            Some(Err(e)) => return refuse(outbox, e.to_string()),
+            None => {
+                return format!(
+                    "nothing heard for {} seconds (link down?)",
+                    LINK_IDLE.as_secs()
+                )
+            }
         };
         let waits = match Message::parse(body) {
             Ok(Message::Chat(chat)) => shared.on_chat(Some(peer), &chat),
