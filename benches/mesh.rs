@@ -1,0 +1,463 @@
+//! The whole program measured: real `p2pchat` processes on loopback.
+//!
+//! ```sh
+//! cargo bench --bench mesh                      # everything
+//! cargo bench --bench mesh -- --nodes 5 --messages 200000 --scale 100
+//! ```
+//!
+//! Prints a table: throughput and latency through a chain of nodes, each
+//! next to the same figure for a bare relay of length-prefixed frames
+//! measured in the same run (threads copying bytes between loopback
+//! sockets: no chat logic, the machine's own limit); idle memory and
+//! wake-ups; memory per connection and under a flood of maximum-size
+//! frames; and a 100-node network's formation, delivery and survival. The
+//! machine is shared and noisy, so compare ratios, not absolute figures.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_p2pchat");
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let flag = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1)?.parse().ok())
+            .unwrap_or(default)
+    };
+    let nodes = flag("--nodes", 5);
+    let messages = flag("--messages", 200_000);
+    let scale = flag("--scale", 100);
+    let cores = thread::available_parallelism().map_or(1, |n| n.get());
+    println!("p2pchat mesh benchmark: {cores} cores, {nodes}-node chain, {messages} messages of 60 bytes");
+    println!();
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "measurement", "p2pchat", "bare relay", "ratio"
+    );
+
+    let ours = chain_throughput(nodes, messages);
+    let bare = relay_throughput(nodes, messages);
+    row("throughput through the chain (msg/s)", ours, bare);
+
+    let (p50, p99) = chain_latency(nodes, 300);
+    let (b50, b99) = relay_latency(nodes, 300);
+    row("latency to the last node, p50 (µs)", p50, b50);
+    row("latency to the last node, p99 (µs)", p99, b99);
+
+    println!();
+    println!("{:<44} {:>14}", "measurement", "p2pchat");
+    let (rss, wakeups) = idle();
+    println!("{:<44} {:>14.0}", "idle RSS, one node (KiB)", rss);
+    println!(
+        "{:<44} {:>14.1}",
+        "idle wake-ups per second, one node", wakeups
+    );
+    let per_conn = rss_per_connection(7);
+    println!("{:<44} {:>14.0}", "RSS per connection (KiB)", per_conn);
+    let (before, after) = flood_rss();
+    println!(
+        "{:<44} {:>14.0}",
+        "RSS before a max-size flood (KiB)", before
+    );
+    println!(
+        "{:<44} {:>14.0}",
+        "RSS after 200 MiB of max-size frames (KiB)", after
+    );
+
+    if scale > 0 {
+        println!();
+        scale_network(scale);
+    }
+}
+
+fn row(name: &str, ours: f64, bare: f64) {
+    println!("{name:<44} {ours:>14.0} {bare:>14.0} {:>8.3}", ours / bare);
+}
+
+/// A node process whose stdout lines matching a prefix are counted.
+struct Node {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    port: u16,
+    seen: Arc<AtomicUsize>,
+    /// When each of the last lines counted arrived.
+    last: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Node {
+    fn start(name: &str, join: Option<u16>, count_prefix: &'static str) -> Node {
+        let mut cmd = Command::new(BIN);
+        cmd.arg(name).arg("--no-discovery");
+        if let Some(port) = join {
+            cmd.args(["127.0.0.1", &port.to_string()]);
+        }
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start p2pchat");
+        let mut out = BufReader::with_capacity(1 << 20, child.stdout.take().expect("stdout"));
+        let mut first = String::new();
+        out.read_line(&mut first).expect("a first line");
+        let port = first
+            .split("listening on ")
+            .nth(1)
+            .and_then(|s| s.split(' ').next())
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        let seen = Arc::new(AtomicUsize::new(0));
+        let last = Arc::new(Mutex::new(None));
+        let (s, l) = (seen.clone(), last.clone());
+        thread::spawn(move || {
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match out.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {
+                        if line.starts_with(count_prefix.as_bytes()) {
+                            s.fetch_add(1, Ordering::SeqCst);
+                            *l.lock().unwrap() = Some(Instant::now());
+                        }
+                    }
+                }
+            }
+        });
+        Node {
+            stdin: child.stdin.take(),
+            child,
+            port,
+            seen,
+            last,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn send(&mut self, bytes: &[u8]) {
+        if let Some(stdin) = &mut self.stdin {
+            stdin.write_all(bytes).expect("write to stdin");
+        }
+    }
+
+    fn wait_count(&self, n: usize, timeout: Duration) -> Option<Instant> {
+        let deadline = Instant::now() + timeout;
+        while self.seen.load(Ordering::SeqCst) < n {
+            if Instant::now() > deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_micros(200));
+        }
+        *self.last.lock().unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Nodes 0..n, each joined through the previous one.
+fn chain(n: usize, prefix: &'static str) -> Vec<Node> {
+    let mut nodes: Vec<Node> = Vec::new();
+    for i in 0..n {
+        let join = nodes.last().map(|p| p.port);
+        nodes.push(Node::start(&format!("n{i}"), join, prefix));
+    }
+    // Let peer exchange settle.
+    thread::sleep(Duration::from_secs(2));
+    nodes
+}
+
+fn lines(n: usize) -> Vec<u8> {
+    (0..n)
+        .map(|k| format!("line {k:06} {}\n", "x".repeat(47)))
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn chain_throughput(n: usize, messages: usize) -> f64 {
+    let mut nodes = chain(n, "n0: line ");
+    let input = lines(messages);
+    let start = Instant::now();
+    nodes[0].send(&input);
+    let mut end = start;
+    for node in &nodes {
+        end = end.max(
+            node.wait_count(messages, Duration::from_secs(300))
+                .expect("every node shows every message"),
+        );
+    }
+    messages as f64 / end.duration_since(start).as_secs_f64()
+}
+
+/// A chain of `hops` relays, each a thread copying bytes from one loopback
+/// socket to the next. Returns the sending end and the last hop's listener.
+fn relay_chain(hops: usize) -> (TcpStream, TcpStream) {
+    let sink = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut next = sink.local_addr().unwrap();
+    for _ in 0..hops {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let to = next;
+        thread::spawn(move || {
+            let (mut from, _) = listener.accept().unwrap();
+            let mut out = TcpStream::connect(to).unwrap();
+            out.set_nodelay(true).unwrap();
+            from.set_nodelay(true).unwrap();
+            let _ = std::io::copy(&mut from, &mut out);
+        });
+        next = addr;
+    }
+    let source = TcpStream::connect(next).unwrap();
+    source.set_nodelay(true).unwrap();
+    let (end, _) = sink.accept().unwrap();
+    (source, end)
+}
+
+fn frames(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for k in 0..n {
+        let body = format!("line {k:06} {}", "x".repeat(47));
+        p2pchat::message::encode(&body, &mut out).unwrap();
+    }
+    out
+}
+
+/// Reads whole frames until `n` have arrived.
+fn read_frames(end: &mut TcpStream, n: usize) {
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut have, mut seen) = (0, 0);
+    while seen < n {
+        let got = end.read(&mut buf[have..]).unwrap();
+        assert!(got > 0, "relay closed");
+        have += got;
+        let mut at = 0;
+        while let Ok(p2pchat::message::Decoded::Frame { consumed, .. }) =
+            p2pchat::message::decode(&buf[at..have])
+        {
+            at += consumed;
+            seen += 1;
+        }
+        buf.copy_within(at..have, 0);
+        have -= at;
+    }
+}
+
+fn relay_throughput(hops: usize, messages: usize) -> f64 {
+    let (mut source, mut end) = relay_chain(hops);
+    let data = frames(messages);
+    let start = Instant::now();
+    let writer = thread::spawn(move || source.write_all(&data).unwrap());
+    read_frames(&mut end, messages);
+    let elapsed = start.elapsed();
+    writer.join().unwrap();
+    messages as f64 / elapsed.as_secs_f64()
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99))
+}
+
+fn chain_latency(n: usize, samples: usize) -> (f64, f64) {
+    let mut nodes = chain(n, "n0: ping ");
+    let mut times = Vec::with_capacity(samples);
+    for k in 1..=samples {
+        let start = Instant::now();
+        nodes[0].send(format!("ping {k}\n").as_bytes());
+        let seen_at = nodes[n - 1]
+            .wait_count(k, Duration::from_secs(10))
+            .expect("the ping arrives");
+        times.push(seen_at.duration_since(start));
+        thread::sleep(Duration::from_millis(5));
+    }
+    percentiles(times)
+}
+
+fn relay_latency(hops: usize, samples: usize) -> (f64, f64) {
+    let (mut source, mut end) = relay_chain(hops);
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let frame = frames(1);
+        let start = Instant::now();
+        source.write_all(&frame).unwrap();
+        read_frames(&mut end, 1);
+        times.push(start.elapsed());
+        thread::sleep(Duration::from_millis(5));
+    }
+    percentiles(times)
+}
+
+/// A field of /proc/PID/status, in its unit (kB for memory).
+fn status_field(pid: u32, task: Option<&str>, field: &str) -> f64 {
+    let path = match task {
+        Some(t) => format!("/proc/{pid}/task/{t}/status"),
+        None => format!("/proc/{pid}/status"),
+    };
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(field)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+fn rss_kib(pid: u32) -> f64 {
+    status_field(pid, None, "VmRSS:")
+}
+
+/// Context switches of every thread of `pid`: each is a wake-up.
+fn switches(pid: u32) -> f64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| t.ok())
+        .map(|t| {
+            let t = t.file_name().into_string().unwrap_or_default();
+            status_field(pid, Some(&t), "voluntary_ctxt_switches:")
+                + status_field(pid, Some(&t), "nonvoluntary_ctxt_switches:")
+        })
+        .sum()
+}
+
+/// RSS of an idle lone node, and its wake-ups per second over 10 seconds.
+fn idle() -> (f64, f64) {
+    let node = Node::start("idle", None, "never");
+    thread::sleep(Duration::from_secs(2));
+    let rss = rss_kib(node.pid());
+    let before = switches(node.pid());
+    thread::sleep(Duration::from_secs(10));
+    let after = switches(node.pid());
+    (rss, (after - before) / 10.0)
+}
+
+/// How much one node's RSS grows per connection, over `peers` connections.
+fn rss_per_connection(peers: usize) -> f64 {
+    let hub = Node::start("hub", None, "never");
+    thread::sleep(Duration::from_secs(1));
+    let alone = rss_kib(hub.pid());
+    let others: Vec<Node> = (0..peers)
+        .map(|i| Node::start(&format!("p{i}"), Some(hub.port), "never"))
+        .collect();
+    thread::sleep(Duration::from_secs(3));
+    let with = rss_kib(hub.pid());
+    drop(others);
+    (with - alone) / peers as f64
+}
+
+/// RSS of a node before and after a raw peer sends it 200 MiB of max-size
+/// chat frames while never reading anything back.
+fn flood_rss() -> (f64, f64) {
+    let node = Node::start("target", None, "never");
+    let watcher = Node::start("watcher", Some(node.port), "flood: ");
+    thread::sleep(Duration::from_secs(2));
+    let before = rss_kib(node.pid());
+    let mut s = TcpStream::connect(("127.0.0.1", node.port)).unwrap();
+    let version = p2pchat::protocol::VERSION;
+    let mut out = Vec::new();
+    let hello = format!("HELLO {version} 00000000deadbeef 1 lobby flood");
+    p2pchat::message::encode(&hello, &mut out).unwrap();
+    s.write_all(&out).unwrap();
+    let text = "f".repeat(p2pchat::message::MAX_BODY - 100);
+    let mut sent = 0usize;
+    let mut seq = 1u64;
+    while sent < 200 << 20 {
+        out.clear();
+        for _ in 0..16 {
+            let body = format!("MSG 3 00000000deadbeef:{seq} 0 flood {text}");
+            p2pchat::message::encode(&body, &mut out).unwrap();
+            seq += 1;
+        }
+        if s.write_all(&out).is_err() {
+            break;
+        }
+        sent += out.len();
+    }
+    thread::sleep(Duration::from_secs(1));
+    let after = rss_kib(node.pid());
+    drop(watcher);
+    (before, after)
+}
+
+/// A network of `n` nodes: how long it takes to form, whether a burst from
+/// several senders reaches everyone exactly once, and whether it stays one
+/// network after 30% of the nodes are killed.
+fn scale_network(n: usize) {
+    let start = Instant::now();
+    let mut nodes: Vec<Node> = Vec::new();
+    for i in 0..n {
+        // Each joins through a node picked across those already running.
+        let join = (i > 0).then(|| nodes[(i * 7919) % i].port);
+        nodes.push(Node::start(&format!("s{i}"), join, "s"));
+    }
+    let started = start.elapsed();
+    thread::sleep(Duration::from_secs(3));
+    let burst = |nodes: &mut Vec<Node>, senders: &[usize], tag: &str| -> Option<Duration> {
+        let base: Vec<usize> = nodes
+            .iter()
+            .map(|p| p.seen.load(Ordering::SeqCst))
+            .collect();
+        let t = Instant::now();
+        for &s in senders {
+            let text: String = (0..20).map(|k| format!("{tag} {k}\n")).collect();
+            nodes[s].send(text.as_bytes());
+        }
+        let want = senders.len() * 20;
+        for (p, b) in nodes.iter().zip(&base) {
+            p.wait_count(b + want, Duration::from_secs(60))?;
+        }
+        thread::sleep(Duration::from_millis(500));
+        let exact = nodes
+            .iter()
+            .zip(&base)
+            .all(|(p, b)| p.seen.load(Ordering::SeqCst) == b + want);
+        exact.then(|| t.elapsed())
+    };
+    let senders = [0, n / 4, n / 2, 3 * n / 4, n - 1];
+    let first = burst(&mut nodes, &senders, "burst");
+    // Kill 30% of them, spread out.
+    let kill = n * 3 / 10;
+    for k in 0..kill {
+        let i = (k * 7 + 3) % nodes.len();
+        nodes.remove(i);
+    }
+    thread::sleep(Duration::from_secs(15));
+    let survivors = nodes.len();
+    let senders = [0, survivors / 2, survivors - 1];
+    let second = burst(&mut nodes, &senders, "after");
+    let show = |d: Option<Duration>| match d {
+        Some(d) => format!("{:.2} s, exactly once", d.as_secs_f64()),
+        None => "FAILED".to_string(),
+    };
+    println!(
+        "{n}-node network: all started in {:.1} s",
+        started.as_secs_f64()
+    );
+    println!(
+        "  burst of 100 messages from 5 senders reached all {n}: {}",
+        show(first)
+    );
+    println!(
+        "  after killing {kill}, 60 messages from 3 senders reached all {survivors}: {}",
+        show(second)
+    );
+}
