@@ -21,52 +21,75 @@ pub enum Input {
     End,
 }
 
-/// The user's lines, from whichever reader runs.
+/// The user's lines, from whichever reader runs. Lines travel in batches:
+/// one channel message (and one wake-up) for all the lines a read brought.
 pub struct Lines {
     /// Asks the reader for the next line, for a reader that must not read
     /// ahead (a line editor holds the terminal in raw mode while it reads).
     requests: Option<std_mpsc::Sender<()>>,
-    replies: mpsc::Receiver<Input>,
+    replies: mpsc::Receiver<Vec<Input>>,
+    ready: std::collections::VecDeque<Input>,
 }
 
 impl Lines {
     /// A reader that reads ahead into `replies` by itself.
-    pub fn ahead(replies: mpsc::Receiver<Input>) -> Self {
+    pub fn ahead(replies: mpsc::Receiver<Vec<Input>>) -> Self {
         Lines {
             requests: None,
             replies,
+            ready: Default::default(),
         }
     }
 
     /// A reader that reads one line per request.
-    pub fn on_request(requests: std_mpsc::Sender<()>, replies: mpsc::Receiver<Input>) -> Self {
+    pub fn on_request(requests: std_mpsc::Sender<()>, replies: mpsc::Receiver<Vec<Input>>) -> Self {
         Lines {
             requests: Some(requests),
             replies,
+            ready: Default::default(),
         }
     }
 
     /// The next line (or the end of input).
     pub async fn next(&mut self) -> Input {
+        if let Some(input) = self.ready.pop_front() {
+            return input;
+        }
         if let Some(requests) = &self.requests {
             if requests.send(()).is_err() {
                 return Input::End;
             }
         }
-        self.replies.next().await.unwrap_or(Input::End)
+        match self.replies.next().await {
+            Some(batch) => {
+                self.ready.extend(batch);
+                self.ready.pop_front().unwrap_or(Input::End)
+            }
+            None => Input::End,
+        }
     }
 }
+
+/// Lines per batch at most, so a slow chat still slows a pipe down.
+const BATCH_LINES: usize = 512;
 
 /// Starts the reader thread. Lines longer than `max_line` bytes are skipped
 /// whole, without holding them in memory.
 pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Lines {
-    let (mut tx, rx) = mpsc::channel(256);
+    let (mut tx, rx) = mpsc::channel(4);
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
         loop {
-            let input = read_line(&mut reader, max_line);
-            let end = input == Input::End;
-            if futures::executor::block_on(tx.send(input)).is_err() || end {
+            // One line, waiting if need be, then every line already buffered.
+            let mut batch = vec![read_line(&mut reader, max_line)];
+            while batch.len() < BATCH_LINES
+                && batch.last() != Some(&Input::End)
+                && reader.buffer().contains(&b'\n')
+            {
+                batch.push(read_line(&mut reader, max_line));
+            }
+            let end = batch.last() == Some(&Input::End);
+            if futures::executor::block_on(tx.send(batch)).is_err() || end {
                 return;
             }
         }

@@ -152,7 +152,7 @@ impl Node {
 
     /// The user's current name.
     pub fn name(&self) -> String {
-        self.shared.lock().name.clone()
+        self.shared.lock().name.to_string()
     }
 
     /// Connects to the network through `host` and `port`. Done once one of

@@ -12,7 +12,9 @@ use std::fmt::Write;
 /// The text with every terminal control neutralised. Borrows when nothing
 /// needed changing, which is the common case.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
+    // Fast path: printable ASCII, the common case, needs no decoding.
+    let printable_ascii = text.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable_ascii || !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);

@@ -54,7 +54,7 @@ pub fn start(
                 Err(_) => Input::End,
             };
             let end = input == Input::End;
-            if futures::executor::block_on(tx.send(input)).is_err() || end {
+            if futures::executor::block_on(tx.send(vec![input])).is_err() || end {
                 return;
             }
         }

@@ -94,10 +94,14 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// True when bytes of a next frame are already buffered, so a caller can
-    /// tell whether [`next_frame`](Self::next_frame) may finish without waiting.
-    pub fn has_buffered(&self) -> bool {
-        self.start < self.end
+    /// True when [`next_frame`](Self::next_frame) will finish without
+    /// reading: a whole frame (or a bad header) is already buffered. A caller
+    /// can then skip arming a timeout for it.
+    pub fn has_frame(&self) -> bool {
+        !matches!(
+            check(&self.buf[self.start..self.end], self.limit),
+            Ok(Status::Partial { .. })
+        )
     }
 
     /// Reads at least once, making room for `needed` more bytes first.

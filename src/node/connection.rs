@@ -80,12 +80,13 @@ where
     let mut reader = FrameReader::new(reader);
     let mut writer = FrameWriter::new(writer);
     let name = shared.lock().name.clone();
+    let name: &str = &name;
     let hello = Message::Hello(Hello {
         version: VERSION,
         id: shared.id,
         port: shared.port,
         room: &shared.room,
-        name: &name,
+        name,
     });
     let mut frame = Vec::new();
     hello
@@ -259,7 +260,13 @@ async fn read_loop<R: AsyncRead + Unpin>(
     outbox: &Queue<Frame>,
 ) -> String {
     loop {
-        let body = match rt::timeout(LINK_IDLE, reader.next_frame()).await {
+        // A timer per frame would cost more than the frame: arm one only
+        // when the read has to wait for the network.
+        let next = match reader.has_frame() {
+            true => Some(reader.next_frame().await),
+            false => rt::timeout(LINK_IDLE, reader.next_frame()).await,
+        };
+        let body = match next {
             Some(Ok(Some(body))) => body,
             Some(Ok(None)) => return "the peer closed it".into(),
             Some(Err(e)) => return refuse(outbox, e.to_string()),

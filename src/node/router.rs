@@ -57,8 +57,10 @@ pub(super) struct Shared {
 
 pub(super) struct State {
     /// This node's user's name; `:nick` changes it.
-    pub name: String,
+    pub name: Arc<str>,
     next_seq: u64,
+    /// Reused for encoding, so a frame costs one allocation: its own.
+    scratch: Vec<u8>,
     pub peers: PeerSet,
     seen: SeenCache,
     history: History,
@@ -86,6 +88,21 @@ impl Waits {
     }
 }
 
+impl State {
+    fn next_id(&mut self, origin: NodeId) -> MsgId {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        MsgId { origin, seq }
+    }
+
+    /// Encodes a message into a shared frame.
+    fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
+        self.scratch.clear();
+        message.encode(&mut self.scratch)?;
+        Ok(Arc::from(&self.scratch[..]))
+    }
+}
+
 impl Shared {
     pub fn new(
         name: String,
@@ -104,8 +121,9 @@ impl Shared {
             port,
             room,
             state: Mutex::new(State {
-                name,
+                name: name.into(),
                 next_seq: first_sequence_number(),
+                scratch: Vec::new(),
                 peers: PeerSet::new(id, limits),
                 seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
                 history: History::new(HISTORY_LEN, SEEN_TTL / 2),
@@ -152,27 +170,43 @@ impl Shared {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// Handles a chat message that came from peer `from` (or from this node's
-    /// user when `None`): shown and forwarded once, however often it arrives.
+    /// Handles a chat message that came from peer `from`: shown and
+    /// forwarded once, however often it arrives.
     pub fn on_chat(&self, from: Option<NodeId>, chat: &Chat<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
+        // The seen-check comes first: repeats, the common case in a mesh,
+        // cost no encoding.
         if !state.seen.insert(chat.id, now) {
             return Waits::default();
-        }
-        let mut waits = Waits::default();
-        if !chat.history {
-            // A live message proves its sender is online.
-            let heard = state.roster.heard(chat.id.origin, chat.name, now);
-            self.announce(&state, chat.id.origin, chat.name, heard, false, &mut waits);
         }
         let forwarded = Chat {
             ttl: chat.ttl.saturating_sub(1),
             ..*chat
         };
-        let Some(frame) = encode(&Message::Chat(forwarded)) else {
-            return waits;
+        let Ok(frame) = state.encode(&Message::Chat(forwarded)) else {
+            return Waits::default();
         };
+        self.deliver(&mut state, from, chat, frame, chat.ttl > 0, now)
+    }
+
+    /// Shows a new chat message, keeps it in the history, and queues its
+    /// frame for every peer but `from` when `forward`.
+    fn deliver(
+        &self,
+        state: &mut State,
+        from: Option<NodeId>,
+        chat: &Chat<'_>,
+        frame: Frame,
+        forward: bool,
+        now: Instant,
+    ) -> Waits {
+        let mut waits = Waits::default();
+        if !chat.history && from.is_some() {
+            // A live message proves its sender is online.
+            let heard = state.roster.heard(chat.id.origin, chat.name, now);
+            self.announce(state, chat.id.origin, chat.name, heard, false, &mut waits);
+        }
         state.history.push(chat.id, frame.clone(), now);
         let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
         self.show(
@@ -183,7 +217,7 @@ impl Shared {
             },
             &mut waits,
         );
-        if chat.ttl > 0 {
+        if forward {
             fan_out(&state.peers, from, &frame, &mut waits);
         }
         waits
@@ -332,21 +366,24 @@ impl Shared {
         new
     }
 
-    /// Sends a chat line (or, with `action`, a `:me` line) typed by this node's user.
+    /// Sends a chat line (or, with `action`, a `:me` line) typed by this
+    /// node's user. A line too long for a frame is refused with the reason.
     pub fn say(&self, text: &str, action: bool) -> Result<Waits, EncodeError> {
-        let (id, name) = self.next_id();
+        let now = Instant::now();
+        let mut state = self.lock();
+        let name = state.name.clone();
         let chat = Chat {
             history: false,
             action,
-            ttl: protocol::INITIAL_TTL + 1, // on_chat lowers it as it forwards
-            id,
+            ttl: protocol::INITIAL_TTL,
+            id: state.next_id(self.id),
             time_ms: now_ms(),
             name: &name,
             text,
         };
-        // Check the size up front, so an over-long line is refused with a reason.
-        Message::Chat(chat).encode(&mut Vec::new())?;
-        Ok(self.on_chat(None, &chat))
+        let frame = state.encode(&Message::Chat(chat))?;
+        state.seen.insert(chat.id, now);
+        Ok(self.deliver(&mut state, None, &chat, frame, true, now))
     }
 
     /// Floods a presence message about this node's user.
@@ -367,22 +404,16 @@ impl Shared {
     pub fn rename(&self, name: &str) -> Waits {
         {
             let mut state = self.lock();
-            state.name = name.to_owned();
+            state.name = name.into();
             state.roster.heard(self.id, name, Instant::now());
         }
         self.announce_self(PresenceKind::Nick)
     }
 
     /// A fresh message id, with the user's current name.
-    fn next_id(&self) -> (MsgId, String) {
+    fn next_id(&self) -> (MsgId, Arc<str>) {
         let mut state = self.lock();
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        let id = MsgId {
-            origin: self.id,
-            seq,
-        };
-        (id, state.name.clone())
+        (state.next_id(self.id), state.name.clone())
     }
 
     /// Registers a handshaken peer and introduces it to the others: it gets
