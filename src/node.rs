@@ -10,6 +10,7 @@ mod connection;
 mod dialer;
 mod discovery;
 mod history;
+mod id_hash;
 mod peers;
 mod presence;
 mod roster;

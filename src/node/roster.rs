@@ -6,12 +6,13 @@
 //! way shows nothing. Lost users are remembered for a while, so that their
 //! return can be told apart from a first join.
 
+use super::id_hash::BuildIdHasher;
 use crate::protocol::NodeId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub struct Roster {
-    members: HashMap<NodeId, Member>,
+    members: HashMap<NodeId, Member, BuildIdHasher>,
     /// How long a lost user is remembered.
     forget_after: Duration,
 }
@@ -39,7 +40,7 @@ pub enum Heard {
 impl Roster {
     pub fn new(forget_after: Duration) -> Self {
         Roster {
-            members: HashMap::new(),
+            members: HashMap::default(),
             forget_after,
         }
     }

@@ -11,6 +11,7 @@
 //! old to tell apart from a repeat and is treated as seen; history replays are
 //! far shorter than the window, so no real message falls there.
 
+use super::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,7 +21,7 @@ pub const WINDOW: u64 = 1024;
 const WORDS: usize = (WINDOW / 64) as usize;
 
 pub struct SeenCache {
-    origins: HashMap<NodeId, Window>,
+    origins: HashMap<NodeId, Window, BuildIdHasher>,
     max_origins: usize,
     ttl: Duration,
 }
@@ -84,7 +85,7 @@ impl Window {
 impl SeenCache {
     pub fn new(max_origins: usize, ttl: Duration) -> Self {
         SeenCache {
-            origins: HashMap::new(),
+            origins: HashMap::default(),
             max_origins,
             ttl,
         }

@@ -48,6 +48,11 @@ pub fn validate_name(name: &str) -> Result<&str, NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
+    // Fast path, the common case: short, printable ASCII without space or '#'.
+    let plain = |b: u8| b > b' ' && b < 0x7f && b != b'#';
+    if name.len() <= MAX_NAME_CHARS && name.bytes().all(plain) {
+        return Ok(name);
+    }
     if let Some(ch) = name.chars().find(|&c| forbidden_in_name(c)) {
         return Err(NameError::Forbidden { ch });
     }
@@ -84,10 +89,14 @@ pub(super) fn room(s: &str) -> Result<&str, ProtocolError> {
 
 /// A plain decimal number: ASCII digits only, no sign.
 pub(super) fn decimal(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() {
         return None;
     }
-    s.parse().ok()
+    // One pass: digits only, and no overflow.
+    s.bytes().try_fold(0u64, |n, b| {
+        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
+        n.checked_mul(10)?.checked_add(u64::from(digit))
+    })
 }
 
 fn invalid(field: &'static str, value: &str) -> ProtocolError {
@@ -99,13 +108,19 @@ fn invalid(field: &'static str, value: &str) -> ProtocolError {
 
 /// Exactly 16 lower-case hex digits.
 pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
-    let hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
-    if s.len() != 16 || !s.bytes().all(hex) {
-        return Err(invalid("node id", s));
-    }
-    u64::from_str_radix(s, 16)
-        .map(NodeId)
-        .map_err(|_| invalid("node id", s))
+    let digit = |b: u8| match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    };
+    // One pass; 16 digits cannot overflow.
+    let value = (s.len() == 16)
+        .then(|| {
+            s.bytes()
+                .try_fold(0u64, |n, b| Some(n << 4 | u64::from(digit(b)?)))
+        })
+        .flatten();
+    value.map(NodeId).ok_or_else(|| invalid("node id", s))
 }
 
 /// `<node-id>:<seq>`
