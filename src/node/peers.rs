@@ -39,7 +39,7 @@ pub enum Refusal {
     Myself,
     /// A connection to that node exists and is preferred.
     Duplicate,
-    /// This node has its maximum of peers.
+    /// This node has its maximum of peers and none it can drop.
     Full,
 }
 
@@ -109,30 +109,52 @@ impl PeerSet {
         }
     }
 
-    /// Decides whether to keep a handshaken connection to `id`. If it
-    /// replaces an existing one, that one is returned for closing.
+    /// Decides whether to keep a handshaken connection to `id`. If that
+    /// closes an existing connection, it is returned for closing: either the
+    /// one it replaces, or one dropped to make room.
     ///
     /// Two nodes that dial each other at once end up with two connections;
     /// both keep the one opened by the node with the lower id, so they agree
     /// without talking.
-    pub fn admit(&mut self, id: NodeId, peer: Peer, now: Instant) -> Result<Option<Peer>, Refusal> {
+    ///
+    /// A node at its maximum still takes a newcomer and drops one of its
+    /// links instead (as HyParView does): refusing would leave a newcomer
+    /// that only knows busy nodes with no link at all, while the dropped
+    /// peer has others and dials again if it falls below its target.
+    pub fn admit(
+        &mut self,
+        id: NodeId,
+        peer: Peer,
+        now: Instant,
+    ) -> Result<Option<(NodeId, Peer)>, Refusal> {
         if id == self.me {
             return Err(Refusal::Myself);
         }
-        if let Some(old) = self.peers.get(&id) {
+        let closed = if let Some(old) = self.peers.get(&id) {
             let opener = |outbound: bool| if outbound { self.me } else { id };
             let preferred = self.me.min(id);
             if opener(peer.outbound) != preferred || opener(old.outbound) == preferred {
                 return Err(Refusal::Duplicate);
             }
+            self.peers.remove(&id).map(|p| (id, p))
         } else if self.peers.len() >= self.limits.max {
-            return Err(Refusal::Full);
-        }
+            // The longest-standing link: its peer has had time to make others.
+            let victim = self
+                .peers
+                .iter()
+                .min_by_key(|(_, p)| p.since)
+                .map(|(id, _)| *id)
+                .ok_or(Refusal::Full)?;
+            self.peers.remove(&victim).map(|p| (victim, p))
+        } else {
+            None
+        };
         self.remember(id, peer.listen, now);
         if let Some(k) = self.book.get_mut(&id) {
             k.failures = 0;
         }
-        Ok(self.peers.insert(id, peer))
+        self.peers.insert(id, peer);
+        Ok(closed)
     }
 
     /// Forgets the connection `conn` to `id`, if it is still the current one.
@@ -216,6 +238,23 @@ impl PeerSet {
         plan
     }
 
+    /// An address to try among nodes `ids` (users seen lost), even at the
+    /// target: a split leaves two parts whose nodes all have enough links,
+    /// and only such a dial joins them again. Marked as being dialed.
+    pub fn explore(&mut self, ids: &[NodeId], now: Instant) -> Option<SocketAddr> {
+        if self.peers.len() >= self.limits.max {
+            return None;
+        }
+        let addr = ids
+            .iter()
+            .filter(|id| !self.peers.contains_key(id))
+            .filter_map(|id| self.book.get(id))
+            .find(|k| k.retry_at <= now && !self.dialing.contains(&k.addr))
+            .map(|k| k.addr)?;
+        self.dialing.insert(addr);
+        Some(addr)
+    }
+
     /// Marks the start of a dial that is not in the plan (the join address).
     pub fn dialing(&mut self, addr: SocketAddr) {
         self.dialing.insert(addr);
@@ -283,7 +322,8 @@ mod tests {
             listen: addr(port),
             outbound,
             outbox: Arc::new(Queue::new(100)),
-            since: Instant::now(),
+            // Later connections are newer.
+            since: Instant::now() + Duration::from_millis(conn),
         }
     }
 
@@ -299,20 +339,20 @@ mod tests {
     }
 
     #[test]
-    fn refuses_itself_and_beyond_the_maximum() {
+    fn refuses_itself_and_makes_room_beyond_the_maximum() {
+        let now = Instant::now();
         let mut s = set(1, 2);
         assert_eq!(
-            s.admit(ME, peer(1, 1, true), Instant::now()).err(),
+            s.admit(ME, peer(1, 1, true), now).err(),
             Some(Refusal::Myself)
         );
-        assert!(s.admit(NodeId(1), peer(2, 1, true), Instant::now()).is_ok());
-        assert!(s
-            .admit(NodeId(2), peer(3, 2, false), Instant::now())
-            .is_ok());
-        assert_eq!(
-            s.admit(NodeId(3), peer(4, 3, false), Instant::now()).err(),
-            Some(Refusal::Full)
-        );
+        assert!(s.admit(NodeId(1), peer(2, 1, true), now).is_ok());
+        assert!(s.admit(NodeId(2), peer(3, 2, false), now).is_ok());
+        // Full: the newcomer is taken and the longest-standing link dropped.
+        let dropped = s.admit(NodeId(3), peer(4, 3, false), now).unwrap();
+        assert_eq!(dropped.map(|(id, p)| (id, p.conn)), Some((NodeId(1), 2)));
+        assert_eq!(s.iter().count(), 2);
+        assert!(s.get(&NodeId(3)).is_some());
     }
 
     #[test]
@@ -334,7 +374,7 @@ mod tests {
         let replaced = theirs
             .admit(ME, peer(4, 50, false), Instant::now())
             .unwrap();
-        assert_eq!(replaced.map(|p| p.conn), Some(3));
+        assert_eq!(replaced.map(|(_, p)| p.conn), Some(3));
         assert_eq!(theirs.get(&ME).map(|p| p.conn), Some(4));
 
         // With a lower-id peer (40), the connection it opened is kept.
@@ -415,6 +455,17 @@ mod tests {
         assert_eq!(s.dial_plan(now), [addr(60)]);
         let later = now + Limits::default().defer;
         assert_eq!(s.dial_plan(later), [addr(40)]);
+    }
+
+    #[test]
+    fn lost_nodes_are_explored_even_at_the_target() {
+        let now = Instant::now();
+        let mut s = set(1, 3);
+        s.admit(NodeId(101), peer(1, 101, true), now).unwrap();
+        s.remember(NodeId(102), addr(102), now);
+        assert!(s.dial_plan(now).is_empty(), "at the target");
+        assert_eq!(s.explore(&[NodeId(101), NodeId(102)], now), Some(addr(102)));
+        assert_eq!(s.explore(&[NodeId(102)], now), None, "already being dialed");
     }
 
     #[test]

@@ -107,6 +107,15 @@ impl Roster {
             .any(|(other, m)| *other != id && m.online && m.name == name)
     }
 
+    /// The users marked lost: crashed, or cut off by a split.
+    pub fn lost(&self) -> Vec<NodeId> {
+        self.members
+            .iter()
+            .filter(|(_, m)| !m.online)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
     /// The online users, sorted by name, then id.
     pub fn online(&self) -> Vec<(NodeId, String)> {
         let mut list: Vec<(NodeId, String)> = self
@@ -155,6 +164,7 @@ mod tests {
         assert_eq!(r.heard(A, "alicia", t), Heard::Renamed("alice".into()));
         let lost = r.expire(t + Duration::from_secs(20), Duration::from_secs(10), ME);
         assert_eq!(lost, [(A, "alicia".to_string())]);
+        assert_eq!(r.lost(), [A]);
         assert_eq!(
             r.heard(A, "alicia", t + Duration::from_secs(21)),
             Heard::Back

@@ -299,6 +299,14 @@ impl Shared {
         waits
     }
 
+    /// An address of a lost user's node to dial, if any is due (see
+    /// [`PeerSet::explore`]).
+    pub fn explore(&self) -> Option<SocketAddr> {
+        let mut state = self.lock();
+        let lost = state.roster.lost();
+        state.peers.explore(&lost, Instant::now())
+    }
+
     /// Marks as lost the users not heard from within `expiry`.
     pub fn expire_users(&self, expiry: Duration) {
         let mut state = self.lock();
@@ -425,8 +433,16 @@ impl Shared {
         // fanned out to the new peer, every one before it is in the history.
         peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
-        if let Some(replaced) = state.peers.admit(id, peer, Instant::now())? {
-            replaced.outbox.close();
+        if let Some((closed_id, closed)) = state.peers.admit(id, peer, Instant::now())? {
+            if closed_id != id {
+                // Dropped to make room: say so, so it looks elsewhere.
+                if let Ok(frame) = state.encode(&Message::Error(
+                    "this node has as many peers as it takes, and made room for a newcomer",
+                )) {
+                    closed.outbox.push(frame.clone(), frame.len());
+                }
+            }
+            closed.outbox.close();
         }
         // These few small frames go out without backpressure: waiting here
         // would hold the lock.

@@ -1,0 +1,97 @@
+//! A network of 100 nodes on one machine: it forms, delivers bursts from
+//! several senders to every node exactly once, and stays one network when
+//! 30 of them are killed.
+//!
+//! It takes about a minute and a few hundred MiB, so it is ignored by a
+//! plain `cargo test`; `.ci/run` runs it with `cargo test --test scale --
+//! --ignored`.
+
+mod support;
+
+use std::time::Duration;
+use support::Peer;
+
+const NODES: usize = 100;
+const KILLED: usize = 30;
+
+/// Each sender sends `per` lines `TAG k`; waits until every node shows all
+/// of them, then checks none shows any twice.
+fn burst(nodes: &[Peer], senders: &[usize], tag: &str, per: usize) {
+    for &s in senders {
+        let text: String = (0..per).map(|k| format!("{tag} {k}\n")).collect();
+        nodes[s].send_bytes(text.into_bytes());
+    }
+    let suffix = format!(": {tag} ");
+    let want = senders.len() * per;
+    for p in nodes {
+        p.wait_until(Duration::from_secs(60), &format!("all {tag} lines"), |ls| {
+            ls.iter().filter(|l| l.contains(&suffix)).count() >= want
+        });
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    for p in nodes {
+        let got = p.lines().iter().filter(|l| l.contains(&suffix)).count();
+        assert_eq!(got, want, "{} shows {got} {tag} lines, not {want}", p.name);
+    }
+}
+
+#[test]
+#[ignore = "a minute and 100 processes; .ci/run runs it"]
+fn a_hundred_nodes_form_one_network_deliver_exactly_once_and_survive_30_deaths() {
+    let mut nodes: Vec<Peer> = Vec::with_capacity(NODES);
+    for i in 0..NODES {
+        let node = match i {
+            0 => Peer::start("s0"),
+            // Join through a node spread over those already running.
+            _ => Peer::join(&format!("s{i}"), &nodes[(i * 7919) % i]),
+        };
+        nodes.push(node);
+    }
+    // Everyone knows everyone once the heartbeats have gone round.
+    let all = format!("*** {NODES} online: ");
+    for &i in &[0, NODES / 2, NODES - 1] {
+        let p = &nodes[i];
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let before = p.lines().len();
+            p.say(":who");
+            p.wait_until(Duration::from_secs(10), "a :who answer", |ls| {
+                ls[before.min(ls.len())..]
+                    .iter()
+                    .any(|l| l.contains(" online: "))
+            });
+            if p.lines()[before..].iter().any(|l| l.starts_with(&all)) {
+                break;
+            }
+            let answer = p.lines()[before..]
+                .iter()
+                .find(|l| l.contains(" online: "))
+                .cloned()
+                .unwrap_or_default();
+            let notices: Vec<String> = p
+                .lines()
+                .into_iter()
+                .filter(|l| l.contains("lost connection") || l.contains("closed"))
+                .take(6)
+                .collect();
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} never saw all {NODES}: {}\n{notices:#?}",
+                p.name,
+                &answer[..answer.len().min(60)]
+            );
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    }
+
+    burst(&nodes, &[0, 25, 50, 75, 99], "burst", 20);
+
+    // Kill 30, spread across the network, as crashes.
+    for k in 0..KILLED {
+        let i = (k * 7 + 3) % nodes.len();
+        let mut dead = nodes.remove(i);
+        dead.kill();
+    }
+    let survivors = nodes.len();
+    burst(&nodes, &[0, survivors / 2, survivors - 1], "after", 20);
+}
