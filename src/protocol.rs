@@ -262,6 +262,16 @@ impl From<NameError> for ProtocolError {
     }
 }
 
+/// Splits at the first space: fields are short, so a plain byte scan beats
+/// a search routine's call.
+fn split_at_space(s: &str) -> (&str, Option<&str>) {
+    match s.bytes().position(|b| b == b' ') {
+        // A space is one byte, so both sides are on character boundaries.
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    }
+}
+
 /// Cuts a borrowed copy of a bad value short, so errors stay small in logs.
 fn shown(value: &str) -> String {
     value.chars().take(40).collect()
@@ -280,10 +290,7 @@ impl<'a> Fields<'a> {
             field,
         };
         let rest = self.rest.ok_or(missing.clone())?;
-        let (head, tail) = match rest.split_once(' ') {
-            Some((head, tail)) => (head, Some(tail)),
-            None => (rest, None),
-        };
+        let (head, tail) = split_at_space(rest);
         if head.is_empty() {
             return Err(missing);
         }
@@ -310,11 +317,15 @@ impl<'a> Message<'a> {
         if body.is_empty() {
             return Err(ProtocolError::Empty);
         }
-        let (kind, rest) = match body.split_once(' ') {
-            Some((kind, rest)) => (kind, Some(rest)),
-            None => (body, None),
-        };
+        let (kind, rest) = split_at_space(body);
         let fields = |kind| Fields { kind, rest };
+        // The chat kinds, by far the most common, are tried first, by length
+        // and bytes rather than by a chain of string comparisons.
+        match kind.as_bytes() {
+            b"MSG" => return parse_chat(fields("MSG"), false, false).map(Message::Chat),
+            b"ALIVE" => return parse_presence(fields("ALIVE"), PresenceKind::Alive),
+            _ => {}
+        }
         match kind {
             "HELLO" => parse_hello(fields("HELLO")).map(Message::Hello),
             "MSG" => parse_chat(fields("MSG"), false, false).map(Message::Chat),

@@ -125,7 +125,12 @@ pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
 
 /// `<node-id>:<seq>`
 pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
-    let (origin, seq) = s.split_once(':').ok_or_else(|| invalid("message id", s))?;
+    // A node id has exactly 16 digits, so the ':' can only be at 16.
+    let (origin, seq) = match (s.get(..16), s.get(16..)) {
+        (Some(origin), Some(rest)) => (origin, rest.strip_prefix(':')),
+        _ => (s, None),
+    };
+    let seq = seq.ok_or_else(|| invalid("message id", s))?;
     Ok(MsgId {
         origin: node_id(origin)?,
         seq: decimal(seq).ok_or_else(|| invalid("sequence number", seq))?,
