@@ -14,4 +14,5 @@ pub mod prompt;
 pub mod protocol;
 pub mod rt;
 pub mod sanitize;
+pub mod secure;
 pub mod terminal;

@@ -1,0 +1,155 @@
+//! Encrypted, authenticated links: the Noise protocol through the `snow`
+//! crate, with no cryptography written here.
+//!
+//! Every link starts with a Noise XX handshake (X25519, ChaCha20-Poly1305,
+//! BLAKE2s), in which both nodes prove their static key. A room with a secret
+//! adds a pre-shared key derived from it (`XXpsk2`), so only nodes that know
+//! the secret complete the handshake. After it, the protocol's frames travel
+//! inside Noise transport messages (see `stream.rs`); the rest of the
+//! program is unchanged.
+//!
+//! A node's id is derived from its public key, so no node can claim another's
+//! id on a link: the peer's `HELLO` must carry the id of the key it proved.
+
+mod identity;
+mod stream;
+
+pub use identity::{fingerprint_of, node_id_of, room_key, Identity, KeyError};
+pub use stream::{SecureReader, SecureWriter};
+
+use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use snow::params::NoiseParams;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+/// The handshake for rooms without a secret.
+const OPEN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
+/// The handshake for rooms with a secret: the key derived from it is mixed
+/// in at the end of the second message, so both sides detect a mismatch.
+const SECRET: &str = "Noise_XXpsk2_25519_ChaChaPoly_BLAKE2s";
+/// Bound into the handshake: a peer of another protocol cannot complete it.
+const PROLOGUE: &[u8] = b"p2pchat";
+/// The largest Noise message.
+pub const MAX_MESSAGE: usize = 65535;
+/// The authentication tag each transport message carries.
+pub const TAG_LEN: usize = 16;
+
+/// Why a link could not be set up.
+#[derive(Debug)]
+pub enum HandshakeError {
+    /// The peer did not complete the handshake: another room secret (or none
+    /// where one was expected), or not a p2pchat node at all.
+    Refused,
+    /// The connection failed or closed during the handshake.
+    Io(io::Error),
+}
+
+impl fmt::Display for HandshakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HandshakeError::Refused => {
+                write!(f, "wrong room secret, or not a p2pchat peer")
+            }
+            HandshakeError::Io(e) => write!(f, "connection failed during the handshake: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HandshakeError {}
+
+impl From<snow::Error> for HandshakeError {
+    fn from(_: snow::Error) -> Self {
+        HandshakeError::Refused
+    }
+}
+
+impl From<io::Error> for HandshakeError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            // A stream cut in the middle of the handshake reads as a refusal:
+            // that is what a peer with another secret does.
+            io::ErrorKind::UnexpectedEof => HandshakeError::Refused,
+            _ => HandshakeError::Io(e),
+        }
+    }
+}
+
+/// An encrypted link, and the static public key its peer proved.
+pub struct Link<R, W> {
+    pub reader: SecureReader<R>,
+    pub writer: SecureWriter<W>,
+    pub peer_key: [u8; 32],
+}
+
+/// Runs the Noise handshake over a fresh connection. The caller bounds it in
+/// time; every message read is length-checked before it is buffered.
+pub async fn handshake<R, W>(
+    mut reader: R,
+    mut writer: W,
+    initiator: bool,
+    identity: &Identity,
+    psk: Option<&[u8; 32]>,
+) -> Result<Link<R, W>, HandshakeError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let pattern = if psk.is_some() { SECRET } else { OPEN };
+    let params: NoiseParams = pattern.parse()?;
+    let mut builder = snow::Builder::new(params)
+        .local_private_key(identity.private())?
+        .prologue(PROLOGUE)?;
+    if let Some(psk) = psk {
+        builder = builder.psk(2, psk)?;
+    }
+    let mut state = match initiator {
+        true => builder.build_initiator()?,
+        false => builder.build_responder()?,
+    };
+    let mut message = vec![0u8; MAX_MESSAGE];
+    let mut payload = vec![0u8; MAX_MESSAGE];
+    // XX: -> e; <- e, ee, s, es (psk); -> s, se.
+    let mut my_turn = initiator;
+    while !state.is_handshake_finished() {
+        if my_turn {
+            let len = state.write_message(&[], &mut message)?;
+            write_message(&mut writer, &message[..len]).await?;
+        } else {
+            let len = read_message(&mut reader, &mut message).await?;
+            state.read_message(&message[..len], &mut payload)?;
+        }
+        my_turn = !my_turn;
+    }
+    let peer_key: [u8; 32] = state
+        .get_remote_static()
+        .and_then(|k| k.try_into().ok())
+        .ok_or(HandshakeError::Refused)?;
+    let transport = Arc::new(state.into_stateless_transport_mode()?);
+    Ok(Link {
+        reader: SecureReader::new(reader, transport.clone()),
+        writer: SecureWriter::new(writer, transport),
+        peer_key,
+    })
+}
+
+/// Writes one handshake message with its 2-byte big-endian length.
+async fn write_message<W: AsyncWrite + Unpin>(writer: &mut W, message: &[u8]) -> io::Result<()> {
+    let len = u16::try_from(message.len()).map_err(|_| io::ErrorKind::InvalidInput)?;
+    writer.write_all(&len.to_be_bytes()).await?;
+    writer.write_all(message).await?;
+    writer.flush().await
+}
+
+/// Reads one handshake message into `buf`, returning its length.
+async fn read_message<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut len = [0u8; 2];
+    reader.read_exact(&mut len).await?;
+    let len = usize::from(u16::from_be_bytes(len));
+    let body = buf.get_mut(..len).ok_or(io::ErrorKind::InvalidData)?;
+    reader.read_exact(body).await?;
+    Ok(len)
+}
+
+#[cfg(test)]
+mod tests;

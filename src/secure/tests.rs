@@ -1,0 +1,242 @@
+//! Tests of the encrypted links.
+
+use super::*;
+use proptest::prelude::*;
+use snow::StatelessTransportState;
+
+type Outcome = Result<Link<crate::rt::Stream, crate::rt::Stream>, HandshakeError>;
+
+/// Runs the handshake between two in-process ends of a real loopback
+/// connection and returns both results.
+fn connect(
+    psk_a: Option<[u8; 32]>,
+    psk_b: Option<[u8; 32]>,
+) -> (Outcome, Outcome, Identity, Identity) {
+    let (a, b) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let (ra, rb) = crate::rt::block_on(async {
+        let listener = crate::rt::Listener::bind("127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dial = async {
+            let s = crate::rt::connect(addr).await.unwrap();
+            handshake(s.clone(), s, true, &a, psk_a.as_ref()).await
+        };
+        let accept = async {
+            let (s, _) = listener.accept().await.unwrap();
+            let result = handshake(s.clone(), s.clone(), false, &b, psk_b.as_ref()).await;
+            if result.is_err() {
+                // A real node closes a connection it refuses.
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+            result
+        };
+        futures::join!(dial, accept)
+    });
+    (ra, rb, a, b)
+}
+
+#[test]
+fn both_ends_learn_each_others_key_and_bytes_cross_intact() {
+    let (ra, rb, a, b) = connect(None, None);
+    let (mut la, mut lb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(&la.peer_key, b.public());
+    assert_eq!(&lb.peer_key, a.public());
+    // More than three transport messages' worth, and a small tail.
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let got = crate::rt::block_on(async {
+        use futures::io::{AsyncReadExt, AsyncWriteExt};
+        let send = async {
+            la.writer.write_all(&data).await.unwrap();
+            la.writer.write_all(b"tail").await.unwrap();
+            la.writer.flush().await.unwrap();
+        };
+        let recv = async {
+            let mut got = vec![0u8; data.len() + 4];
+            lb.reader.read_exact(&mut got).await.unwrap();
+            got
+        };
+        futures::join!(send, recv).1
+    });
+    assert_eq!(&got[..data.len()], &data[..]);
+    assert_eq!(&got[data.len()..], b"tail");
+}
+
+#[test]
+fn the_same_secret_connects_and_a_different_or_missing_one_does_not() {
+    let key = room_key("hunter2", "lobby");
+    let (ra, rb, _, _) = connect(Some(key), Some(key));
+    assert!(ra.is_ok() && rb.is_ok());
+    let other = room_key("hunter3", "lobby");
+    for (pa, pb) in [
+        (Some(key), Some(other)),
+        (Some(key), None),
+        (None, Some(key)),
+    ] {
+        let (ra, rb, _, _) = connect(pa, pb);
+        assert!(
+            matches!(ra, Err(HandshakeError::Refused)),
+            "initiator: {:?}",
+            ra.err()
+        );
+        assert!(
+            matches!(rb, Err(HandshakeError::Refused)),
+            "responder: {:?}",
+            rb.err()
+        );
+    }
+}
+
+#[test]
+fn garbage_and_plaintext_frames_are_refused() {
+    let me = Identity::generate().unwrap();
+    let mut frame = Vec::new();
+    crate::message::encode("HELLO 3 00000000deadbeef 1 lobby mallory", &mut frame).unwrap();
+    for input in [
+        frame,
+        b"GET / HTTP/1.1\r\n\r\n".to_vec(),
+        vec![0xff; 70_000],
+        vec![],
+    ] {
+        let reader = futures::io::Cursor::new(input);
+        let writer = futures::io::sink();
+        let result = futures::executor::block_on(handshake(reader, writer, false, &me, None));
+        assert!(
+            matches!(result, Err(HandshakeError::Refused)),
+            "{:?}",
+            result.err()
+        );
+    }
+}
+
+#[test]
+fn room_keys_depend_on_secret_and_room() {
+    let k = room_key("s3cret", "lobby");
+    assert_eq!(k, room_key("s3cret", "lobby"));
+    assert_ne!(k, room_key("s3cret", "team"));
+    assert_ne!(k, room_key("s3cret!", "lobby"));
+}
+
+#[test]
+fn a_key_file_keeps_the_identity_and_is_private() {
+    let dir = std::env::temp_dir().join(format!("p2pchat-key-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let first = Identity::load_or_create(&dir).unwrap();
+    let again = Identity::load_or_create(&dir).unwrap();
+    assert_eq!(first.public(), again.public());
+    assert_eq!(first.fingerprint(), again.fingerprint());
+    assert_eq!(first.node_id(), node_id_of(first.public()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    std::fs::write(&dir, "not a key\n").unwrap();
+    assert!(matches!(
+        Identity::load_or_create(&dir),
+        Err(KeyError::Malformed { .. })
+    ));
+    let _ = std::fs::remove_file(&dir);
+}
+
+#[test]
+fn fingerprints_read_in_groups() {
+    let f = Identity::generate().unwrap().fingerprint();
+    assert_eq!(f.len(), 19);
+    assert_eq!(f.matches('-').count(), 3);
+}
+
+/// Two transport states that talk to each other, made in memory.
+fn transports() -> (Arc<StatelessTransportState>, Arc<StatelessTransportState>) {
+    let params = || OPEN.parse().unwrap();
+    let (a, b) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut i = snow::Builder::new(params())
+        .local_private_key(a.private())
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut r = snow::Builder::new(params())
+        .local_private_key(b.private())
+        .unwrap()
+        .build_responder()
+        .unwrap();
+    let (mut msg, mut buf) = (vec![0u8; 1024], vec![0u8; 1024]);
+    let n = i.write_message(&[], &mut msg).unwrap();
+    r.read_message(&msg[..n], &mut buf).unwrap();
+    let n = r.write_message(&[], &mut msg).unwrap();
+    i.read_message(&msg[..n], &mut buf).unwrap();
+    let n = i.write_message(&[], &mut msg).unwrap();
+    r.read_message(&msg[..n], &mut buf).unwrap();
+    (
+        Arc::new(i.into_stateless_transport_mode().unwrap()),
+        Arc::new(r.into_stateless_transport_mode().unwrap()),
+    )
+}
+
+/// Hands out bytes in pieces of the given sizes.
+struct Pieces {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<usize>,
+    turn: usize,
+}
+
+impl AsyncRead for Pieces {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        out: &mut [u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        let size = self
+            .sizes
+            .get(self.turn % self.sizes.len().max(1))
+            .copied()
+            .unwrap_or(usize::MAX);
+        self.turn += 1;
+        let n = size.max(1).min(out.len()).min(self.data.len() - self.at);
+        out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+proptest! {
+    // Each case seals up to half a megabyte: fewer cases than the default.
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn writes_of_any_size_are_reassembled_over_any_chunking(
+        writes in proptest::collection::vec(0usize..100_000, 1..6),
+        sizes in proptest::collection::vec(1usize..70_000, 0..6),
+    ) {
+        use futures::io::{AsyncReadExt, AsyncWriteExt};
+        let (ta, tb) = transports();
+        let mut sealed = Vec::new();
+        let mut plain = Vec::new();
+        futures::executor::block_on(async {
+            let mut w = SecureWriter::new(&mut sealed, ta);
+            for (i, len) in writes.iter().enumerate() {
+                let chunk: Vec<u8> = (0..*len).map(|k| (k + i) as u8).collect();
+                w.write_all(&chunk).await.unwrap();
+                plain.extend_from_slice(&chunk);
+            }
+            w.flush().await.unwrap();
+        });
+        let mut r = SecureReader::new(Pieces { data: sealed, at: 0, sizes, turn: 0 }, tb);
+        let mut got = Vec::new();
+        futures::executor::block_on(r.read_to_end(&mut got)).unwrap();
+        prop_assert_eq!(got, plain);
+    }
+
+    #[test]
+    fn arbitrary_sealed_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
+        use futures::io::AsyncReadExt;
+        let (_, tb) = transports();
+        let mut r = SecureReader::new(futures::io::Cursor::new(bytes), tb);
+        let mut got = Vec::new();
+        // Forged bytes fail to decrypt (or end early); they never panic.
+        let result = futures::executor::block_on(r.read_to_end(&mut got));
+        prop_assert!(result.is_err() || got.is_empty());
+    }
+}
