@@ -68,8 +68,12 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
         "listening on {} (others join with: p2pchat NAME <this-host> {port})",
         node.local_addr()
     ));
+    let key = match node.encrypted() {
+        true => format!("key fingerprint {}", node.fingerprint()),
+        false => "LINKS NOT ENCRYPTED: for benchmarks only".to_string(),
+    };
     node.notice(format!(
-        "you are {} (node {}); type :help for commands",
+        "you are {} (node {}, {key}); type :help for commands",
         node.name(),
         node.id()
     ));

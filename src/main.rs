@@ -4,14 +4,16 @@ use argh::FromArgs;
 use p2pchat::app::{self, Join, Options};
 use p2pchat::node::{Config, Limits};
 use p2pchat::protocol::{validate_name, validate_room};
+use p2pchat::secure::{room_key, Identity};
 use std::net::IpAddr;
+use std::path::PathBuf;
 
 /// A peer-to-peer chat for the terminal. Every user's program is a server
 /// and a client at once: start a chat with a name, or join one through any
 /// of its members.
 #[derive(FromArgs)]
 #[argh(
-    example = "Start a new chat, and note the port it prints:\n  $ {command_name} alice\nOn the same LAN, others in the room find it by themselves:\n  $ {command_name} bob\nA separate room on the same LAN:\n  $ {command_name} carol --room team\nJoin through any member, from another terminal or machine:\n  $ {command_name} bob localhost 40123\n  $ {command_name} carol 192.168.1.20 40123\n  $ {command_name} dave 2001:db8::20 40123\nListen on a fixed port, IPv4 only:\n  $ {command_name} alice --port 4000 --bind 0.0.0.0",
+    example = "Start a new chat, and note the port it prints:\n  $ {command_name} alice\nOn the same LAN, others in the room find it by themselves:\n  $ {command_name} bob\nA separate room on the same LAN:\n  $ {command_name} carol --room team\nA private room: only those with the secret get in:\n  $ P2PCHAT_SECRET='correct horse' {command_name} dave --room team\nJoin through any member, from another terminal or machine:\n  $ {command_name} bob localhost 40123\n  $ {command_name} carol 192.168.1.20 40123\n  $ {command_name} dave 2001:db8::20 40123\nListen on a fixed port, IPv4 only:\n  $ {command_name} alice --port 4000 --bind 0.0.0.0",
     note = "In the chat, type a line to send it. Commands: :who lists who is online, :peers your direct connections, :nick NAME renames you, :me TEXT sends an action, :help lists them all, :quit (or :q, Ctrl-C, end of input) leaves. Colour is off when output is not a terminal or NO_COLOR is set."
 )]
 struct Args {
@@ -39,9 +41,25 @@ struct Args {
     #[argh(switch)]
     no_discovery: bool,
 
+    /// a secret that makes the room private: only nodes with the same
+    /// secret can connect (or set P2PCHAT_SECRET, which stays out of shell
+    /// history and the process list)
+    #[argh(option)]
+    secret: Option<String>,
+
+    /// keep this node's key in FILE (created with mode 0600 if absent), so
+    /// its fingerprint stays the same across runs; by default a new key
+    /// every run
+    #[argh(option, arg_name = "FILE")]
+    key: Option<PathBuf>,
+
     /// show the time before every message, not only before history
     #[argh(switch)]
     timestamps: bool,
+
+    /// for benchmarks only: links without encryption
+    #[argh(switch, hidden_help)]
+    insecure_plaintext: bool,
 }
 
 fn main() {
@@ -64,8 +82,24 @@ fn main() {
     if let Err(e) = validate_room(&args.room) {
         usage_error(&format!("bad room name: {e}"));
     }
+    let identity = match &args.key {
+        Some(path) => Identity::load_or_create(path),
+        None => Identity::generate(),
+    };
+    let identity = identity.unwrap_or_else(|e| {
+        eprintln!("p2pchat: {e}");
+        std::process::exit(1);
+    });
+    let secret = args
+        .secret
+        .or_else(|| std::env::var("P2PCHAT_SECRET").ok())
+        .filter(|s| !s.is_empty());
+    let room_key = secret.map(|s| room_key(&s, &args.room));
     let config = Config {
         name: args.name,
+        room_key,
+        identity,
+        encrypt: !args.insecure_plaintext,
         room: args.room,
         discovery: !args.no_discovery,
         bind: args.bind,

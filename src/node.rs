@@ -24,10 +24,11 @@ use crate::display::Event;
 use crate::message::MAX_BODY;
 use crate::protocol::{EncodeError, NodeId, PresenceKind};
 use crate::rt;
+use crate::secure::{self, Identity};
 use futures::channel::mpsc;
 use futures::StreamExt;
 use queue::Queue;
-use router::Shared;
+use router::{Security, Shared};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -38,13 +39,18 @@ use std::time::Duration;
 const QUIT_LINGER: Duration = Duration::from_secs(3);
 
 /// What a node needs to start.
-#[derive(Debug, Clone)]
 pub struct Config {
     pub name: String,
     /// The chat room; only nodes of the same room connect.
     pub room: String,
     /// Find and announce nodes of the room on the LAN by multicast.
     pub discovery: bool,
+    /// This node's key pair; its node id derives from it.
+    pub identity: Identity,
+    /// The key derived from the room secret, if the room has one.
+    pub room_key: Option<[u8; 32]>,
+    /// Encrypt links. Off only to measure what encryption costs.
+    pub encrypt: bool,
     /// Listen address; `None` means every interface, IPv6 and IPv4.
     pub bind: Option<IpAddr>,
     /// Listen port; 0 lets the OS choose.
@@ -100,12 +106,15 @@ pub struct PeerInfo {
     pub id: NodeId,
     pub remote: SocketAddr,
     pub outbound: bool,
+    /// The fingerprint of the key it proved, on an encrypted link.
+    pub fingerprint: Option<String>,
 }
 
 /// A running node.
 pub struct Node {
     shared: Arc<Shared>,
     local: SocketAddr,
+    fingerprint: String,
     /// Ends (yields `None`) once every connection task has finished.
     tasks_done: mpsc::Receiver<()>,
 }
@@ -120,11 +129,19 @@ impl Node {
         })?;
         let (wake_dialer, wake_rx) = mpsc::channel(1);
         let (tasks, tasks_done) = mpsc::channel(1);
+        let id = config.identity.node_id();
+        let fingerprint = config.identity.fingerprint();
+        let security = config.encrypt.then_some(Security {
+            identity: config.identity,
+            room_key: config.room_key,
+        });
         let shared = Arc::new(Shared::new(
             config.name,
             config.room,
             local.port(),
             config.limits,
+            security,
+            id,
             display,
             wake_dialer,
             tasks,
@@ -138,6 +155,7 @@ impl Node {
         Ok(Node {
             shared,
             local,
+            fingerprint,
             tasks_done,
         })
     }
@@ -149,6 +167,16 @@ impl Node {
 
     pub fn id(&self) -> NodeId {
         self.shared.id
+    }
+
+    /// This node's key fingerprint, to compare out loud.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// False when links are plaintext (for benchmarks only).
+    pub fn encrypted(&self) -> bool {
+        self.shared.security.is_some()
     }
 
     /// The user's current name.
@@ -207,6 +235,7 @@ impl Node {
                 id: *id,
                 remote: p.remote,
                 outbound: p.outbound,
+                fingerprint: p.key.as_ref().map(secure::fingerprint_of),
             })
             .collect();
         list.sort_by(|a, b| (&a.name, a.id).cmp(&(&b.name, b.id)));

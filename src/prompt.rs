@@ -147,7 +147,11 @@ fn show_peers(node: &Node) {
     }
     for p in peers {
         let how = if p.outbound { "dialed" } else { "accepted" };
-        node.notice(format!("  {} {} ({how}, node {})", p.name, p.remote, p.id));
+        let key = match &p.fingerprint {
+            Some(f) => format!("key {f}"),
+            None => "NOT ENCRYPTED".to_string(),
+        };
+        node.notice(format!("  {} {} ({how}, {key})", p.name, p.remote));
     }
 }
 

@@ -1,11 +1,19 @@
-//! Raw sockets that break the protocol lose their own connection, with the
-//! reason logged; the node keeps chatting and accepting new peers.
+//! Peers that break the protocol lose their own connection, with the reason
+//! logged; the node keeps chatting and accepting new peers.
+//!
+//! The bad peer here completes the Noise handshake as a real node would,
+//! then sends whatever bytes a test gives it through the encrypted link, so
+//! every check below reaches the protocol layer behind encryption. Raw
+//! sockets that never speak Noise are refused before it.
 
 mod support;
 
+use futures::io::{AsyncReadExt, AsyncWriteExt};
+use p2pchat::rt;
+use p2pchat::secure::{self, Identity};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use support::Peer;
 
 const T: Duration = Duration::from_secs(10);
@@ -16,28 +24,38 @@ fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn hello(name: &str) -> Vec<u8> {
+/// A valid `HELLO` for the node whose id is `id`.
+fn hello(id: &str, name: &str) -> Vec<u8> {
     let version = p2pchat::protocol::VERSION;
-    frame(format!("HELLO {version} 00000000deadbeef 1 lobby {name}").as_bytes())
+    frame(format!("HELLO {version} {id} 1 lobby {name}").as_bytes())
 }
 
-/// Connects, sends `bytes`, and returns whatever the node sends back before
-/// it closes the connection, or within 8 seconds at most.
-fn poke(port: u16, bytes: &[u8]) -> String {
-    let deadline = std::time::Instant::now() + Duration::from_secs(8);
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.write_all(bytes).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+/// Connects as a real node would (a Noise handshake with a fresh key),
+/// sends the bytes `script` makes from this peer's node id, and returns
+/// what the node sends back before it closes the link, or within 8 seconds.
+fn poke(port: u16, script: impl FnOnce(&str) -> Vec<u8>) -> String {
+    let identity = Identity::generate().unwrap();
+    let bytes = script(&identity.node_id().to_string());
+    rt::block_on(async {
+        let addr = ([127, 0, 0, 1], port).into();
+        let stream = rt::connect(addr).await.unwrap();
+        let link = secure::handshake(stream.clone(), stream, true, &identity, None)
+            .await
             .unwrap();
-        match s.read(&mut buf) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => got.extend_from_slice(&buf[..n]),
+        let (mut reader, mut writer) = (link.reader, link.writer);
+        let _ = writer.write_all(&bytes).await;
+        let _ = writer.flush().await;
+        let deadline = Instant::now() + Duration::from_secs(8);
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match rt::timeout(left, reader.read(&mut buf)).await {
+                Some(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                _ => break,
+            }
         }
-    }
-    String::from_utf8_lossy(&got).into_owned()
+        String::from_utf8_lossy(&got).into_owned()
+    })
 }
 
 /// The node still chats with its real peer and still accepts a new one.
@@ -49,46 +67,51 @@ fn still_works(alice: &Peer, bob: &Peer, tag: &str) {
     bob.expect_line(&format!("carol-{tag}: hello"), T);
 }
 
-#[test]
-fn garbage_and_broken_frames_close_only_that_connection() {
+fn alice_and_bob() -> (Peer, Peer) {
     let alice = Peer::start("alice");
     let bob = Peer::join("bob", &alice);
     alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    (alice, bob)
+}
 
-    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+#[test]
+fn garbage_and_broken_frames_close_only_that_connection() {
+    let (alice, bob) = alice_and_bob();
+    type Script = Box<dyn FnOnce(&str) -> Vec<u8>>;
+    let cases: Vec<(&str, Script, &str)> = vec![
         (
             "garbage",
-            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+            Box::new(|_| b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec()),
             "over the limit",
         ),
         (
             "over-limit",
-            u32::MAX.to_be_bytes().to_vec(),
+            Box::new(|_| u32::MAX.to_be_bytes().to_vec()),
             "message of 4294967295 bytes is over the limit of 65536 bytes",
         ),
         (
-            "bad-utf8",
-            frame(b"HELLO 3 00000000deadbeef 1 lobby \xff\xfe"),
-            "not valid UTF-8",
-        ),
-        (
             "pre-handshake",
-            frame(b"MSG 3 00000000deadbeef:1 0 mallory hi"),
+            Box::new(|_| frame(b"MSG 3 00000000deadbeef:1 0 mallory hi")),
             "expected HELLO as the first message",
         ),
         (
             "unknown-kind",
-            frame(b"WHAT is this"),
+            Box::new(|_| frame(b"WHAT is this")),
             "unknown message kind",
         ),
         (
             "bad-name",
-            hello("mal\u{1b}[2Jlory"),
+            Box::new(|id| hello(id, "mal\u{1b}[2Jlory")),
             "a name cannot contain",
         ),
+        (
+            "stolen-id",
+            Box::new(|_| hello("00000000deadbeef", "mallory")),
+            "its node id is not the one its key gives",
+        ),
     ];
-    for (tag, bytes, reason) in cases {
-        let reply = poke(alice.port, &bytes);
+    for (tag, script, reason) in cases {
+        let reply = poke(alice.port, script);
         // The peer is told why, after alice's own HELLO.
         assert!(
             reply.contains("ERROR ") && reply.contains(reason),
@@ -102,14 +125,26 @@ fn garbage_and_broken_frames_close_only_that_connection() {
 }
 
 #[test]
+fn invalid_utf8_in_a_frame_closes_that_connection() {
+    let (alice, bob) = alice_and_bob();
+    let reply = poke(alice.port, |id| {
+        let mut body = format!("HELLO 3 {id} 1 lobby ").into_bytes();
+        body.push(0xff);
+        frame(&body)
+    });
+    assert!(reply.contains("not valid UTF-8"), "{reply:?}");
+    still_works(&alice, &bob, "utf8");
+}
+
+#[test]
 fn a_bad_message_after_the_handshake_closes_that_connection() {
-    let alice = Peer::start("alice");
-    let bob = Peer::join("bob", &alice);
-    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
-    let mut bytes = hello("mallory");
-    bytes.extend(frame(b"MSG 3 00000000deadbeef:1 0 mallory fine"));
-    bytes.extend(frame(b"MSG x 00000000deadbeef:2 0 mallory broken"));
-    let reply = poke(alice.port, &bytes);
+    let (alice, bob) = alice_and_bob();
+    let reply = poke(alice.port, |id| {
+        let mut bytes = hello(id, "mallory");
+        bytes.extend(frame(b"MSG 3 00000000deadbeef:1 0 mallory fine"));
+        bytes.extend(frame(b"MSG x 00000000deadbeef:2 0 mallory broken"));
+        bytes
+    });
     assert!(reply.contains("ERROR invalid hop limit"), "{reply:?}");
     // The good message before it was delivered; the connection then closed.
     bob.expect_line("mallory: fine", T);
@@ -120,27 +155,54 @@ fn a_bad_message_after_the_handshake_closes_that_connection() {
 }
 
 #[test]
-fn a_silent_connection_is_dropped_after_the_handshake_timeout() {
-    let alice = Peer::start("alice");
-    let bob = Peer::join("bob", &alice);
-    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
-    let started = std::time::Instant::now();
-    let reply = poke(alice.port, b"");
+fn silent_connections_are_dropped_after_the_handshake_timeout() {
+    let (alice, bob) = alice_and_bob();
+    // Silent after the Noise handshake: told why, through the link.
+    let started = Instant::now();
+    let reply = poke(alice.port, |_| Vec::new());
     assert!(
         reply.contains("ERROR no handshake within 5 seconds"),
         "{reply:?}"
     );
     assert!(started.elapsed() < Duration::from_secs(8));
+    // Silent from the start: closed, and logged.
+    let mut raw = TcpStream::connect(("127.0.0.1", alice.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    let mut buf = [0u8; 16];
+    assert!(
+        matches!(raw.read(&mut buf), Ok(0)),
+        "the silent socket was not closed"
+    );
+    alice.wait_for_line(T, |l| l.contains("no handshake within 5 seconds"));
     still_works(&alice, &bob, "silence");
+}
+
+#[test]
+fn plaintext_protocol_frames_without_encryption_are_refused() {
+    let (alice, bob) = alice_and_bob();
+    let mut raw = TcpStream::connect(("127.0.0.1", alice.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
+    raw.write_all(&hello("00000000deadbeef", "plain")).unwrap();
+    raw.write_all(&frame(b"MSG 3 00000000deadbeef:1 0 plain readable"))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    alice.wait_for_line(T, |l| {
+        l.starts_with("*** refused a connection from")
+            && l.contains("wrong room secret, or not a p2pchat peer")
+    });
+    // Nothing of it was shown, and no plaintext came back.
+    assert!(!bob.lines().iter().any(|l| l.contains("readable")));
+    assert!(!String::from_utf8_lossy(&got).contains("HELLO"), "{got:?}");
+    still_works(&alice, &bob, "plaintext");
 }
 
 #[test]
 fn another_protocol_version_is_told_so_and_refused() {
     let alice = Peer::start("alice");
-    let reply = poke(
-        alice.port,
-        &frame(b"HELLO 4 00000000deadbeef 1 lobby future"),
-    );
+    let reply = poke(alice.port, |id| {
+        frame(format!("HELLO 4 {id} 1 lobby future").as_bytes())
+    });
     assert!(
         reply.contains("ERROR protocol version 4 is not supported"),
         "{reply:?}"
@@ -150,15 +212,19 @@ fn another_protocol_version_is_told_so_and_refused() {
 
 #[test]
 fn escape_sequences_from_a_peer_never_reach_the_terminal() {
-    let alice = Peer::start("alice");
-    let bob = Peer::join("bob", &alice);
-    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
-    let mut bytes = hello("mallory");
-    bytes.extend(frame(
-        "MSG 3 00000000deadbeef:1 0 mallory \u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31mred".as_bytes(),
-    ));
-    let mut s = TcpStream::connect(("127.0.0.1", alice.port)).unwrap();
-    s.write_all(&bytes).unwrap();
+    let (alice, bob) = alice_and_bob();
+    let port = alice.port;
+    // Keep the link open while the others look.
+    let sender = std::thread::spawn(move || {
+        poke(port, |id| {
+            let mut bytes = hello(id, "mallory");
+            bytes.extend(frame(
+                "MSG 3 00000000deadbeef:1 0 mallory \u{1b}[2J\u{1b}]0;pwned\u{7}\u{9b}31mred"
+                    .as_bytes(),
+            ));
+            bytes
+        })
+    });
     for p in [&alice, &bob] {
         p.expect_line("mallory: ^[[2J^[]0;pwned^G<U+009B>31mred", T);
         assert!(
@@ -169,4 +235,5 @@ fn escape_sequences_from_a_peer_never_reach_the_terminal() {
             p.name
         );
     }
+    drop(sender);
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use support::{wait_connections, wait_peers, Peer, Relay};
 
 const T: Duration = Duration::from_secs(20);
+const PLAIN: &str = "--insecure-plaintext";
 
 /// The numbers `k` of the lines `NAME: PREFIX k` that `peer` printed, in order.
 fn sequence(peer: &Peer, name: &str, prefix: &str) -> Vec<u32> {
@@ -84,12 +85,22 @@ fn the_network_heals_after_its_middle_node_is_killed() {
 /// the test can cut. The relay hides peer exchange and listens on y1's port
 /// number at its own address, so every address the x half learns for y1
 /// leads through it, and cutting it really splits the network.
+///
+/// To read frames, the relay needs them in plaintext: these nodes run with
+/// the benchmark-only `--insecure-plaintext`. Healing does not depend on
+/// encryption; `tests/lan.rs` splits and heals encrypted nodes.
 #[test]
 fn messages_sent_during_a_split_arrive_once_after_it_heals() {
-    let y1 = Peer::spawn("y1", &["--bind", "127.0.0.3"]);
+    let y1 = Peer::spawn("y1", &[PLAIN, "--bind", "127.0.0.3"]);
     let y2 = Peer::spawn(
         "y2",
-        &["--bind", "127.0.0.3", "127.0.0.3", &y1.port.to_string()],
+        &[
+            PLAIN,
+            "--bind",
+            "127.0.0.3",
+            "127.0.0.3",
+            &y1.port.to_string(),
+        ],
     );
     let relay = Relay::start(
         SocketAddr::from(([127, 0, 0, 4], y1.port)),
@@ -97,15 +108,33 @@ fn messages_sent_during_a_split_arrive_once_after_it_heals() {
     );
     let x1 = Peer::spawn(
         "x1",
-        &["--bind", "127.0.0.2", "127.0.0.4", &y1.port.to_string()],
+        &[
+            PLAIN,
+            "--bind",
+            "127.0.0.2",
+            "127.0.0.4",
+            &y1.port.to_string(),
+        ],
     );
     let x2 = Peer::spawn(
         "x2",
-        &["--bind", "127.0.0.2", "127.0.0.2", &x1.port.to_string()],
+        &[
+            PLAIN,
+            "--bind",
+            "127.0.0.2",
+            "127.0.0.2",
+            &x1.port.to_string(),
+        ],
     );
     let x3 = Peer::spawn(
         "x3",
-        &["--bind", "127.0.0.2", "127.0.0.2", &x2.port.to_string()],
+        &[
+            PLAIN,
+            "--bind",
+            "127.0.0.2",
+            "127.0.0.2",
+            &x2.port.to_string(),
+        ],
     );
     let x_side = [&x1, &x2, &x3];
     let y_side = [&y1, &y2];

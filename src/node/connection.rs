@@ -12,6 +12,7 @@ use super::router::{Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
 use crate::protocol::{Hello, Message, NodeId, VERSION};
 use crate::rt;
+use crate::secure;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{pin_mut, select, FutureExt};
 use std::net::SocketAddr;
@@ -35,11 +36,15 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Time left to send what is queued (an `ERROR`, say) after the reader ended.
 const LINGER: Duration = Duration::from_secs(1);
 
+/// The byte streams of a link: encrypted, or plain for benchmarks only.
+type Reader = Box<dyn AsyncRead + Unpin + Send>;
+type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+
 /// A handshaken connection, ready to serve.
-pub(super) struct Session<R, W> {
+pub(super) struct Session {
     shared: Arc<Shared>,
-    reader: FrameReader<R>,
-    writer: FrameWriter<W>,
+    reader: FrameReader<Reader>,
+    writer: FrameWriter<Writer>,
     peer: NodeId,
     conn: ConnId,
     outbox: Arc<Queue<Frame>>,
@@ -66,10 +71,10 @@ pub(super) async fn handshake<R, W>(
     writer: W,
     remote: SocketAddr,
     outbound: bool,
-) -> Result<Session<R, W>, String>
+) -> Result<Session, String>
 where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
         shared.handshakes.fetch_sub(1, Ordering::SeqCst);
@@ -77,6 +82,7 @@ where
     }
     let _slot = HandshakeSlot(shared);
     let task = shared.task_token();
+    let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
     let mut reader = FrameReader::new(reader);
     let mut writer = FrameWriter::new(writer);
     let name = shared.lock().name.clone();
@@ -117,6 +123,10 @@ where
         let reason = format!("it is in room {}, not {}", hello.room, shared.room);
         return Err(Failure::tell(reason).report(&mut writer).await);
     }
+    if peer_key.is_some_and(|key| secure::node_id_of(&key) != hello.id) {
+        let reason = "its node id is not the one its key gives".to_string();
+        return Err(Failure::tell(reason).report(&mut writer).await);
+    }
     let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
     let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
     let peer = Peer {
@@ -127,6 +137,7 @@ where
         outbound,
         outbox: outbox.clone(),
         since: Instant::now(),
+        key: peer_key,
     };
     let first = match shared.admit(hello.id, peer) {
         Ok(first) => first,
@@ -151,6 +162,43 @@ where
         first,
         _task: task,
     })
+}
+
+/// Sets up the link's encryption (unless the node runs plaintext for a
+/// benchmark): the Noise handshake, bounded in time. Returns the streams
+/// and the static key the peer proved.
+async fn secure_link<R, W>(
+    shared: &Shared,
+    reader: R,
+    writer: W,
+    outbound: bool,
+) -> Result<(Reader, Writer, Option<[u8; 32]>), String>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(security) = &shared.security else {
+        return Ok((Box::new(reader), Box::new(writer), None));
+    };
+    let handshake = secure::handshake(
+        reader,
+        writer,
+        outbound,
+        &security.identity,
+        security.room_key.as_ref(),
+    );
+    match rt::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Some(Ok(link)) => Ok((
+            Box::new(link.reader),
+            Box::new(link.writer),
+            Some(link.peer_key),
+        )),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(format!(
+            "no handshake within {} seconds",
+            HANDSHAKE_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// The peer's `HELLO`, copied out of the read buffer.
@@ -220,11 +268,7 @@ async fn read_hello<R: AsyncRead + Unpin>(
     }
 }
 
-impl<R, W> Session<R, W>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
+impl Session {
     /// Runs the connection until either side ends it, then forgets the peer.
     pub(super) async fn serve(self) {
         let Session {

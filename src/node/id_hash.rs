@@ -43,10 +43,14 @@ pub struct IdHasher {
 
 impl Hasher for IdHasher {
     fn write_u64(&mut self, n: u64) {
-        let wide = u128::from(n ^ self.keys.xor ^ self.hash) * u128::from(self.keys.mul);
-        // Fold the high half in, so every input bit reaches the low bits
-        // that pick the bucket.
-        self.hash = (wide as u64) ^ ((wide >> 64) as u64);
+        // Two rounds of a folded multiply: the fold brings the high half
+        // down, so every input bit reaches the low bits that pick the bucket.
+        let fold = |x: u64, m: u64| {
+            let wide = u128::from(x) * u128::from(m);
+            (wide as u64) ^ ((wide >> 64) as u64)
+        };
+        let once = fold(n ^ self.keys.xor ^ self.hash, self.keys.mul);
+        self.hash = fold(once ^ self.keys.mul.rotate_left(32), 0x9e37_79b9_7f4a_7c15);
     }
 
     fn write(&mut self, bytes: &[u8]) {
@@ -73,8 +77,8 @@ mod tests {
         let low_bits: HashSet<u64> = (0..1000u64)
             .map(|i| keys.hash_one(i << 40) & 0xfff)
             .collect();
-        // With 4096 buckets, 1000 random-looking hashes fill most of 1000.
-        assert!(low_bits.len() > 800, "{}", low_bits.len());
+        // 1000 random values in 4096 buckets fill about 887 (sd about 10).
+        assert!(low_bits.len() > 840, "{}", low_bits.len());
     }
 
     #[test]

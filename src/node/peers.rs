@@ -30,6 +30,8 @@ pub struct Peer {
     pub outbox: Arc<Queue<Frame>>,
     /// When it was admitted: from then on, every message went to it live.
     pub since: Instant,
+    /// The static key it proved, on an encrypted link.
+    pub key: Option<[u8; 32]>,
 }
 
 /// Why a handshaken connection is not kept.
@@ -324,6 +326,7 @@ mod tests {
             outbox: Arc::new(Queue::new(100)),
             // Later connections are newer.
             since: Instant::now() + Duration::from_millis(conn),
+            key: None,
         }
     }
 

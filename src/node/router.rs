@@ -18,6 +18,7 @@ use crate::protocol::{
     self, Chat, EncodeError, IdList, Message, MsgId, NodeId, PeerList, Presence, PresenceKind,
     RosterList,
 };
+use crate::secure::Identity;
 use futures::channel::mpsc;
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -38,8 +39,17 @@ const SEEN_ORIGINS: usize = 4096;
 const STILL_LIVE: Duration = Duration::from_secs(2);
 
 /// What every task of the node shares.
+/// How links are secured.
+pub struct Security {
+    pub identity: Identity,
+    /// The key derived from the room secret, if the room has one.
+    pub room_key: Option<[u8; 32]>,
+}
+
 pub(super) struct Shared {
     pub id: NodeId,
+    /// `None` only when running plaintext for a benchmark.
+    pub security: Option<Security>,
     pub port: u16,
     /// The chat room: only nodes of the same room connect.
     pub room: String,
@@ -104,20 +114,23 @@ impl State {
 }
 
 impl Shared {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         name: String,
         room: String,
         port: u16,
         limits: Limits,
+        security: Option<Security>,
+        id: NodeId,
         display: Arc<Queue<Event>>,
         wake_dialer: mpsc::Sender<()>,
         tasks: mpsc::Sender<()>,
     ) -> Shared {
-        let id = NodeId(random_u64());
         let mut roster = Roster::new(SEEN_TTL);
         roster.heard(id, &name, Instant::now());
         Shared {
             id,
+            security,
             port,
             room,
             state: Mutex::new(State {
@@ -574,13 +587,4 @@ fn first_sequence_number() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// 64 random bits for the node id, from the OS-seeded hasher keys of std.
-fn random_u64() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(first_sequence_number());
-    h.write_u32(std::process::id());
-    h.finish()
 }
