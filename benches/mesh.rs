@@ -42,14 +42,24 @@ fn main() {
         "measurement", "p2pchat", "bare relay", "ratio"
     );
 
-    let ours = chain_throughput(nodes, messages);
+    let ours = chain_throughput(nodes, messages, true);
+    let plain = chain_throughput(nodes, messages, false);
     let bare = relay_throughput(nodes, messages);
     row("throughput through the chain (msg/s)", ours, bare);
+    row("  the same, links not encrypted (msg/s)", plain, bare);
 
-    let (p50, p99) = chain_latency(nodes, 300);
+    let (p50, p99) = chain_latency(nodes, 300, true);
+    let (q50, q99) = chain_latency(nodes, 300, false);
     let (b50, b99) = relay_latency(nodes, 300);
     row("latency to the last node, p50 (µs)", p50, b50);
     row("latency to the last node, p99 (µs)", p99, b99);
+    row("  the same, links not encrypted, p50 (µs)", q50, b50);
+    row("  the same, links not encrypted, p99 (µs)", q99, b99);
+    println!();
+    println!(
+        "encryption keeps {:.0}% of the plaintext throughput",
+        100.0 * ours / plain
+    );
 
     println!();
     println!("{:<44} {:>14}", "measurement", "p2pchat");
@@ -93,8 +103,21 @@ struct Node {
 
 impl Node {
     fn start(name: &str, join: Option<u16>, count_prefix: &'static str) -> Node {
+        Node::start_with(name, join, count_prefix, true)
+    }
+
+    /// `encrypted: false` runs the benchmark-only `--insecure-plaintext`.
+    fn start_with(
+        name: &str,
+        join: Option<u16>,
+        count_prefix: &'static str,
+        encrypted: bool,
+    ) -> Node {
         let mut cmd = Command::new(BIN);
         cmd.arg(name).arg("--no-discovery");
+        if !encrypted {
+            cmd.arg("--insecure-plaintext");
+        }
         if let Some(port) = join {
             cmd.args(["127.0.0.1", &port.to_string()]);
         }
@@ -171,11 +194,11 @@ impl Drop for Node {
 }
 
 /// Nodes 0..n, each joined through the previous one.
-fn chain(n: usize, prefix: &'static str) -> Vec<Node> {
+fn chain(n: usize, prefix: &'static str, encrypted: bool) -> Vec<Node> {
     let mut nodes: Vec<Node> = Vec::new();
     for i in 0..n {
         let join = nodes.last().map(|p| p.port);
-        nodes.push(Node::start(&format!("n{i}"), join, prefix));
+        nodes.push(Node::start_with(&format!("n{i}"), join, prefix, encrypted));
     }
     // Let peer exchange settle.
     thread::sleep(Duration::from_secs(2));
@@ -189,8 +212,8 @@ fn lines(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-fn chain_throughput(n: usize, messages: usize) -> f64 {
-    let mut nodes = chain(n, "n0: line ");
+fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> f64 {
+    let mut nodes = chain(n, "n0: line ", encrypted);
     let input = lines(messages);
     let start = Instant::now();
     nodes[0].send(&input);
@@ -274,8 +297,8 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-fn chain_latency(n: usize, samples: usize) -> (f64, f64) {
-    let mut nodes = chain(n, "n0: ping ");
+fn chain_latency(n: usize, samples: usize, encrypted: bool) -> (f64, f64) {
+    let mut nodes = chain(n, "n0: ping ", encrypted);
     let mut times = Vec::with_capacity(samples);
     for k in 1..=samples {
         let start = Instant::now();
@@ -365,15 +388,17 @@ fn rss_per_connection(peers: usize) -> f64 {
 }
 
 /// RSS of a node before and after a raw peer sends it 200 MiB of max-size
-/// chat frames while never reading anything back.
+/// chat frames while never reading anything back. The frames are written by
+/// hand here, so these nodes run plaintext; the queues measured are the same.
 fn flood_rss() -> (f64, f64) {
-    let node = Node::start("target", None, "never");
-    let watcher = Node::start("watcher", Some(node.port), "flood: ");
+    let node = Node::start_with("target", None, "never", false);
+    let watcher = Node::start_with("watcher", Some(node.port), "flood: ", false);
     thread::sleep(Duration::from_secs(2));
     let before = rss_kib(node.pid());
     let mut s = TcpStream::connect(("127.0.0.1", node.port)).unwrap();
     let version = p2pchat::protocol::VERSION;
     let mut out = Vec::new();
+    // Plaintext nodes do not check ids against keys.
     let hello = format!("HELLO {version} 00000000deadbeef 1 lobby flood");
     p2pchat::message::encode(&hello, &mut out).unwrap();
     s.write_all(&out).unwrap();

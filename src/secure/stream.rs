@@ -29,8 +29,10 @@ pub struct SecureReader<R> {
     inner: R,
     transport: Arc<StatelessTransportState>,
     nonce: u64,
-    /// Sealed bytes read but not yet opened.
+    /// Sealed bytes read: `sealed[opened..read]` is not opened yet.
     sealed: Vec<u8>,
+    opened: usize,
+    read: usize,
     /// The last message opened: `plain[taken..filled]` is not handed out yet.
     plain: Vec<u8>,
     filled: usize,
@@ -43,31 +45,47 @@ impl<R> SecureReader<R> {
             inner,
             transport,
             nonce: 0,
-            sealed: Vec::with_capacity(2 + MAX_MESSAGE),
+            sealed: vec![0; 2 + MAX_MESSAGE],
+            opened: 0,
+            read: 0,
             plain: vec![0; MAX_PLAIN],
             filled: 0,
             taken: 0,
         }
     }
 
-    /// Opens the first whole message in `sealed`, if there is one.
+    /// Opens the first whole message not yet opened, if there is one.
     fn open(&mut self) -> io::Result<bool> {
-        let Some(header) = self.sealed.first_chunk::<2>() else {
+        let pending = &self.sealed[self.opened..self.read];
+        let Some(header) = pending.first_chunk::<2>() else {
             return Ok(false);
         };
         let len = usize::from(u16::from_be_bytes(*header));
-        if self.sealed.len() < 2 + len {
+        if pending.len() < 2 + len {
             return Ok(false);
         }
         let n = self
             .transport
-            .read_message(self.nonce, &self.sealed[2..2 + len], &mut self.plain)
+            .read_message(self.nonce, &pending[2..2 + len], &mut self.plain)
             .map_err(|_| broken("a message did not decrypt"))?;
         self.nonce += 1;
         self.filled = n;
         self.taken = 0;
-        self.sealed.drain(..2 + len);
+        self.opened += 2 + len;
         Ok(true)
+    }
+
+    /// Makes room to read: moves the unopened tail to the front when the
+    /// buffer's end is reached (one message at most: the buffer holds one).
+    fn make_room(&mut self) {
+        if self.opened == self.read {
+            self.opened = 0;
+            self.read = 0;
+        } else if self.read == self.sealed.len() {
+            self.sealed.copy_within(self.opened..self.read, 0);
+            self.read -= self.opened;
+            self.opened = 0;
+        }
     }
 }
 
@@ -88,15 +106,16 @@ impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
             if this.open()? {
                 continue;
             }
-            let mut chunk = [0u8; 16 * 1024];
-            let n = ready!(Pin::new(&mut this.inner).poll_read(cx, &mut chunk))?;
+            this.make_room();
+            let room = &mut this.sealed[this.read..];
+            let n = ready!(Pin::new(&mut this.inner).poll_read(cx, room))?;
             if n == 0 {
-                return Poll::Ready(match this.sealed.is_empty() {
+                return Poll::Ready(match this.opened == this.read {
                     true => Ok(0),
                     false => Err(io::ErrorKind::UnexpectedEof.into()),
                 });
             }
-            this.sealed.extend_from_slice(&chunk[..n]);
+            this.read += n;
         }
     }
 }

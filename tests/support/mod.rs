@@ -366,18 +366,37 @@ pub struct Relay {
     open: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
+    /// Every byte relayed, when capturing.
+    captured: Arc<Mutex<Vec<u8>>>,
     pub addr: SocketAddr,
 }
 
 impl Relay {
+    /// A relay that hides peer exchange (it reads plaintext frames).
     pub fn start(listen: SocketAddr, target: SocketAddr) -> Relay {
+        Relay::spawn(listen, target, false)
+    }
+
+    /// A relay that copies bytes untouched and keeps a copy of all of them,
+    /// as a wiretap would.
+    pub fn capture(listen: SocketAddr, target: SocketAddr) -> Relay {
+        Relay::spawn(listen, target, true)
+    }
+
+    /// Everything relayed so far, both ways, when capturing.
+    pub fn captured(&self) -> Vec<u8> {
+        self.captured.lock().unwrap().clone()
+    }
+
+    fn spawn(listen: SocketAddr, target: SocketAddr, capture: bool) -> Relay {
         let listener = TcpListener::bind(listen).expect("bind relay");
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
         let open = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (o, s, c) = (open.clone(), stop.clone(), conns.clone());
+        let captured: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let (o, s, c, cap) = (open.clone(), stop.clone(), conns.clone(), captured.clone());
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
@@ -391,8 +410,20 @@ impl Relay {
                         };
                         c.lock().unwrap().push(inbound.try_clone().unwrap());
                         c.lock().unwrap().push(outbound.try_clone().unwrap());
-                        pump_frames(inbound.try_clone().unwrap(), outbound.try_clone().unwrap());
-                        pump_frames(outbound, inbound);
+                        if capture {
+                            pump_bytes(
+                                inbound.try_clone().unwrap(),
+                                outbound.try_clone().unwrap(),
+                                cap.clone(),
+                            );
+                            pump_bytes(outbound, inbound, cap.clone());
+                        } else {
+                            pump_frames(
+                                inbound.try_clone().unwrap(),
+                                outbound.try_clone().unwrap(),
+                            );
+                            pump_frames(outbound, inbound);
+                        }
                     }
                     Err(_) => thread::sleep(Duration::from_millis(10)),
                 }
@@ -402,6 +433,7 @@ impl Relay {
             open,
             conns,
             stop,
+            captured,
             addr,
         }
     }
@@ -425,6 +457,20 @@ impl Drop for Relay {
         self.cut();
         self.stop.store(true, Ordering::SeqCst);
     }
+}
+
+/// Copies bytes from `from` to `to`, keeping a copy in `tap`.
+fn pump_bytes(mut from: TcpStream, mut to: TcpStream, tap: Arc<Mutex<Vec<u8>>>) {
+    thread::spawn(move || {
+        let mut buf = [0u8; 16 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            tap.lock().unwrap().extend_from_slice(&buf[..n]);
+            if to.write_all(&buf[..n]).is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown(std::net::Shutdown::Write);
+    });
 }
 
 /// Copies frames from `from` to `to`, leaving out `PEERS` frames.
