@@ -17,7 +17,7 @@ pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;

@@ -201,13 +201,13 @@ fn plaintext_protocol_frames_without_encryption_are_refused() {
 fn another_protocol_version_is_told_so_and_refused() {
     let alice = Peer::start("alice");
     let reply = poke(alice.port, |id| {
-        frame(format!("HELLO 4 {id} 1 lobby future").as_bytes())
+        frame(format!("HELLO 5 {id} 1 lobby future").as_bytes())
     });
     assert!(
-        reply.contains("ERROR protocol version 4 is not supported"),
+        reply.contains("ERROR protocol version 5 is not supported"),
         "{reply:?}"
     );
-    alice.wait_for_line(T, |l| l.contains("protocol version 4 is not supported"));
+    alice.wait_for_line(T, |l| l.contains("protocol version 5 is not supported"));
 }
 
 #[test]

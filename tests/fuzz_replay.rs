@@ -53,3 +53,13 @@ fn discovery_inputs_pass() {
         common::check_datagram(&data);
     }
 }
+
+#[test]
+fn handshake_inputs_pass() {
+    let files = inputs("handshake");
+    assert!(!files.is_empty(), "no handshake inputs to replay");
+    for (name, data) in files {
+        eprintln!("replaying {name}");
+        common::check_handshake(&data);
+    }
+}
