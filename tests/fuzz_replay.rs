@@ -21,45 +21,36 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-#[test]
-fn decode_inputs_pass() {
-    let files = inputs("decode");
-    assert!(!files.is_empty(), "no decode inputs to replay");
+/// Runs `check` over every committed input of `target`.
+fn replay(target: &str, check: impl Fn(&[u8])) {
+    let files = inputs(target);
+    assert!(!files.is_empty(), "no {target} inputs to replay");
     for (name, data) in files {
         eprintln!("replaying {name}");
-        common::check_stream(&data);
+        check(&data);
     }
+}
+
+#[test]
+fn decode_inputs_pass() {
+    replay("decode", common::check_stream);
 }
 
 #[test]
 fn roundtrip_inputs_pass() {
-    let files = inputs("roundtrip");
-    assert!(!files.is_empty(), "no roundtrip inputs to replay");
-    for (name, data) in files {
-        eprintln!("replaying {name}");
-        let u = Unstructured::new(&data);
-        if let Ok(input) = common::Input::arbitrary_take_rest(u) {
+    replay("roundtrip", |data| {
+        if let Ok(input) = common::Input::arbitrary_take_rest(Unstructured::new(data)) {
             common::check_input(&input);
         }
-    }
+    });
 }
 
 #[test]
 fn discovery_inputs_pass() {
-    let files = inputs("discovery");
-    assert!(!files.is_empty(), "no discovery inputs to replay");
-    for (name, data) in files {
-        eprintln!("replaying {name}");
-        common::check_datagram(&data);
-    }
+    replay("discovery", common::check_datagram);
 }
 
 #[test]
 fn handshake_inputs_pass() {
-    let files = inputs("handshake");
-    assert!(!files.is_empty(), "no handshake inputs to replay");
-    for (name, data) in files {
-        eprintln!("replaying {name}");
-        common::check_handshake(&data);
-    }
+    replay("handshake", common::check_handshake);
 }

@@ -235,18 +235,26 @@ fn wait_who(peer: &Peer, names: &[&str], timeout: Duration) {
     }
 }
 
-#[test]
-fn discovery_finds_peers_across_hosts_and_they_chat() {
-    let Some(lan) = Lan::new(&[DUAL, DUAL, DUAL]) else {
-        return;
-    };
-    // Nobody types an address: they find each other.
-    let alice = lan.node(1, "alice", &[]);
-    let bob = lan.node(2, "bob", &[]);
-    let carol = lan.node(3, "carol", &[]);
-    for p in [&alice, &bob, &carol] {
+/// Three dual-stack hosts running alice, bob and carol, who found each
+/// other by discovery alone (nobody typed an address).
+fn three_hosts() -> Option<(Lan, [Peer; 3])> {
+    let lan = Lan::new(&[DUAL, DUAL, DUAL])?;
+    let nodes = [
+        lan.node(1, "alice", &[]),
+        lan.node(2, "bob", &[]),
+        lan.node(3, "carol", &[]),
+    ];
+    for p in &nodes {
         wait_who(p, &["alice", "bob", "carol"], T);
     }
+    Some((lan, nodes))
+}
+
+#[test]
+fn discovery_finds_peers_across_hosts_and_they_chat() {
+    let Some((_lan, [alice, bob, carol])) = three_hosts() else {
+        return;
+    };
     alice.say("hello across the LAN");
     carol.say("hello from host 3");
     for p in [&alice, &bob, &carol] {
@@ -322,15 +330,9 @@ fn two_rooms_on_one_lan_stay_apart() {
 
 #[test]
 fn a_link_down_splits_the_network_and_up_heals_it_with_history() {
-    let Some(lan) = Lan::new(&[DUAL, DUAL, DUAL]) else {
+    let Some((lan, [alice, bob, carol])) = three_hosts() else {
         return;
     };
-    let alice = lan.node(1, "alice", &[]);
-    let bob = lan.node(2, "bob", &[]);
-    let carol = lan.node(3, "carol", &[]);
-    for p in [&alice, &bob, &carol] {
-        wait_who(p, &["alice", "bob", "carol"], T);
-    }
 
     lan.link(3, false);
     // The split shows: carol is lost to the others, they to her, and the

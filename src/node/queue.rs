@@ -118,6 +118,22 @@ impl<T> Queue<T> {
         .await
     }
 
+    /// Moves every queued item to the end of `to`, in order (for a link
+    /// that replaces this one). Returns how many moved.
+    pub fn move_into(&self, to: &Queue<T>) -> usize {
+        let items: Vec<(T, usize)> = {
+            let mut s = self.lock();
+            s.bytes = 0;
+            s.producers.drain(..).for_each(Waker::wake);
+            s.items.drain(..).collect()
+        };
+        let moved = items.len();
+        for (item, bytes) in items {
+            to.push(item, bytes);
+        }
+        moved
+    }
+
     /// Refuses further pushes and wakes everyone. Queued items can still be popped.
     pub fn close(&self) {
         let mut s = self.lock();
@@ -189,6 +205,19 @@ mod tests {
         assert!(!block_on(q.pop_batch(10, &mut out)));
         // A closed queue never blocks producers.
         assert!(q.space().now_or_never().is_some());
+    }
+
+    #[test]
+    fn queued_items_move_to_another_queue_in_order() {
+        let (a, b) = (Queue::new(10), Queue::new(10));
+        b.push(0, 1);
+        a.push(1, 1);
+        a.push(2, 1);
+        assert_eq!(a.move_into(&b), 2);
+        assert_eq!(a.bytes(), 0);
+        let mut out = Vec::new();
+        block_on(b.pop_batch(10, &mut out));
+        assert_eq!(out, [0, 1, 2]);
     }
 
     #[test]

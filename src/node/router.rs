@@ -446,8 +446,13 @@ impl Shared {
         // fanned out to the new peer, every one before it is in the history.
         peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
+        let new_outbox = peer.outbox.clone();
         if let Some((closed_id, closed)) = state.peers.admit(id, peer, Instant::now())? {
-            if closed_id != id {
+            if closed_id == id {
+                // A second link to the same node replaces the first: what
+                // was queued on the old one goes out on the new one, in order.
+                closed.outbox.move_into(&new_outbox);
+            } else {
                 // Dropped to make room: say so, so it looks elsewhere.
                 if let Ok(frame) = state.encode(&Message::Error(
                     "this node has as many peers as it takes, and made room for a newcomer",
