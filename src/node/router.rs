@@ -266,7 +266,7 @@ impl Shared {
                 ttl: p.ttl - 1,
                 ..*p
             };
-            if let Some(frame) = encode(&Message::Presence(forwarded)) {
+            if let Ok(frame) = state.encode(&Message::Presence(forwarded)) {
                 fan_out(&state.peers, from, &frame, &mut waits);
             }
         }
@@ -541,6 +541,8 @@ fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     }
 }
 
+/// Encodes into a fresh buffer, for rare paths where the state's scratch
+/// buffer is borrowed elsewhere.
 fn encode(message: &Message<'_>) -> Option<Frame> {
     let mut out = Vec::new();
     message.encode(&mut out).ok()?;
