@@ -54,3 +54,12 @@ fn discovery_inputs_pass() {
 fn handshake_inputs_pass() {
     replay("handshake", common::check_handshake);
 }
+
+#[test]
+fn reassembly_inputs_pass() {
+    replay("reassembly", |data| {
+        if let Ok(input) = common::Reassembly::arbitrary_take_rest(Unstructured::new(data)) {
+            common::check_reassembly(&input);
+        }
+    });
+}

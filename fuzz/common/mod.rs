@@ -49,6 +49,91 @@ pub fn check_handshake(data: &[u8]) {
     }
 }
 
+/// Writes to seal, how the sealed bytes arrive, and an optional flipped byte.
+#[derive(Debug, Arbitrary)]
+pub struct Reassembly {
+    writes: Vec<Vec<u8>>,
+    chunks: Vec<u16>,
+    tamper: Option<(u16, u8)>,
+}
+
+/// Hands out its bytes in chunks of the given sizes, as a socket would.
+struct Chunks {
+    data: Vec<u8>,
+    at: usize,
+    sizes: Vec<u16>,
+    turn: usize,
+}
+
+impl futures::io::AsyncRead for Chunks {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        out: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let size = match self.sizes.len() {
+            0 => usize::MAX,
+            n => usize::from(self.sizes[self.turn % n]).max(1),
+        };
+        self.turn += 1;
+        let n = size.min(out.len()).min(self.data.len() - self.at);
+        out[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        std::task::Poll::Ready(Ok(n))
+    }
+}
+
+/// Seals the writes into Noise transport messages, delivers them in the
+/// given chunks (with one byte flipped, if asked), and reads them back:
+/// untouched, the same bytes come out; tampered, the read may fail but
+/// never yields different bytes.
+pub fn check_reassembly(input: &Reassembly) {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    let chunks = Chunks {
+        data: Vec::new(),
+        at: 0,
+        sizes: input.chunks.clone(),
+        turn: 0,
+    };
+    let mut sealed = Vec::new();
+    let (mut writer, mut reader) =
+        p2pchat::secure::memory_pair(&mut sealed, chunks).expect("a key pair");
+    let plain: Vec<u8> = input.writes.concat();
+    futures::executor::block_on(async {
+        for w in &input.writes {
+            writer.write_all(w).await.expect("writing to memory");
+        }
+        writer.flush().await.expect("flushing to memory");
+    });
+    drop(writer);
+    let tampered = match input.tamper {
+        Some((at, xor)) if xor != 0 && !sealed.is_empty() => {
+            let at = usize::from(at) % sealed.len();
+            sealed[at] ^= xor;
+            true
+        }
+        _ => false,
+    };
+    reader.inner_mut().data = sealed;
+    let mut got = Vec::new();
+    let result = futures::executor::block_on(reader.read_to_end(&mut got));
+    if !tampered {
+        assert!(result.is_ok(), "an untouched stream failed: {result:?}");
+        assert_eq!(got, plain, "an untouched stream came out different");
+    } else if result.is_ok() {
+        assert_eq!(
+            got, plain,
+            "a tampered stream was accepted with other bytes"
+        );
+    } else {
+        // Whatever came out before the failure is a true prefix.
+        assert!(
+            plain.starts_with(&got),
+            "a tampered stream yielded other bytes"
+        );
+    }
+}
+
 /// Decodes arbitrary bytes as a stream of frames, parses each body as a
 /// protocol message, and checks that whatever is accepted round-trips.
 pub fn check_stream(mut data: &[u8]) {

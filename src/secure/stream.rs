@@ -54,6 +54,11 @@ impl<R> SecureReader<R> {
         }
     }
 
+    /// The stream it reads from.
+    pub fn inner_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     /// Opens the first whole message not yet opened, if there is one.
     fn open(&mut self) -> io::Result<bool> {
         let pending = &self.sealed[self.opened..self.read];
