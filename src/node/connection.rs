@@ -6,7 +6,7 @@
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
 
-use super::peers::{ConnId, Frame, Peer, Refusal};
+use super::peers::{ConnId, Frame, Peer};
 use super::queue::Queue;
 use super::router::{Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
@@ -142,11 +142,6 @@ where
     let first = match shared.admit(hello.id, peer) {
         Ok(first) => first,
         Err(refusal) => {
-            if refusal == Refusal::Full {
-                if let Some(peers) = shared.peers_frame_for(remote) {
-                    writer.queue_encoded(&peers);
-                }
-            }
             return Err(Failure::tell(refusal.reason().into())
                 .report(&mut writer)
                 .await);

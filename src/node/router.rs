@@ -511,18 +511,6 @@ impl Shared {
             self.wake_dialer();
         }
     }
-
-    /// The `PEERS` frame sent before refusing a connection for being full,
-    /// so that the refused node can try elsewhere.
-    pub fn peers_frame_for(&self, remote: SocketAddr) -> Option<Frame> {
-        let state = self.lock();
-        let list = state
-            .peers
-            .iter()
-            .filter(|(_, p)| shareable(p.listen, remote))
-            .map(|(id, p)| (*id, p.listen));
-        encode_with(|out| protocol::encode_peers(list, out))
-    }
 }
 
 /// Queues `frame` for every peer but `from`, noting the queues that filled.
