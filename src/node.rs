@@ -6,6 +6,7 @@
 
 pub mod queue;
 
+mod broadcast;
 mod connection;
 mod dialer;
 mod discovery;
@@ -13,9 +14,11 @@ mod history;
 mod id_hash;
 mod peers;
 mod presence;
+mod recent;
 mod roster;
 mod router;
 mod seen;
+mod tree;
 
 pub use peers::Limits;
 pub use roster::short_id;
@@ -128,6 +131,7 @@ impl Node {
             error,
         })?;
         let (wake_dialer, wake_rx) = mpsc::channel(1);
+        let (wake_tree, wake_tree_rx) = mpsc::channel(1);
         let (tasks, tasks_done) = mpsc::channel(1);
         let id = config.identity.node_id();
         let fingerprint = config.identity.fingerprint();
@@ -144,11 +148,13 @@ impl Node {
             id,
             display,
             wake_dialer,
+            wake_tree,
             tasks,
         ));
         rt::spawn(accept_loop(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
+        rt::spawn(broadcast::run(shared.clone(), wake_tree_rx));
         if config.discovery {
             rt::spawn(discovery::run(shared.clone()));
         }

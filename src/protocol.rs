@@ -17,7 +17,7 @@ pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -63,6 +63,20 @@ pub enum Message<'a> {
     Roster(RosterList<'a>),
     /// Why the sender is closing the connection.
     Error(&'a str),
+    /// Stop pushing these origins' messages whole to the sender; announce them.
+    Prune(OriginList<'a>),
+    /// The sender has these messages (announced to a peer that gets them lazily).
+    IHave(RangeList<'a>),
+    /// Send the sender these messages, and push their origins' messages whole again.
+    Graft(RangeList<'a>),
+}
+
+/// Consecutive sequence numbers of one origin, `first` to `last` inclusive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IdRange {
+    pub origin: NodeId,
+    pub first: u64,
+    pub last: u64,
 }
 
 /// `HELLO <version> <node-id> <listen-port> <room> <name>`
@@ -137,6 +151,14 @@ pub struct PeerList<'a>(&'a str);
 #[derive(Debug, Clone, Copy)]
 pub struct RosterList<'a>(&'a str);
 
+/// A validated, space-separated list of node ids, read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct OriginList<'a>(&'a str);
+
+/// A validated, space-separated list of `<node-id>:<first>-<last>` ranges, read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct RangeList<'a>(&'a str);
+
 impl<'a> IdList<'a> {
     pub fn iter(&self) -> impl Iterator<Item = MsgId> + 'a {
         items(self.0).filter_map(|s| fields::msg_id(s).ok())
@@ -154,6 +176,32 @@ impl<'a> RosterList<'a> {
         items(self.0).filter_map(|s| fields::member(s).ok())
     }
 }
+
+impl<'a> OriginList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = NodeId> + 'a {
+        items(self.0).filter_map(|s| fields::node_id(s).ok())
+    }
+}
+
+impl<'a> RangeList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = IdRange> + 'a {
+        items(self.0).filter_map(|s| fields::id_range(s).ok())
+    }
+}
+
+impl PartialEq for OriginList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for OriginList<'_> {}
+
+impl PartialEq for RangeList<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+impl Eq for RangeList<'_> {}
 
 impl PartialEq for RosterList<'_> {
     fn eq(&self, other: &Self) -> bool {
@@ -340,6 +388,9 @@ impl<'a> Message<'a> {
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),
+            "PRUNE" => parse_list(rest, fields::node_id).map(|s| Message::Prune(OriginList(s))),
+            "IHAVE" => parse_list(rest, fields::id_range).map(|s| Message::IHave(RangeList(s))),
+            "GRAFT" => parse_list(rest, fields::id_range).map(|s| Message::Graft(RangeList(s))),
             "ERROR" => match rest {
                 Some(text) if !text.is_empty() => Ok(Message::Error(text)),
                 _ => Err(ProtocolError::EmptyText),
@@ -382,7 +433,12 @@ impl<'a> Message<'a> {
                 validate_name(p.name)?;
             }
             Message::Error(t) => text(t)?,
-            Message::Have(_) | Message::Peers(_) | Message::Roster(_) => {}
+            Message::Have(_)
+            | Message::Peers(_)
+            | Message::Roster(_)
+            | Message::Prune(_)
+            | Message::IHave(_)
+            | Message::Graft(_) => {}
         }
         Ok(())
     }
@@ -431,6 +487,9 @@ impl<'a> Message<'a> {
                 w.push_str(p.name);
             }
             Message::Roster(list) => write_roster(w, list.iter()),
+            Message::Prune(origins) => write_origins(w, origins.iter()),
+            Message::IHave(ranges) => write_ranges(w, "IHAVE", ranges.iter()),
+            Message::Graft(ranges) => write_ranges(w, "GRAFT", ranges.iter()),
             Message::Error(text) => {
                 w.push_str("ERROR ");
                 w.push_str(text);
@@ -448,6 +507,50 @@ fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {
 /// Appends a `HAVE` frame listing `ids`.
 pub fn encode_have(ids: impl Iterator<Item = MsgId>, out: &mut Vec<u8>) -> Result<(), FrameError> {
     message::encode_with(out, message::MAX_BODY, |w| write_have(w, ids))
+}
+
+/// Appends a `PRUNE` frame listing `origins`.
+pub fn encode_prune(
+    origins: impl Iterator<Item = NodeId>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_origins(w, origins))
+}
+
+/// Appends an `IHAVE` frame listing `ranges`.
+pub fn encode_ihave(
+    ranges: impl Iterator<Item = IdRange>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "IHAVE", ranges))
+}
+
+/// Appends a `GRAFT` frame listing `ranges`.
+pub fn encode_graft(
+    ranges: impl Iterator<Item = IdRange>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "GRAFT", ranges))
+}
+
+fn write_origins(w: &mut BodyWriter<'_>, origins: impl Iterator<Item = NodeId>) {
+    w.push_str("PRUNE");
+    for id in origins {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+    }
+}
+
+fn write_ranges(w: &mut BodyWriter<'_>, kind: &str, ranges: impl Iterator<Item = IdRange>) {
+    w.push_str(kind);
+    for r in ranges {
+        w.push_str(" ");
+        w.push_hex16(r.origin.0);
+        w.push_str(":");
+        w.push_u64(r.first);
+        w.push_str("-");
+        w.push_u64(r.last);
+    }
 }
 
 /// Appends a `PEERS` frame listing `peers`.

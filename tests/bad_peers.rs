@@ -200,14 +200,13 @@ fn plaintext_protocol_frames_without_encryption_are_refused() {
 #[test]
 fn another_protocol_version_is_told_so_and_refused() {
     let alice = Peer::start("alice");
+    let future = p2pchat::protocol::VERSION + 1;
     let reply = poke(alice.port, |id| {
-        frame(format!("HELLO 5 {id} 1 lobby future").as_bytes())
+        frame(format!("HELLO {future} {id} 1 lobby future").as_bytes())
     });
-    assert!(
-        reply.contains("ERROR protocol version 5 is not supported"),
-        "{reply:?}"
-    );
-    alice.wait_for_line(T, |l| l.contains("protocol version 5 is not supported"));
+    let refusal = format!("protocol version {future} is not supported");
+    assert!(reply.contains(&format!("ERROR {refusal}")), "{reply:?}");
+    alice.wait_for_line(T, |l| l.contains(&refusal));
 }
 
 #[test]

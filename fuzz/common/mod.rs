@@ -8,7 +8,8 @@
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
 use p2pchat::protocol::{
-    Announcement, Chat, EncodeError, Hello, Message, MsgId, NodeId, Presence, PresenceKind, VERSION,
+    self, Announcement, Chat, EncodeError, Hello, IdRange, Message, MsgId, NodeId, Presence,
+    PresenceKind, VERSION,
 };
 
 /// Parses arbitrary bytes as a LAN discovery datagram; whatever is
@@ -207,6 +208,11 @@ pub enum Input {
     Frame {
         body: String,
     },
+    /// `IHAVE` or `GRAFT`: `(origin, one end, other end)` per range.
+    Ranges {
+        graft: bool,
+        ranges: Vec<(u64, u64, u64)>,
+    },
 }
 
 /// Builds the message if its values are valid, checks the round trip, and
@@ -279,6 +285,10 @@ pub fn check_input(input: &Input) {
             }
             return;
         }
+        Input::Ranges { graft, ranges } => {
+            check_ranges(*graft, ranges);
+            return;
+        }
     };
     // Values that break a rule (an empty name, a space in a name, port 0...)
     // must be refused by the encoder, never sent as some other message.
@@ -305,6 +315,37 @@ fn is_valid(input: &Input) -> bool {
         Input::Chat { name, text, .. } => name_ok(name) && !text.is_empty(),
         Input::Presence { name, .. } => name_ok(name),
         Input::Error { text } => !text.is_empty(),
-        Input::Frame { .. } => true,
+        Input::Frame { .. } | Input::Ranges { .. } => true,
     }
+}
+
+/// Range lists round-trip exactly, in order, or are refused whole when too
+/// long for a frame.
+fn check_ranges(graft: bool, ranges: &[(u64, u64, u64)]) {
+    let ranges: Vec<IdRange> = ranges
+        .iter()
+        .map(|&(origin, a, b)| IdRange {
+            origin: NodeId(origin),
+            first: a.min(b),
+            last: a.max(b),
+        })
+        .collect();
+    let mut frame = Vec::new();
+    let encoded = match graft {
+        true => protocol::encode_graft(ranges.iter().copied(), &mut frame),
+        false => protocol::encode_ihave(ranges.iter().copied(), &mut frame),
+    };
+    if encoded.is_err() {
+        assert!(frame.is_empty());
+        return;
+    }
+    let body = std::str::from_utf8(&frame[message::HEADER_LEN..]).expect("UTF-8");
+    let parsed = Message::parse(body).expect("an encoded range list parses");
+    let list = match parsed {
+        Message::Graft(list) if graft => list,
+        Message::IHave(list) if !graft => list,
+        other => panic!("ranges parsed as {other:?}"),
+    };
+    assert!(list.iter().eq(ranges.iter().copied()));
+    check_message(&parsed);
 }

@@ -138,6 +138,7 @@ where
         outbox: outbox.clone(),
         since: Instant::now(),
         key: peer_key,
+        link: Default::default(),
     };
     let first = match shared.admit(hello.id, peer) {
         Ok(first) => first,
@@ -325,6 +326,15 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 shared.on_peers(list);
                 Waits::default()
             }
+            Ok(Message::Prune(origins)) => {
+                shared.on_prune(peer, origins);
+                Waits::default()
+            }
+            Ok(Message::IHave(ranges)) => {
+                shared.on_ihave(peer, ranges);
+                Waits::default()
+            }
+            Ok(Message::Graft(ranges)) => shared.on_graft(peer, ranges),
             Ok(Message::Error(text)) => return format!("the peer said: {text}"),
             Ok(Message::Hello(_)) => return refuse(outbox, "a second HELLO".into()),
             Err(e) => return refuse(outbox, e.to_string()),

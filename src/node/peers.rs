@@ -3,7 +3,9 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
+use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
+use super::tree::Link;
 use crate::protocol::NodeId;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -32,6 +34,8 @@ pub struct Peer {
     pub since: Instant,
     /// The static key it proved, on an encrypted link.
     pub key: Option<[u8; 32]>,
+    /// Which origins' messages go to it whole, and what to announce to it.
+    pub link: Link,
 }
 
 /// Why a handshaken connection is not kept.
@@ -95,7 +99,7 @@ struct Known {
 pub struct PeerSet {
     me: NodeId,
     limits: Limits,
-    peers: HashMap<NodeId, Peer>,
+    peers: HashMap<NodeId, Peer, BuildIdHasher>,
     book: HashMap<NodeId, Known>,
     dialing: HashSet<SocketAddr>,
 }
@@ -105,7 +109,7 @@ impl PeerSet {
         PeerSet {
             me,
             limits,
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             book: HashMap::new(),
             dialing: HashSet::new(),
         }
@@ -173,6 +177,14 @@ impl PeerSet {
 
     pub fn iter(&self) -> impl Iterator<Item = (&NodeId, &Peer)> {
         self.peers.iter()
+    }
+
+    pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Peer> {
+        self.peers.get_mut(id)
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut Peer)> {
+        self.peers.iter_mut()
     }
 
     /// Notes where node `id` accepts connections (from peer exchange).
@@ -327,6 +339,7 @@ mod tests {
             // Later connections are newer.
             since: Instant::now() + Duration::from_millis(conn),
             key: None,
+            link: Default::default(),
         }
     }
 

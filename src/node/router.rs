@@ -10,8 +10,10 @@
 use super::history::History;
 use super::peers::{ConnId, Frame, Limits, Peer, PeerSet, Refusal};
 use super::queue::Queue;
+use super::recent::Recent;
 use super::roster::{Heard, Roster};
 use super::seen::SeenCache;
+use super::tree::{Parents, Wants};
 use crate::display::Event;
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{
@@ -36,7 +38,11 @@ const SEEN_TTL: Duration = Duration::from_secs(3600);
 const SEEN_ORIGINS: usize = 4096;
 /// A replayed message younger than this is still news: it goes out as it
 /// came, not marked as history.
-const STILL_LIVE: Duration = Duration::from_secs(2);
+pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
+/// Bytes of recent messages kept for peers that ask for them (`GRAFT`),
+/// and for how long at most.
+const RECENT_BYTES: usize = 16 << 20;
+const RECENT_AGE: Duration = Duration::from_secs(60);
 
 /// What every task of the node shares.
 /// How links are secured.
@@ -56,6 +62,8 @@ pub(super) struct Shared {
     state: Mutex<State>,
     pub display: Arc<Queue<Event>>,
     wake_dialer: mpsc::Sender<()>,
+    /// Starts the tree's ticks when there is something to announce or ask.
+    pub(super) wake_tree: mpsc::Sender<()>,
     pub next_conn: AtomicU64,
     pub handshakes: AtomicUsize,
     pub quitting: AtomicBool,
@@ -72,9 +80,17 @@ pub(super) struct State {
     /// Reused for encoding, so a frame costs one allocation: its own.
     scratch: Vec<u8>,
     pub peers: PeerSet,
-    seen: SeenCache,
+    pub(super) seen: SeenCache,
     history: History,
     pub roster: Roster,
+    /// Recent messages, for peers that ask for them.
+    pub(super) recent: Recent,
+    /// Announced messages this node lacks.
+    pub(super) wants: Wants,
+    /// Per origin, the peer that brings its messages.
+    pub(super) parents: Parents,
+    /// The tree's ticks run (or a wake-up for them is on its way).
+    pub(super) ticking: bool,
 }
 
 /// Queues that were full after a push: the source waits for them before it
@@ -124,6 +140,7 @@ impl Shared {
         id: NodeId,
         display: Arc<Queue<Event>>,
         wake_dialer: mpsc::Sender<()>,
+        wake_tree: mpsc::Sender<()>,
         tasks: mpsc::Sender<()>,
     ) -> Shared {
         let mut roster = Roster::new(SEEN_TTL);
@@ -141,9 +158,14 @@ impl Shared {
                 seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
                 history: History::new(HISTORY_LEN, SEEN_TTL / 2),
                 roster,
+                recent: Recent::new(RECENT_BYTES, RECENT_AGE),
+                wants: Wants::default(),
+                parents: Parents::default(),
+                ticking: false,
             }),
             display,
             wake_dialer,
+            wake_tree,
             next_conn: AtomicU64::new(1),
             handshakes: AtomicUsize::new(0),
             quitting: AtomicBool::new(false),
@@ -188,11 +210,16 @@ impl Shared {
     pub fn on_chat(&self, from: Option<NodeId>, chat: &Chat<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
-        // The seen-check comes first: repeats, the common case in a mesh,
-        // cost no encoding.
+        // The seen-check comes first: repeats cost no encoding.
         if !state.seen.insert(chat.id, now) {
+            // History replays repeat by nature; a live repeat means this
+            // origin's messages reach this node by two paths.
+            if !chat.history {
+                self.prune(&mut state, from, chat.id.origin);
+            }
             return Waits::default();
         }
+        self.heard_first(&mut state, from, chat.id.origin);
         let forwarded = Chat {
             ttl: chat.ttl.saturating_sub(1),
             ..*chat
@@ -231,7 +258,7 @@ impl Shared {
             &mut waits,
         );
         if forward {
-            fan_out(&state.peers, from, &frame, &mut waits);
+            self.fan_out(state, from, chat.id, &frame, now, &mut waits);
         }
         waits
     }
@@ -242,8 +269,10 @@ impl Shared {
         let now = Instant::now();
         let mut state = self.lock();
         if !state.seen.insert(p.id, now) {
+            self.prune(&mut state, from, p.id.origin);
             return Waits::default();
         }
+        self.heard_first(&mut state, from, p.id.origin);
         let mut waits = Waits::default();
         let origin = p.id.origin;
         if origin != self.id {
@@ -267,7 +296,7 @@ impl Shared {
                 ..*p
             };
             if let Ok(frame) = state.encode(&Message::Presence(forwarded)) {
-                fan_out(&state.peers, from, &frame, &mut waits);
+                self.fan_out(&mut state, from, p.id, &frame, now, &mut waits);
             }
         }
         waits
@@ -513,16 +542,7 @@ impl Shared {
     }
 }
 
-/// Queues `frame` for every peer but `from`, noting the queues that filled.
-fn fan_out(peers: &PeerSet, from: Option<NodeId>, frame: &Frame, waits: &mut Waits) {
-    for (id, peer) in peers.iter() {
-        if Some(*id) != from {
-            push(peer, frame.clone(), waits);
-        }
-    }
-}
-
-fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
+pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     let len = frame.len();
     if peer.outbox.push(frame, len) && peer.outbox.is_full() {
         waits.outboxes.push(peer.outbox.clone());
@@ -537,7 +557,7 @@ fn encode(message: &Message<'_>) -> Option<Frame> {
     Some(out.into())
 }
 
-fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>) -> Option<Frame> {
+pub(super) fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>) -> Option<Frame> {
     let mut out = Vec::new();
     f(&mut out).ok()?;
     Some(out.into())
@@ -545,7 +565,7 @@ fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>) -> Option
 
 /// A stored chat frame re-encoded as history, with a fresh hop limit so it
 /// can travel on to nodes behind the receiver.
-fn as_history(frame: &[u8]) -> Option<Frame> {
+pub(super) fn as_history(frame: &[u8]) -> Option<Frame> {
     let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
     match Message::parse(body) {
         Ok(Message::Chat(chat)) => encode(&Message::Chat(Chat {

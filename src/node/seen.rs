@@ -1,84 +1,128 @@
 //! Which flooded messages this node has already handled.
 //!
-//! Ids are `(origin, sequence)`, and each origin numbers its messages in
-//! increasing order, so instead of remembering every id the cache keeps, per
-//! origin, the highest sequence seen and a bitmap of the [`WINDOW`] numbers
-//! below it. A repeat is caught in O(1) without hashing the text, and the
-//! memory is fixed per origin.
+//! Ids are `(origin, sequence)`, and each origin numbers its messages one
+//! after another, so instead of remembering every id the cache keeps, per
+//! origin, a floor below which every number counts as seen and the few runs
+//! of numbers seen above it. Messages mostly come in order, so a message
+//! usually just extends the last run: a repeat is caught without hashing the
+//! text, and the memory per origin is a handful of runs. A gap (messages
+//! that took another path, or are still to be asked for) stays a gap however
+//! late its messages come, until [`MAX_RUNS`] runs force the oldest gap
+//! under the floor.
 //!
 //! Bounds: at most `max_origins` origins, each forgotten after `ttl` without
-//! news. A sequence number more than [`WINDOW`] below the highest one is too
-//! old to tell apart from a repeat and is treated as seen; history replays are
-//! far shorter than the window, so no real message falls there.
+//! news.
 
 use super::id_hash::BuildIdHasher;
-use crate::protocol::{MsgId, NodeId};
+use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// Sequence numbers remembered below the highest one seen, per origin.
-pub const WINDOW: u64 = 1024;
-const WORDS: usize = (WINDOW / 64) as usize;
+/// How far below the first number heard of an origin its older messages
+/// still count as new: a history replay to a newcomer is shorter than this.
+pub const BACKLOG: u64 = 1024;
+/// Runs of seen numbers kept per origin.
+pub const MAX_RUNS: usize = 64;
 
+#[derive(Clone)]
 pub struct SeenCache {
-    origins: HashMap<NodeId, Window, BuildIdHasher>,
+    origins: HashMap<NodeId, Seen, BuildIdHasher>,
     max_origins: usize,
     ttl: Duration,
 }
 
-struct Window {
-    /// The highest sequence number seen.
-    top: u64,
-    /// Bit `d` is set when `top - d` was seen.
-    bits: [u64; WORDS],
+/// What was seen of one origin.
+#[derive(Clone)]
+struct Seen {
+    /// Every number below it counts as seen.
+    floor: u64,
+    /// Runs of seen numbers above the floor, inclusive, in order, apart
+    /// from each other and from the floor.
+    runs: Vec<(u64, u64)>,
     last_used: Instant,
 }
 
-impl Window {
+impl Seen {
     fn new(seq: u64, now: Instant) -> Self {
-        let mut bits = [0; WORDS];
-        bits[0] = 1;
-        Window {
-            top: seq,
-            bits,
+        let mut seen = Seen {
+            floor: seq.saturating_sub(BACKLOG),
+            runs: Vec::new(),
             last_used: now,
-        }
+        };
+        seen.insert(seq);
+        seen
     }
 
     /// Marks `seq`; true if it was not marked before.
     fn insert(&mut self, seq: u64) -> bool {
-        if seq > self.top {
-            self.shift(seq - self.top);
-            self.top = seq;
-            self.bits[0] |= 1;
-            return true;
-        }
-        let d = self.top - seq;
-        if d >= WINDOW {
+        if seq < self.floor {
             return false;
         }
-        let (word, bit) = ((d / 64) as usize, d % 64);
-        let was = self.bits[word] & (1 << bit) != 0;
-        self.bits[word] |= 1 << bit;
-        !was
+        // The common case: the next number after the last run.
+        if let Some(last) = self.runs.last_mut() {
+            if last.1.checked_add(1) == Some(seq) {
+                last.1 = seq;
+                return true;
+            }
+        }
+        let i = self.runs.partition_point(|r| r.1 < seq);
+        if self.runs.get(i).is_some_and(|r| r.0 <= seq) {
+            return false;
+        }
+        let joins_before = i > 0 && self.runs[i - 1].1 + 1 == seq;
+        let joins_after = self
+            .runs
+            .get(i)
+            .is_some_and(|r| Some(r.0) == seq.checked_add(1));
+        match (joins_before, joins_after) {
+            (true, true) => {
+                self.runs[i - 1].1 = self.runs[i].1;
+                self.runs.remove(i);
+            }
+            (true, false) => self.runs[i - 1].1 = seq,
+            (false, true) => self.runs[i].0 = seq,
+            (false, false) => self.runs.insert(i, (seq, seq)),
+        }
+        // A run that reaches the floor joins it; too many runs give up the
+        // oldest gap.
+        while let Some(&(first, last)) = self.runs.first() {
+            if first != self.floor && self.runs.len() <= MAX_RUNS {
+                break;
+            }
+            self.floor = last.saturating_add(1);
+            self.runs.remove(0);
+        }
+        true
     }
 
-    /// Moves every mark `n` places further from the top.
-    fn shift(&mut self, n: u64) {
-        if n >= WINDOW {
-            self.bits = [0; WORDS];
-            return;
+    /// Appends to `out` the parts of `range` not seen.
+    fn missing(&self, range: IdRange, out: &mut Vec<IdRange>) {
+        let mut gap = |first: u64, last: u64| {
+            if first <= last {
+                out.push(IdRange {
+                    origin: range.origin,
+                    first,
+                    last,
+                });
+            }
+        };
+        let mut next = range.first.max(self.floor);
+        for &(first, last) in &self.runs {
+            if last < next {
+                continue;
+            }
+            if first > range.last {
+                break;
+            }
+            if first > next {
+                gap(next, first - 1);
+            }
+            match last.checked_add(1) {
+                Some(after) => next = after,
+                None => return,
+            }
         }
-        let (words, bits) = ((n / 64) as usize, (n % 64) as u32);
-        for i in (0..WORDS).rev() {
-            let src = i.checked_sub(words);
-            let hi = src.map_or(0, |s| self.bits[s] << bits);
-            let lo = match (src.and_then(|s| s.checked_sub(1)), bits) {
-                (Some(s), 1..) => self.bits[s] >> (64 - bits),
-                _ => 0,
-            };
-            self.bits[i] = hi | lo;
-        }
+        gap(next, range.last);
     }
 }
 
@@ -99,14 +143,22 @@ impl SeenCache {
                 return w.insert(id.seq);
             }
             // Expired: forget what was seen, as if the origin were new.
-            *w = Window::new(id.seq, now);
+            *w = Seen::new(id.seq, now);
             return true;
         }
         if self.origins.len() >= self.max_origins {
             self.evict(now);
         }
-        self.origins.insert(id.origin, Window::new(id.seq, now));
+        self.origins.insert(id.origin, Seen::new(id.seq, now));
         true
+    }
+
+    /// Appends to `out` the parts of `range` not seen yet, in order.
+    pub fn missing(&self, range: IdRange, out: &mut Vec<IdRange>) {
+        match self.origins.get(&range.origin) {
+            Some(seen) => seen.missing(range, out),
+            None => out.push(range),
+        }
     }
 
     /// Drops expired origins, and if none had expired, the least recently used.
@@ -164,30 +216,50 @@ mod tests {
     }
 
     #[test]
-    fn late_arrivals_inside_the_window_are_new_once() {
+    fn older_messages_of_a_new_origin_are_new_within_the_backlog() {
         let now = Instant::now();
         let mut c = cache();
         assert!(c.insert(id(1, 5000), now));
         assert!(c.insert(id(1, 4990), now));
         assert!(!c.insert(id(1, 4990), now));
-        assert!(c.insert(id(1, 5000 - (WINDOW - 1)), now));
+        assert!(c.insert(id(1, 5000 - BACKLOG), now));
         assert!(
-            !c.insert(id(1, 5000 - WINDOW), now),
-            "beyond the window counts as seen"
+            !c.insert(id(1, 5000 - BACKLOG - 1), now),
+            "below the backlog counts as seen"
         );
     }
 
     #[test]
-    fn big_jumps_clear_the_window() {
+    fn a_gap_stays_open_however_late_its_messages_come() {
         let now = Instant::now();
         let mut c = cache();
-        c.insert(id(1, 1), now);
-        assert!(c.insert(id(1, 1 + 5 * WINDOW), now));
+        c.insert(id(1, 10_000), now);
+        for seq in 10_100..200_000 {
+            assert!(c.insert(id(1, seq), now));
+        }
+        for seq in 10_001..10_100 {
+            assert!(c.insert(id(1, seq), now), "{seq} came late but is new");
+        }
+        for seq in 10_000..200_000 {
+            assert!(!c.insert(id(1, seq), now));
+        }
+        assert_eq!(c.origins[&NodeId(1)].runs.len(), 1, "the runs joined");
+    }
+
+    #[test]
+    fn too_many_gaps_give_up_the_oldest() {
+        let now = Instant::now();
+        let mut c = cache();
+        for k in 0..(MAX_RUNS as u64 + 10) {
+            c.insert(id(1, 10_000 + 2 * k), now);
+        }
+        assert!(c.origins[&NodeId(1)].runs.len() <= MAX_RUNS);
         assert!(
-            !c.insert(id(1, 1), now),
-            "far below the top: treated as seen"
+            !c.insert(id(1, 10_001), now),
+            "the oldest gap now counts as seen"
         );
-        assert!(c.insert(id(1, 1 + 5 * WINDOW - 3), now));
+        let newest_gap = 10_000 + 2 * (MAX_RUNS as u64 + 8) + 1;
+        assert!(c.insert(id(1, newest_gap), now));
     }
 
     #[test]
@@ -211,27 +283,72 @@ mod tests {
         assert!(!c.insert(id(9, 1), t0 + Duration::from_millis(20)));
     }
 
+    #[test]
+    fn missing_parts_of_a_range_come_back_as_ranges() {
+        let now = Instant::now();
+        let mut c = cache();
+        for seq in [10, 11, 13, 20] {
+            c.insert(id(1, seq), now);
+        }
+        let range = |first, last| IdRange {
+            origin: NodeId(1),
+            first,
+            last,
+        };
+        let mut out = Vec::new();
+        c.missing(range(9, 25), &mut out);
+        assert_eq!(
+            out,
+            [range(9, 9), range(12, 12), range(14, 19), range(21, 25)]
+        );
+        out.clear();
+        c.missing(range(10, 11), &mut out);
+        assert!(out.is_empty());
+        let unknown = IdRange {
+            origin: NodeId(2),
+            first: 0,
+            last: u64::MAX,
+        };
+        c.missing(unknown, &mut out);
+        assert_eq!(out, [unknown], "an origin never heard of lacks it all");
+    }
+
     proptest! {
-        /// Against a plain set of every id: identical answers while the
-        /// sequence numbers stay within the window of each other.
+        /// `missing` agrees with asking `insert` about each number in turn.
         #[test]
-        fn matches_an_exact_set_within_the_window(
-            ops in proptest::collection::vec((0u64..3, 0u64..(WINDOW + WINDOW / 2)), 0..600)
+        fn missing_agrees_with_insert(
+            seqs in proptest::collection::vec(0u64..3000, 0..300),
+            first in 0u64..3200,
+            len in 0u64..400,
+        ) {
+            let now = Instant::now();
+            let mut c = cache();
+            for seq in &seqs {
+                c.insert(id(1, *seq), now);
+            }
+            let mut out = Vec::new();
+            c.missing(IdRange { origin: NodeId(1), first, last: first + len }, &mut out);
+            let got: Vec<u64> = out.iter().flat_map(|r| r.first..=r.last).collect();
+            prop_assert!(out.windows(2).all(|w| w[0].last + 1 < w[1].first), "ranges are apart and in order");
+            let expected: Vec<u64> = (first..=first + len)
+                .filter(|seq| c.clone().insert(id(1, *seq), now))
+                .collect();
+            prop_assert_eq!(got, expected);
+        }
+
+        /// Against a plain set of every id: identical answers as long as
+        /// the gaps are few and nothing falls below the backlog.
+        #[test]
+        fn matches_an_exact_set(
+            ops in proptest::collection::vec((0u64..3, 0u64..60), 0..600)
         ) {
             let now = Instant::now();
             let mut c = cache();
             let mut exact = HashSet::new();
-            let mut top = std::collections::HashMap::new();
             for (origin, seq) in ops {
-                let t = top.entry(origin).or_insert(seq);
-                *t = (*t).max(seq);
+                let seq = 100_000 + seq;
                 let expected = exact.insert((origin, seq));
-                let got = c.insert(id(origin, seq), now);
-                if *t - seq < WINDOW {
-                    prop_assert_eq!(got, expected, "origin {} seq {}", origin, seq);
-                } else {
-                    prop_assert!(!got, "too old must count as seen");
-                }
+                prop_assert_eq!(c.insert(id(origin, seq), now), expected, "origin {} seq {}", origin, seq);
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Parsers for single fields. Each accepts exactly the form `PROTOCOL.md`
 //! gives and nothing looser.
 
-use super::{MsgId, NodeId, ProtocolError};
+use super::{IdRange, MsgId, NodeId, ProtocolError};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -134,6 +134,23 @@ pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
     Ok(MsgId {
         origin: node_id(origin)?,
         seq: decimal(seq).ok_or_else(|| invalid("sequence number", seq))?,
+    })
+}
+
+/// `<node-id>:<first>-<last>`, with `first` at most `last`.
+pub(super) fn id_range(s: &str) -> Result<IdRange, ProtocolError> {
+    let id = msg_id(s.split_once('-').map_or(s, |(id, _)| id))?;
+    let last = s.split_once('-').map(|(_, last)| last);
+    let last = last
+        .and_then(decimal)
+        .ok_or_else(|| invalid("message range", s))?;
+    if last < id.seq {
+        return Err(invalid("message range", s));
+    }
+    Ok(IdRange {
+        origin: id.origin,
+        first: id.seq,
+        last,
     })
 }
 

@@ -21,7 +21,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 4 0123456789abcdef 40123 lobby zoë");
+    assert_eq!(body, "HELLO 5 0123456789abcdef 40123 lobby zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -112,7 +112,7 @@ fn bad_messages_are_refused_with_a_reason() {
             "HELLO 2 0123456789abcdef 1 a",
             UnsupportedVersion {
                 got: "2".into(),
-                ours: 4,
+                ours: 5,
             },
         ),
         (
@@ -123,39 +123,39 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 4 0123456789abcdef 4000 lobby",
+            "HELLO 5 0123456789abcdef 4000 lobby",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 4 0123456789ABCDEF 4000 lobby a",
+            "HELLO 5 0123456789ABCDEF 4000 lobby a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 4 0123456789abcdef 0 lobby a",
+            "HELLO 5 0123456789abcdef 0 lobby a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 4 0123456789abcdef 65536 lobby a",
+            "HELLO 5 0123456789abcdef 65536 lobby a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 4 0123456789abcdef 4000 lobby a b",
+            "HELLO 5 0123456789abcdef 4000 lobby a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 4 0123456789abcdef 4000 lobby  a",
+            "HELLO 5 0123456789abcdef 4000 lobby  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
@@ -192,10 +192,68 @@ fn bad_messages_are_refused_with_a_reason() {
                 value: "0123456789abcdef@127.0.0.1:0".into(),
             },
         ),
+        (
+            "IHAVE 0123456789abcdef:9-8",
+            Invalid {
+                field: "message range",
+                value: "0123456789abcdef:9-8".into(),
+            },
+        ),
+        (
+            "GRAFT 0123456789abcdef:9",
+            Invalid {
+                field: "message range",
+                value: "0123456789abcdef:9".into(),
+            },
+        ),
+        (
+            "GRAFT 0123456789abcdef:1-2-3",
+            Invalid {
+                field: "message range",
+                value: "0123456789abcdef:1-2-3".into(),
+            },
+        ),
+        (
+            "PRUNE 0123456789ABCDEF",
+            Invalid {
+                field: "node id",
+                value: "0123456789ABCDEF".into(),
+            },
+        ),
     ];
     for (body, expected) in cases {
         assert_eq!(Message::parse(body).as_ref(), Err(expected), "{body:?}");
     }
+}
+
+#[test]
+fn tree_messages_parse_and_encode() {
+    let body = "IHAVE 0123456789abcdef:5-9 00000000000000ff:7-7";
+    let Ok(Message::IHave(ranges)) = Message::parse(body) else {
+        panic!("IHAVE should parse");
+    };
+    let got: Vec<IdRange> = ranges.iter().collect();
+    assert_eq!(
+        got,
+        [
+            IdRange {
+                origin: ID,
+                first: 5,
+                last: 9
+            },
+            IdRange {
+                origin: NodeId(0xff),
+                first: 7,
+                last: 7
+            },
+        ]
+    );
+    assert_eq!(body_of(&Message::IHave(ranges)), body);
+    let Ok(Message::Prune(origins)) = Message::parse("PRUNE 0123456789abcdef") else {
+        panic!("PRUNE should parse");
+    };
+    assert_eq!(origins.iter().collect::<Vec<_>>(), [ID]);
+    assert!(matches!(Message::parse("GRAFT"), Ok(Message::Graft(r)) if r.iter().count() == 0));
 }
 
 #[test]
@@ -250,7 +308,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 4)"
+        "protocol version 9 is not supported (this node speaks version 5)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -345,6 +403,17 @@ enum Owned {
     Roster(Vec<(NodeId, String)>),
     Presence(PresenceKind, u8, MsgId, String),
     Error(String),
+    Prune(Vec<NodeId>),
+    IHave(Vec<IdRange>),
+    Graft(Vec<IdRange>),
+}
+
+fn id_range() -> impl Strategy<Value = IdRange> {
+    (node_id(), any::<u64>(), any::<u64>()).prop_map(|(origin, a, b)| IdRange {
+        origin,
+        first: a.min(b),
+        last: a.max(b),
+    })
 }
 
 fn presence_kind() -> impl Strategy<Value = PresenceKind> {
@@ -375,6 +444,9 @@ fn owned() -> impl Strategy<Value = Owned> {
         (presence_kind(), any::<u8>(), msg_id(), name())
             .prop_map(|(k, t, i, n)| Owned::Presence(k, t, i, n)),
         ".+".prop_map(Owned::Error),
+        proptest::collection::vec(node_id(), 0..20).prop_map(Owned::Prune),
+        proptest::collection::vec(id_range(), 0..20).prop_map(Owned::IHave),
+        proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Graft),
     ]
 }
 
@@ -414,6 +486,9 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
         })
         .encode(&mut out),
         Owned::Error(text) => Message::Error(text).encode(&mut out),
+        Owned::Prune(ids) => encode_prune(ids.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::IHave(r) => encode_ihave(r.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::Graft(r) => encode_graft(r.iter().copied(), &mut out).map_err(EncodeError::from),
     }
     .unwrap();
     out
@@ -446,6 +521,9 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
             l.iter().eq(members.iter().map(|(id, n)| (*id, n.as_str())))
         }
         (Message::Error(t), Owned::Error(text)) => t == text,
+        (Message::Prune(l), Owned::Prune(ids)) => l.iter().eq(ids.iter().copied()),
+        (Message::IHave(l), Owned::IHave(r)) => l.iter().eq(r.iter().copied()),
+        (Message::Graft(l), Owned::Graft(r)) => l.iter().eq(r.iter().copied()),
         _ => false,
     }
 }
@@ -464,7 +542,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR)( [0-9a-f:@.\\[\\]]{0,20}){0,6}.{0,10}") {
+    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR|PRUNE|IHAVE|GRAFT)( [0-9a-f:@.\\[\\]-]{0,20}){0,6}.{0,10}") {
         if let Ok(m) = Message::parse(&text) {
             // Whatever parses re-encodes and parses to the same message.
             let mut out = Vec::new();

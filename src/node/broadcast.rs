@@ -1,0 +1,227 @@
+//! How a flooded message reaches every node without a copy over every link:
+//! the fan-out along each origin's tree, the tree's own messages (`PRUNE`,
+//! `IHAVE`, `GRAFT`), and the ticks that send announcements and requests.
+//! The decisions are in `tree.rs`; this file carries them out under the
+//! node's lock.
+
+use super::peers::Frame;
+use super::queue::Queue;
+use super::router::{as_history, encode_with, push, Shared, State, Waits, STILL_LIVE};
+use super::tree::{ANNOUNCE_EVERY, RANGES_PER_FRAME};
+use crate::message::FrameError;
+use crate::protocol::{self, IdRange, MsgId, NodeId, OriginList, RangeList};
+use crate::rt;
+use futures::channel::mpsc;
+use futures::StreamExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+impl Shared {
+    /// Queues a new message's `frame` whole for the peers on its origin's
+    /// tree and notes it for announcing to the others. Never back to `from`,
+    /// nor to the origin, which has it.
+    pub(super) fn fan_out(
+        &self,
+        state: &mut State,
+        from: Option<NodeId>,
+        id: MsgId,
+        frame: &Frame,
+        now: Instant,
+        waits: &mut Waits,
+    ) {
+        state.recent.insert(id, frame.clone(), now);
+        let mut announced = false;
+        for (peer_id, peer) in state.peers.iter_mut() {
+            if Some(*peer_id) == from || *peer_id == id.origin {
+                continue;
+            }
+            if peer.link.is_eager(id.origin) {
+                push(peer, frame.clone(), waits);
+            } else {
+                peer.link.announce(id);
+                announced = true;
+            }
+        }
+        if announced {
+            self.tick_soon(state);
+        }
+    }
+
+    /// A live message of `origin` came again, from `from`: tells that peer
+    /// to announce this origin's messages rather than send them whole.
+    ///
+    /// Unless that peer is the origin itself (the shortest path there is,
+    /// so the tree never flaps between it and a longer one) or this node's
+    /// parent for the origin (see [`super::tree::Parents`]).
+    pub(super) fn prune(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
+        let Some(from) = from.filter(|p| *p != origin && !state.parents.is(origin, *p)) else {
+            return;
+        };
+        let Some(peer) = state.peers.get_mut(&from) else {
+            return;
+        };
+        if peer.link.prune(origin) {
+            if let Some(frame) =
+                encode_with(|out| protocol::encode_prune(std::iter::once(origin), out))
+            {
+                let len = frame.len();
+                peer.outbox.push(frame, len);
+            }
+        }
+    }
+
+    /// A message of `origin` came first from `from`: that peer is now this
+    /// node's parent for the origin, unless this node pruned it (then it
+    /// is one of the messages on their way before the `PRUNE` arrived).
+    pub(super) fn heard_first(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
+        let Some(from) = from else {
+            return;
+        };
+        if !state
+            .peers
+            .get(&from)
+            .is_some_and(|p| p.link.has_pruned(origin))
+        {
+            state.parents.set(origin, from);
+        }
+    }
+
+    /// Peer `from` asks for these origins' messages to be announced only.
+    pub fn on_prune(&self, from: NodeId, origins: OriginList<'_>) {
+        let mut state = self.lock();
+        if let Some(peer) = state.peers.get_mut(&from) {
+            for origin in origins.iter() {
+                peer.link.pruned_by_peer(origin);
+            }
+        }
+    }
+
+    /// Peer `from` has these messages: those still missing when the grace
+    /// period ends are asked of it.
+    pub fn on_ihave(&self, from: NodeId, ranges: RangeList<'_>) {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut missing = Vec::new();
+        for range in ranges.iter() {
+            state.seen.missing(range, &mut missing);
+        }
+        for range in missing {
+            state.wants.add(range, from, now);
+        }
+        if !state.wants.is_empty() {
+            self.tick_soon(&mut state);
+        }
+    }
+
+    /// Peer `from` asks for these messages, and for their origins' messages
+    /// whole from now on.
+    pub fn on_graft(&self, from: NodeId, ranges: RangeList<'_>) -> Waits {
+        let now = Instant::now();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        let mut waits = Waits::default();
+        let Some(peer) = state.peers.get_mut(&from) else {
+            return waits;
+        };
+        let ranges: Vec<IdRange> = ranges.iter().collect();
+        for range in &ranges {
+            peer.link.grafted_by_peer(range.origin);
+        }
+        for (frame, age) in state.recent.get(&ranges, now) {
+            // As with history (§5.5): old news is marked as such. Old
+            // presence is not news at all.
+            let resend = match age < STILL_LIVE {
+                true => Some(frame),
+                false => as_history(&frame),
+            };
+            if let Some(frame) = resend {
+                push(peer, frame, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Sends the announcements gathered since the last tick, and asks for
+    /// the announced messages still missing after the grace period. Returns
+    /// whether more ticks are needed.
+    fn tree_tick(&self) -> bool {
+        let now = Instant::now();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        for (_, peer) in state.peers.iter_mut() {
+            if peer.link.has_announcements() {
+                let ranges = peer.link.take_announcements();
+                send_ranges(&peer.outbox, &ranges, |r, out| {
+                    protocol::encode_ihave(r.iter().copied(), out)
+                });
+            }
+        }
+        let seen = &state.seen;
+        let peers = &state.peers;
+        // A want whose announcer left is asked of any other peer.
+        let due = state.wants.due(
+            now,
+            |range, out| seen.missing(range, out),
+            |from| match peers.get(&from) {
+                Some(_) => Some(from),
+                None => peers.iter().next().map(|(id, _)| *id),
+            },
+        );
+        let mut plan: HashMap<NodeId, Vec<IdRange>> = HashMap::new();
+        for (peer, range) in due {
+            plan.entry(peer).or_default().push(range);
+        }
+        for (id, ranges) in plan {
+            if let Some(peer) = state.peers.get_mut(&id) {
+                for range in &ranges {
+                    peer.link.graft(range.origin);
+                }
+                send_ranges(&peer.outbox, &ranges, |r, out| {
+                    protocol::encode_graft(r.iter().copied(), out)
+                });
+            }
+        }
+        let busy =
+            !state.wants.is_empty() || state.peers.iter().any(|(_, p)| p.link.has_announcements());
+        state.ticking = busy;
+        busy
+    }
+
+    /// Makes sure the ticks run.
+    fn tick_soon(&self, state: &mut State) {
+        if !state.ticking {
+            state.ticking = true;
+            // A full channel already holds a wake-up.
+            let _ = self.wake_tree.clone().try_send(());
+        }
+    }
+}
+
+/// Queues `ranges` as frames of at most [`RANGES_PER_FRAME`] each. These
+/// are small, so they go out without backpressure.
+fn send_ranges(
+    outbox: &Queue<Frame>,
+    ranges: &[IdRange],
+    encode: impl Fn(&[IdRange], &mut Vec<u8>) -> Result<(), FrameError>,
+) {
+    for chunk in ranges.chunks(RANGES_PER_FRAME) {
+        if let Some(frame) = encode_with(|out| encode(chunk, out)) {
+            let len = frame.len();
+            outbox.push(frame, len);
+        }
+    }
+}
+
+/// Ticks every [`ANNOUNCE_EVERY`] while there is something to announce or
+/// ask; asleep otherwise, so an idle node does not wake for it.
+pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+    while wake.next().await.is_some() {
+        loop {
+            rt::sleep(ANNOUNCE_EVERY).await;
+            if shared.is_quitting() || !shared.tree_tick() {
+                break;
+            }
+        }
+    }
+}

@@ -1,0 +1,349 @@
+//! The broadcast tree: which links carry each origin's messages whole, and
+//! which only announce them.
+//!
+//! Flooding every message over every link costs one copy per link, most of
+//! them duplicates. Instead (the eager and lazy push of Plumtree), a node
+//! that receives a message it already has tells the sender `PRUNE`: from
+//! then on that link carries this origin's messages as announcements
+//! (`IHAVE`, batched ranges of sequence numbers), and per origin the whole
+//! copies settle on a spanning tree of first arrivals. A node that hears of
+//! messages it still lacks a moment later asks for them with `GRAFT`, which
+//! also makes the link carry that origin whole again: that is how the tree
+//! heals when a link or node on it goes.
+//!
+//! Pure bookkeeping, no I/O; the router sends what it decides.
+
+use super::id_hash::BuildIdHasher;
+use crate::protocol::{IdRange, MsgId, NodeId};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
+
+/// How long announcements gather before they go out, batched.
+pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(20);
+/// How long a node waits for an announced message to arrive whole before it
+/// asks for it: the link carrying it whole may just be slower.
+pub const GRAFT_AFTER: Duration = Duration::from_millis(150);
+/// How long a request stands before the same messages may be asked again.
+pub const ASK_AGAIN_AFTER: Duration = Duration::from_secs(1);
+/// Requests made for one announced message before giving up on it.
+pub const MAX_TRIES: u32 = 3;
+/// Origins one link remembers as pruned, each way; a bound against a peer
+/// that names endless origins.
+const MAX_ORIGINS: usize = 4096;
+/// Announced ranges awaiting their time to be checked.
+const MAX_WANTS: usize = 4096;
+/// Ranges per `IHAVE` or `GRAFT` frame, well inside a frame's size limit.
+pub const RANGES_PER_FRAME: usize = 500;
+
+/// The tree's state on one link.
+#[derive(Default)]
+pub struct Link {
+    /// Origins whose messages the peer wants announced only (it pruned them).
+    lazy: HashSet<NodeId, BuildIdHasher>,
+    /// Origins this node pruned on the link: a burst of duplicates already
+    /// on the way costs one `PRUNE`, not one each.
+    pruned: HashSet<NodeId, BuildIdHasher>,
+    /// Messages to announce at the next tick: runs of consecutive sequence
+    /// numbers per origin, exactly those handled, so that what is announced
+    /// can be asked for.
+    pending: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>,
+}
+
+impl Link {
+    /// Whether messages of `origin` go to this peer whole.
+    pub fn is_eager(&self, origin: NodeId) -> bool {
+        self.lazy.is_empty() || !self.lazy.contains(&origin)
+    }
+
+    /// Notes a message to announce to this peer.
+    pub fn announce(&mut self, id: MsgId) {
+        let runs = self.pending.entry(id.origin).or_default();
+        match runs.last_mut() {
+            Some(run) if run.1.checked_add(1) == Some(id.seq) => run.1 = id.seq,
+            _ => runs.push((id.seq, id.seq)),
+        }
+    }
+
+    /// The peer pruned `origin`: announce its messages from now on.
+    pub fn pruned_by_peer(&mut self, origin: NodeId) {
+        if self.lazy.len() < MAX_ORIGINS {
+            self.lazy.insert(origin);
+        }
+    }
+
+    /// The peer grafted `origin`: send its messages whole again.
+    pub fn grafted_by_peer(&mut self, origin: NodeId) {
+        self.lazy.remove(&origin);
+    }
+
+    /// Whether this node told the peer to announce `origin`'s messages only.
+    pub fn has_pruned(&self, origin: NodeId) -> bool {
+        !self.pruned.is_empty() && self.pruned.contains(&origin)
+    }
+
+    /// A duplicate of `origin`'s came over this link: true if this node
+    /// should now tell the peer `PRUNE` (it has not yet).
+    pub fn prune(&mut self, origin: NodeId) -> bool {
+        self.pruned.len() < MAX_ORIGINS && self.pruned.insert(origin)
+    }
+
+    /// This node asked the peer for `origin`'s messages whole again.
+    pub fn graft(&mut self, origin: NodeId) {
+        self.pruned.remove(&origin);
+    }
+
+    pub fn has_announcements(&self) -> bool {
+        !self.pending.is_empty()
+    }
+
+    /// The announcements gathered since the last call.
+    pub fn take_announcements(&mut self) -> Vec<IdRange> {
+        self.pending
+            .drain()
+            .flat_map(|(origin, runs)| {
+                runs.into_iter().map(move |(first, last)| IdRange {
+                    origin,
+                    first,
+                    last,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Per origin, the peer that last brought one of its messages first: the
+/// node's parent in that origin's tree, which a repeat never prunes.
+///
+/// At a high rate many messages are on their way when a `PRUNE` is sent,
+/// and which peer brings one first varies from message to message. Pruning
+/// every peer a repeat came from would, within a moment, prune them all;
+/// sparing the peer that brings news first keeps one path to the origin
+/// that works.
+#[derive(Default)]
+pub struct Parents(HashMap<NodeId, NodeId, BuildIdHasher>);
+
+impl Parents {
+    pub fn set(&mut self, origin: NodeId, peer: NodeId) {
+        if self.0.len() >= MAX_ORIGINS && !self.0.contains_key(&origin) {
+            // Rare, and harmless: a forgotten parent is found again with
+            // the next message.
+            self.0.clear();
+        }
+        self.0.insert(origin, peer);
+    }
+
+    pub fn is(&self, origin: NodeId, peer: NodeId) -> bool {
+        self.0.get(&origin) == Some(&peer)
+    }
+}
+
+/// Messages this node heard announced and lacks, by when to ask for them.
+#[derive(Default)]
+pub struct Wants {
+    queue: VecDeque<Want>,
+    /// Per origin, the highest number asked for lately, and when: what was
+    /// asked is on its way, and asking again at once would bring it twice.
+    asked: HashMap<NodeId, (u64, Instant), BuildIdHasher>,
+}
+
+struct Want {
+    range: IdRange,
+    /// Who announced them, and will be asked.
+    from: NodeId,
+    due: Instant,
+    /// Requests made for them so far.
+    tries: u32,
+}
+
+impl Wants {
+    /// Notes that `from` has `range`, of which this node lacks some.
+    pub fn add(&mut self, range: IdRange, from: NodeId, now: Instant) {
+        self.push(range, from, now + GRAFT_AFTER, 0);
+    }
+
+    fn push(&mut self, range: IdRange, from: NodeId, due: Instant, tries: u32) {
+        if self.queue.len() < MAX_WANTS {
+            self.queue.push_back(Want {
+                range,
+                from,
+                due,
+                tries,
+            });
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Decides what to ask for now, as `(peer, range)`: the parts of the
+    /// wants that are due which are still `missing` and not asked for
+    /// lately, each of its announcer or, if that one is gone, of whichever
+    /// peer `ask` names. Each want is checked again later, in case its
+    /// answer never comes, until [`MAX_TRIES`] requests were made.
+    pub fn due(
+        &mut self,
+        now: Instant,
+        mut missing: impl FnMut(IdRange, &mut Vec<IdRange>),
+        ask: impl Fn(NodeId) -> Option<NodeId>,
+    ) -> Vec<(NodeId, IdRange)> {
+        let mut out = Vec::new();
+        let mut parts = Vec::new();
+        let mut later = Vec::new();
+        while self.queue.front().is_some_and(|w| w.due <= now) {
+            let Some(want) = self.queue.pop_front() else {
+                break;
+            };
+            missing(want.range, &mut parts);
+            for part in parts.drain(..) {
+                if want.tries + 1 < MAX_TRIES {
+                    later.push((part, want.from, want.tries + 1));
+                }
+                let (Some(part), Some(peer)) = (self.not_asked(part, now), ask(want.from)) else {
+                    continue;
+                };
+                self.asked(part, now);
+                out.push((peer, part));
+            }
+        }
+        for (range, from, tries) in later {
+            self.push(range, from, now + ASK_AGAIN_AFTER, tries);
+        }
+        out
+    }
+
+    /// Trims from `range` what was asked for within [`ASK_AGAIN_AFTER`];
+    /// `None` if nothing is left.
+    fn not_asked(&self, mut range: IdRange, now: Instant) -> Option<IdRange> {
+        if let Some(&(upto, at)) = self.asked.get(&range.origin) {
+            if now.saturating_duration_since(at) < ASK_AGAIN_AFTER {
+                range.first = range.first.max(upto.checked_add(1)?);
+            }
+        }
+        (range.first <= range.last).then_some(range)
+    }
+
+    fn asked(&mut self, range: IdRange, now: Instant) {
+        if self.asked.len() >= MAX_ORIGINS {
+            self.asked
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ASK_AGAIN_AFTER);
+        }
+        if self.asked.len() < MAX_ORIGINS {
+            let entry = self.asked.entry(range.origin).or_insert((range.last, now));
+            *entry = (entry.0.max(range.last), now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: NodeId = NodeId(0xa);
+    const B: NodeId = NodeId(0xb);
+    const O: NodeId = NodeId(0x0);
+
+    fn range(origin: NodeId, first: u64, last: u64) -> IdRange {
+        IdRange {
+            origin,
+            first,
+            last,
+        }
+    }
+
+    #[test]
+    fn a_link_is_eager_until_pruned_and_again_after_a_graft() {
+        let mut link = Link::default();
+        assert!(link.is_eager(O));
+        link.pruned_by_peer(O);
+        assert!(!link.is_eager(O));
+        assert!(link.is_eager(A), "only the pruned origin is lazy");
+        link.grafted_by_peer(O);
+        assert!(link.is_eager(O));
+    }
+
+    #[test]
+    fn a_burst_of_duplicates_prunes_once() {
+        let mut link = Link::default();
+        assert!(link.prune(O));
+        assert!(!link.prune(O));
+        assert!(link.prune(A));
+        link.graft(O);
+        assert!(link.prune(O), "after a graft, a new duplicate prunes again");
+    }
+
+    #[test]
+    fn announcements_are_the_exact_runs_handled() {
+        let mut link = Link::default();
+        for seq in [3, 4, 5, 9, 10] {
+            link.announce(MsgId { origin: O, seq });
+        }
+        link.announce(MsgId { origin: A, seq: 1 });
+        let mut got = link.take_announcements();
+        got.sort_by_key(|r| (r.origin, r.first));
+        assert_eq!(got, [range(O, 3, 5), range(O, 9, 10), range(A, 1, 1)]);
+        assert!(!link.has_announcements());
+    }
+
+    /// Every number in `have` counts as received.
+    fn lacking(have: &[u64]) -> impl FnMut(IdRange, &mut Vec<IdRange>) + '_ {
+        move |r, out| {
+            for seq in r.first..=r.last {
+                if !have.contains(&seq) {
+                    out.push(range(r.origin, seq, seq));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn only_what_is_still_missing_is_asked_after_the_grace_period() {
+        let t0 = Instant::now();
+        let mut wants = Wants::default();
+        wants.add(range(O, 1, 2), A, t0);
+        assert!(wants.due(t0, lacking(&[]), Some).is_empty(), "not yet");
+        let due = t0 + GRAFT_AFTER;
+        assert_eq!(wants.due(due, lacking(&[1]), Some), [(A, range(O, 2, 2))]);
+    }
+
+    #[test]
+    fn what_was_asked_lately_is_not_asked_again() {
+        let t0 = Instant::now();
+        let mut wants = Wants::default();
+        wants.add(range(O, 1, 9), A, t0);
+        wants.add(range(O, 5, 12), B, t0);
+        let due = t0 + GRAFT_AFTER;
+        let all = |r: IdRange, out: &mut Vec<IdRange>| out.push(r);
+        assert_eq!(
+            wants.due(due, all, Some),
+            [(A, range(O, 1, 9)), (B, range(O, 10, 12))]
+        );
+    }
+
+    #[test]
+    fn an_unanswered_request_is_made_again_then_given_up() {
+        let t0 = Instant::now();
+        let mut wants = Wants::default();
+        wants.add(range(O, 1, 1), A, t0);
+        let mut at = t0 + GRAFT_AFTER;
+        let all = |r: IdRange, out: &mut Vec<IdRange>| out.push(r);
+        for _ in 0..MAX_TRIES {
+            assert_eq!(wants.due(at, all, Some), [(A, range(O, 1, 1))]);
+            at += ASK_AGAIN_AFTER;
+        }
+        assert!(wants.due(at, all, Some).is_empty());
+        assert!(wants.is_empty());
+    }
+
+    #[test]
+    fn a_want_whose_announcer_left_is_asked_of_another_peer() {
+        let t0 = Instant::now();
+        let mut wants = Wants::default();
+        wants.add(range(O, 1, 1), A, t0);
+        let all = |r: IdRange, out: &mut Vec<IdRange>| out.push(r);
+        let got = wants.due(t0 + GRAFT_AFTER, all, |p| {
+            Some(p).filter(|p| *p != A).or(Some(B))
+        });
+        assert_eq!(got, [(B, range(O, 1, 1))]);
+    }
+}
