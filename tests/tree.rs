@@ -33,7 +33,9 @@ impl Hand {
         let identity = Identity::generate().unwrap();
         let id = identity.node_id();
         let link = rt::block_on(async {
-            let stream = rt::connect(([127, 0, 0, 1], node.port).into()).await.unwrap();
+            let stream = rt::connect(([127, 0, 0, 1], node.port).into())
+                .await
+                .unwrap();
             secure::handshake(stream.clone(), stream, true, &identity, None)
                 .await
                 .unwrap()
@@ -154,11 +156,21 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
     alice.expect_line("xavier: line 3", T);
     let deadline = Instant::now() + T;
     while two.announced() != [2, 3] {
-        assert!(Instant::now() < deadline, "announced: {:?}", two.announced());
+        assert!(
+            Instant::now() < deadline,
+            "announced: {:?}",
+            two.announced()
+        );
         thread::sleep(Duration::from_millis(10));
     }
-    assert!(two.received(&forwarded(2)).is_empty(), "sent whole after PRUNE");
-    assert!(two.received(&forwarded(3)).is_empty(), "sent whole after PRUNE");
+    assert!(
+        two.received(&forwarded(2)).is_empty(),
+        "sent whole after PRUNE"
+    );
+    assert!(
+        two.received(&forwarded(3)).is_empty(),
+        "sent whole after PRUNE"
+    );
 
     two.send(&format!("GRAFT {ORIGIN}:2-3"));
     two.expect(&forwarded(2));

@@ -17,6 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Links on which a node keeps receiving each origin's messages whole: two,
+/// so that one link or neighbour that stalls or dies loses nothing and the
+/// other keeps the order, while the requests (`GRAFT`) stay a rare repair.
+const KEEP_WHOLE: usize = 2;
+
 impl Shared {
     /// Queues a new message's `frame` whole for the peers on its origin's
     /// tree and notes it for announcing to the others. Never back to `from`,
@@ -58,6 +63,14 @@ impl Shared {
         let Some(from) = from.filter(|p| *p != origin && !state.parents.is(origin, *p)) else {
             return;
         };
+        let others = state
+            .peers
+            .iter()
+            .filter(|(id, p)| **id != from && !p.link.has_pruned(origin))
+            .count();
+        if others < KEEP_WHOLE {
+            return;
+        }
         let Some(peer) = state.peers.get_mut(&from) else {
             return;
         };
