@@ -17,13 +17,16 @@ use std::time::{Duration, Instant};
 use support::Peer;
 
 const T: Duration = Duration::from_secs(10);
-/// The made-up origin of the messages the hand-driven peers pass on.
+/// The made-up origin of the messages the hand-driven peers pass on, a node
+/// further away.
 const ORIGIN: &str = "00000000000000aa";
 
 /// A peer driven by hand: what it receives is collected, frame by frame.
 struct Hand {
     name: &'static str,
+    id: String,
     writer: Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
+    stream: rt::Stream,
     frames: Arc<Mutex<Vec<String>>>,
 }
 
@@ -32,14 +35,15 @@ impl Hand {
     fn connect(node: &Peer, name: &'static str) -> Hand {
         let identity = Identity::generate().unwrap();
         let id = identity.node_id();
-        let link = rt::block_on(async {
-            let stream = rt::connect(([127, 0, 0, 1], node.port).into())
-                .await
-                .unwrap();
-            secure::handshake(stream.clone(), stream, true, &identity, None)
-                .await
-                .unwrap()
-        });
+        let stream = rt::block_on(rt::connect(([127, 0, 0, 1], node.port).into())).unwrap();
+        let link = rt::block_on(secure::handshake(
+            stream.clone(),
+            stream.clone(),
+            true,
+            &identity,
+            None,
+        ))
+        .unwrap();
         let frames = Arc::new(Mutex::new(Vec::new()));
         let collected = frames.clone();
         rt::spawn(async move {
@@ -50,12 +54,19 @@ impl Hand {
         });
         let hand = Hand {
             name,
+            id: id.to_string(),
             writer: Mutex::new(Box::new(link.writer)),
+            stream,
             frames,
         };
         hand.send(&format!("HELLO {VERSION} {id} 1 lobby {name}"));
         node.wait_for_line(T, |l| l.starts_with(&format!("*** connected to {name}")));
         hand
+    }
+
+    /// Closes the link, as a node that leaves does.
+    fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
     }
 
     fn send(&self, body: &str) {
@@ -112,7 +123,11 @@ impl Hand {
 
 /// A live chat message of the made-up origin, as its neighbour passes it on.
 fn chat(seq: u64) -> String {
-    format!("MSG 32 {ORIGIN}:{seq} 1732608000000 xavier line {seq}")
+    chat_of(ORIGIN, seq)
+}
+
+fn chat_of(origin: &str, seq: u64) -> String {
+    format!("MSG 32 {origin}:{seq} 1732608000000 xavier line {seq}")
 }
 
 /// The same message passed on once more, by the node under test.
@@ -128,17 +143,39 @@ fn node_and_two_hands() -> (Peer, Hand, Hand) {
 }
 
 #[test]
-fn a_repeat_prunes_the_link_it_came_from_and_not_the_first() {
+fn a_repeat_of_a_neighbours_message_prunes_the_longer_path() {
+    let (alice, one, two) = node_and_two_hands();
+    let origin = one.id.clone();
+    one.send(&chat_of(&origin, 1));
+    two.expect(&format!("MSG 31 {origin}:1 "));
+    two.send(&chat_of(&origin, 1));
+    two.expect(&format!("PRUNE {origin}"));
+    alice.expect_line("xavier: line 1", T);
+    assert_eq!(alice.count("xavier: line 1"), 1);
+    // The origin itself is never pruned, and two's own messages still go
+    // whole to one.
+    one.send(&chat_of(&origin, 2));
+    two.send(&chat_of(&origin, 2));
+    two.send(&chat_of(&two.id, 1));
+    one.expect(&format!("MSG 31 {}:1 ", two.id));
+    assert!(one.received("PRUNE").is_empty(), "{:?}", one.received(""));
+
+    // When the origin leaves, its messages must come whole again.
+    one.close();
+    alice.wait_for_line(T, |l| l.starts_with("*** connection to one"));
+    two.expect(&format!("GRAFT {origin}:3-{}", u64::MAX));
+}
+
+#[test]
+fn a_repeat_of_a_distant_origin_prunes_nothing() {
     let (alice, one, two) = node_and_two_hands();
     one.send(&chat(1));
     two.expect(&forwarded(1));
     two.send(&chat(1));
-    two.expect(&format!("PRUNE {ORIGIN}"));
-    // Shown once; the peer that brought it first is still sent it whole.
-    alice.expect_line("xavier: line 1", T);
-    two.send(&chat(2));
-    one.expect(&forwarded(2));
-    assert!(one.received("PRUNE").is_empty(), "{:?}", one.received(""));
+    one.send(&chat(2));
+    two.expect(&forwarded(2));
+    alice.expect_line("xavier: line 2", T);
+    assert!(two.received("PRUNE").is_empty(), "{:?}", two.received(""));
     assert_eq!(alice.count("xavier: line 1"), 1);
 }
 

@@ -17,11 +17,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Links on which a node keeps receiving each origin's messages whole: two,
-/// so that one link or neighbour that stalls or dies loses nothing and the
-/// other keeps the order, while the requests (`GRAFT`) stay a rare repair.
-const KEEP_WHOLE: usize = 2;
-
 impl Shared {
     /// Queues a new message's `frame` whole for the peers on its origin's
     /// tree and notes it for announcing to the others. Never back to `from`,
@@ -56,19 +51,17 @@ impl Shared {
     /// A live message of `origin` came again, from `from`: tells that peer
     /// to announce this origin's messages rather than send them whole.
     ///
-    /// Unless that peer is the origin itself (the shortest path there is,
-    /// so the tree never flaps between it and a longer one) or this node's
-    /// parent for the origin (see [`super::tree::Parents`]).
+    /// Only while the origin itself is a neighbour: its own link is the
+    /// shortest path there is, and keeps the origin's order. Messages of
+    /// origins further away keep coming whole over every link, so that no
+    /// single link or node that stalls or dies stands between this node and
+    /// them. When the origin's link closes, the pruned links are grafted
+    /// again (see [`Shared::origin_gone`]).
     pub(super) fn prune(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
-        let Some(from) = from.filter(|p| *p != origin && !state.parents.is(origin, *p)) else {
+        let Some(from) = from.filter(|p| *p != origin) else {
             return;
         };
-        let others = state
-            .peers
-            .iter()
-            .filter(|(id, p)| **id != from && !p.link.has_pruned(origin))
-            .count();
-        if others < KEEP_WHOLE {
+        if state.peers.get(&origin).is_none() {
             return;
         }
         let Some(peer) = state.peers.get_mut(&from) else {
@@ -84,19 +77,22 @@ impl Shared {
         }
     }
 
-    /// A message of `origin` came first from `from`: that peer is now this
-    /// node's parent for the origin, unless this node pruned it (then it
-    /// is one of the messages on their way before the `PRUNE` arrived).
-    pub(super) fn heard_first(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
-        let Some(from) = from else {
-            return;
+    /// The link to neighbour `origin` closed: its messages must come whole
+    /// over the other links again, starting with the first one this node
+    /// lacks, since what was on its way over the closed link is lost.
+    pub(super) fn origin_gone(&self, state: &mut State, origin: NodeId) {
+        let range = IdRange {
+            origin,
+            first: state.seen.next(origin),
+            last: u64::MAX,
         };
-        if !state
-            .peers
-            .get(&from)
-            .is_some_and(|p| p.link.has_pruned(origin))
-        {
-            state.parents.set(origin, from);
+        for (_, peer) in state.peers.iter_mut() {
+            if peer.link.has_pruned(origin) {
+                peer.link.graft(origin);
+                send_ranges(&peer.outbox, &[range], |r, out| {
+                    protocol::encode_graft(r.iter().copied(), out)
+                });
+            }
         }
     }
 
@@ -111,13 +107,16 @@ impl Shared {
     }
 
     /// Peer `from` has these messages: those still missing when the grace
-    /// period ends are asked of it.
+    /// period ends are asked of it. Not those of a neighbour: its own link
+    /// brings them all, in order, however far behind it runs.
     pub fn on_ihave(&self, from: NodeId, ranges: RangeList<'_>) {
         let now = Instant::now();
         let mut state = self.lock();
         let mut missing = Vec::new();
         for range in ranges.iter() {
-            state.seen.missing(range, &mut missing);
+            if state.peers.get(&range.origin).is_none() {
+                state.seen.missing(range, &mut missing);
+            }
         }
         for range in missing {
             state.wants.add(range, from, now);

@@ -13,7 +13,7 @@ use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::{Heard, Roster};
 use super::seen::SeenCache;
-use super::tree::{Parents, Wants};
+use super::tree::Wants;
 use crate::display::Event;
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{
@@ -87,8 +87,6 @@ pub(super) struct State {
     pub(super) recent: Recent,
     /// Announced messages this node lacks.
     pub(super) wants: Wants,
-    /// Per origin, the peer that brings its messages.
-    pub(super) parents: Parents,
     /// The tree's ticks run (or a wake-up for them is on its way).
     pub(super) ticking: bool,
 }
@@ -160,7 +158,6 @@ impl Shared {
                 roster,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
-                parents: Parents::default(),
                 ticking: false,
             }),
             display,
@@ -219,7 +216,6 @@ impl Shared {
             }
             return Waits::default();
         }
-        self.heard_first(&mut state, from, chat.id.origin);
         let forwarded = Chat {
             ttl: chat.ttl.saturating_sub(1),
             ..*chat
@@ -272,7 +268,6 @@ impl Shared {
             self.prune(&mut state, from, p.id.origin);
             return Waits::default();
         }
-        self.heard_first(&mut state, from, p.id.origin);
         let mut waits = Waits::default();
         let origin = p.id.origin;
         if origin != self.id {
@@ -482,6 +477,7 @@ impl Shared {
                 // was queued on the old one goes out on the new one, in order.
                 closed.outbox.move_into(&new_outbox);
             } else {
+                self.origin_gone(&mut state, closed_id);
                 // Dropped to make room: say so, so it looks elsewhere.
                 if let Ok(frame) = state.encode(&Message::Error(
                     "this node has as many peers as it takes, and made room for a newcomer",
@@ -529,7 +525,12 @@ impl Shared {
     /// Forgets connection `conn` to `id` after it ended.
     pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, reason: &str) {
         outbox.close();
-        let removed = self.lock().peers.remove(id, conn);
+        let mut state = self.lock();
+        let removed = state.peers.remove(id, conn);
+        if removed.is_some() {
+            self.origin_gone(&mut state, id);
+        }
+        drop(state);
         if let Some(peer) = removed {
             if !self.is_quitting() {
                 self.notice(format!(

@@ -111,32 +111,6 @@ impl Link {
     }
 }
 
-/// Per origin, the peer that last brought one of its messages first: the
-/// node's parent in that origin's tree, which a repeat never prunes.
-///
-/// At a high rate many messages are on their way when a `PRUNE` is sent,
-/// and which peer brings one first varies from message to message. Pruning
-/// every peer a repeat came from would, within a moment, prune them all;
-/// sparing the peer that brings news first keeps one path to the origin
-/// that works.
-#[derive(Default)]
-pub struct Parents(HashMap<NodeId, NodeId, BuildIdHasher>);
-
-impl Parents {
-    pub fn set(&mut self, origin: NodeId, peer: NodeId) {
-        if self.0.len() >= MAX_ORIGINS && !self.0.contains_key(&origin) {
-            // Rare, and harmless: a forgotten parent is found again with
-            // the next message.
-            self.0.clear();
-        }
-        self.0.insert(origin, peer);
-    }
-
-    pub fn is(&self, origin: NodeId, peer: NodeId) -> bool {
-        self.0.get(&origin) == Some(&peer)
-    }
-}
-
 /// Messages this node heard announced and lacks, by when to ask for them.
 #[derive(Default)]
 pub struct Wants {
