@@ -18,6 +18,7 @@ use futures::{pin_mut, select, FutureExt};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 /// A peer has this long to complete the handshake.
@@ -363,7 +364,17 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         for frame in batch.drain(..) {
             writer.queue_encoded(&frame);
         }
-        match rt::timeout(STALL_TIMEOUT, writer.flush()).await {
+        // As with reads: a timer costs more than a write that completes at
+        // once, so one is armed only when the socket makes the flush wait.
+        let flushed = {
+            let flush = writer.flush();
+            pin_mut!(flush);
+            match futures::poll!(flush.as_mut()) {
+                Poll::Ready(result) => Some(result),
+                Poll::Pending => rt::timeout(STALL_TIMEOUT, flush).await,
+            }
+        };
+        match flushed {
             Some(Ok(())) => {}
             Some(Err(e)) => return format!("sending failed: {e}"),
             None => {
