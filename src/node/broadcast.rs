@@ -1,7 +1,8 @@
-//! How a flooded message reaches every node without a copy over every link:
-//! the fan-out along each origin's tree, the tree's own messages (`PRUNE`,
+//! How a broadcast message reaches every node: the fan-out (whole, or
+//! announced to the links that a neighbouring origin's own link makes
+//! redundant), when to prune and graft, the tree's own messages (`PRUNE`,
 //! `IHAVE`, `GRAFT`), and the ticks that send announcements and requests.
-//! The decisions are in `tree.rs`; this file carries them out under the
+//! The per-link bookkeeping is in `tree.rs`; this file acts on it under the
 //! node's lock.
 
 use super::peers::Frame;
@@ -18,9 +19,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 impl Shared {
-    /// Queues a new message's `frame` whole for the peers on its origin's
-    /// tree and notes it for announcing to the others. Never back to `from`,
-    /// nor to the origin, which has it.
+    /// Queues a new message's `frame` whole for the peers that take its
+    /// origin whole, and notes it for announcing to the others. Never back
+    /// to `from`, nor to the origin, which has it.
     pub(super) fn fan_out(
         &self,
         state: &mut State,

@@ -1,17 +1,14 @@
-//! The broadcast tree: which links carry each origin's messages whole, and
-//! which only announce them.
+//! The broadcast tree's bookkeeping: which links carry each origin's
+//! messages whole and which only announce them, what to announce, and which
+//! announced messages to ask for.
 //!
-//! Flooding every message over every link costs one copy per link, most of
-//! them duplicates. Instead (the eager and lazy push of Plumtree), a node
-//! that receives a message it already has tells the sender `PRUNE`: from
-//! then on that link carries this origin's messages as announcements
-//! (`IHAVE`, batched ranges of sequence numbers), and per origin the whole
-//! copies settle on a spanning tree of first arrivals. A node that hears of
-//! messages it still lacks a moment later asks for them with `GRAFT`, which
-//! also makes the link carry that origin whole again: that is how the tree
-//! heals when a link or node on it goes.
+//! This is the eager and lazy push of Plumtree: a link told `PRUNE` for an
+//! origin carries that origin's messages as announcements (`IHAVE`, batched
+//! runs of sequence numbers), and `GRAFT` asks for announced messages and
+//! makes the link carry the origin whole again. When a node prunes, and when
+//! it grafts, is decided in `broadcast.rs`.
 //!
-//! Pure bookkeeping, no I/O; the router sends what it decides.
+//! Pure bookkeeping, no I/O.
 
 use super::id_hash::BuildIdHasher;
 use crate::protocol::{IdRange, MsgId, NodeId};
