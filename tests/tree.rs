@@ -185,9 +185,14 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
     one.send(&chat(1));
     two.expect(&forwarded(1));
     two.send(&format!("PRUNE {ORIGIN}"));
-    // The PRUNE and the next message travel on different links: give the
-    // PRUNE time to arrive first.
-    thread::sleep(Duration::from_millis(500));
+    // The PRUNE and the next message travel on different links. The node
+    // handles each link's frames in order, so once it has passed on a
+    // message two sent after the PRUNE, it has taken the PRUNE too.
+    two.send(&format!(
+        "MSG 32 {}:1 1732608000000 two after the prune",
+        two.id
+    ));
+    one.expect(&format!("MSG 31 {}:1 ", two.id));
     one.send(&chat(2));
     one.send(&chat(3));
     alice.expect_line("xavier: line 3", T);
