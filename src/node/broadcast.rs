@@ -141,6 +141,7 @@ impl Shared {
         for range in &ranges {
             peer.link.grafted_by_peer(range.origin);
         }
+        let mut allowance = peer.link.resend_allowance(now);
         for (frame, age) in state.recent.get(&ranges, now) {
             // As with history (§5.5): old news is marked as such. Old
             // presence is not news at all.
@@ -148,9 +149,15 @@ impl Shared {
                 true => Some(frame),
                 false => as_history(&frame),
             };
-            if let Some(frame) = resend {
-                push(peer, frame, &mut waits);
-            }
+            let Some(frame) = resend else {
+                continue;
+            };
+            let Some(left) = allowance.checked_sub(frame.len()) else {
+                break;
+            };
+            allowance = left;
+            peer.link.resent(frame.len());
+            push(peer, frame, &mut waits);
         }
         waits
     }

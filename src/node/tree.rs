@@ -29,6 +29,11 @@ pub const MAX_TRIES: u32 = 3;
 const MAX_ORIGINS: usize = 4096;
 /// Announced ranges awaiting their time to be checked.
 const MAX_WANTS: usize = 4096;
+/// Bytes resent to one peer on its requests per [`RESEND_WINDOW`]: enough
+/// for a whole cache of recent messages when a link closes, but a peer
+/// cannot have this node send megabytes for every few bytes it sends.
+pub const RESEND_BYTES: usize = 16 << 20;
+pub const RESEND_WINDOW: Duration = Duration::from_secs(10);
 /// Ranges per `IHAVE` or `GRAFT` frame, well inside a frame's size limit.
 pub const RANGES_PER_FRAME: usize = 500;
 
@@ -44,6 +49,8 @@ pub struct Link {
     /// numbers per origin, exactly those handled, so that what is announced
     /// can be asked for.
     pending: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>,
+    /// When the current resend window began, and the bytes resent in it.
+    resent: Option<(Instant, usize)>,
 }
 
 impl Link {
@@ -87,6 +94,22 @@ impl Link {
     /// This node asked the peer for `origin`'s messages whole again.
     pub fn graft(&mut self, origin: NodeId) {
         self.pruned.remove(&origin);
+    }
+
+    /// Bytes that may still be resent to this peer now.
+    pub fn resend_allowance(&mut self, now: Instant) -> usize {
+        let (start, spent) = self.resent.get_or_insert((now, 0));
+        if now.saturating_duration_since(*start) >= RESEND_WINDOW {
+            (*start, *spent) = (now, 0);
+        }
+        RESEND_BYTES.saturating_sub(*spent)
+    }
+
+    /// Counts `bytes` resent to this peer.
+    pub fn resent(&mut self, bytes: usize) {
+        if let Some((_, spent)) = &mut self.resent {
+            *spent += bytes;
+        }
     }
 
     pub fn has_announcements(&self) -> bool {
@@ -241,6 +264,18 @@ mod tests {
         assert!(link.prune(A));
         link.graft(O);
         assert!(link.prune(O), "after a graft, a new duplicate prunes again");
+    }
+
+    #[test]
+    fn resending_is_bounded_per_window() {
+        let t0 = Instant::now();
+        let mut link = Link::default();
+        assert_eq!(link.resend_allowance(t0), RESEND_BYTES);
+        link.resent(RESEND_BYTES - 10);
+        assert_eq!(link.resend_allowance(t0 + RESEND_WINDOW / 2), 10);
+        link.resent(10);
+        assert_eq!(link.resend_allowance(t0 + RESEND_WINDOW / 2), 0);
+        assert_eq!(link.resend_allowance(t0 + RESEND_WINDOW), RESEND_BYTES);
     }
 
     #[test]
