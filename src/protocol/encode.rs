@@ -1,0 +1,211 @@
+//! Writing messages: the inverse of parsing, refusing any value the parser
+//! would refuse, so that what is sent always reads back as what was meant.
+
+use super::fields::{self, validate_name};
+use super::{EncodeError, IdRange, Message, MsgId, NodeId, ProtocolError};
+use crate::message::{self, BodyWriter, FrameError};
+use std::net::SocketAddr;
+
+impl Message<'_> {
+    /// Appends this message as a frame to `out`. A message with a value the
+    /// parser would refuse, or too long for a frame, is refused whole: an
+    /// invalid name could otherwise shift the fields and read as another message.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.validate()?;
+        message::encode_with(out, message::MAX_BODY, |w| self.write_body(w))?;
+        Ok(())
+    }
+
+    /// Checks the values the parser checks. Lists were validated when parsed.
+    fn validate(&self) -> Result<(), ProtocolError> {
+        let text = |t: &str| match t.is_empty() {
+            true => Err(ProtocolError::EmptyText),
+            false => Ok(()),
+        };
+        match self {
+            Message::Hello(h) => {
+                if h.port == 0 {
+                    return Err(ProtocolError::Invalid {
+                        field: "port",
+                        value: "0".into(),
+                    });
+                }
+                fields::room(h.room)?;
+                validate_name(h.name)?;
+            }
+            Message::Chat(c) => {
+                validate_name(c.name)?;
+                text(c.text)?;
+            }
+            Message::Presence(p) => {
+                validate_name(p.name)?;
+            }
+            Message::Error(t) => text(t)?,
+            Message::Have(_)
+            | Message::Peers(_)
+            | Message::Roster(_)
+            | Message::Prune(_)
+            | Message::IHave(_)
+            | Message::Graft(_) => {}
+        }
+        Ok(())
+    }
+
+    /// Writes the body text.
+    fn write_body(&self, w: &mut BodyWriter<'_>) {
+        match self {
+            Message::Hello(h) => {
+                w.push_str("HELLO ");
+                w.push_u64(h.version.into());
+                w.push_str(" ");
+                w.push_hex16(h.id.0);
+                w.push_str(" ");
+                w.push_u64(h.port.into());
+                w.push_str(" ");
+                w.push_str(h.room);
+                w.push_str(" ");
+                w.push_str(h.name);
+            }
+            Message::Chat(c) => {
+                w.push_str(match (c.history, c.action) {
+                    (false, false) => "MSG ",
+                    (false, true) => "ME ",
+                    (true, false) => "HIST ",
+                    (true, true) => "HISTME ",
+                });
+                w.push_u64(c.ttl.into());
+                w.push_str(" ");
+                write_id(w, c.id);
+                w.push_str(" ");
+                w.push_u64(c.time_ms);
+                w.push_str(" ");
+                w.push_str(c.name);
+                w.push_str(" ");
+                w.push_str(c.text);
+            }
+            Message::Have(ids) => write_have(w, ids.iter()),
+            Message::Peers(peers) => write_peers(w, peers.iter()),
+            Message::Presence(p) => {
+                w.push_str(p.kind.word());
+                w.push_str(" ");
+                w.push_u64(p.ttl.into());
+                w.push_str(" ");
+                write_id(w, p.id);
+                w.push_str(" ");
+                w.push_str(p.name);
+            }
+            Message::Roster(list) => write_roster(w, list.iter()),
+            Message::Prune(origins) => write_origins(w, origins.iter()),
+            Message::IHave(ranges) => write_ranges(w, "IHAVE", ranges.iter()),
+            Message::Graft(ranges) => write_ranges(w, "GRAFT", ranges.iter()),
+            Message::Error(text) => {
+                w.push_str("ERROR ");
+                w.push_str(text);
+            }
+        }
+    }
+}
+
+fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {
+    w.push_hex16(id.origin.0);
+    w.push_str(":");
+    w.push_u64(id.seq);
+}
+
+/// Appends a `HAVE` frame listing `ids`.
+pub fn encode_have(ids: impl Iterator<Item = MsgId>, out: &mut Vec<u8>) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_have(w, ids))
+}
+
+/// Appends a `PRUNE` frame listing `origins`.
+pub fn encode_prune(
+    origins: impl Iterator<Item = NodeId>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_origins(w, origins))
+}
+
+/// Appends an `IHAVE` frame listing `ranges`.
+pub fn encode_ihave(
+    ranges: impl Iterator<Item = IdRange>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "IHAVE", ranges))
+}
+
+/// Appends a `GRAFT` frame listing `ranges`.
+pub fn encode_graft(
+    ranges: impl Iterator<Item = IdRange>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "GRAFT", ranges))
+}
+
+fn write_origins(w: &mut BodyWriter<'_>, origins: impl Iterator<Item = NodeId>) {
+    w.push_str("PRUNE");
+    for id in origins {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+    }
+}
+
+fn write_ranges(w: &mut BodyWriter<'_>, kind: &str, ranges: impl Iterator<Item = IdRange>) {
+    w.push_str(kind);
+    for r in ranges {
+        w.push_str(" ");
+        w.push_hex16(r.origin.0);
+        w.push_str(":");
+        w.push_u64(r.first);
+        w.push_str("-");
+        w.push_u64(r.last);
+    }
+}
+
+/// Appends a `PEERS` frame listing `peers`.
+pub fn encode_peers(
+    peers: impl Iterator<Item = (NodeId, SocketAddr)>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_peers(w, peers))
+}
+
+/// Appends a `ROSTER` frame listing `members`. Names are validated first.
+pub fn encode_roster<'n>(
+    members: impl Iterator<Item = (NodeId, &'n str)> + Clone,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    for (_, name) in members.clone() {
+        validate_name(name).map_err(ProtocolError::from)?;
+    }
+    message::encode_with(out, message::MAX_BODY, |w| write_roster(w, members))?;
+    Ok(())
+}
+
+fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (NodeId, &'n str)>) {
+    w.push_str("ROSTER");
+    for (id, name) in members {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+        w.push_str(":");
+        w.push_str(name);
+    }
+}
+
+fn write_have(w: &mut BodyWriter<'_>, ids: impl Iterator<Item = MsgId>) {
+    w.push_str("HAVE");
+    for id in ids {
+        w.push_str(" ");
+        write_id(w, id);
+    }
+}
+
+fn write_peers(w: &mut BodyWriter<'_>, peers: impl Iterator<Item = (NodeId, SocketAddr)>) {
+    use std::fmt::Write;
+    w.push_str("PEERS");
+    for (id, addr) in peers {
+        w.push_str(" ");
+        w.push_hex16(id.0);
+        // Writing to a Vec cannot fail.
+        let _ = write!(w, "@{addr}");
+    }
+}
