@@ -193,40 +193,19 @@ impl<'a> RangeList<'a> {
     }
 }
 
-impl PartialEq for OriginList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
+/// Lists compare by their entries, not by their text.
+macro_rules! list_eq {
+    ($($list:ident),*) => {$(
+        impl PartialEq for $list<'_> {
+            fn eq(&self, other: &Self) -> bool {
+                self.iter().eq(other.iter())
+            }
+        }
+        impl Eq for $list<'_> {}
+    )*};
 }
-impl Eq for OriginList<'_> {}
 
-impl PartialEq for RangeList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for RangeList<'_> {}
-
-impl PartialEq for RosterList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for RosterList<'_> {}
-
-impl PartialEq for IdList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for IdList<'_> {}
-
-impl PartialEq for PeerList<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.iter().eq(other.iter())
-    }
-}
-impl Eq for PeerList<'_> {}
+list_eq!(IdList, PeerList, RosterList, OriginList, RangeList);
 
 fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(' ').filter(|s| !s.is_empty())

@@ -202,8 +202,8 @@ impl Shared {
                 });
             }
         }
-        let busy =
-            !state.wants.is_empty() || state.peers.iter().any(|(_, p)| p.link.has_announcements());
+        // Every announcement went out above, under this same lock.
+        let busy = !state.wants.is_empty();
         state.ticking = busy;
         busy
     }
