@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo bench --bench mesh                      # everything
 //! cargo bench --bench mesh -- --nodes 5 --messages 200000 --scale 100
+//! cargo bench --bench mesh -- --only latency     # or throughput, memory, scale
 //! ```
 //!
 //! Prints a table: throughput and latency through a chain of nodes, each
@@ -34,6 +35,12 @@ fn main() {
     let nodes = flag("--nodes", 5);
     let messages = flag("--messages", 200_000);
     let scale = flag("--scale", 100);
+    // One part of the table only, for quicker comparisons.
+    let only = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1).cloned());
+    let part = |name: &str| only.as_deref().map_or(true, |o| o == name);
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("p2pchat mesh benchmark: {cores} cores, {nodes}-node chain, {messages} messages of 60 bytes");
     println!();
@@ -42,25 +49,38 @@ fn main() {
         "measurement", "p2pchat", "bare relay", "ratio"
     );
 
-    let ours = chain_throughput(nodes, messages, true);
-    let plain = chain_throughput(nodes, messages, false);
-    let bare = relay_throughput(nodes, messages);
-    row("throughput through the chain (msg/s)", ours, bare);
-    row("  the same, links not encrypted (msg/s)", plain, bare);
+    if part("throughput") {
+        let ours = chain_throughput(nodes, messages, true);
+        let plain = chain_throughput(nodes, messages, false);
+        let bare = relay_throughput(nodes, messages);
+        row("throughput through the chain (msg/s)", ours, bare);
+        row("  the same, links not encrypted (msg/s)", plain, bare);
+        println!(
+            "{:<44} {:>13.0}%",
+            "  encryption keeps",
+            100.0 * ours / plain
+        );
+    }
+    if part("latency") {
+        let (p50, p99) = chain_latency(nodes, 300, true);
+        let (q50, q99) = chain_latency(nodes, 300, false);
+        let (b50, b99) = relay_latency(nodes, 300);
+        row("latency to the last node, p50 (µs)", p50, b50);
+        row("latency to the last node, p99 (µs)", p99, b99);
+        row("  the same, links not encrypted, p50 (µs)", q50, b50);
+        row("  the same, links not encrypted, p99 (µs)", q99, b99);
+    }
+    if part("memory") {
+        memory_table();
+    }
+    if scale > 0 && part("scale") {
+        println!();
+        scale_network(scale);
+    }
+}
 
-    let (p50, p99) = chain_latency(nodes, 300, true);
-    let (q50, q99) = chain_latency(nodes, 300, false);
-    let (b50, b99) = relay_latency(nodes, 300);
-    row("latency to the last node, p50 (µs)", p50, b50);
-    row("latency to the last node, p99 (µs)", p99, b99);
-    row("  the same, links not encrypted, p50 (µs)", q50, b50);
-    row("  the same, links not encrypted, p99 (µs)", q99, b99);
-    println!();
-    println!(
-        "encryption keeps {:.0}% of the plaintext throughput",
-        100.0 * ours / plain
-    );
-
+/// Idle footprint, memory per connection, and memory under a flood.
+fn memory_table() {
     println!();
     println!("{:<44} {:>14}", "measurement", "p2pchat");
     let (rss, wakeups) = idle();
@@ -80,11 +100,6 @@ fn main() {
         "{:<44} {:>14.0}",
         "RSS after 200 MiB of max-size frames (KiB)", after
     );
-
-    if scale > 0 {
-        println!();
-        scale_network(scale);
-    }
 }
 
 fn row(name: &str, ours: f64, bare: f64) {

@@ -16,7 +16,8 @@ mod fields;
 
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
-    encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_roster,
+    encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
+    encode_roster,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 
@@ -301,6 +302,11 @@ fn split_at_space(s: &str) -> (&str, Option<&str>) {
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     }
+}
+
+/// The kinds a chat message travels as.
+fn is_chat_kind(kind: &str) -> bool {
+    matches!(kind, "MSG" | "ME" | "HIST" | "HISTME")
 }
 
 /// Cuts a borrowed copy of a bad value short, so errors stay small in logs.

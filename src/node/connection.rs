@@ -319,7 +319,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         };
         let waits = match Message::parse(body) {
-            Ok(Message::Chat(chat)) => shared.on_chat(Some(peer), &chat),
+            Ok(Message::Chat(chat)) => shared.on_chat(peer, &chat, body),
             Ok(Message::Presence(p)) => shared.on_presence(Some(peer), &p),
             Ok(Message::Roster(list)) => shared.on_roster(list),
             Ok(Message::Have(ids)) => shared.on_have(peer, ids),

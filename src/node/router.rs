@@ -125,6 +125,16 @@ impl State {
         message.encode(&mut self.scratch)?;
         Ok(Arc::from(&self.scratch[..]))
     }
+
+    /// Writes a frame with `write` into a shared frame.
+    fn encode_with<E>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Option<Frame> {
+        self.scratch.clear();
+        write(&mut self.scratch).ok()?;
+        Some(Arc::from(&self.scratch[..]))
+    }
 }
 
 impl Shared {
@@ -202,9 +212,9 @@ impl Shared {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// Handles a chat message that came from peer `from`: shown and
-    /// forwarded once, however often it arrives.
-    pub fn on_chat(&self, from: Option<NodeId>, chat: &Chat<'_>) -> Waits {
+    /// Handles a chat message, parsed from `body`, that came from peer
+    /// `from`: shown and forwarded once, however often it arrives.
+    pub fn on_chat(&self, from: NodeId, chat: &Chat<'_>, body: &str) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
         // The seen-check comes first: repeats cost no encoding.
@@ -212,18 +222,15 @@ impl Shared {
             // History replays repeat by nature; a live repeat means this
             // origin's messages reach this node by two paths.
             if !chat.history {
-                self.prune(&mut state, from, chat.id.origin);
+                self.prune(&mut state, Some(from), chat.id.origin);
             }
             return Waits::default();
         }
-        let forwarded = Chat {
-            ttl: chat.ttl.saturating_sub(1),
-            ..*chat
-        };
-        let Ok(frame) = state.encode(&Message::Chat(forwarded)) else {
+        let ttl = chat.ttl.saturating_sub(1);
+        let Some(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
             return Waits::default();
         };
-        self.deliver(&mut state, from, chat, frame, chat.ttl > 0, now)
+        self.deliver(&mut state, Some(from), chat, frame, chat.ttl > 0, now)
     }
 
     /// Shows a new chat message, keeps it in the history, and queues its

@@ -2,7 +2,7 @@
 //! would refuse, so that what is sent always reads back as what was meant.
 
 use super::fields::{self, validate_name};
-use super::{EncodeError, IdRange, Message, MsgId, NodeId, ProtocolError};
+use super::{split_at_space, EncodeError, IdRange, Message, MsgId, NodeId, ProtocolError};
 use crate::message::{self, BodyWriter, FrameError};
 use std::net::SocketAddr;
 
@@ -104,6 +104,30 @@ impl Message<'_> {
             }
         }
     }
+}
+
+/// Appends the frame of a chat message parsed from `body`, with its hop
+/// limit set to `ttl`. The fields after the hop limit are copied as they
+/// came: the parser has checked them, and writing them again field by field
+/// would cost more than the rest of relaying the message.
+pub fn encode_relayed(body: &str, ttl: u8, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let (kind, rest) = split_at_space(body);
+    let rest = rest.map(split_at_space).and_then(|(_old_ttl, rest)| rest);
+    let Some(rest) = rest.filter(|_| super::is_chat_kind(kind)) else {
+        return Err(ProtocolError::Missing {
+            kind: "relayed message",
+            field: "hop limit",
+        }
+        .into());
+    };
+    message::encode_with(out, message::MAX_BODY, |w| {
+        w.push_str(kind);
+        w.push_str(" ");
+        w.push_u64(ttl.into());
+        w.push_str(" ");
+        w.push_str(rest);
+    })?;
+    Ok(())
 }
 
 fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {

@@ -553,6 +553,24 @@ proptest! {
     }
 
     #[test]
+    fn relaying_a_chat_is_encoding_it_with_the_new_hop_limit(o in owned(), ttl in any::<u8>()) {
+        let frame = encode_owned(&o);
+        let body = std::str::from_utf8(&frame[4..]).unwrap();
+        let mut relayed = Vec::new();
+        let result = encode_relayed(body, ttl, &mut relayed);
+        match Message::parse(body).unwrap() {
+            Message::Chat(chat) => {
+                prop_assert!(result.is_ok());
+                let mut expected = Vec::new();
+                Message::Chat(Chat { ttl, ..chat }).encode(&mut expected).unwrap();
+                prop_assert_eq!(relayed, expected);
+            }
+            // Only chat messages are relayed this way; nothing is written.
+            _ => prop_assert!(result.is_err() && relayed.is_empty()),
+        }
+    }
+
+    #[test]
     fn valid_names_are_accepted(n in name()) {
         prop_assert_eq!(validate_name(&n), Ok(n.as_str()));
     }
