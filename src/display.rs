@@ -7,7 +7,7 @@
 
 use crate::node::queue::Queue;
 use crate::node::short_id;
-use crate::protocol::{Chat, Message};
+use crate::protocol::KeptChat;
 use crate::sanitize::sanitize;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -19,9 +19,11 @@ pub const QUEUE_BYTES: usize = 1 << 20;
 /// Something to show.
 #[derive(Debug, Clone)]
 pub enum Event {
-    /// A chat message: its encoded frame, shared with the peers' queues.
+    /// A chat message: its encoded frame, shared with the peers' queues,
+    /// and its fields as the node parsed them.
     Chat {
         frame: Arc<[u8]>,
+        kept: KeptChat,
         /// Another online user has the same name: add a tag from the node id.
         tagged: bool,
         /// Typed by this node's user.
@@ -97,8 +99,13 @@ pub fn spawn_printer(
 pub fn format_event(event: &Event, style: Style, out: &mut String) {
     match event {
         Event::Chat { own: true, .. } if !style.echo_own => return,
-        Event::Chat { frame, tagged, .. } => match chat_of(frame) {
-            Some(chat) => format_chat(&chat, *tagged, style, out),
+        Event::Chat {
+            frame,
+            kept,
+            tagged,
+            ..
+        } => match kept.name_and_text(frame) {
+            Some((name, text)) => format_chat(kept, name, text, *tagged, style, out),
             None => out.push_str("*** (a message could not be shown)"),
         },
         Event::Notice(text) => {
@@ -109,17 +116,16 @@ pub fn format_event(event: &Event, style: Style, out: &mut String) {
     out.push('\n');
 }
 
-fn chat_of(frame: &[u8]) -> Option<Chat<'_>> {
-    let body = std::str::from_utf8(frame.get(crate::message::HEADER_LEN..)?).ok()?;
-    match Message::parse(body) {
-        Ok(Message::Chat(chat)) => Some(chat),
-        _ => None,
-    }
-}
-
 /// `NAME: TEXT`, or `* NAME TEXT` for an action; history is prefixed with
 /// `[history HH:MM] `, and with `timestamps` live lines with `[HH:MM] `.
-fn format_chat(chat: &Chat<'_>, tagged: bool, style: Style, out: &mut String) {
+fn format_chat(
+    chat: &KeptChat,
+    name: &str,
+    text: &str,
+    tagged: bool,
+    style: Style,
+    out: &mut String,
+) {
     if chat.history {
         out.push_str("[history ");
         out.push_str(&local_time(chat.time_ms));
@@ -133,11 +139,11 @@ fn format_chat(chat: &Chat<'_>, tagged: bool, style: Style, out: &mut String) {
         out.push_str("* ");
     }
     // Names are validated by the protocol: no controls, no spaces, no '#'.
-    let colour = style.colour.then(|| colour_of(chat.name));
+    let colour = style.colour.then(|| colour_of(name));
     if let Some(c) = colour {
         out.push_str(c);
     }
-    out.push_str(chat.name);
+    out.push_str(name);
     if tagged {
         out.push('#');
         out.push_str(&short_id(chat.id.origin));
@@ -147,7 +153,7 @@ fn format_chat(chat: &Chat<'_>, tagged: bool, style: Style, out: &mut String) {
     }
     out.push_str(if chat.action { " " } else { ": " });
     // The text is the peer's to fill: neutralise every control in it.
-    out.push_str(&sanitize(chat.text));
+    out.push_str(&sanitize(text));
 }
 
 /// Bold foreground colours that read on dark and light backgrounds.
@@ -191,15 +197,11 @@ fn local_time(ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{MsgId, NodeId};
+    use crate::protocol::{Chat, Message, MsgId, NodeId};
 
-    fn frame(history: bool, text: &str) -> Arc<[u8]> {
-        chat_frame(history, false, text)
-    }
-
-    fn chat_frame(history: bool, action: bool, text: &str) -> Arc<[u8]> {
-        let mut out = Vec::new();
-        Message::Chat(Chat {
+    /// A message by "bob", as the node hands it over.
+    fn event(history: bool, action: bool, text: &str, tagged: bool, own: bool) -> Event {
+        let chat = Chat {
             history,
             action,
             ttl: 3,
@@ -210,18 +212,19 @@ mod tests {
             time_ms: 1_700_000_000_000,
             name: "bob",
             text,
-        })
-        .encode(&mut out)
-        .unwrap();
-        out.into()
+        };
+        let mut out = Vec::new();
+        Message::Chat(chat).encode(&mut out).unwrap();
+        Event::Chat {
+            frame: out.into(),
+            kept: KeptChat::of(&chat),
+            tagged,
+            own,
+        }
     }
 
-    fn chat(frame: Arc<[u8]>) -> Event {
-        Event::Chat {
-            frame,
-            tagged: false,
-            own: false,
-        }
+    fn chat(text: &str) -> Event {
+        event(false, false, text, false, false)
     }
 
     fn line(e: Event) -> String {
@@ -236,26 +239,18 @@ mod tests {
 
     #[test]
     fn live_chat_is_name_colon_text() {
-        assert_eq!(line(chat(frame(false, "hi there"))), "bob: hi there\n");
+        assert_eq!(line(chat("hi there")), "bob: hi there\n");
     }
 
     #[test]
     fn actions_tags_and_own_lines() {
         assert_eq!(
-            line(chat(chat_frame(false, true, "waves"))),
+            line(event(false, true, "waves", false, false)),
             "* bob waves\n"
         );
-        let tagged = Event::Chat {
-            frame: frame(false, "hi"),
-            tagged: true,
-            own: false,
-        };
+        let tagged = event(false, false, "hi", true, false);
         assert_eq!(line(tagged), "bob#3f2a: hi\n");
-        let own = Event::Chat {
-            frame: frame(false, "mine"),
-            tagged: false,
-            own: true,
-        };
+        let own = event(false, false, "mine", false, true);
         assert_eq!(line(own.clone()), "");
         let echo = Style {
             echo_own: true,
@@ -270,10 +265,10 @@ mod tests {
             colour: true,
             ..Style::default()
         };
-        let l = styled(chat(frame(false, "hi")), style);
+        let l = styled(chat("hi"), style);
         assert_eq!(l, format!("{}bob{RESET}: hi\n", colour_of("bob")));
         assert_eq!(colour_of("bob"), colour_of("bob"));
-        assert!(!line(chat(frame(false, "hi"))).contains('\x1b'));
+        assert!(!line(chat("hi")).contains('\x1b'));
     }
 
     #[test]
@@ -282,7 +277,7 @@ mod tests {
             timestamps: true,
             ..Style::default()
         };
-        let l = styled(chat(frame(false, "hi")), style);
+        let l = styled(chat("hi"), style);
         assert!(
             l.starts_with("[2023-11-1") && l.ends_with("] bob: hi\n"),
             "{l}"
@@ -291,14 +286,14 @@ mod tests {
 
     #[test]
     fn history_is_marked_with_its_time() {
-        let l = line(chat(frame(true, "old news")));
+        let l = line(event(true, false, "old news", false, false));
         assert!(l.starts_with("[history 2023-11-1"), "{l}");
         assert!(l.ends_with("] bob: old news\n"), "{l}");
     }
 
     #[test]
     fn control_characters_never_reach_the_output() {
-        let l = line(chat(frame(false, "\u{1b}[2J\u{7}boom")));
+        let l = line(chat("\u{1b}[2J\u{7}boom"));
         assert_eq!(l, "bob: ^[[2J^Gboom\n");
         let n = line(Event::Notice("x\u{1b}]0;t\u{7}".into()));
         assert_eq!(n, "*** x^[]0;t^G\n");

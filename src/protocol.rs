@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 mod discovery;
 mod encode;
 mod fields;
+mod kept;
 
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
@@ -20,6 +21,7 @@ pub use encode::{
     encode_roster,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
+pub use kept::KeptChat;
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
 pub const VERSION: u32 = 5;

@@ -17,8 +17,8 @@ use super::tree::Wants;
 use crate::display::Event;
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{
-    self, Chat, EncodeError, IdList, Message, MsgId, NodeId, PeerList, Presence, PresenceKind,
-    RosterList,
+    self, Chat, EncodeError, IdList, KeptChat, Message, MsgId, NodeId, PeerList, Presence,
+    PresenceKind, RosterList,
 };
 use crate::secure::Identity;
 use futures::channel::mpsc;
@@ -255,6 +255,7 @@ impl Shared {
         self.show(
             Event::Chat {
                 frame: frame.clone(),
+                kept: KeptChat::of(chat),
                 tagged,
                 own: from.is_none(),
             },

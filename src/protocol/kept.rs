@@ -1,0 +1,94 @@
+//! A chat message kept beside its frame, parsed once.
+//!
+//! The node parses each message as it arrives; the display shows it later,
+//! on its own thread. Handing the display the parsed fields along with the
+//! frame spares it a second parse of every line.
+
+use super::{Chat, MsgId};
+
+/// A chat message's fields, without its borrowed strings. Its name and text
+/// end every frame of it (`... <name> <text>`), whatever the hop limit
+/// before them, so their lengths find them again in any copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeptChat {
+    pub history: bool,
+    pub action: bool,
+    pub id: MsgId,
+    pub time_ms: u64,
+    name_len: usize,
+    text_len: usize,
+}
+
+impl KeptChat {
+    pub fn of(chat: &Chat<'_>) -> Self {
+        KeptChat {
+            history: chat.history,
+            action: chat.action,
+            id: chat.id,
+            time_ms: chat.time_ms,
+            name_len: chat.name.len(),
+            text_len: chat.text.len(),
+        }
+    }
+
+    /// The name and text in `frame`, a frame of this message; `None` if
+    /// `frame` does not end with a name and a text of these lengths.
+    pub fn name_and_text<'a>(&self, frame: &'a [u8]) -> Option<(&'a str, &'a str)> {
+        let text_at = frame.len().checked_sub(self.text_len)?;
+        let space = text_at.checked_sub(1)?;
+        let name_at = space.checked_sub(self.name_len)?;
+        if frame[space] != b' ' || frame.get(name_at.checked_sub(1)?) != Some(&b' ') {
+            return None;
+        }
+        let name = std::str::from_utf8(&frame[name_at..space]).ok()?;
+        let text = std::str::from_utf8(&frame[text_at..]).ok()?;
+        Some((name, text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{encode_relayed, Message, NodeId};
+
+    fn chat<'a>(name: &'a str, text: &'a str) -> Chat<'a> {
+        Chat {
+            history: false,
+            action: true,
+            ttl: 12,
+            id: MsgId {
+                origin: NodeId(7),
+                seq: 9,
+            },
+            time_ms: 1_700_000_000_000,
+            name,
+            text,
+        }
+    }
+
+    #[test]
+    fn finds_name_and_text_in_any_copy_of_the_frame() {
+        let sent = chat("zoë", "a text with spaces: and colons ünïcode");
+        let mut frame = Vec::new();
+        Message::Chat(sent).encode(&mut frame).unwrap();
+        let kept = KeptChat::of(&sent);
+        assert_eq!(kept.name_and_text(&frame), Some((sent.name, sent.text)));
+        // A relayed copy has another hop limit, one digit shorter here.
+        let body = std::str::from_utf8(&frame[4..]).unwrap();
+        let mut relayed = Vec::new();
+        encode_relayed(body, 3, &mut relayed).unwrap();
+        assert_eq!(kept.name_and_text(&relayed), Some((sent.name, sent.text)));
+    }
+
+    #[test]
+    fn a_frame_of_another_shape_gives_nothing() {
+        let kept = KeptChat::of(&chat("bob", "hello"));
+        let mut other = Vec::new();
+        Message::Chat(chat("alice", "hi"))
+            .encode(&mut other)
+            .unwrap();
+        assert_eq!(kept.name_and_text(&other), None);
+        assert_eq!(kept.name_and_text(b"bob hello"), None);
+        assert_eq!(kept.name_and_text(b""), None);
+    }
+}
