@@ -296,14 +296,37 @@ impl From<NameError> for ProtocolError {
     }
 }
 
-/// Splits at the first space: fields are short, so a plain byte scan beats
-/// a search routine's call.
+/// Splits at the first space.
 fn split_at_space(s: &str) -> (&str, Option<&str>) {
-    match s.bytes().position(|b| b == b' ') {
+    match find_space(s.as_bytes()) {
         // A space is one byte, so both sides are on character boundaries.
         Some(i) => (&s[..i], Some(&s[i + 1..])),
         None => (s, None),
     }
+}
+
+/// The index of the first space. Fields are short, too short for a search
+/// routine's set-up to pay, so this looks at eight bytes per step in a
+/// plain integer: a byte that is a space becomes zero after the XOR, and the
+/// subtraction borrows through the lowest zero byte first.
+fn find_space(bytes: &[u8]) -> Option<usize> {
+    const SPACES: u64 = u64::from_ne_bytes([b' '; 8]);
+    const LOW: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ SPACES;
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return Some(at + zero.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = chunks.remainder().iter().position(|&b| b == b' ')?;
+    Some(at + tail)
 }
 
 /// The kinds a chat message travels as.

@@ -89,10 +89,17 @@ pub(super) fn room(s: &str) -> Result<&str, ProtocolError> {
 
 /// A plain decimal number: ASCII digits only, no sign.
 pub(super) fn decimal(s: &str) -> Option<u64> {
-    if s.is_empty() {
-        return None;
+    // Nineteen digits cannot overflow a u64: those need no checked
+    // arithmetic, and no early exit, only a note of any non-digit seen
+    // (the number is then garbage, and wraps rather than panics).
+    if s.len() <= 19 {
+        let (n, bad) = s.bytes().fold((0u64, s.is_empty()), |(n, bad), b| {
+            let digit = b.wrapping_sub(b'0');
+            let n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
+            (n, bad | (digit > 9))
+        });
+        return (!bad).then_some(n);
     }
-    // One pass: digits only, and no overflow.
     s.bytes().try_fold(0u64, |n, b| {
         let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
         n.checked_mul(10)?.checked_add(u64::from(digit))
@@ -106,21 +113,34 @@ fn invalid(field: &'static str, value: &str) -> ProtocolError {
     }
 }
 
+/// Each byte's value as a lower-case hex digit; `NOT_HEX` if it is none.
+const HEX_VALUE: [u8; 256] = {
+    let mut table = [NOT_HEX; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
+const NOT_HEX: u8 = 0x80;
+
 /// Exactly 16 lower-case hex digits.
 pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
-    let digit = |b: u8| match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    };
-    // One pass; 16 digits cannot overflow.
-    let value = (s.len() == 16)
-        .then(|| {
-            s.bytes()
-                .try_fold(0u64, |n, b| Some(n << 4 | u64::from(digit(b)?)))
-        })
-        .flatten();
-    value.map(NodeId).ok_or_else(|| invalid("node id", s))
+    // 16 digits cannot overflow; a table lookup per digit, no early exit.
+    let (value, bad) = s.bytes().fold((0u64, s.len() != 16), |(n, bad), b| {
+        let digit = HEX_VALUE[usize::from(b)];
+        (n << 4 | u64::from(digit & 0xf), bad | (digit == NOT_HEX))
+    });
+    match bad {
+        false => Ok(NodeId(value)),
+        true => Err(invalid("node id", s)),
+    }
 }
 
 /// `<node-id>:<seq>`

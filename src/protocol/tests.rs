@@ -571,6 +571,21 @@ proptest! {
     }
 
     #[test]
+    fn number_fields_read_as_the_standard_parsers_do(s in "[0-9a-fA-F +-]{0,22}|[0-9]{17,22}") {
+        let digits_only = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let expected = s.parse::<u64>().ok().filter(|_| digits_only);
+        prop_assert_eq!(fields::decimal(&s), expected);
+        let hex = s.len() == 16 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        let expected = u64::from_str_radix(&s, 16).ok().filter(|_| hex).map(NodeId);
+        prop_assert_eq!(fields::node_id(&s).ok(), expected);
+    }
+
+    #[test]
+    fn the_first_space_is_found(s in "[a-z ]{0,40}") {
+        prop_assert_eq!(find_space(s.as_bytes()), s.bytes().position(|b| b == b' '));
+    }
+
+    #[test]
     fn valid_names_are_accepted(n in name()) {
         prop_assert_eq!(validate_name(&n), Ok(n.as_str()));
     }
