@@ -1,7 +1,8 @@
 //! A queue bounded in bytes, with one consumer and many producers.
 //!
 //! Pushing never waits, so a producer can push while holding the node's lock;
-//! it then checks [`Queue::is_full`] and, after releasing the lock, waits for
+//! it learns from [`Queue::push_then_full`] whether the queue is full and,
+//! after releasing the lock, waits for
 //! [`Queue::space`]. A producer overshoots the bound by at most one item, so
 //! memory stays bounded while nothing is ever dropped.
 
@@ -46,7 +47,17 @@ impl<T> Queue<T> {
     /// Appends an item weighing `bytes`, even past the bound. Returns false,
     /// dropping the item, if the queue is closed.
     pub fn push(&self, item: T, bytes: usize) -> bool {
+        Self::push_locked(&mut self.lock(), item, bytes)
+    }
+
+    /// Appends as [`push`](Self::push) does, and tells, under the same lock,
+    /// whether the producer should now wait for [`space`](Self::space).
+    pub fn push_then_full(&self, item: T, bytes: usize) -> bool {
         let mut s = self.lock();
+        Self::push_locked(&mut s, item, bytes) && s.bytes >= self.limit
+    }
+
+    fn push_locked(s: &mut State<T>, item: T, bytes: usize) -> bool {
         if s.closed {
             return false;
         }
@@ -56,12 +67,6 @@ impl<T> Queue<T> {
             w.wake();
         }
         true
-    }
-
-    /// True when producers should wait for [`space`](Self::space) before pushing more.
-    pub fn is_full(&self) -> bool {
-        let s = self.lock();
-        !s.closed && s.bytes >= self.limit
     }
 
     /// Bytes queued now.
@@ -159,10 +164,8 @@ mod tests {
     #[test]
     fn push_never_waits_and_full_is_reported() {
         let q = Queue::new(10);
-        assert!(q.push("a", 6));
-        assert!(!q.is_full());
-        assert!(q.push("b", 6)); // overshoots by one item
-        assert!(q.is_full());
+        assert!(!q.push_then_full("a", 6));
+        assert!(q.push_then_full("b", 6)); // overshoots by one item
         assert_eq!(q.bytes(), 12);
         assert!(q.space().now_or_never().is_none());
     }
@@ -175,8 +178,8 @@ mod tests {
         let mut out = Vec::new();
         assert!(block_on(q.pop_batch(6, &mut out)));
         assert_eq!(out, [1]);
-        assert!(!q.is_full());
         assert!(q.space().now_or_never().is_some());
+        assert!(!q.push_then_full(3, 3));
     }
 
     #[test]
@@ -199,6 +202,8 @@ mod tests {
         q.push(1, 1);
         q.close();
         assert!(!q.push(2, 1));
+        // Nor does a push to it ask its producer to wait.
+        assert!(!q.push_then_full(3, 100));
         let mut out = Vec::new();
         assert!(block_on(q.pop_batch(10, &mut out)));
         assert_eq!(out, [1]);

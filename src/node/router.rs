@@ -363,8 +363,7 @@ impl Shared {
 
     fn show(&self, event: Event, waits: &mut Waits) {
         let weight = event.weight();
-        self.display.push(event, weight);
-        if self.display.is_full() {
+        if self.display.push_then_full(event, weight) {
             waits.display = Some(self.display.clone());
         }
     }
@@ -553,7 +552,7 @@ impl Shared {
 
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     let len = frame.len();
-    if peer.outbox.push(frame, len) && peer.outbox.is_full() {
+    if peer.outbox.push_then_full(frame, len) {
         waits.outboxes.push(peer.outbox.clone());
     }
 }

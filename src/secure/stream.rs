@@ -130,8 +130,11 @@ pub struct SecureWriter<W> {
     inner: W,
     transport: Arc<StatelessTransportState>,
     nonce: u64,
-    /// Sealed messages not yet written, from `sent` on.
+    /// Sealed messages not yet written: `out[sent..filled]`. The buffer
+    /// keeps its length between batches, so that sealing into it need not
+    /// zero it first each time.
     out: Vec<u8>,
+    filled: usize,
     sent: usize,
 }
 
@@ -142,6 +145,7 @@ impl<W> SecureWriter<W> {
             transport,
             nonce: 0,
             out: Vec::new(),
+            filled: 0,
             sent: 0,
         }
     }
@@ -150,14 +154,15 @@ impl<W> SecureWriter<W> {
 impl<W: AsyncWrite + Unpin> SecureWriter<W> {
     /// Writes out what is sealed.
     fn poll_send(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        while self.sent < self.out.len() {
-            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.out[self.sent..]))?;
+        while self.sent < self.filled {
+            let pending = &self.out[self.sent..self.filled];
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, pending))?;
             if n == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
             self.sent += n;
         }
-        self.out.clear();
+        self.filled = 0;
         self.sent = 0;
         Poll::Ready(Ok(()))
     }
@@ -170,20 +175,23 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SecureWriter<W> {
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        if this.out.len() >= OUT_LIMIT {
+        if this.filled >= OUT_LIMIT {
             ready!(this.poll_send(cx))?;
         }
         let piece = &data[..data.len().min(MAX_PLAIN)];
-        let start = this.out.len();
-        this.out.resize(start + 2 + piece.len() + TAG_LEN, 0);
+        let start = this.filled;
+        let end = start + 2 + piece.len() + TAG_LEN;
+        if this.out.len() < end {
+            this.out.resize(end, 0);
+        }
         let n = this
             .transport
-            .write_message(this.nonce, piece, &mut this.out[start + 2..])
+            .write_message(this.nonce, piece, &mut this.out[start + 2..end])
             .map_err(|_| broken("a message could not be sealed"))?;
         this.nonce += 1;
         let len = u16::try_from(n).map_err(|_| broken("a sealed message is too long"))?;
         this.out[start..start + 2].copy_from_slice(&len.to_be_bytes());
-        this.out.truncate(start + 2 + n);
+        this.filled = start + 2 + n;
         Poll::Ready(Ok(piece.len()))
     }
 
