@@ -82,6 +82,7 @@ pub fn spawn_printer(
         let mut batch = Vec::new();
         let mut text = String::new();
         while futures::executor::block_on(queue.pop_batch(64 * 1024, &mut batch)) {
+            let busy = batch.len() >= BUSY_BATCH;
             for event in batch.drain(..) {
                 format_event(&event, style, &mut text);
             }
@@ -90,9 +91,18 @@ pub fn spawn_printer(
                 // producers never wait on a display no one sees.
             }
             text.clear();
+            if busy {
+                std::thread::sleep(GATHER);
+            }
         }
     })
 }
+
+/// A batch this long means lines are pouring in: the printer then lets
+/// more gather before it takes the next batch, rather than waking for every
+/// few lines. A line typed at a quiet moment is shown without any wait.
+const BUSY_BATCH: usize = 64;
+const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Appends the line for `event`, newline included (nothing for an own line
 /// that the style does not echo).
