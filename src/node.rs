@@ -12,6 +12,7 @@ mod dialer;
 mod discovery;
 mod history;
 mod id_hash;
+mod membership;
 mod peers;
 mod presence;
 mod recent;

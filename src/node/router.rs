@@ -6,9 +6,12 @@
 //! display, fan-out to the peers' queues), which keeps every sender's messages
 //! in order and costs no task hop. Pushing to a queue never waits; a full
 //! queue makes the *source* wait afterwards, outside the lock (see [`Waits`]).
+//!
+//! More handlers on the same state live beside this file: admitting and
+//! forgetting peers in `membership.rs`, the broadcast tree in `broadcast.rs`.
 
 use super::history::History;
-use super::peers::{ConnId, Frame, Limits, Peer, PeerSet, Refusal};
+use super::peers::{Frame, Limits, Peer, PeerSet};
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::{Heard, Roster};
@@ -17,13 +20,10 @@ use super::tree::Wants;
 use crate::display::Event;
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{
-    self, Chat, EncodeError, IdList, KeptChat, Message, MsgId, NodeId, PeerList, Presence,
-    PresenceKind, RosterList,
+    self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
 };
 use crate::secure::Identity;
 use futures::channel::mpsc;
-use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -68,7 +68,7 @@ pub(super) struct Shared {
     pub handshakes: AtomicUsize,
     pub quitting: AtomicBool,
     /// Set by the first connection ever admitted.
-    connected_once: AtomicBool,
+    pub(super) connected_once: AtomicBool,
     /// Cloned into each connection task; dropped by `quit` to learn when all are done.
     tasks: Mutex<Option<mpsc::Sender<()>>>,
 }
@@ -81,7 +81,7 @@ pub(super) struct State {
     scratch: Vec<u8>,
     pub peers: PeerSet,
     pub(super) seen: SeenCache,
-    history: History,
+    pub(super) history: History,
     pub roster: Roster,
     /// Recent messages, for peers that ask for them.
     pub(super) recent: Recent,
@@ -120,7 +120,7 @@ impl State {
     }
 
     /// Encodes a message into a shared frame.
-    fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
+    pub(super) fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
         self.scratch.clear();
         message.encode(&mut self.scratch)?;
         Ok(Arc::from(&self.scratch[..]))
@@ -344,14 +344,6 @@ impl Shared {
         waits
     }
 
-    /// An address of a lost user's node to dial, if any is due (see
-    /// [`PeerSet::explore`]).
-    pub fn explore(&self) -> Option<SocketAddr> {
-        let mut state = self.lock();
-        let lost = state.roster.lost();
-        state.peers.explore(&lost, Instant::now())
-    }
-
     /// Marks as lost the users not heard from within `expiry`.
     pub fn expire_users(&self, expiry: Duration) {
         let mut state = self.lock();
@@ -366,56 +358,6 @@ impl Shared {
         if self.display.push_then_full(event, weight) {
             waits.display = Some(self.display.clone());
         }
-    }
-
-    /// Sends peer `to` the history messages its `HAVE` list lacks.
-    pub fn on_have(&self, to: NodeId, have: IdList<'_>) -> Waits {
-        let have: HashSet<MsgId> = have.iter().collect();
-        let state = self.lock();
-        let mut waits = Waits::default();
-        let Some(peer) = state.peers.get(&to) else {
-            return waits;
-        };
-        let missing = state
-            .history
-            .missing_from(&have, peer.since, Instant::now());
-        for (frame, age) in missing {
-            let replay = match age < STILL_LIVE {
-                true => Some(frame),
-                false => as_history(&frame),
-            };
-            if let Some(replay) = replay {
-                push(peer, replay, &mut waits);
-            }
-        }
-        waits
-    }
-
-    /// Remembers the addresses a peer shared, to dial them when needed.
-    pub fn on_peers(&self, list: PeerList<'_>) {
-        let now = Instant::now();
-        let mut state = self.lock();
-        for (id, addr) in list.iter() {
-            state.peers.remember(id, addr, now);
-        }
-        if state.peers.wants_more() {
-            self.wake_dialer();
-        }
-    }
-
-    /// Notes a node of this room heard of on the LAN, to dial it when this
-    /// node wants more connections. True if it was news (not connected, and
-    /// its address not known already).
-    pub fn discovered(&self, id: NodeId, addr: SocketAddr) -> bool {
-        let mut state = self.lock();
-        if state.peers.get(&id).is_some() {
-            return false;
-        }
-        let new = state.peers.remember(id, addr, Instant::now());
-        if new && state.peers.wants_more() {
-            self.wake_dialer();
-        }
-        new
     }
 
     /// Sends a chat line (or, with `action`, a `:me` line) typed by this
@@ -467,87 +409,6 @@ impl Shared {
         let mut state = self.lock();
         (state.next_id(self.id), state.name.clone())
     }
-
-    /// Registers a handshaken peer and introduces it to the others: it gets
-    /// our peers' addresses, our history inventory and who is online; they
-    /// get its address. Returns true for this node's first connection ever.
-    pub fn admit(&self, id: NodeId, mut peer: Peer) -> Result<bool, Refusal> {
-        let mut state = self.lock();
-        // Taken under the lock: every message handled after this instant is
-        // fanned out to the new peer, every one before it is in the history.
-        peer.since = Instant::now();
-        let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
-        let new_outbox = peer.outbox.clone();
-        if let Some((closed_id, closed)) = state.peers.admit(id, peer, Instant::now())? {
-            if closed_id == id {
-                // A second link to the same node replaces the first: what
-                // was queued on the old one goes out on the new one, in order.
-                closed.outbox.move_into(&new_outbox);
-            } else {
-                self.origin_gone(&mut state, closed_id);
-                // Dropped to make room: say so, so it looks elsewhere.
-                if let Ok(frame) = state.encode(&Message::Error(
-                    "this node has as many peers as it takes, and made room for a newcomer",
-                )) {
-                    closed.outbox.push(frame.clone(), frame.len());
-                }
-            }
-            closed.outbox.close();
-        }
-        // These few small frames go out without backpressure: waiting here
-        // would hold the lock.
-        let send = |p: &Peer, frame: Option<Frame>| {
-            if let Some(f) = frame {
-                let len = f.len();
-                p.outbox.push(f, len);
-            }
-        };
-        if let Some(new) = state.peers.get(&id) {
-            let others = state
-                .peers
-                .iter()
-                .filter(|(other, p)| **other != id && shareable(p.listen, remote))
-                .map(|(other, p)| (*other, p.listen));
-            send(new, encode_with(|out| protocol::encode_peers(others, out)));
-            let ids = state.history.ids();
-            send(new, encode_with(|out| protocol::encode_have(ids, out)));
-            let online = state.roster.online();
-            let members = online.iter().map(|(id, name)| (*id, name.as_str()));
-            let mut roster = Vec::new();
-            if protocol::encode_roster(members, &mut roster).is_ok() {
-                send(new, Some(roster.into()));
-            }
-        }
-        let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
-        for (other, p) in state.peers.iter() {
-            if *other != id && shareable(listen, p.remote) {
-                send(p, intro.clone());
-            }
-        }
-        drop(state);
-        self.notice(format!("connected to {name} ({remote})"));
-        Ok(!self.connected_once.swap(true, Ordering::SeqCst))
-    }
-
-    /// Forgets connection `conn` to `id` after it ended.
-    pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, reason: &str) {
-        outbox.close();
-        let mut state = self.lock();
-        let removed = state.peers.remove(id, conn);
-        if removed.is_some() {
-            self.origin_gone(&mut state, id);
-        }
-        drop(state);
-        if let Some(peer) = removed {
-            if !self.is_quitting() {
-                self.notice(format!(
-                    "connection to {} ({}) closed: {reason}",
-                    peer.name, peer.remote
-                ));
-            }
-            self.wake_dialer();
-        }
-    }
 }
 
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
@@ -583,18 +444,6 @@ pub(super) fn as_history(frame: &[u8]) -> Option<Frame> {
         })),
         _ => None,
     }
-}
-
-/// Whether `addr` means something to the peer at `with`: a loopback address
-/// means nothing on another machine, and an IPv6 link-local one carries an
-/// interface number that is only valid on this machine.
-fn shareable(addr: SocketAddr, with: SocketAddr) -> bool {
-    let link_local = match addr.ip() {
-        std::net::IpAddr::V6(ip) => ip.segments()[0] & 0xffc0 == 0xfe80,
-        std::net::IpAddr::V4(_) => false,
-    };
-    let loopback = addr.ip().to_canonical().is_loopback();
-    !link_local && (!loopback || with.ip().to_canonical().is_loopback())
 }
 
 /// Milliseconds since the Unix epoch.
