@@ -8,8 +8,8 @@
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
 use p2pchat::protocol::{
-    self, Announcement, Chat, EncodeError, Hello, IdRange, Message, MsgId, NodeId, Presence,
-    PresenceKind, VERSION,
+    self, Announcement, Chat, EncodeError, Hello, IdRange, KeptChat, Message, MsgId, NodeId,
+    Presence, PresenceKind, VERSION,
 };
 
 /// Parses arbitrary bytes as a LAN discovery datagram; whatever is
@@ -148,6 +148,11 @@ pub fn check_stream(mut data: &[u8]) {
                 assert_eq!(&again[..], &data[..consumed], "frame did not round-trip");
                 if let Ok(m) = Message::parse(body) {
                     check_message(&m);
+                    // The body as it came, perhaps not as this node would
+                    // write it (a number with leading zeros, say).
+                    if let Message::Chat(chat) = m {
+                        check_relay(body, &chat);
+                    }
                 }
                 data = &data[consumed..];
             }
@@ -158,6 +163,29 @@ pub fn check_stream(mut data: &[u8]) {
             Err(_) => return,
         }
     }
+}
+
+/// Relays a chat message as a node does, copying the body after its hop
+/// limit, and checks the copy reads as the same message with the new hop
+/// limit, and that the display finds its name and text in it.
+pub fn check_relay(body: &str, chat: &Chat<'_>) {
+    let ttl = chat.ttl.wrapping_sub(1);
+    let mut frame = Vec::new();
+    protocol::encode_relayed(body, ttl, &mut frame).expect("a parsed chat message relays");
+    let Ok(Decoded::Frame { body: relayed, .. }) = message::decode(&frame) else {
+        panic!("a relayed message does not decode as a frame");
+    };
+    let expected = Message::Chat(Chat { ttl, ..*chat });
+    assert_eq!(
+        Message::parse(relayed),
+        Ok(expected),
+        "relay changed the message"
+    );
+    assert_eq!(
+        KeptChat::of(chat).name_and_text(&frame),
+        Some((chat.name, chat.text)),
+        "the display cannot find the name and text"
+    );
 }
 
 /// Encodes a message and checks it parses back to the same message.
@@ -174,6 +202,9 @@ pub fn check_message(m: &Message<'_>) {
         Ok(m),
         "message did not round-trip"
     );
+    if let Message::Chat(chat) = m {
+        check_relay(body, chat);
+    }
 }
 
 /// Structured input: field values from which a message is built.

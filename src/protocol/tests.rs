@@ -377,6 +377,24 @@ fn invalid_values_are_refused_by_the_encoder() {
     }
 }
 
+#[test]
+fn a_relayed_message_keeps_its_fields_as_they_came() {
+    // Leading zeros are valid, if not how this node writes numbers.
+    let body = "ME 012 00000000000000ab:007 0001 zoë waves  twice";
+    let mut frame = Vec::new();
+    encode_relayed(body, 11, &mut frame).unwrap();
+    assert_eq!(
+        std::str::from_utf8(&frame[4..]),
+        Ok("ME 11 00000000000000ab:007 0001 zoë waves  twice")
+    );
+    let Ok(Message::Chat(before)) = Message::parse(body) else {
+        panic!("the body parses");
+    };
+    let after = Message::parse(std::str::from_utf8(&frame[4..]).unwrap());
+    assert_eq!(after, Ok(Message::Chat(Chat { ttl: 11, ..before })));
+    assert!(encode_relayed("ALIVE 3 00000000000000ab:1 zoë", 2, &mut frame).is_err());
+}
+
 fn name() -> impl Strategy<Value = String> {
     "[^\\s\\p{Cc}\\p{Cf}\\u{2060}-\\u{2069}#]{1,32}"
 }
