@@ -56,11 +56,11 @@ impl Shared {
     /// its messages, in order, so any other copy is one too many. That holds
     /// whichever copy comes first: when the origin's link runs behind, the
     /// relayed copies come first, and waiting for a repeat from the relay
-    /// would never prune it. Messages of
-    /// origins further away keep coming whole over every link, so that no
-    /// single link or node that stalls or dies stands between this node and
-    /// them. When the origin's link closes, the pruned links are grafted
-    /// again (see [`Shared::origin_gone`]).
+    /// would never prune it. Messages of origins further away keep coming
+    /// whole over every link, so that no single link or node that stalls or
+    /// dies stands between this node and them. When the origin's link
+    /// closes, the pruned links are grafted again (see
+    /// [`Shared::origin_gone`]).
     pub(super) fn prune(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
         let Some(from) = from.filter(|p| *p != origin) else {
             return;
@@ -234,8 +234,6 @@ impl Shared {
     }
 }
 
-/// Queues `ranges` as frames of at most [`RANGES_PER_FRAME`] each. These
-/// are small, so they go out without backpressure.
 /// Tells `peer` to announce these origins' messages, those not already.
 fn send_prune(peer: &mut Peer, origins: &[NodeId]) {
     let fresh: Vec<NodeId> = origins
@@ -252,6 +250,8 @@ fn send_prune(peer: &mut Peer, origins: &[NodeId]) {
     }
 }
 
+/// Queues `ranges` as frames of at most [`RANGES_PER_FRAME`] each. These
+/// are small, so they go out without backpressure.
 fn send_ranges(
     outbox: &Queue<Frame>,
     ranges: &[IdRange],

@@ -222,7 +222,7 @@ impl Shared {
         if !chat.history {
             self.prune(&mut state, Some(from), chat.id.origin);
         }
-        // The seen-check comes first: repeats cost no encoding.
+        // Repeats end here, before any encoding.
         if !state.seen.insert(chat.id, now) {
             return Waits::default();
         }
