@@ -182,9 +182,11 @@ fn plaintext_protocol_frames_without_encryption_are_refused() {
     let (alice, bob) = alice_and_bob();
     let mut raw = TcpStream::connect(("127.0.0.1", alice.port)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
-    raw.write_all(&hello("00000000deadbeef", "plain")).unwrap();
-    raw.write_all(&frame(b"MSG 3 00000000deadbeef:1 0 plain readable"))
-        .unwrap();
+    // One write: the node may refuse, and reset the link, as soon as the
+    // first bytes arrive, and a second write would then fail.
+    let mut bytes = hello("00000000deadbeef", "plain");
+    bytes.extend(frame(b"MSG 3 00000000deadbeef:1 0 plain readable"));
+    raw.write_all(&bytes).unwrap();
     let mut got = Vec::new();
     let _ = raw.read_to_end(&mut got);
     alice.wait_for_line(T, |l| {
