@@ -5,7 +5,7 @@
 //! The per-link bookkeeping is in `tree.rs`; this file acts on it under the
 //! node's lock.
 
-use super::peers::{Frame, Peer};
+use super::peers::Frame;
 use super::queue::Queue;
 use super::router::{as_history, encode_with, push, Shared, State, Waits, STILL_LIVE};
 use super::tree::{ANNOUNCE_EVERY, RANGES_PER_FRAME};
@@ -49,18 +49,15 @@ impl Shared {
         }
     }
 
-    /// A live message of `origin` came from `from`, another peer: tells that
-    /// peer to announce this origin's messages rather than send them whole.
+    /// A live message of `origin` came again, from `from`: tells that peer
+    /// to announce this origin's messages rather than send them whole.
     ///
-    /// Only while the origin itself is a neighbour: its own link brings all
-    /// its messages, in order, so any other copy is one too many. That holds
-    /// whichever copy comes first: when the origin's link runs behind, the
-    /// relayed copies come first, and waiting for a repeat from the relay
-    /// would never prune it. Messages of origins further away keep coming
-    /// whole over every link, so that no single link or node that stalls or
-    /// dies stands between this node and them. When the origin's link
-    /// closes, the pruned links are grafted again (see
-    /// [`Shared::origin_gone`]).
+    /// Only while the origin itself is a neighbour: its own link is the
+    /// shortest path there is, and keeps the origin's order. Messages of
+    /// origins further away keep coming whole over every link, so that no
+    /// single link or node that stalls or dies stands between this node and
+    /// them. When the origin's link closes, the pruned links are grafted
+    /// again (see [`Shared::origin_gone`]).
     pub(super) fn prune(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
         let Some(from) = from.filter(|p| *p != origin) else {
             return;
@@ -68,28 +65,15 @@ impl Shared {
         if state.peers.get(&origin).is_none() {
             return;
         }
-        if let Some(peer) = state.peers.get_mut(&from) {
-            send_prune(peer, &[origin]);
-        }
-    }
-
-    /// The link to `new` is up: the messages of a neighbour come over its
-    /// own link, so `new` need only announce those of this node's other
-    /// neighbours, and they only announce those of `new`. Said at once,
-    /// before a burst fills the links and the `PRUNE` waits behind it.
-    pub(super) fn prune_around(&self, state: &mut State, new: NodeId) {
-        let others: Vec<NodeId> = state
-            .peers
-            .iter()
-            .map(|(id, _)| *id)
-            .filter(|id| *id != new)
-            .collect();
-        if let Some(peer) = state.peers.get_mut(&new) {
-            send_prune(peer, &others);
-        }
-        for other in others {
-            if let Some(peer) = state.peers.get_mut(&other) {
-                send_prune(peer, &[new]);
+        let Some(peer) = state.peers.get_mut(&from) else {
+            return;
+        };
+        if peer.link.prune(origin) {
+            if let Some(frame) =
+                encode_with(|out| protocol::encode_prune(std::iter::once(origin), out))
+            {
+                let len = frame.len();
+                peer.outbox.push(frame, len);
             }
         }
     }
@@ -231,22 +215,6 @@ impl Shared {
             // A full channel already holds a wake-up.
             let _ = self.wake_tree.clone().try_send(());
         }
-    }
-}
-
-/// Tells `peer` to announce these origins' messages, those not already.
-fn send_prune(peer: &mut Peer, origins: &[NodeId]) {
-    let fresh: Vec<NodeId> = origins
-        .iter()
-        .copied()
-        .filter(|origin| peer.link.prune(*origin))
-        .collect();
-    if fresh.is_empty() {
-        return;
-    }
-    if let Some(frame) = encode_with(|out| protocol::encode_prune(fresh.iter().copied(), out)) {
-        let len = frame.len();
-        peer.outbox.push(frame, len);
     }
 }
 

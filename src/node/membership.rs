@@ -38,7 +38,6 @@ impl Shared {
             }
             closed.outbox.close();
         }
-        self.prune_around(&mut state, id);
         // These few small frames go out without backpressure: waiting here
         // would hold the lock.
         let send = |p: &Peer, frame: Option<Frame>| {

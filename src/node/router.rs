@@ -217,13 +217,13 @@ impl Shared {
     pub fn on_chat(&self, from: NodeId, chat: &Chat<'_>, body: &str) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
-        // History replays come from anyone by nature; a live message means
-        // this origin's messages reach this node by way of `from`.
-        if !chat.history {
-            self.prune(&mut state, Some(from), chat.id.origin);
-        }
-        // Repeats end here, before any encoding.
+        // The seen-check comes first: repeats cost no encoding.
         if !state.seen.insert(chat.id, now) {
+            // History replays repeat by nature; a live repeat means this
+            // origin's messages reach this node by two paths.
+            if !chat.history {
+                self.prune(&mut state, Some(from), chat.id.origin);
+            }
             return Waits::default();
         }
         let ttl = chat.ttl.saturating_sub(1);
@@ -272,8 +272,8 @@ impl Shared {
     pub fn on_presence(&self, from: Option<NodeId>, p: &Presence<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
-        self.prune(&mut state, from, p.id.origin);
         if !state.seen.insert(p.id, now) {
+            self.prune(&mut state, from, p.id.origin);
             return Waits::default();
         }
         let mut waits = Waits::default();
