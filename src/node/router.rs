@@ -121,19 +121,17 @@ impl State {
 
     /// Encodes a message into a shared frame.
     pub(super) fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
-        self.scratch.clear();
-        message.encode(&mut self.scratch)?;
-        Ok(Arc::from(&self.scratch[..]))
+        self.encode_with(|out| message.encode(out))
     }
 
     /// Writes a frame with `write` into a shared frame.
     fn encode_with<E>(
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Option<Frame> {
+    ) -> Result<Frame, E> {
         self.scratch.clear();
-        write(&mut self.scratch).ok()?;
-        Some(Arc::from(&self.scratch[..]))
+        write(&mut self.scratch)?;
+        Ok(Arc::from(&self.scratch[..]))
     }
 }
 
@@ -227,7 +225,7 @@ impl Shared {
             return Waits::default();
         }
         let ttl = chat.ttl.saturating_sub(1);
-        let Some(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
+        let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
             return Waits::default();
         };
         self.deliver(&mut state, Some(from), chat, frame, chat.ttl > 0, now)

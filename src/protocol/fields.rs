@@ -159,8 +159,11 @@ pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
 
 /// `<node-id>:<first>-<last>`, with `first` at most `last`.
 pub(super) fn id_range(s: &str) -> Result<IdRange, ProtocolError> {
-    let id = msg_id(s.split_once('-').map_or(s, |(id, _)| id))?;
-    let last = s.split_once('-').map(|(_, last)| last);
+    let (id, last) = match s.split_once('-') {
+        Some((id, last)) => (id, Some(last)),
+        None => (s, None),
+    };
+    let id = msg_id(id)?;
     let last = last
         .and_then(decimal)
         .ok_or_else(|| invalid("message range", s))?;
