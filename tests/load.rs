@@ -1,10 +1,14 @@
 //! Backpressure with nothing lost: a frozen peer does not stall the others
-//! for long, and a large piped input reaches every node. Real processes.
+//! for long, a large piped input reaches every node, and links that open or
+//! re-form in the middle of a flood lose and repeat nothing. Real processes.
 
 mod support;
 
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::ops::Range;
 use std::time::Duration;
-use support::{wait_connections, Peer};
+use support::{wait_connections, Peer, Relay};
 
 /// The two tests here each load both cores of a small machine; run together
 /// they would measure contention rather than the program. They take turns.
@@ -21,7 +25,12 @@ fn received(peer: &Peer, name: &str) -> Vec<u32> {
 
 /// `n` numbered lines of `len` bytes each.
 fn script(n: u32, len: usize) -> Vec<u8> {
-    (0..n)
+    numbered(0..n, len)
+}
+
+/// The lines numbered `range`, of `len` bytes each.
+fn numbered(range: Range<u32>, len: usize) -> Vec<u8> {
+    range
         .map(|k| format!("line {k:06} {}\n", "x".repeat(len - 13)))
         .collect::<String>()
         .into_bytes()
@@ -107,4 +116,88 @@ fn two_hundred_thousand_piped_lines_reach_all_five_nodes() {
     for p in all {
         check_complete(p, "n0", N);
     }
+}
+
+/// Each number in `got` once, and together every number from the first one
+/// on to `n - 1`.
+fn check_once_from_some_point(peer: &Peer, got: &[u32], n: u32) {
+    let distinct: HashSet<u32> = got.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        got.len(),
+        "{}: a line shown twice",
+        peer.name
+    );
+    let first = got.iter().min().copied().unwrap_or(n);
+    let lacking: Vec<u32> = (first..n).filter(|k| !distinct.contains(k)).collect();
+    assert!(
+        lacking.is_empty(),
+        "{} lacks {} lines, from {:?} to {:?}",
+        peer.name,
+        lacking.len(),
+        lacking.first(),
+        lacking.last()
+    );
+}
+
+/// While n0 floods, its link to n2 is cut and re-forms, and newcomer n3
+/// links to nodes whose messages it has so far had relayed. Each new link
+/// makes other paths redundant, and pruning them too soon would lose what
+/// they still carry; not pruning them would show lines twice.
+#[test]
+fn links_that_open_or_re_form_during_a_flood_lose_and_repeat_nothing() {
+    let _turn = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let n0 = Peer::start("n0");
+    let n1 = Peer::join("n1", &n0);
+    // n2 reaches n0 through a relay the test can cut; it learns of n1 from
+    // n0 and links to it directly.
+    let relay = Relay::capture(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        SocketAddr::from(([127, 0, 0, 1], n0.port)),
+    );
+    let n2 = Peer::spawn("n2", &["127.0.0.1", &relay.addr.port().to_string()]);
+    for p in [&n0, &n1, &n2] {
+        wait_connections(p, 2, Duration::from_secs(20));
+    }
+
+    const N: u32 = 40_000;
+    n0.send_bytes(numbered(0..N / 2, 60));
+    let head = "n0: line ";
+    n2.wait_until(Duration::from_secs(60), "a quarter of the flood", |ls| {
+        ls.iter().rev().any(|l| l.starts_with(head))
+            && ls.iter().filter(|l| l.starts_with(head)).count() >= N as usize / 4
+    });
+    relay.cut();
+    let n3 = Peer::join("n3", &n1);
+    n0.send_bytes(numbered(N / 2..N, 60));
+
+    for p in [&n0, &n1] {
+        wait_all(p, "n0", N, Duration::from_secs(120));
+    }
+    let last = format!("{head}{:06}", N - 1);
+    for p in [&n2, &n3] {
+        p.wait_until(Duration::from_secs(120), "the last line", |ls| {
+            ls.iter().any(|l| l.starts_with(&last))
+        });
+    }
+    // What is still missing then would have come by now: lines asked for
+    // again are asked within a second of their announcement.
+    std::thread::sleep(Duration::from_secs(3));
+    for p in [&n0, &n1] {
+        check_complete(p, "n0", N);
+    }
+    // Lines asked for again after the cut may come after later ones.
+    let mut got = received(&n2, "n0");
+    check_once_from_some_point(&n2, &got, N);
+    got.sort_unstable();
+    assert_eq!(got.first(), Some(&0), "n2 lacks the first lines");
+    // The newcomer has what the flood sent after it joined (and some
+    // history from before).
+    check_once_from_some_point(&n3, &received(&n3, "n0"), N);
+    let reconnected = n2
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("*** connected to n0"))
+        .count();
+    assert!(reconnected >= 2, "n2's link to n0 did not re-form");
 }

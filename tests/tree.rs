@@ -1,8 +1,9 @@
 //! The broadcast tree (PROTOCOL.md §5.3) seen from outside: a real node,
-//! and two peers driven by hand over Noise links, which show that a repeat
-//! prunes the link it came from, that a pruned link carries announcements
-//! instead of messages, that `GRAFT` brings them back whole, and that a
-//! node asks for announced messages it lacks.
+//! and peers driven by hand over Noise links, which show that a relay of a
+//! neighbour's messages is pruned once that neighbour's own link brings
+//! them (and not before), that a pruned link carries announcements instead
+//! of messages, that `GRAFT` brings them back whole, and that a node asks
+//! for announced messages it lacks.
 
 mod support;
 
@@ -236,4 +237,55 @@ fn announced_messages_a_node_lacks_are_asked_for_and_shown_once() {
     thread::sleep(Duration::from_millis(600));
     assert!(two.received("GRAFT").is_empty(), "{:?}", two.received(""));
     assert_eq!(alice.count("xavier: line 5"), 1);
+}
+
+/// What `peer` was told to prune, as the origins listed, in order.
+fn prunes(peer: &Hand) -> Vec<String> {
+    peer.received("PRUNE ")
+        .iter()
+        .flat_map(|f| f.split(' ').skip(1).map(str::to_string).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+fn a_relay_is_pruned_only_from_where_the_origins_own_link_began() {
+    let (alice, one, two) = node_and_two_hands();
+    let origin = one.id.clone();
+    let line = |seq: u64| format!("xavier: line {seq}");
+
+    // Before the origin's own link has brought anything, a relay's copies,
+    // even repeated, prune nothing: what the relay holds may be all there is.
+    two.send(&chat_of(&origin, 1));
+    two.send(&chat_of(&origin, 1));
+    alice.expect_line(&line(1), T);
+    // One's own link begins at 5. What a relay brings below that, it still
+    // brings whole.
+    one.send(&chat_of(&origin, 5));
+    two.send(&chat_of(&origin, 3));
+    alice.expect_line(&line(3), T);
+    thread::sleep(Duration::from_millis(300));
+    assert!(
+        prunes(&two).is_empty(),
+        "pruned early: {:?}",
+        two.received("")
+    );
+
+    // From 5 on, the origin's link brings everything: a relay's first copy
+    // of such a message prunes it.
+    two.send(&chat_of(&origin, 6));
+    two.expect(&format!("PRUNE {origin}"));
+    alice.expect_line(&line(6), T);
+    // A link that opens now is pruned for the origin at once.
+    let three = Hand::connect(&alice, "three");
+    three.expect(&format!("PRUNE {origin}"));
+    assert_eq!(prunes(&three), vec![origin.clone()]);
+
+    // Announced messages from below where the origin's link began are asked
+    // for; those from there on are not, as that link brings them.
+    two.send(&format!("IHAVE {origin}:2-8"));
+    let graft = two.expect("GRAFT ");
+    assert_eq!(graft, format!("GRAFT {origin}:2-2 {origin}:4-4"));
+    for seq in [1, 3, 5, 6] {
+        assert_eq!(alice.count(&line(seq)), 1, "line {seq}");
+    }
 }

@@ -5,7 +5,7 @@
 //! The per-link bookkeeping is in `tree.rs`; this file acts on it under the
 //! node's lock.
 
-use super::peers::Frame;
+use super::peers::{Frame, Via};
 use super::queue::Queue;
 use super::router::{as_history, encode_with, push, Shared, State, Waits, STILL_LIVE};
 use super::tree::{ANNOUNCE_EVERY, RANGES_PER_FRAME};
@@ -49,48 +49,85 @@ impl Shared {
         }
     }
 
-    /// A live message of `origin` came again, from `from`: tells that peer
-    /// to announce this origin's messages rather than send them whole.
+    /// A live message `id`, new or not, came `via` a peer. If that is its
+    /// origin, over its current link, notes where that link began. If it is
+    /// another peer, and the origin's own link has since brought it this
+    /// far, tells that peer to announce the origin's messages rather than
+    /// send them whole: from here on the origin's link brings them all.
     ///
-    /// Only while the origin itself is a neighbour: its own link is the
+    /// Only the origin's own link makes others redundant: it is the
     /// shortest path there is, and keeps the origin's order. Messages of
     /// origins further away keep coming whole over every link, so that no
     /// single link or node that stalls or dies stands between this node and
-    /// them. When the origin's link closes, the pruned links are grafted
-    /// again (see [`Shared::origin_gone`]).
-    pub(super) fn prune(&self, state: &mut State, from: Option<NodeId>, origin: NodeId) {
-        let Some(from) = from.filter(|p| *p != origin) else {
+    /// them. Messages numbered below the start of the origin's link may be
+    /// anywhere, so those announced are still asked for (see
+    /// [`Shared::on_ihave`]). When the origin's link closes, the pruned links
+    /// are grafted again (see [`Shared::origin_gone`]).
+    pub(super) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
+        let Some(via) = via else {
             return;
         };
-        if state.peers.get(&origin).is_none() {
+        let origin = state.peers.get_mut(&id.origin);
+        if via.peer == id.origin {
+            // A replaced connection's last messages say nothing of where its
+            // successor began.
+            if let Some(o) = origin.filter(|o| o.conn == via.conn) {
+                o.link.heard_own(id.seq);
+            }
             return;
         }
-        let Some(peer) = state.peers.get_mut(&from) else {
+        let own_from = origin.and_then(|o| o.link.own_from());
+        if !own_from.is_some_and(|start| id.seq >= start) {
             return;
-        };
-        if peer.link.prune(origin) {
-            if let Some(frame) =
-                encode_with(|out| protocol::encode_prune(std::iter::once(origin), out))
-            {
-                let len = frame.len();
-                peer.outbox.push(frame, len);
+        }
+        if let Some(peer) = state.peers.get_mut(&via.peer) {
+            if peer.link.prune(id.origin) {
+                send_prune(&peer.outbox, std::iter::once(id.origin));
+            }
+        }
+    }
+
+    /// A link to peer `id` opened: it is told at once to announce, not
+    /// send, the messages of each neighbour whose own link is under way.
+    /// What it holds of theirs from before, this node may still ask for.
+    pub(super) fn prune_new_link(&self, state: &mut State, id: NodeId) {
+        let started: Vec<NodeId> = state
+            .peers
+            .iter()
+            .filter(|(other, p)| **other != id && p.link.own_from().is_some())
+            .map(|(other, _)| *other)
+            .collect();
+        if let Some(peer) = state.peers.get_mut(&id) {
+            let pruned: Vec<NodeId> = started
+                .into_iter()
+                .filter(|origin| peer.link.prune(*origin))
+                .collect();
+            if !pruned.is_empty() {
+                send_prune(&peer.outbox, pruned.into_iter());
             }
         }
     }
 
     /// The link to neighbour `origin` closed: its messages must come whole
-    /// over the other links again, starting with the first one this node
-    /// lacks, since what was on its way over the closed link is lost.
-    pub(super) fn origin_gone(&self, state: &mut State, origin: NodeId) {
-        let range = IdRange {
-            origin,
-            first: state.seen.next(origin),
-            last: u64::MAX,
-        };
+    /// over the other links again. What was on its way over the closed link
+    /// is lost, so the pruned links are asked for every one this node lacks
+    /// from where that link began (`own_from`); a faster link may already
+    /// have brought some later ones.
+    pub(super) fn origin_gone(&self, state: &mut State, origin: NodeId, own_from: Option<u64>) {
+        let first = own_from.unwrap_or_else(|| state.seen.next(origin));
+        let mut lacking = Vec::new();
+        state.seen.missing(
+            IdRange {
+                origin,
+                first,
+                last: u64::MAX,
+            },
+            &mut lacking,
+        );
         for (_, peer) in state.peers.iter_mut() {
             if peer.link.has_pruned(origin) {
                 peer.link.graft(origin);
-                send_ranges(&peer.outbox, &[range], |r, out| {
+                send_ranges(&peer.outbox, &lacking, |r, out| {
                     protocol::encode_graft(r.iter().copied(), out)
                 });
             }
@@ -108,14 +145,25 @@ impl Shared {
     }
 
     /// Peer `from` has these messages: those still missing when the grace
-    /// period ends are asked of it. Not those of a neighbour: its own link
-    /// brings them all, in order, however far behind it runs.
+    /// period ends are asked of it. Not those of a neighbour from where its
+    /// own link began: that link brings them all, in order, however far
+    /// behind it runs.
     pub fn on_ihave(&self, from: NodeId, ranges: RangeList<'_>) {
         let now = Instant::now();
         let mut state = self.lock();
         let mut missing = Vec::new();
-        for range in ranges.iter() {
-            if state.peers.get(&range.origin).is_none() {
+        for mut range in ranges.iter() {
+            let own_from = state
+                .peers
+                .get(&range.origin)
+                .and_then(|p| p.link.own_from());
+            if let Some(start) = own_from {
+                match start.checked_sub(1) {
+                    Some(before) => range.last = range.last.min(before),
+                    None => continue,
+                }
+            }
+            if range.first <= range.last {
                 state.seen.missing(range, &mut missing);
             }
         }
@@ -215,6 +263,14 @@ impl Shared {
             // A full channel already holds a wake-up.
             let _ = self.wake_tree.clone().try_send(());
         }
+    }
+}
+
+/// Queues a `PRUNE` for `origins`: a few ids, so without backpressure.
+fn send_prune(outbox: &Queue<Frame>, origins: impl Iterator<Item = NodeId>) {
+    if let Some(frame) = encode_with(|out| protocol::encode_prune(origins, out)) {
+        let len = frame.len();
+        outbox.push(frame, len);
     }
 }
 

@@ -6,7 +6,7 @@
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
 
-use super::peers::{ConnId, Frame, Peer};
+use super::peers::{ConnId, Frame, Peer, Via};
 use super::queue::Queue;
 use super::router::{Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
@@ -278,7 +278,7 @@ impl Session {
             first: _,
             _task,
         } = self;
-        let read = read_loop(&shared, &mut reader, peer, &outbox).fuse();
+        let read = read_loop(&shared, &mut reader, Via { peer, conn }, &outbox).fuse();
         let write = write_loop(&mut writer, &outbox).fuse();
         pin_mut!(read, write);
         select! {
@@ -297,9 +297,10 @@ impl Session {
 async fn read_loop<R: AsyncRead + Unpin>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
-    peer: NodeId,
+    via: Via,
     outbox: &Queue<Frame>,
 ) -> String {
+    let peer = via.peer;
     loop {
         // A timer per frame would cost more than the frame: arm one only
         // when the read has to wait for the network.
@@ -319,8 +320,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
         };
         let waits = match Message::parse(body) {
-            Ok(Message::Chat(chat)) => shared.on_chat(peer, &chat, body),
-            Ok(Message::Presence(p)) => shared.on_presence(Some(peer), &p),
+            Ok(Message::Chat(chat)) => shared.on_chat(via, &chat, body),
+            Ok(Message::Presence(p)) => shared.on_presence(Some(via), &p),
             Ok(Message::Roster(list)) => shared.on_roster(list),
             Ok(Message::Have(ids)) => shared.on_have(peer, ids),
             Ok(Message::Peers(list)) => {

@@ -23,12 +23,14 @@ impl Shared {
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let new_outbox = peer.outbox.clone();
         if let Some((closed_id, closed)) = state.peers.admit(id, peer, Instant::now())? {
+            // What was on its way to this node over the closed link may be
+            // lost, even when a new link to the same node replaces it.
+            self.origin_gone(&mut state, closed_id, closed.link.own_from());
             if closed_id == id {
-                // A second link to the same node replaces the first: what
-                // was queued on the old one goes out on the new one, in order.
+                // What was queued on the old link goes out on the new one,
+                // in order.
                 closed.outbox.move_into(&new_outbox);
             } else {
-                self.origin_gone(&mut state, closed_id);
                 // Dropped to make room: say so, so it looks elsewhere.
                 if let Ok(frame) = state.encode(&Message::Error(
                     "this node has as many peers as it takes, and made room for a newcomer",
@@ -46,6 +48,7 @@ impl Shared {
                 p.outbox.push(f, len);
             }
         };
+        self.prune_new_link(&mut state, id);
         if let Some(new) = state.peers.get(&id) {
             let others = state
                 .peers
@@ -78,8 +81,8 @@ impl Shared {
         outbox.close();
         let mut state = self.lock();
         let removed = state.peers.remove(id, conn);
-        if removed.is_some() {
-            self.origin_gone(&mut state, id);
+        if let Some(peer) = &removed {
+            self.origin_gone(&mut state, id, peer.link.own_from());
         }
         drop(state);
         if let Some(peer) = removed {

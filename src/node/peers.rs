@@ -19,6 +19,14 @@ pub type Frame = Arc<[u8]>;
 /// remove its successor.
 pub type ConnId = u64;
 
+/// Where a message came from: the peer, and which of its connections. A
+/// connection that a newer one replaced may still hand over what it read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via {
+    pub peer: NodeId,
+    pub conn: ConnId,
+}
+
 /// A connected, handshaken peer.
 pub struct Peer {
     pub conn: ConnId,

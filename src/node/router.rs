@@ -11,7 +11,7 @@
 //! forgetting peers in `membership.rs`, the broadcast tree in `broadcast.rs`.
 
 use super::history::History;
-use super::peers::{Frame, Limits, Peer, PeerSet};
+use super::peers::{Frame, Limits, Peer, PeerSet, Via};
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::{Heard, Roster};
@@ -210,25 +210,24 @@ impl Shared {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// Handles a chat message, parsed from `body`, that came from peer
-    /// `from`: shown and forwarded once, however often it arrives.
-    pub fn on_chat(&self, from: NodeId, chat: &Chat<'_>, body: &str) -> Waits {
+    /// Handles a chat message, parsed from `body`, that came `via` a peer:
+    /// shown and forwarded once, however often it arrives.
+    pub fn on_chat(&self, via: Via, chat: &Chat<'_>, body: &str) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
-        // The seen-check comes first: repeats cost no encoding.
+        // History replays say nothing of the paths live messages take.
+        if !chat.history {
+            self.note_path(&mut state, Some(via), chat.id);
+        }
+        // The seen-check comes before any encoding: repeats cost none.
         if !state.seen.insert(chat.id, now) {
-            // History replays repeat by nature; a live repeat means this
-            // origin's messages reach this node by two paths.
-            if !chat.history {
-                self.prune(&mut state, Some(from), chat.id.origin);
-            }
             return Waits::default();
         }
         let ttl = chat.ttl.saturating_sub(1);
         let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
             return Waits::default();
         };
-        self.deliver(&mut state, Some(from), chat, frame, chat.ttl > 0, now)
+        self.deliver(&mut state, Some(via.peer), chat, frame, chat.ttl > 0, now)
     }
 
     /// Shows a new chat message, keeps it in the history, and queues its
@@ -267,11 +266,12 @@ impl Shared {
 
     /// Handles a presence message: updates the roster, shows what changed,
     /// and forwards it once, like a chat message.
-    pub fn on_presence(&self, from: Option<NodeId>, p: &Presence<'_>) -> Waits {
+    pub fn on_presence(&self, via: Option<Via>, p: &Presence<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
+        self.note_path(&mut state, via, p.id);
+        let from = via.map(|v| v.peer);
         if !state.seen.insert(p.id, now) {
-            self.prune(&mut state, from, p.id.origin);
             return Waits::default();
         }
         let mut waits = Waits::default();

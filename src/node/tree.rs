@@ -51,6 +51,10 @@ pub struct Link {
     pending: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>,
     /// When the current resend window began, and the bytes resent in it.
     resent: Option<(Instant, usize)>,
+    /// The sequence number of the first live message of the peer's own that
+    /// this link brought: every later one of its own comes over this link
+    /// too, so other links need not bring them whole.
+    own_from: Option<u64>,
 }
 
 impl Link {
@@ -80,13 +84,24 @@ impl Link {
         self.lazy.remove(&origin);
     }
 
+    /// A live message of the peer's own, numbered `seq`, came over this link.
+    pub fn heard_own(&mut self, seq: u64) {
+        self.own_from.get_or_insert(seq);
+    }
+
+    /// From which sequence number on this link brings all the peer's own
+    /// messages; `None` until the first has come.
+    pub fn own_from(&self) -> Option<u64> {
+        self.own_from
+    }
+
     /// Whether this node told the peer to announce `origin`'s messages only.
     pub fn has_pruned(&self, origin: NodeId) -> bool {
         !self.pruned.is_empty() && self.pruned.contains(&origin)
     }
 
-    /// A duplicate of `origin`'s came over this link: true if this node
-    /// should now tell the peer `PRUNE` (it has not yet).
+    /// `origin`'s messages come over a shorter path than this link: true if
+    /// this node should now tell the peer `PRUNE` (it has not yet).
     pub fn prune(&mut self, origin: NodeId) -> bool {
         self.pruned.len() < MAX_ORIGINS && self.pruned.insert(origin)
     }
@@ -254,6 +269,15 @@ mod tests {
         assert!(link.is_eager(A), "only the pruned origin is lazy");
         link.grafted_by_peer(O);
         assert!(link.is_eager(O));
+    }
+
+    #[test]
+    fn the_own_messages_start_where_the_first_came() {
+        let mut link = Link::default();
+        assert_eq!(link.own_from(), None);
+        link.heard_own(7);
+        link.heard_own(3);
+        assert_eq!(link.own_from(), Some(7), "the first one counts");
     }
 
     #[test]
