@@ -112,6 +112,9 @@ struct Node {
     stdin: Option<ChildStdin>,
     port: u16,
     seen: Arc<AtomicUsize>,
+    /// Counted lines whose number (the digits right after the prefix) was
+    /// shown before: repeats, where the counted lines are numbered.
+    repeats: Arc<AtomicUsize>,
     /// When each of the last lines counted arrived.
     last: Arc<Mutex<Option<Instant>>>,
 }
@@ -153,14 +156,16 @@ impl Node {
             .and_then(|p| p.parse().ok())
             .expect("a port");
         let seen = Arc::new(AtomicUsize::new(0));
+        let repeats = Arc::new(AtomicUsize::new(0));
         let last = Arc::new(Mutex::new(None));
-        let (s, l) = (seen.clone(), last.clone());
+        let (s, r, l) = (seen.clone(), repeats.clone(), last.clone());
         // Counts whole reads, not lines one by one: at hundreds of thousands
         // of lines a second, five of these threads would otherwise take CPU
         // from the nodes they measure. A line's time is its read's.
         thread::spawn(move || {
             let mut buf = vec![0u8; 1 << 20];
             let mut pending: Vec<u8> = Vec::new();
+            let mut shown: Vec<bool> = Vec::new();
             loop {
                 let n = match out.read(&mut buf) {
                     Ok(0) | Err(_) => return,
@@ -168,15 +173,24 @@ impl Node {
                 };
                 let now = Instant::now();
                 pending.extend_from_slice(&buf[..n]);
-                let (mut counted, mut start) = (0, 0);
+                let (mut counted, mut repeated, mut start) = (0, 0, 0);
                 while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
-                    if pending[start..start + end].starts_with(count_prefix.as_bytes()) {
+                    let line = &pending[start..start + end];
+                    if let Some(rest) = line.strip_prefix(count_prefix.as_bytes()) {
                         counted += 1;
+                        if let Some(k) = number(rest) {
+                            if k >= shown.len() {
+                                shown.resize(k + 1, false);
+                            }
+                            repeated += usize::from(shown[k]);
+                            shown[k] = true;
+                        }
                     }
                     start += end + 1;
                 }
                 pending.drain(..start);
                 if counted > 0 {
+                    r.fetch_add(repeated, Ordering::SeqCst);
                     s.fetch_add(counted, Ordering::SeqCst);
                     *l.lock().unwrap() = Some(now);
                 }
@@ -187,6 +201,7 @@ impl Node {
             child,
             port,
             seen,
+            repeats,
             last,
         }
     }
@@ -232,6 +247,12 @@ fn chain(n: usize, prefix: &'static str, encrypted: bool) -> Vec<Node> {
     nodes
 }
 
+/// The number a counted line starts with, if it does.
+fn number(rest: &[u8]) -> Option<usize> {
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 fn lines(n: usize) -> Vec<u8> {
     (0..n)
         .map(|k| format!("line {k:06} {}\n", "x".repeat(47)))
@@ -250,6 +271,11 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> f64 {
             node.wait_count(messages, Duration::from_secs(300))
                 .expect("every node shows every message"),
         );
+    }
+    // As many lines as messages, none twice: each exactly once.
+    for (i, node) in nodes.iter().enumerate() {
+        let repeats = node.repeats.load(Ordering::SeqCst);
+        assert_eq!(repeats, 0, "node {i} showed {repeats} lines twice");
     }
     messages as f64 / end.duration_since(start).as_secs_f64()
 }
