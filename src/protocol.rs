@@ -24,7 +24,7 @@ pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 pub use kept::KeptChat;
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -76,6 +76,9 @@ pub enum Message<'a> {
     IHave(RangeList<'a>),
     /// Send the sender these messages, and push their origins' messages whole again.
     Graft(RangeList<'a>),
+    /// Every message of the sender's own numbered this or later comes over
+    /// this link, in order: sent once, as the link opens.
+    Start(u64),
 }
 
 /// Consecutive sequence numbers of one origin, `first` to `last` inclusive.
@@ -405,6 +408,12 @@ impl<'a> Message<'a> {
             "PRUNE" => parse_list(rest, fields::node_id).map(|s| Message::Prune(OriginList(s))),
             "IHAVE" => parse_list(rest, fields::id_range).map(|s| Message::IHave(RangeList(s))),
             "GRAFT" => parse_list(rest, fields::id_range).map(|s| Message::Graft(RangeList(s))),
+            "START" => {
+                let mut f = fields("START");
+                let seq = fields::seq(f.next("sequence number")?)?;
+                f.end()?;
+                Ok(Message::Start(seq))
+            }
             "ERROR" => match rest {
                 Some(text) if !text.is_empty() => Ok(Message::Error(text)),
                 _ => Err(ProtocolError::EmptyText),

@@ -1,9 +1,9 @@
 //! The broadcast tree (PROTOCOL.md §5.3) seen from outside: a real node,
-//! and peers driven by hand over Noise links, which show that a relay of a
-//! neighbour's messages is pruned once that neighbour's own link brings
-//! them (and not before), that a pruned link carries announcements instead
-//! of messages, that `GRAFT` brings them back whole, and that a node asks
-//! for announced messages it lacks.
+//! and peers driven by hand over Noise links, which show that the other
+//! paths of a neighbour's messages are pruned once that neighbour says its
+//! own link brings them (`START`), and not before, that a pruned link
+//! carries announcements instead of messages, that `GRAFT` brings them back
+//! whole, and that a node asks for announced messages it lacks.
 
 mod support;
 
@@ -144,13 +144,27 @@ fn node_and_two_hands() -> (Peer, Hand, Hand) {
 }
 
 #[test]
-fn a_repeat_of_a_neighbours_message_prunes_the_longer_path() {
+fn a_neighbours_start_prunes_its_other_paths() {
     let (alice, one, two) = node_and_two_hands();
     let origin = one.id.clone();
+    // The node says where its own messages start on a link before it sends
+    // anything else there.
+    one.expect("START ");
+    let first = one
+        .frames
+        .lock()
+        .unwrap()
+        .get(1)
+        .cloned()
+        .unwrap_or_default();
+    let seq = first.strip_prefix("START ").map(str::parse::<u64>);
+    assert!(matches!(seq, Some(Ok(_))), "after HELLO came {first:?}");
+    one.send("START 1");
+    two.expect(&format!("PRUNE {origin}"));
+    // Pruning is about what two sends: one's messages still reach it.
     one.send(&chat_of(&origin, 1));
     two.expect(&format!("MSG 31 {origin}:1 "));
     two.send(&chat_of(&origin, 1));
-    two.expect(&format!("PRUNE {origin}"));
     alice.expect_line("xavier: line 1", T);
     assert_eq!(alice.count("xavier: line 1"), 1);
     // The origin itself is never pruned, and two's own messages still go
@@ -160,6 +174,7 @@ fn a_repeat_of_a_neighbours_message_prunes_the_longer_path() {
     two.send(&chat_of(&two.id, 1));
     one.expect(&format!("MSG 31 {}:1 ", two.id));
     assert!(one.received("PRUNE").is_empty(), "{:?}", one.received(""));
+    assert_eq!(prunes(&two), vec![origin.clone()], "pruned once");
 
     // When the origin leaves, its messages must come whole again.
     one.close();
@@ -248,20 +263,18 @@ fn prunes(peer: &Hand) -> Vec<String> {
 }
 
 #[test]
-fn a_relay_is_pruned_only_from_where_the_origins_own_link_began() {
+fn paths_are_pruned_only_from_where_the_origin_says_its_link_starts() {
     let (alice, one, two) = node_and_two_hands();
     let origin = one.id.clone();
     let line = |seq: u64| format!("xavier: line {seq}");
 
-    // Before the origin's own link has brought anything, a relay's copies,
-    // even repeated, prune nothing: what the relay holds may be all there is.
+    // Until the origin says where its own messages start on its link, a
+    // relay's copies, even repeated, prune nothing: what the relay holds
+    // may be all there is. Nor do the origin's own messages.
     two.send(&chat_of(&origin, 1));
     two.send(&chat_of(&origin, 1));
+    one.send(&chat_of(&origin, 3));
     alice.expect_line(&line(1), T);
-    // One's own link begins at 5. What a relay brings below that, it still
-    // brings whole.
-    one.send(&chat_of(&origin, 5));
-    two.send(&chat_of(&origin, 3));
     alice.expect_line(&line(3), T);
     thread::sleep(Duration::from_millis(300));
     assert!(
@@ -270,22 +283,34 @@ fn a_relay_is_pruned_only_from_where_the_origins_own_link_began() {
         two.received("")
     );
 
-    // From 5 on, the origin's link brings everything: a relay's first copy
-    // of such a message prunes it.
-    two.send(&chat_of(&origin, 6));
+    // From 5 on, one's link brings everything: the other link is pruned at
+    // once, and so is a link that opens later.
+    one.send("START 5");
     two.expect(&format!("PRUNE {origin}"));
-    alice.expect_line(&line(6), T);
-    // A link that opens now is pruned for the origin at once.
     let three = Hand::connect(&alice, "three");
     three.expect(&format!("PRUNE {origin}"));
     assert_eq!(prunes(&three), vec![origin.clone()]);
 
-    // Announced messages from below where the origin's link began are asked
-    // for; those from there on are not, as that link brings them.
+    // Announced messages from below the start are asked for; those from it
+    // on are not, as one's link brings them.
     two.send(&format!("IHAVE {origin}:2-8"));
     let graft = two.expect("GRAFT ");
     assert_eq!(graft, format!("GRAFT {origin}:2-2 {origin}:4-4"));
-    for seq in [1, 3, 5, 6] {
+    // Asking made two's link carry one's messages whole again; the first of
+    // them from the start on prunes it again.
+    two.send(&chat_of(&origin, 2));
+    two.send(&chat_of(&origin, 6));
+    let deadline = Instant::now() + T;
+    while prunes(&two).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "not pruned again: {:?}",
+            two.received("")
+        );
+        thread::sleep(Duration::from_millis(10));
+    }
+    for seq in [1, 2, 3, 6] {
+        alice.expect_line(&line(seq), T);
         assert_eq!(alice.count(&line(seq)), 1, "line {seq}");
     }
 }

@@ -244,6 +244,9 @@ pub enum Input {
         graft: bool,
         ranges: Vec<(u64, u64, u64)>,
     },
+    Start {
+        seq: u64,
+    },
 }
 
 /// Builds the message if its values are valid, checks the round trip, and
@@ -302,6 +305,7 @@ pub fn check_input(input: &Input) {
             name,
         }),
         Input::Error { text } => Message::Error(text),
+        Input::Start { seq } => Message::Start(*seq),
         Input::Frame { body } => {
             let mut out = Vec::new();
             match message::encode(body, &mut out) {
@@ -346,7 +350,7 @@ fn is_valid(input: &Input) -> bool {
         Input::Chat { name, text, .. } => name_ok(name) && !text.is_empty(),
         Input::Presence { name, .. } => name_ok(name),
         Input::Error { text } => !text.is_empty(),
-        Input::Frame { .. } | Input::Ranges { .. } => true,
+        Input::Frame { .. } | Input::Ranges { .. } | Input::Start { .. } => true,
     }
 }
 

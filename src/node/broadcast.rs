@@ -49,34 +49,50 @@ impl Shared {
         }
     }
 
-    /// A live message `id`, new or not, came `via` a peer. If that is its
-    /// origin, over its current link, notes where that link began. If it is
-    /// another peer, and the origin's own link has since brought it this
-    /// far, tells that peer to announce the origin's messages rather than
-    /// send them whole: from here on the origin's link brings them all.
+    /// Peer `via` says that every message of its own numbered `seq` or
+    /// later comes over this link (`START`). The other links' copies of
+    /// them are then redundant: every other peer is told to announce them
+    /// rather than send them whole.
     ///
     /// Only the origin's own link makes others redundant: it is the
     /// shortest path there is, and keeps the origin's order. Messages of
     /// origins further away keep coming whole over every link, so that no
     /// single link or node that stalls or dies stands between this node and
-    /// them. Messages numbered below the start of the origin's link may be
-    /// anywhere, so those announced are still asked for (see
-    /// [`Shared::on_ihave`]). When the origin's link closes, the pruned links
-    /// are grafted again (see [`Shared::origin_gone`]).
-    pub(super) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
-        let Some(via) = via else {
+    /// them. Messages numbered below the start may be anywhere, so those
+    /// announced are still asked for (see [`Shared::on_ihave`]). When the
+    /// origin's link closes, the pruned links are grafted again (see
+    /// [`Shared::origin_gone`]).
+    pub fn on_start(&self, via: Via, seq: u64) {
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        // A replaced connection's last words say nothing of its successor.
+        let Some(origin) = state
+            .peers
+            .get_mut(&via.peer)
+            .filter(|o| o.conn == via.conn)
+        else {
             return;
         };
-        let origin = state.peers.get_mut(&id.origin);
-        if via.peer == id.origin {
-            // A replaced connection's last messages say nothing of where its
-            // successor began.
-            if let Some(o) = origin.filter(|o| o.conn == via.conn) {
-                o.link.heard_own(id.seq);
-            }
+        if !origin.link.started(seq) {
             return;
         }
-        let own_from = origin.and_then(|o| o.link.own_from());
+        for (id, peer) in state.peers.iter_mut() {
+            if *id != via.peer && peer.link.prune(via.peer) {
+                send_prune(&peer.outbox, std::iter::once(via.peer));
+            }
+        }
+    }
+
+    /// A live message `id`, new or not, came `via` a peer other than its
+    /// origin. If the origin's own link brings it (it is numbered from that
+    /// link's start on), that peer is told to announce the origin's
+    /// messages rather than send them whole. This catches a link that a
+    /// `GRAFT` made carry them whole again.
+    pub(super) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
+        let Some(via) = via.filter(|v| v.peer != id.origin) else {
+            return;
+        };
+        let own_from = state.peers.get(&id.origin).and_then(|o| o.link.own_from());
         if !own_from.is_some_and(|start| id.seq >= start) {
             return;
         }

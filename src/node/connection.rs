@@ -337,6 +337,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Waits::default()
             }
             Ok(Message::Graft(ranges)) => shared.on_graft(peer, ranges),
+            Ok(Message::Start(seq)) => {
+                shared.on_start(via, seq);
+                Waits::default()
+            }
             Ok(Message::Error(text)) => return format!("the peer said: {text}"),
             Ok(Message::Hello(_)) => return refuse(outbox, "a second HELLO".into()),
             Err(e) => return refuse(outbox, e.to_string()),

@@ -49,7 +49,12 @@ impl Shared {
             }
         };
         self.prune_new_link(&mut state, id);
+        // Said before anything is fanned out to it, under the same lock:
+        // from this number on, every message of this node's own goes to it.
+        let next_seq = state.next_seq();
+        let start = state.encode(&Message::Start(next_seq)).ok();
         if let Some(new) = state.peers.get(&id) {
+            send(new, start);
             let others = state
                 .peers
                 .iter()

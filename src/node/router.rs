@@ -113,6 +113,11 @@ impl Waits {
 }
 
 impl State {
+    /// The number this node's next message of its own will carry.
+    pub(super) fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
     fn next_id(&mut self, origin: NodeId) -> MsgId {
         let seq = self.next_seq;
         self.next_seq += 1;

@@ -29,6 +29,8 @@ pub const MAX_TRIES: u32 = 3;
 const MAX_ORIGINS: usize = 4096;
 /// Announced ranges awaiting their time to be checked.
 const MAX_WANTS: usize = 4096;
+/// Requests remembered per origin, to be subtracted from new ones.
+const MAX_ASKED: usize = 64;
 /// Bytes resent to one peer on its requests per [`RESEND_WINDOW`]: enough
 /// for a whole cache of recent messages when a link closes, but a peer
 /// cannot have this node send megabytes for every few bytes it sends.
@@ -51,9 +53,8 @@ pub struct Link {
     pending: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>,
     /// When the current resend window began, and the bytes resent in it.
     resent: Option<(Instant, usize)>,
-    /// The sequence number of the first live message of the peer's own that
-    /// this link brought: every later one of its own comes over this link
-    /// too, so other links need not bring them whole.
+    /// From which sequence number on the peer's own messages all come over
+    /// this link, as its `START` said: other links need not bring them whole.
     own_from: Option<u64>,
 }
 
@@ -84,13 +85,16 @@ impl Link {
         self.lazy.remove(&origin);
     }
 
-    /// A live message of the peer's own, numbered `seq`, came over this link.
-    pub fn heard_own(&mut self, seq: u64) {
+    /// The peer said its own messages come over this link from `seq` on.
+    /// Only the first time counts; returns whether this was it.
+    pub fn started(&mut self, seq: u64) -> bool {
+        let first = self.own_from.is_none();
         self.own_from.get_or_insert(seq);
+        first
     }
 
     /// From which sequence number on this link brings all the peer's own
-    /// messages; `None` until the first has come.
+    /// messages; `None` until the peer has said.
     pub fn own_from(&self) -> Option<u64> {
         self.own_from
     }
@@ -149,10 +153,14 @@ impl Link {
 /// Messages this node heard announced and lacks, by when to ask for them.
 #[derive(Default)]
 pub struct Wants {
-    queue: VecDeque<Want>,
-    /// Per origin, the highest number asked for lately, and when: what was
-    /// asked is on its way, and asking again at once would bring it twice.
-    asked: HashMap<NodeId, (u64, Instant), BuildIdHasher>,
+    /// First requests and repeated ones, each queue in the order they fall
+    /// due: a repeat, due a second later, must not hold up the first
+    /// request for something announced after it.
+    fresh: VecDeque<Want>,
+    again: VecDeque<Want>,
+    /// Per origin, the runs asked for lately, and when: what was asked is
+    /// on its way, and asking again at once would bring it twice.
+    asked: HashMap<NodeId, Vec<(u64, u64, Instant)>, BuildIdHasher>,
 }
 
 struct Want {
@@ -171,8 +179,12 @@ impl Wants {
     }
 
     fn push(&mut self, range: IdRange, from: NodeId, due: Instant, tries: u32) {
-        if self.queue.len() < MAX_WANTS {
-            self.queue.push_back(Want {
+        if self.fresh.len() + self.again.len() < MAX_WANTS {
+            let queue = match tries {
+                0 => &mut self.fresh,
+                _ => &mut self.again,
+            };
+            queue.push_back(Want {
                 range,
                 from,
                 due,
@@ -182,7 +194,19 @@ impl Wants {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.fresh.is_empty() && self.again.is_empty()
+    }
+
+    /// The next want that is due, if any.
+    fn pop_due(&mut self, now: Instant) -> Option<Want> {
+        let is_due = |q: &VecDeque<Want>| q.front().is_some_and(|w| w.due <= now);
+        if is_due(&self.fresh) {
+            self.fresh.pop_front()
+        } else if is_due(&self.again) {
+            self.again.pop_front()
+        } else {
+            None
+        }
     }
 
     /// Decides what to ask for now, as `(peer, range)`: the parts of the
@@ -199,20 +223,19 @@ impl Wants {
         let mut out = Vec::new();
         let mut parts = Vec::new();
         let mut later = Vec::new();
-        while self.queue.front().is_some_and(|w| w.due <= now) {
-            let Some(want) = self.queue.pop_front() else {
-                break;
-            };
+        while let Some(want) = self.pop_due(now) {
             missing(want.range, &mut parts);
             for part in parts.drain(..) {
                 if want.tries + 1 < MAX_TRIES {
                     later.push((part, want.from, want.tries + 1));
                 }
-                let (Some(part), Some(peer)) = (self.not_asked(part, now), ask(want.from)) else {
+                let Some(peer) = ask(want.from) else {
                     continue;
                 };
-                self.asked(part, now);
-                out.push((peer, part));
+                for part in self.not_asked(part, now) {
+                    self.asked(part, now);
+                    out.push((peer, part));
+                }
             }
         }
         for (range, from, tries) in later {
@@ -221,26 +244,49 @@ impl Wants {
         out
     }
 
-    /// Trims from `range` what was asked for within [`ASK_AGAIN_AFTER`];
-    /// `None` if nothing is left.
-    fn not_asked(&self, mut range: IdRange, now: Instant) -> Option<IdRange> {
-        if let Some(&(upto, at)) = self.asked.get(&range.origin) {
+    /// The parts of `range` not asked for within [`ASK_AGAIN_AFTER`]. Not
+    /// just those above the highest asked: a lower run announced later, or
+    /// by another peer, must still be asked while higher ones keep coming.
+    fn not_asked(&self, range: IdRange, now: Instant) -> Vec<IdRange> {
+        let mut parts = vec![(range.first, range.last)];
+        for &(a, b, at) in self.asked.get(&range.origin).into_iter().flatten() {
             if now.saturating_duration_since(at) < ASK_AGAIN_AFTER {
-                range.first = range.first.max(upto.checked_add(1)?);
+                parts = parts
+                    .into_iter()
+                    .flat_map(|(first, last)| {
+                        // What lies below `a`, and what lies above `b`.
+                        let below = (first < a).then(|| (first, last.min(a - 1)));
+                        let above = (last > b).then(|| (first.max(b + 1), last));
+                        below.into_iter().chain(above)
+                    })
+                    .collect();
             }
         }
-        (range.first <= range.last).then_some(range)
+        parts
+            .into_iter()
+            .map(|(first, last)| IdRange {
+                origin: range.origin,
+                first,
+                last,
+            })
+            .collect()
     }
 
     fn asked(&mut self, range: IdRange, now: Instant) {
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < ASK_AGAIN_AFTER;
         if self.asked.len() >= MAX_ORIGINS {
             self.asked
-                .retain(|_, (_, at)| now.saturating_duration_since(*at) < ASK_AGAIN_AFTER);
+                .retain(|_, runs| runs.iter().any(|(_, _, at)| recent(at)));
         }
-        if self.asked.len() < MAX_ORIGINS {
-            let entry = self.asked.entry(range.origin).or_insert((range.last, now));
-            *entry = (entry.0.max(range.last), now);
+        if self.asked.len() >= MAX_ORIGINS && !self.asked.contains_key(&range.origin) {
+            return;
         }
+        let runs = self.asked.entry(range.origin).or_default();
+        runs.retain(|(_, _, at)| recent(at));
+        if runs.len() >= MAX_ASKED {
+            runs.remove(0);
+        }
+        runs.push((range.first, range.last, now));
     }
 }
 
@@ -272,11 +318,11 @@ mod tests {
     }
 
     #[test]
-    fn the_own_messages_start_where_the_first_came() {
+    fn the_own_messages_start_where_the_peer_first_said() {
         let mut link = Link::default();
         assert_eq!(link.own_from(), None);
-        link.heard_own(7);
-        link.heard_own(3);
+        assert!(link.started(7));
+        assert!(!link.started(3));
         assert_eq!(link.own_from(), Some(7), "the first one counts");
     }
 
@@ -348,6 +394,34 @@ mod tests {
             wants.due(due, all, Some),
             [(A, range(O, 1, 9)), (B, range(O, 10, 12))]
         );
+    }
+
+    #[test]
+    fn a_lower_run_is_asked_while_higher_ones_keep_being_asked() {
+        let t0 = Instant::now();
+        let mut wants = Wants::default();
+        let all = |r: IdRange, out: &mut Vec<IdRange>| out.push(r);
+        let mut at = t0;
+        wants.add(range(O, 100, 200), A, at);
+        wants.add(range(O, 10, 20), B, at);
+        let mut asked = Vec::new();
+        // Higher runs keep being announced and asked, every 20 ms, for less
+        // than the second after which a request may be made again.
+        for k in 0..40u64 {
+            at += Duration::from_millis(20);
+            wants.add(range(O, 201 + k, 201 + k), A, at);
+            asked.extend(wants.due(at, all, Some));
+        }
+        let asks_of = |seq: u64| {
+            asked
+                .iter()
+                .filter(|(_, r)| (r.first..=r.last).contains(&seq))
+                .count()
+        };
+        assert!(asked.contains(&(B, range(O, 10, 20))), "{asked:?}");
+        assert_eq!(asks_of(15), 1);
+        assert_eq!(asks_of(150), 1, "asked twice within the second");
+        assert_eq!(asks_of(210), 1);
     }
 
     #[test]

@@ -46,7 +46,8 @@ impl Message<'_> {
             | Message::Roster(_)
             | Message::Prune(_)
             | Message::IHave(_)
-            | Message::Graft(_) => {}
+            | Message::Graft(_)
+            | Message::Start(_) => {}
         }
         Ok(())
     }
@@ -98,6 +99,10 @@ impl Message<'_> {
             Message::Prune(origins) => write_origins(w, origins.iter()),
             Message::IHave(ranges) => write_ranges(w, "IHAVE", ranges.iter()),
             Message::Graft(ranges) => write_ranges(w, "GRAFT", ranges.iter()),
+            Message::Start(seq) => {
+                w.push_str("START ");
+                w.push_u64(*seq);
+            }
             Message::Error(text) => {
                 w.push_str("ERROR ");
                 w.push_str(text);

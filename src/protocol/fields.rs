@@ -198,6 +198,11 @@ pub(super) fn timestamp(s: &str) -> Result<u64, ProtocolError> {
     decimal(s).ok_or_else(|| invalid("timestamp", s))
 }
 
+/// A sequence number on its own.
+pub(super) fn seq(s: &str) -> Result<u64, ProtocolError> {
+    decimal(s).ok_or_else(|| invalid("sequence number", s))
+}
+
 /// `<node-id>@<ip>:<port>`, with an IPv6 address in brackets.
 pub(super) fn peer(s: &str) -> Result<(NodeId, SocketAddr), ProtocolError> {
     let (id, addr) = s.split_once('@').ok_or_else(|| invalid("peer", s))?;

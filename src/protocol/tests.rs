@@ -21,7 +21,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 5 0123456789abcdef 40123 lobby zoë");
+    assert_eq!(body, "HELLO 6 0123456789abcdef 40123 lobby zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -112,7 +112,7 @@ fn bad_messages_are_refused_with_a_reason() {
             "HELLO 2 0123456789abcdef 1 a",
             UnsupportedVersion {
                 got: "2".into(),
-                ours: 5,
+                ours: 6,
             },
         ),
         (
@@ -123,39 +123,39 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 5 0123456789abcdef 4000 lobby",
+            "HELLO 6 0123456789abcdef 4000 lobby",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 5 0123456789ABCDEF 4000 lobby a",
+            "HELLO 6 0123456789ABCDEF 4000 lobby a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 5 0123456789abcdef 0 lobby a",
+            "HELLO 6 0123456789abcdef 0 lobby a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 5 0123456789abcdef 65536 lobby a",
+            "HELLO 6 0123456789abcdef 65536 lobby a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 5 0123456789abcdef 4000 lobby a b",
+            "HELLO 6 0123456789abcdef 4000 lobby a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 5 0123456789abcdef 4000 lobby  a",
+            "HELLO 6 0123456789abcdef 4000 lobby  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
@@ -257,6 +257,21 @@ fn tree_messages_parse_and_encode() {
 }
 
 #[test]
+fn start_carries_one_sequence_number() {
+    assert_eq!(Message::parse("START 42"), Ok(Message::Start(42)));
+    assert_eq!(body_of(&Message::Start(42)), "START 42");
+    for bad in [
+        "START",
+        "START x",
+        "START -1",
+        "START 1 2",
+        "START 18446744073709551616",
+    ] {
+        assert!(Message::parse(bad).is_err(), "{bad} parsed");
+    }
+}
+
+#[test]
 fn names_are_validated() {
     assert_eq!(validate_name("ümlaut-ok_1"), Ok("ümlaut-ok_1"));
     assert_eq!(validate_name(""), Err(NameError::Empty));
@@ -308,7 +323,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 5)"
+        "protocol version 9 is not supported (this node speaks version 6)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -424,6 +439,7 @@ enum Owned {
     Prune(Vec<NodeId>),
     IHave(Vec<IdRange>),
     Graft(Vec<IdRange>),
+    Start(u64),
 }
 
 fn id_range() -> impl Strategy<Value = IdRange> {
@@ -465,6 +481,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         proptest::collection::vec(node_id(), 0..20).prop_map(Owned::Prune),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::IHave),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Graft),
+        any::<u64>().prop_map(Owned::Start),
     ]
 }
 
@@ -507,6 +524,7 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
         Owned::Prune(ids) => encode_prune(ids.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::IHave(r) => encode_ihave(r.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Graft(r) => encode_graft(r.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::Start(seq) => Message::Start(*seq).encode(&mut out),
     }
     .unwrap();
     out
@@ -542,6 +560,7 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
         (Message::Prune(l), Owned::Prune(ids)) => l.iter().eq(ids.iter().copied()),
         (Message::IHave(l), Owned::IHave(r)) => l.iter().eq(r.iter().copied()),
         (Message::Graft(l), Owned::Graft(r)) => l.iter().eq(r.iter().copied()),
+        (Message::Start(s), Owned::Start(seq)) => s == seq,
         _ => false,
     }
 }
