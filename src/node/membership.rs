@@ -22,7 +22,16 @@ impl Shared {
         peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let new_outbox = peer.outbox.clone();
-        if let Some((closed_id, closed)) = state.peers.admit(id, peer, Instant::now())? {
+        let closed = state.peers.admit(id, peer, Instant::now())?;
+        // Said first, under the same lock as everything fanned out to the
+        // new peer: from this number on, every message of this node's own
+        // goes to it. A few bytes, so without backpressure, like the frames
+        // below: waiting here would hold the lock.
+        let next_seq = state.next_seq();
+        if let Ok(start) = state.encode(&Message::Start(next_seq)) {
+            new_outbox.push(start.clone(), start.len());
+        }
+        if let Some((closed_id, closed)) = closed {
             // What was on its way to this node over the closed link may be
             // lost, even when a new link to the same node replaces it.
             self.origin_gone(&mut state, closed_id, closed.link.own_from());
@@ -49,12 +58,7 @@ impl Shared {
             }
         };
         self.prune_new_link(&mut state, id);
-        // Said before anything is fanned out to it, under the same lock:
-        // from this number on, every message of this node's own goes to it.
-        let next_seq = state.next_seq();
-        let start = state.encode(&Message::Start(next_seq)).ok();
         if let Some(new) = state.peers.get(&id) {
-            send(new, start);
             let others = state
                 .peers
                 .iter()
