@@ -70,8 +70,10 @@ pub enum Message<'a> {
     Roster(RosterList<'a>),
     /// Why the sender is closing the connection.
     Error(&'a str),
-    /// Stop pushing these origins' messages whole to the sender; announce them.
-    Prune(OriginList<'a>),
+    /// Stop pushing these origins' messages whole to the sender: of each
+    /// `<origin>:<start>`, announce those numbered below the start, and
+    /// leave the others to the origin's own link.
+    Prune(IdList<'a>),
     /// The sender has these messages (announced to a peer that gets them lazily).
     IHave(RangeList<'a>),
     /// Send the sender these messages, and push their origins' messages whole again.
@@ -161,10 +163,6 @@ pub struct PeerList<'a>(&'a str);
 #[derive(Debug, Clone, Copy)]
 pub struct RosterList<'a>(&'a str);
 
-/// A validated, space-separated list of node ids, read lazily.
-#[derive(Debug, Clone, Copy)]
-pub struct OriginList<'a>(&'a str);
-
 /// A validated, space-separated list of `<node-id>:<first>-<last>` ranges, read lazily.
 #[derive(Debug, Clone, Copy)]
 pub struct RangeList<'a>(&'a str);
@@ -187,12 +185,6 @@ impl<'a> RosterList<'a> {
     }
 }
 
-impl<'a> OriginList<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = NodeId> + 'a {
-        items(self.0).filter_map(|s| fields::node_id(s).ok())
-    }
-}
-
 impl<'a> RangeList<'a> {
     pub fn iter(&self) -> impl Iterator<Item = IdRange> + 'a {
         items(self.0).filter_map(|s| fields::id_range(s).ok())
@@ -211,7 +203,7 @@ macro_rules! list_eq {
     )*};
 }
 
-list_eq!(IdList, PeerList, RosterList, OriginList, RangeList);
+list_eq!(IdList, PeerList, RosterList, RangeList);
 
 fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(' ').filter(|s| !s.is_empty())
@@ -405,7 +397,7 @@ impl<'a> Message<'a> {
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),
-            "PRUNE" => parse_list(rest, fields::node_id).map(|s| Message::Prune(OriginList(s))),
+            "PRUNE" => parse_list(rest, fields::msg_id).map(|s| Message::Prune(IdList(s))),
             "IHAVE" => parse_list(rest, fields::id_range).map(|s| Message::IHave(RangeList(s))),
             "GRAFT" => parse_list(rest, fields::id_range).map(|s| Message::Graft(RangeList(s))),
             "START" => {

@@ -200,7 +200,8 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
     let (alice, one, two) = node_and_two_hands();
     one.send(&chat(1));
     two.expect(&forwarded(1));
-    two.send(&format!("PRUNE {ORIGIN}"));
+    // Two has the origin's messages from 4 on by another link.
+    two.send(&format!("PRUNE {ORIGIN}:4"));
     // The PRUNE and the next message travel on different links. The node
     // handles each link's frames in order, so once it has passed on a
     // message two sent after the PRUNE, it has taken the PRUNE too.
@@ -229,12 +230,19 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
         two.received(&forwarded(3)).is_empty(),
         "sent whole after PRUNE"
     );
+    // From the start on, two gets them neither whole nor announced.
+    one.send(&chat(4));
+    one.send(&chat(5));
+    alice.expect_line("xavier: line 5", T);
+    thread::sleep(Duration::from_millis(300));
+    assert_eq!(two.announced(), [2, 3]);
+    assert!(two.received(&forwarded(4)).is_empty(), "sent whole");
 
     two.send(&format!("GRAFT {ORIGIN}:2-3"));
     two.expect(&forwarded(2));
     two.expect(&forwarded(3));
-    one.send(&chat(4));
-    two.expect(&forwarded(4));
+    one.send(&chat(6));
+    two.expect(&forwarded(6));
 }
 
 #[test]
@@ -258,7 +266,12 @@ fn announced_messages_a_node_lacks_are_asked_for_and_shown_once() {
 fn prunes(peer: &Hand) -> Vec<String> {
     peer.received("PRUNE ")
         .iter()
-        .flat_map(|f| f.split(' ').skip(1).map(str::to_string).collect::<Vec<_>>())
+        .flat_map(|f| {
+            f.split(' ')
+                .skip(1)
+                .filter_map(|start| Some(start.split_once(':')?.0.to_string()))
+                .collect::<Vec<_>>()
+        })
         .collect()
 }
 

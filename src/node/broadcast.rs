@@ -8,9 +8,9 @@
 use super::peers::{Frame, Via};
 use super::queue::Queue;
 use super::router::{as_history, encode_with, push, Shared, State, Waits, STILL_LIVE};
-use super::tree::{ANNOUNCE_EVERY, RANGES_PER_FRAME};
+use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
-use crate::protocol::{self, IdRange, MsgId, NodeId, OriginList, RangeList};
+use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -37,11 +37,13 @@ impl Shared {
             if Some(*peer_id) == from || *peer_id == id.origin {
                 continue;
             }
-            if peer.link.is_eager(id.origin) {
-                push(peer, frame.clone(), waits);
-            } else {
-                peer.link.announce(id);
-                announced = true;
+            match peer.link.pass(id) {
+                Pass::Whole => push(peer, frame.clone(), waits),
+                Pass::Announced => {
+                    peer.link.announce(id);
+                    announced = true;
+                }
+                Pass::Not => {}
             }
         }
         if announced {
@@ -76,9 +78,13 @@ impl Shared {
         if !origin.link.started(seq) {
             return;
         }
+        let start = MsgId {
+            origin: via.peer,
+            seq,
+        };
         for (id, peer) in state.peers.iter_mut() {
             if *id != via.peer && peer.link.prune(via.peer) {
-                send_prune(&peer.outbox, std::iter::once(via.peer));
+                send_prune(&peer.outbox, std::iter::once(start));
             }
         }
     }
@@ -93,12 +99,16 @@ impl Shared {
             return;
         };
         let own_from = state.peers.get(&id.origin).and_then(|o| o.link.own_from());
-        if !own_from.is_some_and(|start| id.seq >= start) {
+        let Some(start) = own_from.filter(|start| id.seq >= *start) else {
             return;
-        }
+        };
         if let Some(peer) = state.peers.get_mut(&via.peer) {
             if peer.link.prune(id.origin) {
-                send_prune(&peer.outbox, std::iter::once(id.origin));
+                let start = MsgId {
+                    origin: id.origin,
+                    seq: start,
+                };
+                send_prune(&peer.outbox, std::iter::once(start));
             }
         }
     }
@@ -107,16 +117,22 @@ impl Shared {
     /// send, the messages of each neighbour whose own link is under way.
     /// What it holds of theirs from before, this node may still ask for.
     pub(super) fn prune_new_link(&self, state: &mut State, id: NodeId) {
-        let started: Vec<NodeId> = state
+        let started: Vec<MsgId> = state
             .peers
             .iter()
-            .filter(|(other, p)| **other != id && p.link.own_from().is_some())
-            .map(|(other, _)| *other)
+            .filter(|(other, _)| **other != id)
+            .filter_map(|(other, p)| {
+                let seq = p.link.own_from()?;
+                Some(MsgId {
+                    origin: *other,
+                    seq,
+                })
+            })
             .collect();
         if let Some(peer) = state.peers.get_mut(&id) {
-            let pruned: Vec<NodeId> = started
+            let pruned: Vec<MsgId> = started
                 .into_iter()
-                .filter(|origin| peer.link.prune(*origin))
+                .filter(|start| peer.link.prune(start.origin))
                 .collect();
             if !pruned.is_empty() {
                 send_prune(&peer.outbox, pruned.into_iter());
@@ -150,12 +166,14 @@ impl Shared {
         }
     }
 
-    /// Peer `from` asks for these origins' messages to be announced only.
-    pub fn on_prune(&self, from: NodeId, origins: OriginList<'_>) {
+    /// Peer `from` asks not to get these origins' messages whole: each
+    /// `<origin>:<start>` says its link to the origin brings them from the
+    /// start on, and only those below are to be announced.
+    pub fn on_prune(&self, from: NodeId, starts: IdList<'_>) {
         let mut state = self.lock();
         if let Some(peer) = state.peers.get_mut(&from) {
-            for origin in origins.iter() {
-                peer.link.pruned_by_peer(origin);
+            for start in starts.iter() {
+                peer.link.pruned_by_peer(start.origin, start.seq);
             }
         }
     }
@@ -282,9 +300,10 @@ impl Shared {
     }
 }
 
-/// Queues a `PRUNE` for `origins`: a few ids, so without backpressure.
-fn send_prune(outbox: &Queue<Frame>, origins: impl Iterator<Item = NodeId>) {
-    if let Some(frame) = encode_with(|out| protocol::encode_prune(origins, out)) {
+/// Queues a `PRUNE` for these `<origin>:<start>` pairs: a few ids, so
+/// without backpressure.
+fn send_prune(outbox: &Queue<Frame>, starts: impl Iterator<Item = MsgId>) {
+    if let Some(frame) = encode_with(|out| protocol::encode_prune(starts, out)) {
         let len = frame.len();
         outbox.push(frame, len);
     }

@@ -39,11 +39,21 @@ pub const RESEND_WINDOW: Duration = Duration::from_secs(10);
 /// Ranges per `IHAVE` or `GRAFT` frame, well inside a frame's size limit.
 pub const RANGES_PER_FRAME: usize = 500;
 
+/// How a message goes to one peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    Whole,
+    Announced,
+    /// Not at all: the peer has it from its origin's own link.
+    Not,
+}
+
 /// The tree's state on one link.
 #[derive(Default)]
 pub struct Link {
-    /// Origins whose messages the peer wants announced only (it pruned them).
-    lazy: HashSet<NodeId, BuildIdHasher>,
+    /// Origins the peer pruned, each with its start on the peer's link to
+    /// it: messages below are announced, the others not sent at all.
+    lazy: HashMap<NodeId, u64, BuildIdHasher>,
     /// Origins this node pruned on the link: a burst of duplicates already
     /// on the way costs one `PRUNE`, not one each.
     pruned: HashSet<NodeId, BuildIdHasher>,
@@ -59,9 +69,16 @@ pub struct Link {
 }
 
 impl Link {
-    /// Whether messages of `origin` go to this peer whole.
-    pub fn is_eager(&self, origin: NodeId) -> bool {
-        self.lazy.is_empty() || !self.lazy.contains(&origin)
+    /// How message `id` goes to this peer.
+    pub fn pass(&self, id: MsgId) -> Pass {
+        if self.lazy.is_empty() {
+            return Pass::Whole;
+        }
+        match self.lazy.get(&id.origin) {
+            None => Pass::Whole,
+            Some(&start) if id.seq < start => Pass::Announced,
+            Some(_) => Pass::Not,
+        }
     }
 
     /// Notes a message to announce to this peer.
@@ -73,10 +90,12 @@ impl Link {
         }
     }
 
-    /// The peer pruned `origin`: announce its messages from now on.
-    pub fn pruned_by_peer(&mut self, origin: NodeId) {
-        if self.lazy.len() < MAX_ORIGINS {
-            self.lazy.insert(origin);
+    /// The peer pruned `origin`, whose own messages from `start` on come
+    /// to it over its link to that origin: from now on, announce those
+    /// below `start`, and send none whole.
+    pub fn pruned_by_peer(&mut self, origin: NodeId, start: u64) {
+        if self.lazy.len() < MAX_ORIGINS || self.lazy.contains_key(&origin) {
+            self.lazy.insert(origin, start);
         }
     }
 
@@ -308,13 +327,19 @@ mod tests {
 
     #[test]
     fn a_link_is_eager_until_pruned_and_again_after_a_graft() {
+        let id = |origin, seq| MsgId { origin, seq };
         let mut link = Link::default();
-        assert!(link.is_eager(O));
-        link.pruned_by_peer(O);
-        assert!(!link.is_eager(O));
-        assert!(link.is_eager(A), "only the pruned origin is lazy");
+        assert_eq!(link.pass(id(O, 9)), Pass::Whole);
+        link.pruned_by_peer(O, 5);
+        assert_eq!(link.pass(id(O, 4)), Pass::Announced, "below the start");
+        assert_eq!(
+            link.pass(id(O, 5)),
+            Pass::Not,
+            "the origin's link brings it"
+        );
+        assert_eq!(link.pass(id(A, 9)), Pass::Whole, "only the pruned origin");
         link.grafted_by_peer(O);
-        assert!(link.is_eager(O));
+        assert_eq!(link.pass(id(O, 9)), Pass::Whole);
     }
 
     #[test]

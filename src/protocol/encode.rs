@@ -84,7 +84,7 @@ impl Message<'_> {
                 w.push_str(" ");
                 w.push_str(c.text);
             }
-            Message::Have(ids) => write_have(w, ids.iter()),
+            Message::Have(ids) => write_ids(w, "HAVE", ids.iter()),
             Message::Peers(peers) => write_peers(w, peers.iter()),
             Message::Presence(p) => {
                 w.push_str(p.kind.word());
@@ -96,7 +96,7 @@ impl Message<'_> {
                 w.push_str(p.name);
             }
             Message::Roster(list) => write_roster(w, list.iter()),
-            Message::Prune(origins) => write_origins(w, origins.iter()),
+            Message::Prune(starts) => write_ids(w, "PRUNE", starts.iter()),
             Message::IHave(ranges) => write_ranges(w, "IHAVE", ranges.iter()),
             Message::Graft(ranges) => write_ranges(w, "GRAFT", ranges.iter()),
             Message::Start(seq) => {
@@ -143,15 +143,15 @@ fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {
 
 /// Appends a `HAVE` frame listing `ids`.
 pub fn encode_have(ids: impl Iterator<Item = MsgId>, out: &mut Vec<u8>) -> Result<(), FrameError> {
-    message::encode_with(out, message::MAX_BODY, |w| write_have(w, ids))
+    message::encode_with(out, message::MAX_BODY, |w| write_ids(w, "HAVE", ids))
 }
 
-/// Appends a `PRUNE` frame listing `origins`.
+/// Appends a `PRUNE` frame listing `<origin>:<start>` pairs.
 pub fn encode_prune(
-    origins: impl Iterator<Item = NodeId>,
+    starts: impl Iterator<Item = MsgId>,
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
-    message::encode_with(out, message::MAX_BODY, |w| write_origins(w, origins))
+    message::encode_with(out, message::MAX_BODY, |w| write_ids(w, "PRUNE", starts))
 }
 
 /// Appends an `IHAVE` frame listing `ranges`.
@@ -168,14 +168,6 @@ pub fn encode_graft(
     out: &mut Vec<u8>,
 ) -> Result<(), FrameError> {
     message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "GRAFT", ranges))
-}
-
-fn write_origins(w: &mut BodyWriter<'_>, origins: impl Iterator<Item = NodeId>) {
-    w.push_str("PRUNE");
-    for id in origins {
-        w.push_str(" ");
-        w.push_hex16(id.0);
-    }
 }
 
 fn write_ranges(w: &mut BodyWriter<'_>, kind: &str, ranges: impl Iterator<Item = IdRange>) {
@@ -220,8 +212,8 @@ fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (NodeI
     }
 }
 
-fn write_have(w: &mut BodyWriter<'_>, ids: impl Iterator<Item = MsgId>) {
-    w.push_str("HAVE");
+fn write_ids(w: &mut BodyWriter<'_>, kind: &str, ids: impl Iterator<Item = MsgId>) {
+    w.push_str(kind);
     for id in ids {
         w.push_str(" ");
         write_id(w, id);

@@ -214,7 +214,7 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "PRUNE 0123456789ABCDEF",
+            "PRUNE 0123456789ABCDEF:1",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
@@ -249,10 +249,17 @@ fn tree_messages_parse_and_encode() {
         ]
     );
     assert_eq!(body_of(&Message::IHave(ranges)), body);
-    let Ok(Message::Prune(origins)) = Message::parse("PRUNE 0123456789abcdef") else {
+    let Ok(Message::Prune(starts)) = Message::parse("PRUNE 0123456789abcdef:7") else {
         panic!("PRUNE should parse");
     };
-    assert_eq!(origins.iter().collect::<Vec<_>>(), [ID]);
+    assert_eq!(
+        starts.iter().collect::<Vec<_>>(),
+        [MsgId { origin: ID, seq: 7 }]
+    );
+    assert!(
+        Message::parse("PRUNE 0123456789abcdef").is_err(),
+        "a start is needed"
+    );
     assert!(matches!(Message::parse("GRAFT"), Ok(Message::Graft(r)) if r.iter().count() == 0));
 }
 
@@ -436,7 +443,7 @@ enum Owned {
     Roster(Vec<(NodeId, String)>),
     Presence(PresenceKind, u8, MsgId, String),
     Error(String),
-    Prune(Vec<NodeId>),
+    Prune(Vec<MsgId>),
     IHave(Vec<IdRange>),
     Graft(Vec<IdRange>),
     Start(u64),
@@ -478,7 +485,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         (presence_kind(), any::<u8>(), msg_id(), name())
             .prop_map(|(k, t, i, n)| Owned::Presence(k, t, i, n)),
         ".+".prop_map(Owned::Error),
-        proptest::collection::vec(node_id(), 0..20).prop_map(Owned::Prune),
+        proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Prune),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::IHave),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Graft),
         any::<u64>().prop_map(Owned::Start),
