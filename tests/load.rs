@@ -218,3 +218,69 @@ fn links_that_open_or_re_form_during_a_flood_lose_and_repeat_nothing() {
         .count();
     assert!(reconnected >= 2, "n2's link to n0 did not re-form");
 }
+
+/// The flooding node is killed mid-flood while one receiver is frozen, so
+/// that what it had queued for that one is lost with it, though the others
+/// got it. Every node must end up with every line that any node got, each
+/// once: the links the dead node's messages were pruned from bring what its
+/// own link did not.
+#[test]
+fn a_sender_killed_mid_flood_leaves_every_node_with_the_same_lines() {
+    let _turn = HEAVY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut n0 = Peer::start("n0");
+    let n1 = Peer::join("n1", &n0);
+    let n2 = Peer::join("n2", &n1);
+    let n3 = Peer::join("n3", &n2);
+    let others = [&n1, &n2, &n3];
+    for p in others {
+        wait_connections(p, 3, Duration::from_secs(20));
+    }
+
+    const N: u32 = 40_000;
+    n0.send_bytes(script(N, 60));
+    n1.wait_until(Duration::from_secs(60), "some of the flood", |ls| {
+        ls.iter().filter(|l| l.starts_with("n0: line ")).count() >= N as usize / 8
+    });
+    // n0's queue and socket to n3 fill while n3 is frozen; less than the
+    // time after which its neighbours would give up on it.
+    n3.freeze();
+    std::thread::sleep(Duration::from_millis(1500));
+    n0.kill();
+    n3.thaw();
+
+    // Settled: no node has shown a line of n0's for a while.
+    let count = |p: &Peer| received_live_or_late(p, "n0").len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut last = others.map(count);
+    loop {
+        std::thread::sleep(Duration::from_secs(3));
+        let now = others.map(count);
+        if now == last {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still changing: {now:?}"
+        );
+        last = now;
+    }
+    let sets = others.map(|p| {
+        let got = received_live_or_late(p, "n0");
+        let set: HashSet<u32> = got.iter().copied().collect();
+        assert_eq!(set.len(), got.len(), "{}: a line shown twice", p.name);
+        set
+    });
+    let all: HashSet<u32> = sets.iter().flatten().copied().collect();
+    for (p, set) in others.iter().zip(&sets) {
+        assert_eq!(
+            set.len(),
+            all.len(),
+            "{} has {} of the {} lines any node got",
+            p.name,
+            set.len(),
+            all.len()
+        );
+    }
+    // n0 sent in order, so what got anywhere is a run from the start.
+    assert!((0..all.len() as u32).all(|k| all.contains(&k)), "a gap");
+}
