@@ -324,9 +324,16 @@ fn find_space(bytes: &[u8]) -> Option<usize> {
     Some(at + tail)
 }
 
-/// The kinds a chat message travels as.
-fn is_chat_kind(kind: &str) -> bool {
-    matches!(kind, "MSG" | "ME" | "HIST" | "HISTME")
+/// The kinds a chat message travels as: the word, whether it is history,
+/// and whether it is an action.
+fn chat_kind(kind: &str) -> Option<(&'static str, bool, bool)> {
+    match kind {
+        "MSG" => Some(("MSG", false, false)),
+        "ME" => Some(("ME", false, true)),
+        "HIST" => Some(("HIST", true, false)),
+        "HISTME" => Some(("HISTME", true, true)),
+        _ => None,
+    }
 }
 
 /// Cuts a borrowed copy of a bad value short, so errors stay small in logs.
@@ -383,12 +390,11 @@ impl<'a> Message<'a> {
             b"ALIVE" => return parse_presence(fields("ALIVE"), PresenceKind::Alive),
             _ => {}
         }
+        if let Some((word, history, action)) = chat_kind(kind) {
+            return parse_chat(fields(word), history, action).map(Message::Chat);
+        }
         match kind {
             "HELLO" => parse_hello(fields("HELLO")).map(Message::Hello),
-            "MSG" => parse_chat(fields("MSG"), false, false).map(Message::Chat),
-            "ME" => parse_chat(fields("ME"), false, true).map(Message::Chat),
-            "HIST" => parse_chat(fields("HIST"), true, false).map(Message::Chat),
-            "HISTME" => parse_chat(fields("HISTME"), true, true).map(Message::Chat),
             "JOIN" => parse_presence(fields("JOIN"), PresenceKind::Join),
             "ALIVE" => parse_presence(fields("ALIVE"), PresenceKind::Alive),
             "NICK" => parse_presence(fields("NICK"), PresenceKind::Nick),

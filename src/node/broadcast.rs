@@ -7,7 +7,7 @@
 
 use super::peers::{Frame, Via};
 use super::queue::Queue;
-use super::router::{as_history, encode_with, push, Shared, State, Waits, STILL_LIVE};
+use super::router::{as_history, encode_with, push, push_now, Shared, State, Waits, STILL_LIVE};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
 use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
@@ -146,7 +146,10 @@ impl Shared {
     /// from where that link began (`own_from`); a faster link may already
     /// have brought some later ones.
     pub(super) fn origin_gone(&self, state: &mut State, origin: NodeId, own_from: Option<u64>) {
-        let first = own_from.unwrap_or_else(|| state.seen.next(origin));
+        // No link is pruned for an origin before its link said its start.
+        let Some(first) = own_from else {
+            return;
+        };
         let mut lacking = Vec::new();
         state.seen.missing(
             IdRange {
@@ -159,9 +162,7 @@ impl Shared {
         for (_, peer) in state.peers.iter_mut() {
             if peer.link.has_pruned(origin) {
                 peer.link.graft(origin);
-                send_ranges(&peer.outbox, &lacking, |r, out| {
-                    protocol::encode_graft(r.iter().copied(), out)
-                });
+                send_graft(&peer.outbox, &lacking);
             }
         }
     }
@@ -279,9 +280,7 @@ impl Shared {
                 for range in &ranges {
                     peer.link.graft(range.origin);
                 }
-                send_ranges(&peer.outbox, &ranges, |r, out| {
-                    protocol::encode_graft(r.iter().copied(), out)
-                });
+                send_graft(&peer.outbox, &ranges);
             }
         }
         // Every announcement went out above, under this same lock.
@@ -300,27 +299,29 @@ impl Shared {
     }
 }
 
-/// Queues a `PRUNE` for these `<origin>:<start>` pairs: a few ids, so
-/// without backpressure.
+/// Queues a `PRUNE` for these `<origin>:<start>` pairs.
 fn send_prune(outbox: &Queue<Frame>, starts: impl Iterator<Item = MsgId>) {
-    if let Some(frame) = encode_with(|out| protocol::encode_prune(starts, out)) {
-        let len = frame.len();
-        outbox.push(frame, len);
-    }
+    push_now(
+        outbox,
+        encode_with(|out| protocol::encode_prune(starts, out)),
+    );
 }
 
-/// Queues `ranges` as frames of at most [`RANGES_PER_FRAME`] each. These
-/// are small, so they go out without backpressure.
+/// Queues a `GRAFT` asking for `ranges`.
+fn send_graft(outbox: &Queue<Frame>, ranges: &[IdRange]) {
+    send_ranges(outbox, ranges, |r, out| {
+        protocol::encode_graft(r.iter().copied(), out)
+    });
+}
+
+/// Queues `ranges` as frames of at most [`RANGES_PER_FRAME`] each.
 fn send_ranges(
     outbox: &Queue<Frame>,
     ranges: &[IdRange],
     encode: impl Fn(&[IdRange], &mut Vec<u8>) -> Result<(), FrameError>,
 ) {
     for chunk in ranges.chunks(RANGES_PER_FRAME) {
-        if let Some(frame) = encode_with(|out| encode(chunk, out)) {
-            let len = frame.len();
-            outbox.push(frame, len);
-        }
+        push_now(outbox, encode_with(|out| encode(chunk, out)));
     }
 }
 

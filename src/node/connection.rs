@@ -8,7 +8,7 @@
 
 use super::peers::{ConnId, Frame, Peer, Via};
 use super::queue::Queue;
-use super::router::{Shared, Waits, OUTBOX_BYTES};
+use super::router::{push_now, Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
 use crate::protocol::{Hello, Message, NodeId, VERSION};
 use crate::rt;
@@ -351,10 +351,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 
 /// Queues an `ERROR` for the peer and returns the reason.
 fn refuse(outbox: &Queue<Frame>, reason: String) -> String {
-    if let Some(frame) = error_frame(&reason) {
-        let len = frame.len();
-        outbox.push(frame.into(), len);
-    }
+    push_now(outbox, error_frame(&reason).map(Into::into));
     reason
 }
 

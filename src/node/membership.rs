@@ -4,7 +4,7 @@
 
 use super::peers::{ConnId, Frame, Peer, Refusal};
 use super::queue::Queue;
-use super::router::{as_history, encode_with, push, Shared, Waits, STILL_LIVE};
+use super::router::{as_history, encode_with, push, push_now, Shared, Waits, STILL_LIVE};
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, PeerList};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -25,12 +25,9 @@ impl Shared {
         let closed = state.peers.admit(id, peer, Instant::now())?;
         // Said first, under the same lock as everything fanned out to the
         // new peer: from this number on, every message of this node's own
-        // goes to it. A few bytes, so without backpressure, like the frames
-        // below: waiting here would hold the lock.
+        // goes to it.
         let next_seq = state.next_seq();
-        if let Ok(start) = state.encode(&Message::Start(next_seq)) {
-            new_outbox.push(start.clone(), start.len());
-        }
+        push_now(&new_outbox, state.encode(&Message::Start(next_seq)).ok());
         if let Some((closed_id, closed)) = closed {
             // What was on its way to this node over the closed link may be
             // lost, even when a new link to the same node replaces it.
@@ -41,22 +38,14 @@ impl Shared {
                 closed.outbox.move_into(&new_outbox);
             } else {
                 // Dropped to make room: say so, so it looks elsewhere.
-                if let Ok(frame) = state.encode(&Message::Error(
+                let error = state.encode(&Message::Error(
                     "this node has as many peers as it takes, and made room for a newcomer",
-                )) {
-                    closed.outbox.push(frame.clone(), frame.len());
-                }
+                ));
+                push_now(&closed.outbox, error.ok());
             }
             closed.outbox.close();
         }
-        // These few small frames go out without backpressure: waiting here
-        // would hold the lock.
-        let send = |p: &Peer, frame: Option<Frame>| {
-            if let Some(f) = frame {
-                let len = f.len();
-                p.outbox.push(f, len);
-            }
-        };
+        let send = |p: &Peer, frame: Option<Frame>| push_now(&p.outbox, frame);
         self.prune_new_link(&mut state, id);
         if let Some(new) = state.peers.get(&id) {
             let others = state

@@ -421,6 +421,15 @@ pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     }
 }
 
+/// Queues a small control frame without backpressure: waiting for room
+/// would mean waiting under the node's lock.
+pub(super) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
+    if let Some(frame) = frame {
+        let len = frame.len();
+        outbox.push(frame, len);
+    }
+}
+
 /// Encodes into a fresh buffer, for rare paths where the state's scratch
 /// buffer is borrowed elsewhere.
 fn encode(message: &Message<'_>) -> Option<Frame> {

@@ -153,13 +153,6 @@ impl SeenCache {
         true
     }
 
-    /// The number after the highest seen of `origin` (0 if none was).
-    pub fn next(&self, origin: NodeId) -> u64 {
-        self.origins.get(&origin).map_or(0, |s| {
-            s.runs.last().map_or(s.floor, |run| run.1.saturating_add(1))
-        })
-    }
-
     /// Appends to `out` the parts of `range` not seen yet, in order.
     pub fn missing(&self, range: IdRange, out: &mut Vec<IdRange>) {
         match self.origins.get(&range.origin) {

@@ -118,7 +118,7 @@ impl Message<'_> {
 pub fn encode_relayed(body: &str, ttl: u8, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let (kind, rest) = split_at_space(body);
     let rest = rest.map(split_at_space).and_then(|(_old_ttl, rest)| rest);
-    let Some(rest) = rest.filter(|_| super::is_chat_kind(kind)) else {
+    let Some(rest) = rest.filter(|_| super::chat_kind(kind).is_some()) else {
         return Err(ProtocolError::Missing {
             kind: "relayed message",
             field: "hop limit",
