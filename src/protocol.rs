@@ -24,7 +24,7 @@ pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 pub use kept::KeptChat;
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;

@@ -1,7 +1,7 @@
 //! Encrypted, authenticated links: the Noise protocol through the `snow`
 //! crate, with no cryptography written here.
 //!
-//! Every link starts with a Noise XX handshake (X25519, ChaCha20-Poly1305,
+//! Every link starts with a Noise XX handshake (X25519, AES-256-GCM,
 //! BLAKE2s), in which both nodes prove their static key. A room with a secret
 //! adds a pre-shared key derived from it (`XXpsk2`), so only nodes that know
 //! the secret complete the handshake. After it, the protocol's frames travel
@@ -23,11 +23,13 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-/// The handshake for rooms without a secret.
-const OPEN: &str = "Noise_XX_25519_ChaChaPoly_BLAKE2s";
+/// The handshake for rooms without a secret. AES-GCM rather than
+/// ChaCha20-Poly1305: the CPUs of today run it in hardware, about three times
+/// as fast, and a flood seals and opens every byte on every link.
+const OPEN: &str = "Noise_XX_25519_AESGCM_BLAKE2s";
 /// The handshake for rooms with a secret: the key derived from it is mixed
 /// in at the end of the second message, so both sides detect a mismatch.
-const SECRET: &str = "Noise_XXpsk2_25519_ChaChaPoly_BLAKE2s";
+const SECRET: &str = "Noise_XXpsk2_25519_AESGCM_BLAKE2s";
 /// Bound into the handshake: a peer of another protocol cannot complete it.
 const PROLOGUE: &[u8] = b"p2pchat";
 /// The largest Noise message.

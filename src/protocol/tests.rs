@@ -21,7 +21,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 6 0123456789abcdef 40123 lobby zoë");
+    assert_eq!(body, "HELLO 7 0123456789abcdef 40123 lobby zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -112,7 +112,7 @@ fn bad_messages_are_refused_with_a_reason() {
             "HELLO 2 0123456789abcdef 1 a",
             UnsupportedVersion {
                 got: "2".into(),
-                ours: 6,
+                ours: VERSION,
             },
         ),
         (
@@ -123,39 +123,39 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 6 0123456789abcdef 4000 lobby",
+            "HELLO 7 0123456789abcdef 4000 lobby",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 6 0123456789ABCDEF 4000 lobby a",
+            "HELLO 7 0123456789ABCDEF 4000 lobby a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 6 0123456789abcdef 0 lobby a",
+            "HELLO 7 0123456789abcdef 0 lobby a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 6 0123456789abcdef 65536 lobby a",
+            "HELLO 7 0123456789abcdef 65536 lobby a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 6 0123456789abcdef 4000 lobby a b",
+            "HELLO 7 0123456789abcdef 4000 lobby a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 6 0123456789abcdef 4000 lobby  a",
+            "HELLO 7 0123456789abcdef 4000 lobby  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
@@ -330,7 +330,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 6)"
+        "protocol version 9 is not supported (this node speaks version 7)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),

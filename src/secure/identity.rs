@@ -38,9 +38,7 @@ impl std::error::Error for KeyError {}
 impl Identity {
     /// A fresh key pair from the operating system's randomness.
     pub fn generate() -> Result<Identity, KeyError> {
-        let params = "Noise_XX_25519_ChaChaPoly_BLAKE2s"
-            .parse()
-            .map_err(|_| KeyError::Generate)?;
+        let params = super::OPEN.parse().map_err(|_| KeyError::Generate)?;
         let pair = snow::Builder::new(params)
             .generate_keypair()
             .map_err(|_| KeyError::Generate)?;
@@ -100,7 +98,7 @@ impl Identity {
 /// static key (snow has no direct call for it, and no cryptography is
 /// written here).
 fn x25519_public(private: &[u8; 32]) -> Option<[u8; 32]> {
-    let params = |()| "Noise_XX_25519_ChaChaPoly_BLAKE2s".parse().ok();
+    let params = |()| super::OPEN.parse().ok();
     let throwaway = snow::Builder::new(params(())?).generate_keypair().ok()?;
     let mut initiator = snow::Builder::new(params(())?)
         .local_private_key(&throwaway.private)
