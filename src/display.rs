@@ -8,7 +8,7 @@
 use crate::node::queue::Queue;
 use crate::node::short_id;
 use crate::protocol::KeptChat;
-use crate::sanitize::sanitize;
+use crate::sanitize::push_sanitized;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -57,16 +57,16 @@ pub struct Style {
 /// Where lines go: a plain stream, or a line editor's printer that keeps the
 /// line being typed intact below them.
 pub trait Sink: Send {
-    /// Writes whole lines, each ending in a newline.
-    fn write_lines(&mut self, text: &str) -> io::Result<()>;
+    /// Writes whole lines of UTF-8, each ending in a newline.
+    fn write_lines(&mut self, text: &[u8]) -> io::Result<()>;
 }
 
 /// A plain stream, such as stdout when it is not a terminal.
 pub struct Plain<W>(pub W);
 
 impl<W: Write + Send> Sink for Plain<W> {
-    fn write_lines(&mut self, text: &str) -> io::Result<()> {
-        self.0.write_all(text.as_bytes())?;
+    fn write_lines(&mut self, text: &[u8]) -> io::Result<()> {
+        self.0.write_all(text)?;
         self.0.flush()
     }
 }
@@ -80,7 +80,7 @@ pub fn spawn_printer(
 ) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
-        let mut text = String::new();
+        let mut text = Vec::new();
         while futures::executor::block_on(queue.pop_batch(64 * 1024, &mut batch)) {
             let busy = batch.len() >= BUSY_BATCH;
             for event in batch.drain(..) {
@@ -105,8 +105,9 @@ const BUSY_BATCH: usize = 64;
 const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Appends the line for `event`, newline included (nothing for an own line
-/// that the style does not echo).
-pub fn format_event(event: &Event, style: Style, out: &mut String) {
+/// that the style does not echo). Writes bytes, all of them UTF-8: the
+/// name and text are copied from the frame, neutralised on the way.
+pub fn format_event(event: &Event, style: Style, out: &mut Vec<u8>) {
     match event {
         Event::Chat { own: true, .. } if !style.echo_own => return,
         Event::Chat {
@@ -116,54 +117,55 @@ pub fn format_event(event: &Event, style: Style, out: &mut String) {
             ..
         } => match kept.name_and_text(frame) {
             Some((name, text)) => format_chat(kept, name, text, *tagged, style, out),
-            None => out.push_str("*** (a message could not be shown)"),
+            None => out.extend_from_slice(b"*** (a message could not be shown)"),
         },
         Event::Notice(text) => {
-            out.push_str("*** ");
-            out.push_str(&sanitize(text));
+            out.extend_from_slice(b"*** ");
+            push_sanitized(out, text.as_bytes());
         }
     }
-    out.push('\n');
+    out.push(b'\n');
 }
 
 /// `NAME: TEXT`, or `* NAME TEXT` for an action; history is prefixed with
 /// `[history HH:MM] `, and with `timestamps` live lines with `[HH:MM] `.
 fn format_chat(
     chat: &KeptChat,
-    name: &str,
-    text: &str,
+    name: &[u8],
+    text: &[u8],
     tagged: bool,
     style: Style,
-    out: &mut String,
+    out: &mut Vec<u8>,
 ) {
     if chat.history {
-        out.push_str("[history ");
-        out.push_str(&local_time(chat.time_ms));
-        out.push_str("] ");
+        out.extend_from_slice(b"[history ");
+        out.extend_from_slice(local_time(chat.time_ms).as_bytes());
+        out.extend_from_slice(b"] ");
     } else if style.timestamps {
-        out.push('[');
-        out.push_str(&local_time(chat.time_ms));
-        out.push_str("] ");
+        out.push(b'[');
+        out.extend_from_slice(local_time(chat.time_ms).as_bytes());
+        out.extend_from_slice(b"] ");
     }
     if chat.action {
-        out.push_str("* ");
+        out.extend_from_slice(b"* ");
     }
-    // Names are validated by the protocol: no controls, no spaces, no '#'.
     let colour = style.colour.then(|| colour_of(name));
     if let Some(c) = colour {
-        out.push_str(c);
+        out.extend_from_slice(c.as_bytes());
     }
-    out.push_str(name);
+    // The protocol allows no controls in names; neutralising costs little
+    // and keeps the terminal safe whatever the protocol lets through.
+    push_sanitized(out, name);
     if tagged {
-        out.push('#');
-        out.push_str(&short_id(chat.id.origin));
+        out.push(b'#');
+        out.extend_from_slice(short_id(chat.id.origin).as_bytes());
     }
     if colour.is_some() {
-        out.push_str(RESET);
+        out.extend_from_slice(RESET.as_bytes());
     }
-    out.push_str(if chat.action { " " } else { ": " });
+    out.extend_from_slice(if chat.action { b" " } else { b": " });
     // The text is the peer's to fill: neutralise every control in it.
-    out.push_str(&sanitize(text));
+    push_sanitized(out, text);
 }
 
 /// Bold foreground colours that read on dark and light backgrounds.
@@ -178,10 +180,10 @@ const COLOURS: [&str; 6] = [
 const RESET: &str = "\x1b[0m";
 
 /// The same colour for the same name, on every node and every run.
-fn colour_of(name: &str) -> &'static str {
+fn colour_of(name: &[u8]) -> &'static str {
     // FNV-1a: stable across runs and platforms, unlike std's hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
     });
     COLOURS[(hash % COLOURS.len() as u64) as usize]
 }
@@ -242,9 +244,9 @@ mod tests {
     }
 
     fn styled(e: Event, style: Style) -> String {
-        let mut s = String::new();
+        let mut s = Vec::new();
         format_event(&e, style, &mut s);
-        s
+        String::from_utf8(s).expect("lines are UTF-8")
     }
 
     #[test]
@@ -276,8 +278,8 @@ mod tests {
             ..Style::default()
         };
         let l = styled(chat("hi"), style);
-        assert_eq!(l, format!("{}bob{RESET}: hi\n", colour_of("bob")));
-        assert_eq!(colour_of("bob"), colour_of("bob"));
+        assert_eq!(l, format!("{}bob{RESET}: hi\n", colour_of(b"bob")));
+        assert_eq!(colour_of(b"bob"), colour_of(b"bob"));
         assert!(!line(chat("hi")).contains('\x1b'));
     }
 

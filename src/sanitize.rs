@@ -12,13 +12,7 @@ use std::fmt::Write;
 /// The text with every terminal control neutralised. Borrows when nothing
 /// needed changing, which is the common case.
 pub fn sanitize(text: &str) -> Cow<'_, str> {
-    // Fast path: printable ASCII, the common case, needs no decoding. The
-    // fold has no early exit, so the compiler checks many bytes at a time.
-    let outside = text
-        .bytes()
-        .fold(0u8, |any, b| any | u8::from(b.wrapping_sub(0x20) > 0x5e));
-    let printable_ascii = outside == 0;
-    if printable_ascii || !text.chars().any(needs_escape) {
+    if printable_ascii(text.as_bytes()) || !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
@@ -26,6 +20,42 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
         push_visible(&mut out, c);
     }
     Cow::Owned(out)
+}
+
+/// Appends `bytes` (UTF-8 from a peer) to `out`, neutralised as
+/// [`sanitize`] does. Printable ASCII, the common case, is copied as it is,
+/// with no decoding; bytes that are not UTF-8 would show as U+FFFD.
+pub fn push_sanitized(out: &mut Vec<u8>, bytes: &[u8]) {
+    if printable_ascii(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        out.extend_from_slice(sanitize(&String::from_utf8_lossy(bytes)).as_bytes());
+    }
+}
+
+/// True when every byte is printable ASCII (space to `~`). Looks at eight
+/// bytes per step in a plain integer: with no byte at 0x80 or above, adding
+/// 0x60 to each sets its top bit exactly when it is at least 0x20, and
+/// adding 0x01 exactly when it is 0x7f, and no sum carries into the next byte.
+fn printable_ascii(bytes: &[u8]) -> bool {
+    const TOP: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LOW_BOUND: u64 = u64::from_ne_bytes([0x60; 8]);
+    const DEL: u64 = u64::from_ne_bytes([0x01; 8]);
+    let outside = |word: [u8; 8]| {
+        let w = u64::from_ne_bytes(word);
+        (w | !w.wrapping_add(LOW_BOUND) | w.wrapping_add(DEL)) & TOP
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    let mut any = 0;
+    for chunk in &mut chunks {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        any |= outside(word);
+    }
+    // The tail, padded with spaces.
+    let mut word = [b' '; 8];
+    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    any | outside(word) == 0
 }
 
 fn needs_escape(c: char) -> bool {
@@ -73,7 +103,43 @@ mod tests {
         assert_eq!(sanitize("abc\u{202e}def"), "abc<U+202E>def");
     }
 
+    #[test]
+    fn printable_ascii_is_exactly_space_to_tilde() {
+        for b in 0..=255u8 {
+            let expected = (0x20..=0x7e).contains(&b);
+            // At every position of a word and of the tail after it.
+            for at in 0..11 {
+                let mut bytes = [b'a'; 11];
+                bytes[at] = b;
+                assert_eq!(printable_ascii(&bytes), expected, "{b:#x} at {at}");
+            }
+        }
+        assert!(printable_ascii(b""));
+    }
+
+    #[test]
+    fn pushed_bytes_are_neutralised_like_text() {
+        let mut out = Vec::new();
+        push_sanitized(&mut out, "plain ".as_bytes());
+        push_sanitized(&mut out, "zoë \u{1b}[2J".as_bytes());
+        push_sanitized(&mut out, b"\xff!");
+        assert_eq!(String::from_utf8(out).unwrap(), "plain zoë ^[[2J\u{fffd}!");
+    }
+
     proptest! {
+        #[test]
+        fn printable_ascii_agrees_with_a_byte_by_byte_check(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let expected = bytes.iter().all(|b| (0x20..=0x7e).contains(b));
+            prop_assert_eq!(printable_ascii(&bytes), expected);
+        }
+
+        #[test]
+        fn pushed_bytes_match_sanitized_text(s in "\\PC*|[\\x00-\\x1f\\x7f-\\x9f a-z]*") {
+            let mut out = Vec::new();
+            push_sanitized(&mut out, s.as_bytes());
+            prop_assert_eq!(String::from_utf8(out).unwrap(), sanitize(&s));
+        }
+
         #[test]
         fn output_never_holds_a_control_character(s in "\\PC*|[\\x00-\\x1f\\x7f-\\x9f a-z]*") {
             let out = sanitize(&s);

@@ -22,8 +22,10 @@ pub type PromptText = Arc<Mutex<String>>;
 pub struct Printer<P>(P);
 
 impl<P: ExternalPrinter + Send> Sink for Printer<P> {
-    fn write_lines(&mut self, text: &str) -> io::Result<()> {
-        self.0.print(text.to_owned()).map_err(io::Error::other)
+    fn write_lines(&mut self, text: &[u8]) -> io::Result<()> {
+        // The display writes UTF-8 only; nothing is replaced here.
+        let text = String::from_utf8_lossy(text).into_owned();
+        self.0.print(text).map_err(io::Error::other)
     }
 }
 

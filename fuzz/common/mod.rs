@@ -183,7 +183,7 @@ pub fn check_relay(body: &str, chat: &Chat<'_>) {
     );
     assert_eq!(
         KeptChat::of(chat).name_and_text(&frame),
-        Some((chat.name, chat.text)),
+        Some((chat.name.as_bytes(), chat.text.as_bytes())),
         "the display cannot find the name and text"
     );
 }

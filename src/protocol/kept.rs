@@ -31,18 +31,18 @@ impl KeptChat {
         }
     }
 
-    /// The name and text in `frame`, a frame of this message; `None` if
-    /// `frame` does not end with a name and a text of these lengths.
-    pub fn name_and_text<'a>(&self, frame: &'a [u8]) -> Option<(&'a str, &'a str)> {
+    /// The bytes of the name and text in `frame`, a frame of this message;
+    /// `None` if `frame` does not end with a name and a text of these
+    /// lengths. Left as bytes: the display neutralises them as it copies
+    /// them out, which for plain ASCII needs no UTF-8 decoding at all.
+    pub fn name_and_text<'a>(&self, frame: &'a [u8]) -> Option<(&'a [u8], &'a [u8])> {
         let text_at = frame.len().checked_sub(self.text_len)?;
         let space = text_at.checked_sub(1)?;
         let name_at = space.checked_sub(self.name_len)?;
         if frame[space] != b' ' || frame.get(name_at.checked_sub(1)?) != Some(&b' ') {
             return None;
         }
-        let name = std::str::from_utf8(&frame[name_at..space]).ok()?;
-        let text = std::str::from_utf8(&frame[text_at..]).ok()?;
-        Some((name, text))
+        Some((&frame[name_at..space], &frame[text_at..]))
     }
 }
 
@@ -72,12 +72,18 @@ mod tests {
         let mut frame = Vec::new();
         Message::Chat(sent).encode(&mut frame).unwrap();
         let kept = KeptChat::of(&sent);
-        assert_eq!(kept.name_and_text(&frame), Some((sent.name, sent.text)));
+        assert_eq!(
+            kept.name_and_text(&frame),
+            Some((sent.name.as_bytes(), sent.text.as_bytes()))
+        );
         // A relayed copy has another hop limit, one digit shorter here.
         let body = std::str::from_utf8(&frame[4..]).unwrap();
         let mut relayed = Vec::new();
         encode_relayed(body, 3, &mut relayed).unwrap();
-        assert_eq!(kept.name_and_text(&relayed), Some((sent.name, sent.text)));
+        assert_eq!(
+            kept.name_and_text(&relayed),
+            Some((sent.name.as_bytes(), sent.text.as_bytes()))
+        );
     }
 
     #[test]
