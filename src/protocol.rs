@@ -14,6 +14,7 @@ mod discovery;
 mod encode;
 mod fields;
 mod kept;
+mod numbers;
 
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
@@ -349,14 +350,13 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn next(&mut self, field: &'static str) -> Result<&'a str, ProtocolError> {
-        let missing = ProtocolError::Missing {
+        let missing = || ProtocolError::Missing {
             kind: self.kind,
             field,
         };
-        let rest = self.rest.ok_or(missing.clone())?;
-        let (head, tail) = split_at_space(rest);
+        let (head, tail) = split_at_space(self.rest.ok_or_else(missing)?);
         if head.is_empty() {
-            return Err(missing);
+            return Err(missing());
         }
         self.rest = tail;
         Ok(head)

@@ -1,7 +1,7 @@
 //! Parsers for single fields. Each accepts exactly the form `PROTOCOL.md`
 //! gives and nothing looser.
 
-use super::{IdRange, MsgId, NodeId, ProtocolError};
+use super::{numbers, IdRange, MsgId, NodeId, ProtocolError};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -89,21 +89,7 @@ pub(super) fn room(s: &str) -> Result<&str, ProtocolError> {
 
 /// A plain decimal number: ASCII digits only, no sign.
 pub(super) fn decimal(s: &str) -> Option<u64> {
-    // Nineteen digits cannot overflow a u64: those need no checked
-    // arithmetic, and no early exit, only a note of any non-digit seen
-    // (the number is then garbage, and wraps rather than panics).
-    if s.len() <= 19 {
-        let (n, bad) = s.bytes().fold((0u64, s.is_empty()), |(n, bad), b| {
-            let digit = b.wrapping_sub(b'0');
-            let n = n.wrapping_mul(10).wrapping_add(u64::from(digit));
-            (n, bad | (digit > 9))
-        });
-        return (!bad).then_some(n);
-    }
-    s.bytes().try_fold(0u64, |n, b| {
-        let digit = b.checked_sub(b'0').filter(|d| *d < 10)?;
-        n.checked_mul(10)?.checked_add(u64::from(digit))
-    })
+    numbers::decimal(s.as_bytes())
 }
 
 fn invalid(field: &'static str, value: &str) -> ProtocolError {
@@ -113,44 +99,22 @@ fn invalid(field: &'static str, value: &str) -> ProtocolError {
     }
 }
 
-/// Each byte's value as a lower-case hex digit; `NOT_HEX` if it is none.
-const HEX_VALUE: [u8; 256] = {
-    let mut table = [NOT_HEX; 256];
-    let mut i = 0;
-    while i < 10 {
-        table[b'0' as usize + i] = i as u8;
-        i += 1;
-    }
-    let mut i = 0;
-    while i < 6 {
-        table[b'a' as usize + i] = 10 + i as u8;
-        i += 1;
-    }
-    table
-};
-const NOT_HEX: u8 = 0x80;
-
 /// Exactly 16 lower-case hex digits.
 pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
-    // 16 digits cannot overflow; a table lookup per digit, no early exit.
-    let (value, bad) = s.bytes().fold((0u64, s.len() != 16), |(n, bad), b| {
-        let digit = HEX_VALUE[usize::from(b)];
-        (n << 4 | u64::from(digit & 0xf), bad | (digit == NOT_HEX))
-    });
-    match bad {
-        false => Ok(NodeId(value)),
-        true => Err(invalid("node id", s)),
+    match numbers::hex16(s.as_bytes()) {
+        Some(value) => Ok(NodeId(value)),
+        None => Err(invalid("node id", s)),
     }
 }
 
 /// `<node-id>:<seq>`
 pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
-    // A node id has exactly 16 digits, so the ':' can only be at 16.
-    let (origin, seq) = match (s.get(..16), s.get(16..)) {
-        (Some(origin), Some(rest)) => (origin, rest.strip_prefix(':')),
-        _ => (s, None),
-    };
-    let seq = seq.ok_or_else(|| invalid("message id", s))?;
+    // A node id has exactly 16 digits, so the ':' can only be at 16; being
+    // ASCII, it stands between characters, so both slices below are whole.
+    if s.as_bytes().get(16) != Some(&b':') {
+        return Err(invalid("message id", s));
+    }
+    let (origin, seq) = (&s[..16], &s[17..]);
     Ok(MsgId {
         origin: node_id(origin)?,
         seq: decimal(seq).ok_or_else(|| invalid("sequence number", seq))?,
