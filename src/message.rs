@@ -157,6 +157,18 @@ pub fn encode_with(
     }
 }
 
+/// Each byte value as two lower-case hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut table = [[0; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        table[i] = [HEX[i >> 4], HEX[i & 0xf]];
+        i += 1;
+    }
+    table
+};
+
 /// Writes a frame body in place. It takes only `&str`, so a body is UTF-8 by
 /// construction.
 pub struct BodyWriter<'a> {
@@ -175,26 +187,17 @@ impl<'a> BodyWriter<'a> {
     }
 
     /// Appends a decimal number to the body.
-    pub fn push_u64(&mut self, mut n: u64) {
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[i..]);
+    pub fn push_u64(&mut self, n: u64) {
+        self.out
+            .extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
     }
 
-    /// Appends `n` as exactly 16 lower-case hex digits.
+    /// Appends `n` as exactly 16 lower-case hex digits: a byte, two digits,
+    /// at a time.
     pub fn push_hex16(&mut self, n: u64) {
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut digits = [0u8; 16];
-        for (i, d) in digits.iter_mut().enumerate() {
-            *d = HEX[((n >> (60 - 4 * i)) & 0xf) as usize];
+        for (pair, byte) in digits.chunks_exact_mut(2).zip(n.to_be_bytes()) {
+            pair.copy_from_slice(&HEX_PAIRS[usize::from(byte)]);
         }
         self.out.extend_from_slice(&digits);
     }

@@ -126,6 +126,21 @@ fn encode_with_writes_numbers_and_patches_the_header() {
     assert_eq!(out, frame(expected.as_bytes()));
 }
 
+proptest! {
+    #[test]
+    fn numbers_are_written_as_format_writes_them(n in any::<u64>()) {
+        let mut out = Vec::new();
+        encode_with(&mut out, MAX_BODY, |w| {
+            w.push_u64(n);
+            w.push_str(" ");
+            w.push_hex16(n);
+        })
+        .unwrap();
+        let expected = format!("{n} {n:016x}");
+        prop_assert_eq!(out, frame(expected.as_bytes()));
+    }
+}
+
 #[test]
 fn errors_read_as_sentences() {
     let e = FrameError::TooLong {
