@@ -12,6 +12,13 @@ use std::time::Duration;
 /// A TCP connection; read and write through clones of it.
 pub type Stream = async_std::net::TcpStream;
 
+/// The kernel's send and receive buffers of each link, set rather than left
+/// to grow (here up to 4 and 32 MiB): what a link can hold in flight must be
+/// bounded, since a node keeps as much of its recent traffic to make good
+/// what a closed link lost. Well above what a LAN needs to run at full speed
+/// (a 1 Gbit/s link with 1 ms round trips keeps 125 KB on the way).
+pub const SOCKET_BUFFER: usize = 256 * 1024;
+
 /// Runs a future to completion on the current thread, driving the runtime.
 pub fn block_on<F: Future>(future: F) -> F::Output {
     async_std::task::block_on(future)
@@ -45,8 +52,7 @@ impl Listener {
 
     pub async fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
         let (stream, addr) = self.0.accept().await?;
-        // Frames are batched already; don't let Nagle delay a lone message.
-        stream.set_nodelay(true)?;
+        set_up(&stream)?;
         Ok((stream, addr))
     }
 }
@@ -54,8 +60,17 @@ impl Listener {
 /// Opens a TCP connection.
 pub async fn connect(addr: SocketAddr) -> io::Result<Stream> {
     let stream = Stream::connect(addr).await?;
-    stream.set_nodelay(true)?;
+    set_up(&stream)?;
     Ok(stream)
+}
+
+/// Sets the options of every link.
+fn set_up(stream: &Stream) -> io::Result<()> {
+    // Frames are batched already; don't let Nagle delay a lone message.
+    stream.set_nodelay(true)?;
+    let socket = socket2::SockRef::from(stream);
+    socket.set_send_buffer_size(SOCKET_BUFFER)?;
+    socket.set_recv_buffer_size(SOCKET_BUFFER)
 }
 
 /// Resolves a host name or address literal to socket addresses.
@@ -75,5 +90,31 @@ impl UdpSocket {
 
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.0.recv_from(buf).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both ends of a link have the set buffers, not the kernel's defaults
+    /// (which it would then grow): Linux reports twice the value set.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn links_have_bounded_kernel_buffers() {
+        block_on(async {
+            let listener = Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("address");
+            let (dialed, accepted) = futures::join!(connect(addr), listener.accept());
+            let dialed = dialed.expect("connect");
+            let (accepted, _) = accepted.expect("accept");
+            for stream in [&dialed, &accepted] {
+                let socket = socket2::SockRef::from(stream);
+                assert_eq!(socket.send_buffer_size().ok(), Some(2 * SOCKET_BUFFER));
+                assert_eq!(socket.recv_buffer_size().ok(), Some(2 * SOCKET_BUFFER));
+            }
+        });
     }
 }

@@ -22,6 +22,7 @@ use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{
     self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
 };
+use crate::rt;
 use crate::secure::Identity;
 use futures::channel::mpsc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -40,8 +41,13 @@ const SEEN_ORIGINS: usize = 4096;
 /// came, not marked as history.
 pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
 /// Bytes of recent messages kept for peers that ask for them (`GRAFT`),
-/// and for how long at most.
-const RECENT_BYTES: usize = 16 << 20;
+/// and for how long at most. When a link closes, what its peer lost is what
+/// was in flight on it: the sender's outbox, the kernel buffers at both ends
+/// (each twice [`rt::SOCKET_BUFFER`], as Linux counts them), a batch being
+/// written and the reader's buffers. Keeping twice that covers a closed
+/// link in a flood at full speed; floods from several nodes at once share
+/// it. More would cost memory, and page faults as it first fills.
+pub(super) const RECENT_BYTES: usize = 2 * (OUTBOX_BYTES + 4 * rt::SOCKET_BUFFER + (512 << 10));
 const RECENT_AGE: Duration = Duration::from_secs(60);
 
 /// What every task of the node shares.

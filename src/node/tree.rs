@@ -34,7 +34,7 @@ const MAX_ASKED: usize = 64;
 /// Bytes resent to one peer on its requests per [`RESEND_WINDOW`]: enough
 /// for a whole cache of recent messages when a link closes, but a peer
 /// cannot have this node send megabytes for every few bytes it sends.
-pub const RESEND_BYTES: usize = 16 << 20;
+pub const RESEND_BYTES: usize = super::router::RECENT_BYTES;
 pub const RESEND_WINDOW: Duration = Duration::from_secs(10);
 /// Ranges per `IHAVE` or `GRAFT` frame, well inside a frame's size limit.
 pub const RANGES_PER_FRAME: usize = 500;
