@@ -7,6 +7,7 @@
 
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
+use memchr::memchr;
 use std::io::{BufRead, Read};
 use std::sync::mpsc as std_mpsc;
 
@@ -84,7 +85,7 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
             let mut batch = vec![read_line(&mut reader, max_line)];
             while batch.len() < BATCH_LINES
                 && batch.last() != Some(&Input::End)
-                && reader.buffer().contains(&b'\n')
+                && memchr(b'\n', reader.buffer()).is_some()
             {
                 batch.push(read_line(&mut reader, max_line));
             }
@@ -109,7 +110,7 @@ fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return Input::End,
         };
-        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+        let (part, done) = match memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], Some(i + 1)),
             None => (chunk, None),
         };
