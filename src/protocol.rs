@@ -328,11 +328,13 @@ fn find_space(bytes: &[u8]) -> Option<usize> {
 /// The kinds a chat message travels as: the word, whether it is history,
 /// and whether it is an action.
 fn chat_kind(kind: &str) -> Option<(&'static str, bool, bool)> {
-    match kind {
-        "MSG" => Some(("MSG", false, false)),
-        "ME" => Some(("ME", false, true)),
-        "HIST" => Some(("HIST", true, false)),
-        "HISTME" => Some(("HISTME", true, true)),
+    // Matched as bytes: the length, then the bytes in place, with no call
+    // to a comparison routine. Chat messages are by far the most common.
+    match kind.as_bytes() {
+        b"MSG" => Some(("MSG", false, false)),
+        b"ME" => Some(("ME", false, true)),
+        b"HIST" => Some(("HIST", true, false)),
+        b"HISTME" => Some(("HISTME", true, true)),
         _ => None,
     }
 }
@@ -383,13 +385,6 @@ impl<'a> Message<'a> {
         }
         let (kind, rest) = split_at_space(body);
         let fields = |kind| Fields { kind, rest };
-        // The chat kinds, by far the most common, are tried first, by length
-        // and bytes rather than by a chain of string comparisons.
-        match kind.as_bytes() {
-            b"MSG" => return parse_chat(fields("MSG"), false, false).map(Message::Chat),
-            b"ALIVE" => return parse_presence(fields("ALIVE"), PresenceKind::Alive),
-            _ => {}
-        }
         if let Some((word, history, action)) = chat_kind(kind) {
             return parse_chat(fields(word), history, action).map(Message::Chat);
         }
