@@ -8,6 +8,7 @@ pub mod queue;
 
 mod broadcast;
 mod connection;
+mod dial_book;
 mod dialer;
 mod discovery;
 mod history;

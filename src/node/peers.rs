@@ -1,8 +1,10 @@
-//! The peer set: who this node is connected to, whom it knows of, and the
-//! decisions about both (admit or refuse a connection, whom to dial next).
+//! The peer set: who this node is connected to, and whether to admit or
+//! refuse a connection. Whom it knows of and whom to dial next is in
+//! `dial_book.rs`, on the same set.
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
+use super::dial_book::Known;
 use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
 use super::tree::Link;
@@ -98,18 +100,14 @@ impl Default for Limits {
     }
 }
 
-struct Known {
-    addr: SocketAddr,
-    failures: u32,
-    retry_at: Instant,
-}
-
 pub struct PeerSet {
-    me: NodeId,
-    limits: Limits,
-    peers: HashMap<NodeId, Peer, BuildIdHasher>,
-    book: HashMap<NodeId, Known>,
-    dialing: HashSet<SocketAddr>,
+    pub(super) me: NodeId,
+    pub(super) limits: Limits,
+    pub(super) peers: HashMap<NodeId, Peer, BuildIdHasher>,
+    /// Where known nodes listen, and how dialing them went.
+    pub(super) book: HashMap<NodeId, Known>,
+    /// Addresses being dialed now.
+    pub(super) dialing: HashSet<SocketAddr>,
 }
 
 impl PeerSet {
@@ -163,10 +161,7 @@ impl PeerSet {
         } else {
             None
         };
-        self.remember(id, peer.listen, now);
-        if let Some(k) = self.book.get_mut(&id) {
-            k.failures = 0;
-        }
+        self.connected(id, peer.listen, now);
         self.peers.insert(id, peer);
         Ok(closed)
     }
@@ -194,149 +189,19 @@ impl PeerSet {
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut Peer)> {
         self.peers.iter_mut()
     }
-
-    /// Notes where node `id` accepts connections (from peer exchange).
-    ///
-    /// Peer exchange introduces two nodes to each other at once; if both
-    /// dialed, one of the two connections would be dropped, with whatever was
-    /// queued on it. So the node with the lower id dials a newcomer at once and
-    /// the other waits [`Limits::defer`] before it tries.
-    /// Returns true if the address is new to the book.
-    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) -> bool {
-        let now = match self.me < id {
-            true => now,
-            false => now + self.limits.defer,
-        };
-        if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
-            return false;
-        }
-        if let Some(k) = self.book.get_mut(&id) {
-            let changed = k.addr != addr && !self.peers.contains_key(&id);
-            if changed {
-                *k = Known::new(addr, now);
-            }
-            return changed;
-        }
-        if self.book.len() >= self.limits.book_size {
-            // Make room by forgetting the address that failed most.
-            let worst = self
-                .book
-                .iter()
-                .filter(|(id, _)| !self.peers.contains_key(id))
-                .max_by_key(|(_, k)| k.failures)
-                .map(|(id, _)| *id);
-            match worst {
-                Some(w) => self.book.remove(&w),
-                None => return false,
-            };
-        }
-        self.book.insert(id, Known::new(addr, now));
-        true
-    }
-
-    /// Forgets where node `id` listens: it left on purpose, so dialing it
-    /// again would only fail.
-    pub fn forget(&mut self, id: NodeId) {
-        self.book.remove(&id);
-    }
-
-    /// Addresses to dial now to approach the target, marked as being dialed.
-    pub fn dial_plan(&mut self, now: Instant) -> Vec<SocketAddr> {
-        let wanted = self
-            .limits
-            .target
-            .saturating_sub(self.peers.len() + self.dialing.len());
-        let mut due: Vec<(&NodeId, &Known)> = self
-            .book
-            .iter()
-            .filter(|(id, k)| {
-                !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
-            })
-            .collect();
-        // Fresh addresses first, then those that failed least.
-        due.sort_by_key(|(id, k)| (k.failures, **id));
-        let plan: Vec<SocketAddr> = due.iter().take(wanted).map(|(_, k)| k.addr).collect();
-        self.dialing.extend(plan.iter().copied());
-        plan
-    }
-
-    /// An address to try among nodes `ids` (users seen lost), even at the
-    /// target: a split leaves two parts whose nodes all have enough links,
-    /// and only such a dial joins them again. Marked as being dialed.
-    pub fn explore(&mut self, ids: &[NodeId], now: Instant) -> Option<SocketAddr> {
-        if self.peers.len() >= self.limits.max {
-            return None;
-        }
-        let addr = ids
-            .iter()
-            .filter(|id| !self.peers.contains_key(id))
-            .filter_map(|id| self.book.get(id))
-            .find(|k| k.retry_at <= now && !self.dialing.contains(&k.addr))
-            .map(|k| k.addr)?;
-        self.dialing.insert(addr);
-        Some(addr)
-    }
-
-    /// Marks the start of a dial that is not in the plan (the join address).
-    pub fn dialing(&mut self, addr: SocketAddr) {
-        self.dialing.insert(addr);
-    }
-
-    /// Records how a dial ended; a failure backs the address off exponentially.
-    pub fn dial_done(&mut self, addr: SocketAddr, ok: bool, now: Instant) {
-        self.dialing.remove(&addr);
-        if ok {
-            return;
-        }
-        let max_failures = self.limits.max_failures;
-        let max_backoff = self.limits.max_backoff;
-        self.book.retain(|_, k| {
-            if k.addr != addr {
-                return true;
-            }
-            k.failures += 1;
-            let backoff = Duration::from_millis(250 << k.failures.min(8)).min(max_backoff);
-            k.retry_at = now + backoff;
-            k.failures < max_failures
-        });
-    }
-
-    /// When the next backed-off address becomes due, if any is waiting.
-    pub fn next_retry(&self) -> Option<Instant> {
-        self.book
-            .iter()
-            .filter(|(id, k)| !self.peers.contains_key(id) && !self.dialing.contains(&k.addr))
-            .map(|(_, k)| k.retry_at)
-            .min()
-    }
-
-    /// True if the node wants more connections than it has or is making.
-    pub fn wants_more(&self) -> bool {
-        self.peers.len() + self.dialing.len() < self.limits.target
-    }
-}
-
-impl Known {
-    fn new(addr: SocketAddr, now: Instant) -> Self {
-        Known {
-            addr,
-            failures: 0,
-            retry_at: now,
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    const ME: NodeId = NodeId(50);
+    pub const ME: NodeId = NodeId(50);
 
-    fn addr(port: u16) -> SocketAddr {
+    pub fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
     }
 
-    fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
+    pub fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
         Peer {
             conn,
             name: format!("p{port}"),
@@ -351,7 +216,7 @@ mod tests {
         }
     }
 
-    fn set(target: usize, max: usize) -> PeerSet {
+    pub fn set(target: usize, max: usize) -> PeerSet {
         PeerSet::new(
             ME,
             Limits {
@@ -422,94 +287,5 @@ mod tests {
         assert!(s.remove(NodeId(40), 1).is_none());
         assert!(s.remove(NodeId(40), 2).is_some());
         assert_eq!(s.iter().count(), 0);
-    }
-
-    #[test]
-    fn dials_known_addresses_up_to_the_target() {
-        let now = Instant::now();
-        let mut s = set(2, 8);
-        for p in 101..=105 {
-            s.remember(NodeId(p), addr(p as u16), now);
-        }
-        s.remember(ME, addr(99), now); // never dial myself
-        let plan = s.dial_plan(now);
-        assert_eq!(plan.len(), 2);
-        assert!(!plan.contains(&addr(99)));
-        // Those being dialed count toward the target.
-        assert!(s.dial_plan(now).is_empty());
-        s.dial_done(plan[0], false, now);
-        s.dial_done(plan[1], true, now);
-        let again = s.dial_plan(now);
-        assert_eq!(again.len(), 2);
-        assert!(
-            !again.contains(&plan[0]),
-            "a failed address waits for its back-off"
-        );
-    }
-
-    #[test]
-    fn failing_addresses_back_off_then_are_forgotten() {
-        let t0 = Instant::now();
-        let mut s = PeerSet::new(
-            ME,
-            Limits {
-                target: 1,
-                max_failures: 3,
-                ..Limits::default()
-            },
-        );
-        s.remember(NodeId(101), addr(1), t0);
-        let mut now = t0;
-        for _ in 0..3 {
-            let plan = s.dial_plan(now);
-            assert_eq!(plan, [addr(1)]);
-            s.dial_done(addr(1), false, now);
-            assert!(s.dial_plan(now).is_empty());
-            now = s.next_retry().unwrap_or(now);
-        }
-        assert!(s.next_retry().is_none(), "forgotten after 3 failures");
-    }
-
-    #[test]
-    fn of_two_nodes_introduced_to_each_other_the_lower_id_dials_first() {
-        let now = Instant::now();
-        let mut s = set(4, 8);
-        s.remember(NodeId(60), addr(60), now); // higher than ME: dial now
-        s.remember(NodeId(40), addr(40), now); // lower: it will dial us
-        assert_eq!(s.dial_plan(now), [addr(60)]);
-        let later = now + Limits::default().defer;
-        assert_eq!(s.dial_plan(later), [addr(40)]);
-    }
-
-    #[test]
-    fn lost_nodes_are_explored_even_at_the_target() {
-        let now = Instant::now();
-        let mut s = set(1, 3);
-        s.admit(NodeId(101), peer(1, 101, true), now).unwrap();
-        s.remember(NodeId(102), addr(102), now);
-        assert!(s.dial_plan(now).is_empty(), "at the target");
-        assert_eq!(s.explore(&[NodeId(101), NodeId(102)], now), Some(addr(102)));
-        assert_eq!(s.explore(&[NodeId(102)], now), None, "already being dialed");
-    }
-
-    #[test]
-    fn a_node_that_left_is_not_dialed_again() {
-        let now = Instant::now();
-        let mut s = set(4, 8);
-        s.remember(NodeId(101), addr(1), now);
-        s.forget(NodeId(101));
-        assert!(s.dial_plan(now).is_empty());
-        assert!(s.next_retry().is_none());
-    }
-
-    #[test]
-    fn connected_peers_are_not_dialed() {
-        let now = Instant::now();
-        let mut s = set(4, 8);
-        s.admit(NodeId(1), peer(1, 1, false), Instant::now())
-            .unwrap();
-        s.remember(NodeId(1), addr(1), now);
-        assert!(s.dial_plan(now).is_empty());
-        assert!(s.wants_more());
     }
 }
