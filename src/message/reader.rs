@@ -75,17 +75,22 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     ///
     /// After an error the stream is out of step with frame boundaries: drop it.
     pub async fn next_frame(&mut self) -> Result<Option<&str>, ReadError> {
+        if !self.wait_frame().await? {
+            return Ok(None);
+        }
+        self.buffered_frame()
+    }
+
+    /// Reads until a whole frame is buffered (true), or the stream ends
+    /// cleanly between frames (false).
+    pub async fn wait_frame(&mut self) -> Result<bool, ReadError> {
         loop {
             match check(&self.buf[self.start..self.end], self.limit)? {
-                Status::Complete(len) => {
-                    let frame = &self.buf[self.start..self.start + len];
-                    self.start += len;
-                    return Ok(Some(super::body(&frame[HEADER_LEN..])?));
-                }
+                Status::Complete(_) => return Ok(true),
                 Status::Partial { needed } => {
                     if !self.fill(needed).await? {
                         return match self.end - self.start {
-                            0 => Ok(None),
+                            0 => Ok(false),
                             _ => Err(ReadError::Truncated { missing: needed }),
                         };
                     }
@@ -94,7 +99,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// True when [`next_frame`](Self::next_frame) will finish without
+    /// True when [`wait_frame`](Self::wait_frame) will finish without
     /// reading: a whole frame (or a bad header) is already buffered. A caller
     /// can then skip arming a timeout for it.
     pub fn has_frame(&self) -> bool {
@@ -102,6 +107,20 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             check(&self.buf[self.start..self.end], self.limit),
             Ok(Status::Partial { .. })
         )
+    }
+
+    /// The next frame's body if it is already buffered, without reading:
+    /// `Ok(None)` when the buffer holds no whole frame. Lets a caller handle
+    /// every frame one read brought in one go.
+    pub fn buffered_frame(&mut self) -> Result<Option<&str>, ReadError> {
+        match check(&self.buf[self.start..self.end], self.limit)? {
+            Status::Complete(len) => {
+                let frame = &self.buf[self.start..self.start + len];
+                self.start += len;
+                Ok(Some(super::body(&frame[HEADER_LEN..])?))
+            }
+            Status::Partial { .. } => Ok(None),
+        }
     }
 
     /// Reads at least once, making room for `needed` more bytes first.

@@ -8,9 +8,9 @@
 
 use super::peers::{ConnId, Frame, Peer, Via};
 use super::queue::Queue;
-use super::router::{push_now, Shared, Waits, OUTBOX_BYTES};
+use super::router::{push_now, ChatBatch, Shared, Waits, OUTBOX_BYTES};
 use crate::message::{FrameReader, FrameWriter};
-use crate::protocol::{Hello, Message, NodeId, VERSION};
+use crate::protocol::{Hello, Message, NodeId, ProtocolError, VERSION};
 use crate::rt;
 use crate::secure;
 use futures::io::{AsyncRead, AsyncWrite};
@@ -292,6 +292,9 @@ impl Session {
     }
 }
 
+/// Chat messages handled under one hold of the node's lock at most.
+const MAX_BATCH: usize = 256;
+
 /// Handles the peer's messages until the stream ends or breaks a rule.
 /// Returns why it stopped.
 async fn read_loop<R: AsyncRead + Unpin>(
@@ -300,17 +303,16 @@ async fn read_loop<R: AsyncRead + Unpin>(
     via: Via,
     outbox: &Queue<Frame>,
 ) -> String {
-    let peer = via.peer;
     loop {
-        // A timer per frame would cost more than the frame: arm one only
+        // A timer per read would cost more than the read: arm one only
         // when the read has to wait for the network.
-        let next = match reader.has_frame() {
-            true => Some(reader.next_frame().await),
-            false => rt::timeout(LINK_IDLE, reader.next_frame()).await,
+        let ready = match reader.has_frame() {
+            true => Some(Ok(true)),
+            false => rt::timeout(LINK_IDLE, reader.wait_frame()).await,
         };
-        let body = match next {
-            Some(Ok(Some(body))) => body,
-            Some(Ok(None)) => return "the peer closed it".into(),
+        match ready {
+            Some(Ok(true)) => {}
+            Some(Ok(false)) => return "the peer closed it".into(),
             Some(Err(e)) => return refuse(outbox, e.to_string()),
             None => {
                 return format!(
@@ -318,35 +320,89 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     LINK_IDLE.as_secs()
                 )
             }
-        };
-        let waits = match Message::parse(body) {
-            Ok(Message::Chat(chat)) => shared.on_chat(via, &chat, body),
-            Ok(Message::Presence(p)) => shared.on_presence(Some(via), &p),
-            Ok(Message::Roster(list)) => shared.on_roster(list),
-            Ok(Message::Have(ids)) => shared.on_have(peer, ids),
-            Ok(Message::Peers(list)) => {
-                shared.on_peers(list);
-                Waits::default()
-            }
-            Ok(Message::Prune(origins)) => {
-                shared.on_prune(peer, origins);
-                Waits::default()
-            }
-            Ok(Message::IHave(ranges)) => {
-                shared.on_ihave(peer, ranges);
-                Waits::default()
-            }
-            Ok(Message::Graft(ranges)) => shared.on_graft(peer, ranges),
-            Ok(Message::Start(seq)) => {
-                shared.on_start(via, seq);
-                Waits::default()
-            }
-            Ok(Message::Error(text)) => return format!("the peer said: {text}"),
-            Ok(Message::Hello(_)) => return refuse(outbox, "a second HELLO".into()),
-            Err(e) => return refuse(outbox, e.to_string()),
-        };
-        waits.wait().await;
+        }
+        match handle_buffered(shared, reader, via, outbox) {
+            Ok(waits) => waits.wait().await,
+            Err(reason) => return reason,
+        }
     }
+}
+
+/// Handles the frames already read, up to [`MAX_BATCH`]. Chat messages
+/// among them go in one [`ChatBatch`]; another message ends the batch, so
+/// that its handler takes the lock itself. Returns the queues to wait for
+/// before reading on, or why the connection ends.
+fn handle_buffered<R: AsyncRead + Unpin>(
+    shared: &Shared,
+    reader: &mut FrameReader<R>,
+    via: Via,
+    outbox: &Queue<Frame>,
+) -> Result<Waits, String> {
+    let mut waits = Waits::default();
+    let mut batch: Option<ChatBatch<'_>> = None;
+    for _ in 0..MAX_BATCH {
+        let body = match reader.buffered_frame() {
+            Ok(Some(body)) => body,
+            Ok(None) => break,
+            Err(e) => return Err(refuse(outbox, e.to_string())),
+        };
+        match Message::parse(body) {
+            Ok(Message::Chat(chat)) => batch
+                .get_or_insert_with(|| shared.chat_batch())
+                .chat(via, &chat, body),
+            other => {
+                if let Some(batch) = batch.take() {
+                    waits.add(batch.finish());
+                }
+                waits.add(handle(shared, via, outbox, other, body)?);
+            }
+        }
+    }
+    if let Some(batch) = batch {
+        waits.add(batch.finish());
+    }
+    Ok(waits)
+}
+
+/// Handles one message, parsed from `body`, on its own.
+fn handle(
+    shared: &Shared,
+    via: Via,
+    outbox: &Queue<Frame>,
+    message: Result<Message<'_>, ProtocolError>,
+    body: &str,
+) -> Result<Waits, String> {
+    let peer = via.peer;
+    Ok(match message {
+        Ok(Message::Chat(chat)) => {
+            let mut batch = shared.chat_batch();
+            batch.chat(via, &chat, body);
+            batch.finish()
+        }
+        Ok(Message::Presence(p)) => shared.on_presence(Some(via), &p),
+        Ok(Message::Roster(list)) => shared.on_roster(list),
+        Ok(Message::Have(ids)) => shared.on_have(peer, ids),
+        Ok(Message::Peers(list)) => {
+            shared.on_peers(list);
+            Waits::default()
+        }
+        Ok(Message::Prune(origins)) => {
+            shared.on_prune(peer, origins);
+            Waits::default()
+        }
+        Ok(Message::IHave(ranges)) => {
+            shared.on_ihave(peer, ranges);
+            Waits::default()
+        }
+        Ok(Message::Graft(ranges)) => shared.on_graft(peer, ranges),
+        Ok(Message::Start(seq)) => {
+            shared.on_start(via, seq);
+            Waits::default()
+        }
+        Ok(Message::Error(text)) => return Err(format!("the peer said: {text}")),
+        Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
+        Err(e) => return Err(refuse(outbox, e.to_string())),
+    })
 }
 
 /// Queues an `ERROR` for the peer and returns the reason.

@@ -3,8 +3,9 @@
 //! Pushing never waits, so a producer can push while holding the node's lock;
 //! it learns from [`Queue::push_then_full`] whether the queue is full and,
 //! after releasing the lock, waits for
-//! [`Queue::space`]. A producer overshoots the bound by at most one item, so
-//! memory stays bounded while nothing is ever dropped.
+//! [`Queue::space`]. A producer overshoots the bound by what it pushes before
+//! it waits (one item, or the messages of one read), so memory stays bounded
+//! while nothing is ever dropped.
 
 use std::collections::VecDeque;
 use std::future::poll_fn;

@@ -4,7 +4,8 @@
 //! All state sits behind one `Mutex` that is never held across an `.await`.
 //! A handler runs under the lock in one step (seen-check, roster, history,
 //! display, fan-out to the peers' queues), which keeps every sender's messages
-//! in order and costs no task hop. Pushing to a queue never waits; a full
+//! in order and costs no task hop; the chat messages of one read share one
+//! hold of the lock ([`ChatBatch`]). Pushing to a queue never waits; a full
 //! queue makes the *source* wait afterwards, outside the lock (see [`Waits`]).
 //!
 //! More handlers on the same state live beside this file: admitting and
@@ -98,8 +99,9 @@ pub(super) struct State {
 }
 
 /// Queues that were full after a push: the source waits for them before it
-/// takes its next message, which is how backpressure reaches a socket or the
-/// prompt. Never waited for under the lock.
+/// takes its next message (a connection: before its next read, so a queue
+/// may overshoot by what one read brought), which is how backpressure
+/// reaches a socket or the prompt. Never waited for under the lock.
 #[derive(Default)]
 #[must_use]
 pub(super) struct Waits {
@@ -108,6 +110,16 @@ pub(super) struct Waits {
 }
 
 impl Waits {
+    /// Adds the queues `other` waits for.
+    pub fn add(&mut self, other: Waits) {
+        for q in other.outboxes {
+            if !self.outboxes.iter().any(|o| Arc::ptr_eq(o, &q)) {
+                self.outboxes.push(q);
+            }
+        }
+        self.display = self.display.take().or(other.display);
+    }
+
     pub async fn wait(self) {
         for q in self.outboxes {
             q.space().await;
@@ -221,42 +233,32 @@ impl Shared {
         self.quitting.load(Ordering::SeqCst)
     }
 
-    /// Handles a chat message, parsed from `body`, that came `via` a peer:
-    /// shown and forwarded once, however often it arrives.
-    pub fn on_chat(&self, via: Via, chat: &Chat<'_>, body: &str) -> Waits {
-        let now = Instant::now();
-        let mut state = self.lock();
-        // History replays say nothing of the paths live messages take.
-        if !chat.history {
-            self.note_path(&mut state, Some(via), chat.id);
+    /// Takes the lock for a run of chat messages from one read (see
+    /// [`ChatBatch`]).
+    pub fn chat_batch(&self) -> ChatBatch<'_> {
+        ChatBatch {
+            shared: self,
+            state: self.lock(),
+            now: Instant::now(),
+            waits: Waits::default(),
         }
-        // The seen-check comes before any encoding: repeats cost none.
-        if !state.seen.insert(chat.id, now) {
-            return Waits::default();
-        }
-        let ttl = chat.ttl.saturating_sub(1);
-        let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
-            return Waits::default();
-        };
-        self.deliver(&mut state, Some(via.peer), chat, frame, chat.ttl > 0, now)
     }
 
     /// Shows a new chat message, keeps it in the history, and queues its
-    /// frame for every peer but `from` when `forward`.
+    /// frame for every peer but `from` if it may take another hop.
     fn deliver(
         &self,
         state: &mut State,
         from: Option<NodeId>,
         chat: &Chat<'_>,
         frame: Frame,
-        forward: bool,
         now: Instant,
-    ) -> Waits {
-        let mut waits = Waits::default();
+        waits: &mut Waits,
+    ) {
         if !chat.history && from.is_some() {
             // A live message proves its sender is online.
             let heard = state.roster.heard(chat.id.origin, chat.name, now);
-            self.announce(state, chat.id.origin, chat.name, heard, false, &mut waits);
+            self.announce(state, chat.id.origin, chat.name, heard, false, waits);
         }
         state.history.push(chat.id, frame.clone(), now);
         let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
@@ -267,12 +269,11 @@ impl Shared {
                 tagged,
                 own: from.is_none(),
             },
-            &mut waits,
+            waits,
         );
-        if forward {
-            self.fan_out(state, from, chat.id, &frame, now, &mut waits);
+        if chat.ttl > 0 {
+            self.fan_out(state, from, chat.id, &frame, now, waits);
         }
-        waits
     }
 
     /// Handles a presence message: updates the roster, shows what changed,
@@ -386,7 +387,9 @@ impl Shared {
         };
         let frame = state.encode(&Message::Chat(chat))?;
         state.seen.insert(chat.id, now);
-        Ok(self.deliver(&mut state, None, &chat, frame, true, now))
+        let mut waits = Waits::default();
+        self.deliver(&mut state, None, &chat, frame, now, &mut waits);
+        Ok(waits)
     }
 
     /// Floods a presence message about this node's user.
@@ -420,9 +423,48 @@ impl Shared {
     }
 }
 
+/// Chat messages handled under one hold of the node's lock: every one that
+/// a read brought. The lock, the clock and the wait for full queues are then
+/// paid once per read rather than once per message, and the messages still
+/// go in the order they came. The lock is released when the batch is.
+pub(super) struct ChatBatch<'a> {
+    shared: &'a Shared,
+    state: MutexGuard<'a, State>,
+    now: Instant,
+    waits: Waits,
+}
+
+impl ChatBatch<'_> {
+    /// Handles a chat message, parsed from `body`, that came `via` a peer:
+    /// shown and forwarded once, however often it arrives.
+    pub fn chat(&mut self, via: Via, chat: &Chat<'_>, body: &str) {
+        let (shared, state, now) = (self.shared, &mut *self.state, self.now);
+        // History replays say nothing of the paths live messages take.
+        if !chat.history {
+            shared.note_path(state, Some(via), chat.id);
+        }
+        // The seen-check comes before any encoding: repeats cost none.
+        if !state.seen.insert(chat.id, now) {
+            return;
+        }
+        let ttl = chat.ttl.saturating_sub(1);
+        let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
+            return;
+        };
+        shared.deliver(state, Some(via.peer), chat, frame, now, &mut self.waits);
+    }
+
+    /// Releases the lock; returns the queues to wait for.
+    pub fn finish(self) -> Waits {
+        self.waits
+    }
+}
+
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     let len = frame.len();
-    if peer.outbox.push_then_full(frame, len) {
+    if peer.outbox.push_then_full(frame, len)
+        && !waits.outboxes.iter().any(|q| Arc::ptr_eq(q, &peer.outbox))
+    {
         waits.outboxes.push(peer.outbox.clone());
     }
 }
