@@ -11,6 +11,7 @@ mod connection;
 mod dial_book;
 mod dialer;
 mod discovery;
+mod handshake;
 mod history;
 mod id_hash;
 mod membership;
@@ -309,7 +310,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
                 let shared = shared.clone();
                 rt::spawn(async move {
                     let reader = stream.clone();
-                    match connection::handshake(&shared, reader, stream, remote, false).await {
+                    match handshake::handshake(&shared, reader, stream, remote, false).await {
                         Ok(session) => session.serve().await,
                         Err(reason) => {
                             shared.notice(format!("refused a connection from {remote}: {reason}"))

@@ -1,4 +1,5 @@
-//! One connection to a peer: the handshake, then a reader and a writer.
+//! One connection to a peer, once handshaken (`handshake.rs`): a reader
+//! and a writer.
 //!
 //! Generic over `AsyncRead` and `AsyncWrite`, so a transport wrapper (for
 //! example encryption) can sit under it without touching the flooding logic.
@@ -6,23 +7,18 @@
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
 
-use super::peers::{ConnId, Frame, Peer, Via};
+use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
-use super::router::{push_now, ChatBatch, Shared, Waits, OUTBOX_BYTES};
+use super::router::{push_now, ChatBatch, Shared, Waits};
 use crate::message::{FrameReader, FrameWriter};
-use crate::protocol::{Hello, Message, NodeId, ProtocolError, VERSION};
+use crate::protocol::{Message, NodeId, ProtocolError};
 use crate::rt;
-use crate::secure;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{pin_mut, select, FutureExt};
-use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// A peer has this long to complete the handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// A peer that accepts no data for this long while data waits for it is
 /// dropped ("send queue exceeded"), so it cannot hold the others up longer.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(4);
@@ -30,239 +26,27 @@ pub const STALL_TIMEOUT: Duration = Duration::from_secs(4);
 /// machine gone): every node sends its heartbeat over each of its links
 /// every few seconds, so a live link is never this quiet.
 pub const LINK_IDLE: Duration = super::presence::EXPIRY;
-/// Connections allowed in the handshake at once; more are closed at once.
-const MAX_HANDSHAKES: usize = 64;
 /// Bytes written in one go.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Time left to send what is queued (an `ERROR`, say) after the reader ended.
-const LINGER: Duration = Duration::from_secs(1);
+pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// The byte streams of a link: encrypted, or plain for benchmarks only.
-type Reader = Box<dyn AsyncRead + Unpin + Send>;
-type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+pub(super) type Reader = Box<dyn AsyncRead + Unpin + Send>;
+pub(super) type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// A handshaken connection, ready to serve.
 pub(super) struct Session {
-    shared: Arc<Shared>,
-    reader: FrameReader<Reader>,
-    writer: FrameWriter<Writer>,
-    peer: NodeId,
-    conn: ConnId,
-    outbox: Arc<Queue<Frame>>,
+    pub(super) shared: Arc<Shared>,
+    pub(super) reader: FrameReader<Reader>,
+    pub(super) writer: FrameWriter<Writer>,
+    pub(super) peer: NodeId,
+    pub(super) conn: ConnId,
+    pub(super) outbox: Arc<Queue<Frame>>,
     /// This is the node's first connection ever.
     pub first: bool,
     /// Held while the connection runs, so that `quit` can wait for it.
-    _task: Option<futures::channel::mpsc::Sender<()>>,
-}
-
-/// Counts a connection as handshaking for as long as it lives.
-struct HandshakeSlot<'a>(&'a Shared);
-
-impl Drop for HandshakeSlot<'_> {
-    fn drop(&mut self) {
-        self.0.handshakes.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Exchanges `HELLO`s and admits the peer. On failure, returns the reason,
-/// after telling the peer when that is possible.
-pub(super) async fn handshake<R, W>(
-    shared: &Arc<Shared>,
-    reader: R,
-    writer: W,
-    remote: SocketAddr,
-    outbound: bool,
-) -> Result<Session, String>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
-        shared.handshakes.fetch_sub(1, Ordering::SeqCst);
-        return Err("too many connections are in their handshake".into());
-    }
-    let _slot = HandshakeSlot(shared);
-    let task = shared.task_token();
-    let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
-    let mut reader = FrameReader::new(reader);
-    let mut writer = FrameWriter::new(writer);
-    let name = shared.lock().name.clone();
-    let name: &str = &name;
-    let hello = Message::Hello(Hello {
-        version: VERSION,
-        id: shared.id,
-        port: shared.port,
-        room: &shared.room,
-        name,
-    });
-    let mut frame = Vec::new();
-    hello
-        .encode(&mut frame)
-        .map_err(|e| format!("could not encode the handshake: {e}"))?;
-    writer.queue_encoded(&frame);
-
-    let exchange = async {
-        writer
-            .flush()
-            .await
-            .map_err(|e| Failure::quiet(format!("could not send the handshake: {e}")))?;
-        read_hello(&mut reader).await
-    };
-    let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
-        Some(Ok(hello)) => hello,
-        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
-        None => {
-            let failure = Failure::tell(format!(
-                "no handshake within {} seconds",
-                HANDSHAKE_TIMEOUT.as_secs()
-            ));
-            return Err(failure.report(&mut writer).await);
-        }
-    };
-
-    if hello.room != shared.room {
-        let reason = format!("it is in room {}, not {}", hello.room, shared.room);
-        return Err(Failure::tell(reason).report(&mut writer).await);
-    }
-    if peer_key.is_some_and(|key| secure::node_id_of(&key) != hello.id) {
-        let reason = "its node id is not the one its key gives".to_string();
-        return Err(Failure::tell(reason).report(&mut writer).await);
-    }
-    let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
-    let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
-    let peer = Peer {
-        conn,
-        name: hello.name.clone(),
-        remote,
-        listen: SocketAddr::new(remote.ip().to_canonical(), hello.port),
-        outbound,
-        outbox: outbox.clone(),
-        since: Instant::now(),
-        key: peer_key,
-        link: Default::default(),
-    };
-    let first = match shared.admit(hello.id, peer) {
-        Ok(first) => first,
-        Err(refusal) => {
-            return Err(Failure::tell(refusal.reason().into())
-                .report(&mut writer)
-                .await);
-        }
-    };
-    Ok(Session {
-        shared: shared.clone(),
-        reader,
-        writer,
-        peer: hello.id,
-        conn,
-        outbox,
-        first,
-        _task: task,
-    })
-}
-
-/// Sets up the link's encryption (unless the node runs plaintext for a
-/// benchmark): the Noise handshake, bounded in time. Returns the streams
-/// and the static key the peer proved.
-async fn secure_link<R, W>(
-    shared: &Shared,
-    reader: R,
-    writer: W,
-    outbound: bool,
-) -> Result<(Reader, Writer, Option<[u8; 32]>), String>
-where
-    R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
-{
-    let Some(security) = &shared.security else {
-        return Ok((Box::new(reader), Box::new(writer), None));
-    };
-    let handshake = secure::handshake(
-        reader,
-        writer,
-        outbound,
-        &security.identity,
-        security.room_key.as_ref(),
-    );
-    match rt::timeout(HANDSHAKE_TIMEOUT, handshake).await {
-        Some(Ok(link)) => Ok((
-            Box::new(link.reader),
-            Box::new(link.writer),
-            Some(link.peer_key),
-        )),
-        Some(Err(e)) => Err(e.to_string()),
-        None => Err(format!(
-            "no handshake within {} seconds",
-            HANDSHAKE_TIMEOUT.as_secs()
-        )),
-    }
-}
-
-/// The peer's `HELLO`, copied out of the read buffer.
-struct OwnedHello {
-    id: NodeId,
-    port: u16,
-    room: String,
-    name: String,
-}
-
-/// A failed handshake: the reason, and whether to send it to the peer.
-struct Failure {
-    reason: String,
-    tell_peer: bool,
-}
-
-impl Failure {
-    fn tell(reason: String) -> Self {
-        Failure {
-            reason,
-            tell_peer: true,
-        }
-    }
-
-    fn quiet(reason: String) -> Self {
-        Failure {
-            reason,
-            tell_peer: false,
-        }
-    }
-
-    /// Sends the reason to the peer if it should hear it; returns it.
-    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> String {
-        if let Some(frame) = self.tell_peer.then(|| error_frame(&self.reason)).flatten() {
-            writer.queue_encoded(&frame);
-            let _ = rt::timeout(LINGER, writer.close()).await;
-        }
-        self.reason
-    }
-}
-
-/// An `ERROR` frame carrying `reason`.
-fn error_frame(reason: &str) -> Option<Vec<u8>> {
-    let mut frame = Vec::new();
-    Message::Error(reason).encode(&mut frame).ok()?;
-    Some(frame)
-}
-
-async fn read_hello<R: AsyncRead + Unpin>(
-    reader: &mut FrameReader<R>,
-) -> Result<OwnedHello, Failure> {
-    let body = match reader.next_frame().await {
-        Ok(Some(body)) => body,
-        Ok(None) => return Err(Failure::quiet("it closed before the handshake".into())),
-        Err(e) => return Err(Failure::tell(e.to_string())),
-    };
-    match Message::parse(body) {
-        Ok(Message::Hello(h)) => Ok(OwnedHello {
-            id: h.id,
-            port: h.port,
-            room: h.room.to_owned(),
-            name: h.name.to_owned(),
-        }),
-        Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),
-        Ok(_) => Err(Failure::tell("expected HELLO as the first message".into())),
-        Err(e) => Err(Failure::tell(e.to_string())),
-    }
+    pub(super) task: Option<futures::channel::mpsc::Sender<()>>,
 }
 
 impl Session {
@@ -276,7 +60,7 @@ impl Session {
             conn,
             outbox,
             first: _,
-            _task,
+            task: _task,
         } = self;
         let read = read_loop(&shared, &mut reader, Via { peer, conn }, &outbox).fuse();
         let write = write_loop(&mut writer, &outbox).fuse();
@@ -292,7 +76,8 @@ impl Session {
     }
 }
 
-/// Chat messages handled under one hold of the node's lock at most.
+/// Frames handled per read at most; the chat messages among them share one
+/// hold of the node's lock.
 const MAX_BATCH: usize = 256;
 
 /// Handles the peer's messages until the stream ends or breaks a rule.
@@ -403,6 +188,13 @@ fn handle(
         Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
         Err(e) => return Err(refuse(outbox, e.to_string())),
     })
+}
+
+/// An `ERROR` frame carrying `reason`.
+pub(super) fn error_frame(reason: &str) -> Option<Vec<u8>> {
+    let mut frame = Vec::new();
+    Message::Error(reason).encode(&mut frame).ok()?;
+    Some(frame)
 }
 
 /// Queues an `ERROR` for the peer and returns the reason.

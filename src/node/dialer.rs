@@ -5,7 +5,7 @@
 //! finished) or an address's back-off ends; an idle, well-connected node
 //! never wakes it.
 
-use super::connection;
+use super::handshake;
 use super::router::Shared;
 use crate::protocol::PresenceKind;
 use crate::rt;
@@ -61,9 +61,7 @@ pub(super) async fn dial(shared: Arc<Shared>, addr: SocketAddr) -> Result<(), St
             Err("nobody is listening there (connection refused)".to_string())
         }
         Some(Err(e)) => Err(e.to_string()),
-        Some(Ok(stream)) => {
-            connection::handshake(&shared, stream.clone(), stream, addr, true).await
-        }
+        Some(Ok(stream)) => handshake::handshake(&shared, stream.clone(), stream, addr, true).await,
     };
     shared
         .lock()

@@ -1,0 +1,226 @@
+//! The start of every connection: the Noise handshake (unless the node
+//! runs plaintext for a benchmark), then the `HELLO` exchange, bounded in
+//! time, and the node's decision to admit the peer. What it yields is a
+//! [`Session`] to serve.
+
+use super::connection::{error_frame, Reader, Session, Writer, LINGER};
+use super::peers::Peer;
+use super::queue::Queue;
+use super::router::{Shared, OUTBOX_BYTES};
+use crate::message::{FrameReader, FrameWriter};
+use crate::protocol::{Hello, Message, NodeId, VERSION};
+use crate::rt;
+use crate::secure;
+use futures::io::{AsyncRead, AsyncWrite};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A peer has this long to complete the handshake.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections allowed in the handshake at once; more are closed at once.
+const MAX_HANDSHAKES: usize = 64;
+
+/// Counts a connection as handshaking for as long as it lives.
+struct HandshakeSlot<'a>(&'a Shared);
+
+impl Drop for HandshakeSlot<'_> {
+    fn drop(&mut self) {
+        self.0.handshakes.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Exchanges `HELLO`s and admits the peer. On failure, returns the reason,
+/// after telling the peer when that is possible.
+pub(super) async fn handshake<R, W>(
+    shared: &Arc<Shared>,
+    reader: R,
+    writer: W,
+    remote: SocketAddr,
+    outbound: bool,
+) -> Result<Session, String>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
+        shared.handshakes.fetch_sub(1, Ordering::SeqCst);
+        return Err("too many connections are in their handshake".into());
+    }
+    let _slot = HandshakeSlot(shared);
+    let task = shared.task_token();
+    let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
+    let mut reader = FrameReader::new(reader);
+    let mut writer = FrameWriter::new(writer);
+    let name = shared.lock().name.clone();
+    let name: &str = &name;
+    let hello = Message::Hello(Hello {
+        version: VERSION,
+        id: shared.id,
+        port: shared.port,
+        room: &shared.room,
+        name,
+    });
+    let mut frame = Vec::new();
+    hello
+        .encode(&mut frame)
+        .map_err(|e| format!("could not encode the handshake: {e}"))?;
+    writer.queue_encoded(&frame);
+
+    let exchange = async {
+        writer
+            .flush()
+            .await
+            .map_err(|e| Failure::quiet(format!("could not send the handshake: {e}")))?;
+        read_hello(&mut reader).await
+    };
+    let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
+        Some(Ok(hello)) => hello,
+        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
+        None => {
+            let failure = Failure::tell(format!(
+                "no handshake within {} seconds",
+                HANDSHAKE_TIMEOUT.as_secs()
+            ));
+            return Err(failure.report(&mut writer).await);
+        }
+    };
+
+    if hello.room != shared.room {
+        let reason = format!("it is in room {}, not {}", hello.room, shared.room);
+        return Err(Failure::tell(reason).report(&mut writer).await);
+    }
+    if peer_key.is_some_and(|key| secure::node_id_of(&key) != hello.id) {
+        let reason = "its node id is not the one its key gives".to_string();
+        return Err(Failure::tell(reason).report(&mut writer).await);
+    }
+    let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
+    let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
+    let peer = Peer {
+        conn,
+        name: hello.name.clone(),
+        remote,
+        listen: SocketAddr::new(remote.ip().to_canonical(), hello.port),
+        outbound,
+        outbox: outbox.clone(),
+        since: Instant::now(),
+        key: peer_key,
+        link: Default::default(),
+    };
+    let first = match shared.admit(hello.id, peer) {
+        Ok(first) => first,
+        Err(refusal) => {
+            return Err(Failure::tell(refusal.reason().into())
+                .report(&mut writer)
+                .await);
+        }
+    };
+    Ok(Session {
+        shared: shared.clone(),
+        reader,
+        writer,
+        peer: hello.id,
+        conn,
+        outbox,
+        first,
+        task,
+    })
+}
+
+/// Sets up the link's encryption (unless the node runs plaintext for a
+/// benchmark): the Noise handshake, bounded in time. Returns the streams
+/// and the static key the peer proved.
+async fn secure_link<R, W>(
+    shared: &Shared,
+    reader: R,
+    writer: W,
+    outbound: bool,
+) -> Result<(Reader, Writer, Option<[u8; 32]>), String>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let Some(security) = &shared.security else {
+        return Ok((Box::new(reader), Box::new(writer), None));
+    };
+    let handshake = secure::handshake(
+        reader,
+        writer,
+        outbound,
+        &security.identity,
+        security.room_key.as_ref(),
+    );
+    match rt::timeout(HANDSHAKE_TIMEOUT, handshake).await {
+        Some(Ok(link)) => Ok((
+            Box::new(link.reader),
+            Box::new(link.writer),
+            Some(link.peer_key),
+        )),
+        Some(Err(e)) => Err(e.to_string()),
+        None => Err(format!(
+            "no handshake within {} seconds",
+            HANDSHAKE_TIMEOUT.as_secs()
+        )),
+    }
+}
+
+/// The peer's `HELLO`, copied out of the read buffer.
+struct OwnedHello {
+    id: NodeId,
+    port: u16,
+    room: String,
+    name: String,
+}
+
+/// A failed handshake: the reason, and whether to send it to the peer.
+struct Failure {
+    reason: String,
+    tell_peer: bool,
+}
+
+impl Failure {
+    fn tell(reason: String) -> Self {
+        Failure {
+            reason,
+            tell_peer: true,
+        }
+    }
+
+    fn quiet(reason: String) -> Self {
+        Failure {
+            reason,
+            tell_peer: false,
+        }
+    }
+
+    /// Sends the reason to the peer if it should hear it; returns it.
+    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> String {
+        if let Some(frame) = self.tell_peer.then(|| error_frame(&self.reason)).flatten() {
+            writer.queue_encoded(&frame);
+            let _ = rt::timeout(LINGER, writer.close()).await;
+        }
+        self.reason
+    }
+}
+
+async fn read_hello<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+) -> Result<OwnedHello, Failure> {
+    let body = match reader.next_frame().await {
+        Ok(Some(body)) => body,
+        Ok(None) => return Err(Failure::quiet("it closed before the handshake".into())),
+        Err(e) => return Err(Failure::tell(e.to_string())),
+    };
+    match Message::parse(body) {
+        Ok(Message::Hello(h)) => Ok(OwnedHello {
+            id: h.id,
+            port: h.port,
+            room: h.room.to_owned(),
+            name: h.name.to_owned(),
+        }),
+        Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),
+        Ok(_) => Err(Failure::tell("expected HELLO as the first message".into())),
+        Err(e) => Err(Failure::tell(e.to_string())),
+    }
+}
