@@ -7,6 +7,7 @@
 pub mod queue;
 
 mod broadcast;
+mod chat;
 mod connection;
 mod dial_book;
 mod dialer;

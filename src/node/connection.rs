@@ -7,9 +7,10 @@
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
 
+use super::chat::ChatBatch;
 use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
-use super::router::{push_now, ChatBatch, Shared, Waits};
+use super::router::{push_now, Shared, Waits};
 use crate::message::{FrameReader, FrameWriter};
 use crate::protocol::{Message, NodeId, ProtocolError};
 use crate::rt;

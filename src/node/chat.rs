@@ -1,0 +1,249 @@
+//! Chat and presence messages: each shown once, kept in the history and
+//! flooded on, however often it arrives; and the user's own lines, joins,
+//! heartbeats and renames, sent the same way. Handlers on the node's state
+//! (see `router.rs`).
+
+use super::peers::{Frame, Via};
+use super::roster::Heard;
+use super::router::{Shared, State, Waits};
+use crate::display::Event;
+use crate::protocol::{
+    self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
+};
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+impl Shared {
+    /// Takes the lock for a run of chat messages from one read (see
+    /// [`ChatBatch`]).
+    pub fn chat_batch(&self) -> ChatBatch<'_> {
+        ChatBatch {
+            shared: self,
+            state: self.lock(),
+            now: Instant::now(),
+            waits: Waits::default(),
+        }
+    }
+
+    /// Shows a new chat message, keeps it in the history, and queues its
+    /// frame for every peer but `from` if it may take another hop.
+    fn deliver(
+        &self,
+        state: &mut State,
+        from: Option<NodeId>,
+        chat: &Chat<'_>,
+        frame: Frame,
+        now: Instant,
+        waits: &mut Waits,
+    ) {
+        if !chat.history && from.is_some() {
+            // A live message proves its sender is online.
+            let heard = state.roster.heard(chat.id.origin, chat.name, now);
+            self.announce(state, chat.id.origin, chat.name, heard, false, waits);
+        }
+        state.history.push(chat.id, frame.clone(), now);
+        let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
+        self.show(
+            Event::Chat {
+                frame: frame.clone(),
+                kept: KeptChat::of(chat),
+                tagged,
+                own: from.is_none(),
+            },
+            waits,
+        );
+        if chat.ttl > 0 {
+            self.fan_out(state, from, chat.id, &frame, now, waits);
+        }
+    }
+
+    /// Handles a presence message: updates the roster, shows what changed,
+    /// and forwards it once, like a chat message.
+    pub fn on_presence(&self, via: Option<Via>, p: &Presence<'_>) -> Waits {
+        let now = Instant::now();
+        let mut state = self.lock();
+        self.note_path(&mut state, via, p.id);
+        let from = via.map(|v| v.peer);
+        if !state.seen.insert(p.id, now) {
+            return Waits::default();
+        }
+        let mut waits = Waits::default();
+        let origin = p.id.origin;
+        if origin != self.id {
+            match p.kind {
+                PresenceKind::Leave => {
+                    let shown = state.roster.display_name(origin, p.name);
+                    state.roster.left(origin);
+                    state.peers.forget(origin);
+                    self.show(Event::Notice(format!("{shown} left")), &mut waits);
+                }
+                kind => {
+                    let heard = state.roster.heard(origin, p.name, now);
+                    let joined = kind == PresenceKind::Join;
+                    self.announce(&state, origin, p.name, heard, joined, &mut waits);
+                }
+            }
+        }
+        if p.ttl > 0 {
+            let forwarded = Presence {
+                ttl: p.ttl - 1,
+                ..*p
+            };
+            if let Ok(frame) = state.encode(&Message::Presence(forwarded)) {
+                self.fan_out(&mut state, from, p.id, &frame, now, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Shows what hearing from a user changed. A join is announced; a user
+    /// first heard of otherwise (a heartbeat, a roster) was there before us
+    /// and is added quietly.
+    fn announce(
+        &self,
+        state: &State,
+        id: NodeId,
+        name: &str,
+        heard: Heard,
+        joined: bool,
+        waits: &mut Waits,
+    ) {
+        let shown = || state.roster.display_name(id, name);
+        let text = match heard {
+            // A join is a one-time event: news even if a roster named the
+            // user a moment before it arrived.
+            _ if joined => format!("{} joined", shown()),
+            Heard::Back => format!("{} is back", shown()),
+            Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
+            Heard::New | Heard::Same => return,
+        };
+        self.show(Event::Notice(text), waits);
+    }
+
+    /// Adds the users a peer knows to be online; those new to this node were
+    /// there before it and are added quietly.
+    pub fn on_roster(&self, list: RosterList<'_>) -> Waits {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let mut waits = Waits::default();
+        for (id, name) in list.iter() {
+            if id != self.id {
+                let heard = state.roster.heard(id, name, now);
+                self.announce(&state, id, name, heard, false, &mut waits);
+            }
+        }
+        waits
+    }
+
+    /// Marks as lost the users not heard from within `expiry`.
+    pub fn expire_users(&self, expiry: Duration) {
+        let mut state = self.lock();
+        for (id, name) in state.roster.expire(Instant::now(), expiry, self.id) {
+            let shown = state.roster.display_name(id, &name);
+            self.notice(format!("{shown} lost connection"));
+        }
+    }
+
+    fn show(&self, event: Event, waits: &mut Waits) {
+        let weight = event.weight();
+        if self.display.push_then_full(event, weight) {
+            waits.wait_for_display(&self.display);
+        }
+    }
+
+    /// Sends a chat line (or, with `action`, a `:me` line) typed by this
+    /// node's user. A line too long for a frame is refused with the reason.
+    pub fn say(&self, text: &str, action: bool) -> Result<Waits, EncodeError> {
+        let now = Instant::now();
+        let mut state = self.lock();
+        let name = state.name.clone();
+        let chat = Chat {
+            history: false,
+            action,
+            ttl: protocol::INITIAL_TTL,
+            id: state.next_id(self.id),
+            time_ms: now_ms(),
+            name: &name,
+            text,
+        };
+        let frame = state.encode(&Message::Chat(chat))?;
+        state.seen.insert(chat.id, now);
+        let mut waits = Waits::default();
+        self.deliver(&mut state, None, &chat, frame, now, &mut waits);
+        Ok(waits)
+    }
+
+    /// Floods a presence message about this node's user.
+    pub fn announce_self(&self, kind: PresenceKind) -> Waits {
+        let (id, name) = self.next_id();
+        self.on_presence(
+            None,
+            &Presence {
+                kind,
+                ttl: protocol::INITIAL_TTL + 1, // on_presence lowers it as it forwards
+                id,
+                name: &name,
+            },
+        )
+    }
+
+    /// Renames this node's user, everywhere.
+    pub fn rename(&self, name: &str) -> Waits {
+        {
+            let mut state = self.lock();
+            state.name = name.into();
+            state.roster.heard(self.id, name, Instant::now());
+        }
+        self.announce_self(PresenceKind::Nick)
+    }
+
+    /// A fresh message id, with the user's current name.
+    fn next_id(&self) -> (MsgId, Arc<str>) {
+        let mut state = self.lock();
+        (state.next_id(self.id), state.name.clone())
+    }
+}
+
+/// Chat messages handled under one hold of the node's lock: every one that
+/// a read brought. The lock, the clock and the wait for full queues are then
+/// paid once per read rather than once per message, and the messages still
+/// go in the order they came. The lock is released when the batch is.
+pub(super) struct ChatBatch<'a> {
+    shared: &'a Shared,
+    state: MutexGuard<'a, State>,
+    now: Instant,
+    waits: Waits,
+}
+
+impl ChatBatch<'_> {
+    /// Handles a chat message, parsed from `body`, that came `via` a peer:
+    /// shown and forwarded once, however often it arrives.
+    pub fn chat(&mut self, via: Via, chat: &Chat<'_>, body: &str) {
+        let (shared, state, now) = (self.shared, &mut *self.state, self.now);
+        // History replays say nothing of the paths live messages take.
+        if !chat.history {
+            shared.note_path(state, Some(via), chat.id);
+        }
+        // The seen-check comes before any encoding: repeats cost none.
+        if !state.seen.insert(chat.id, now) {
+            return;
+        }
+        let ttl = chat.ttl.saturating_sub(1);
+        let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
+            return;
+        };
+        shared.deliver(state, Some(via.peer), chat, frame, now, &mut self.waits);
+    }
+
+    /// Releases the lock; returns the queues to wait for.
+    pub fn finish(self) -> Waits {
+        self.waits
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
