@@ -23,6 +23,7 @@ mod roster;
 mod router;
 mod seen;
 mod tree;
+mod wants;
 
 pub use peers::Limits;
 pub use roster::short_id;

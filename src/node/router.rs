@@ -18,7 +18,7 @@ use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::Roster;
 use super::seen::SeenCache;
-use super::tree::Wants;
+use super::wants::Wants;
 use crate::display::Event;
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
