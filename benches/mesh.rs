@@ -50,8 +50,8 @@ fn main() {
     );
 
     if part("throughput") {
-        let ours = chain_throughput(nodes, messages, true);
-        let plain = chain_throughput(nodes, messages, false);
+        let (ours, ours_cpu) = chain_throughput(nodes, messages, true);
+        let (plain, plain_cpu) = chain_throughput(nodes, messages, false);
         let bare = relay_throughput(nodes, messages);
         row("throughput through the chain (msg/s)", ours, bare);
         row("  the same, links not encrypted (msg/s)", plain, bare);
@@ -59,6 +59,16 @@ fn main() {
             "{:<44} {:>13.0}%",
             "  encryption keeps",
             100.0 * ours / plain
+        );
+        // Steadier than the rate on a shared machine: what the nodes spent,
+        // not how long they waited for a core.
+        println!(
+            "{:<44} {:>14.2}",
+            "CPU of all nodes per message (µs)", ours_cpu
+        );
+        println!(
+            "{:<44} {:>14.2}",
+            "  the same, links not encrypted (µs)", plain_cpu
         );
     }
     if part("latency") {
@@ -260,9 +270,13 @@ fn lines(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> f64 {
+/// Messages per second through the chain, and the CPU time all its nodes
+/// spent per message, in microseconds.
+fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64) {
     let mut nodes = chain(n, "n0: line ", encrypted);
     let input = lines(messages);
+    let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).sum::<f64>();
+    let cpu_before = cpu(&nodes);
     let start = Instant::now();
     nodes[0].send(&input);
     let mut end = start;
@@ -272,12 +286,14 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> f64 {
                 .expect("every node shows every message"),
         );
     }
+    let cpu_used = cpu(&nodes) - cpu_before;
     // As many lines as messages, none twice: each exactly once.
     for (i, node) in nodes.iter().enumerate() {
         let repeats = node.repeats.load(Ordering::SeqCst);
         assert_eq!(repeats, 0, "node {i} showed {repeats} lines twice");
     }
-    messages as f64 / end.duration_since(start).as_secs_f64()
+    let rate = messages as f64 / end.duration_since(start).as_secs_f64();
+    (rate, cpu_used / 1e3 / messages as f64)
 }
 
 /// A chain of `hops` relays, each a thread copying bytes from one loopback
@@ -396,6 +412,18 @@ fn status_field(pid: u32, task: Option<&str>, field: &str) -> f64 {
                 .ok()
         })
         .unwrap_or(0.0)
+}
+
+/// CPU time every thread of `pid` has used so far, in nanoseconds: the
+/// first field of each thread's schedstat.
+fn cpu_ns(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .sum()
 }
 
 fn rss_kib(pid: u32) -> f64 {
