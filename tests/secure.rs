@@ -3,9 +3,8 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use support::{Peer, Relay, BIN};
 
@@ -129,51 +128,6 @@ fn peers_shows_each_peers_key_fingerprint() {
     });
 }
 
-/// Keeps every byte that the first client of `target` sends it through this
-/// tap, and passes both directions on untouched.
-struct OneWayTap {
-    addr: SocketAddr,
-    sent: Arc<Mutex<Vec<u8>>>,
-}
-
-impl OneWayTap {
-    fn start(target: SocketAddr) -> OneWayTap {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind tap");
-        let addr = listener.local_addr().expect("tap address");
-        let sent = Arc::new(Mutex::new(Vec::new()));
-        let record = sent.clone();
-        std::thread::spawn(move || {
-            let Ok((client, _)) = listener.accept() else {
-                return;
-            };
-            let Ok(server) = TcpStream::connect(target) else {
-                return;
-            };
-            if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
-                pass_on(c, s, Some(record));
-                pass_on(server, client, None);
-            }
-        });
-        OneWayTap { addr, sent }
-    }
-}
-
-/// Copies `from` to `to` on a thread of its own, keeping a copy in `keep`.
-fn pass_on(mut from: TcpStream, mut to: TcpStream, keep: Option<Arc<Mutex<Vec<u8>>>>) {
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 16 * 1024];
-        while let Ok(n @ 1..) = from.read(&mut buf) {
-            if let Some(keep) = &keep {
-                keep.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-            if to.write_all(&buf[..n]).is_err() {
-                return;
-            }
-        }
-        let _ = to.shutdown(Shutdown::Write);
-    });
-}
-
 /// Someone who recorded a whole session (handshake and chat) from one side
 /// and plays it to the node again gets nothing: the node's fresh ephemeral
 /// key makes the recording's last handshake message undecryptable, so no
@@ -181,12 +135,15 @@ fn pass_on(mut from: TcpStream, mut to: TcpStream, keep: Option<Arc<Mutex<Vec<u8
 #[test]
 fn a_recorded_session_played_again_is_refused() {
     let alice = Peer::spawn("alice", &["--bind", "127.0.0.1"]);
-    let tap = OneWayTap::start(SocketAddr::from(([127, 0, 0, 1], alice.port)));
+    let tap = Relay::capture(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        SocketAddr::from(([127, 0, 0, 1], alice.port)),
+    );
     let bob = Peer::spawn("bob", &["127.0.0.1", &tap.addr.port().to_string()]);
     alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
     bob.say("pay the bearer");
     alice.expect_line("bob: pay the bearer", T);
-    let recording = tap.sent.lock().unwrap().clone();
+    let recording = tap.captured_sent();
     assert!(recording.len() > 100, "the tap kept nothing");
 
     let mut replay = TcpStream::connect(("127.0.0.1", alice.port)).expect("connect");

@@ -366,8 +366,9 @@ pub struct Relay {
     open: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
-    /// Every byte relayed, when capturing.
-    captured: Arc<Mutex<Vec<u8>>>,
+    /// Every byte relayed when capturing: from the connecting side, and
+    /// from the target.
+    captured: [Arc<Mutex<Vec<u8>>>; 2],
     pub addr: SocketAddr,
 }
 
@@ -385,7 +386,15 @@ impl Relay {
 
     /// Everything relayed so far, both ways, when capturing.
     pub fn captured(&self) -> Vec<u8> {
-        self.captured.lock().unwrap().clone()
+        let [sent, answered] = &self.captured;
+        let mut all = sent.lock().unwrap().clone();
+        all.extend_from_slice(&answered.lock().unwrap());
+        all
+    }
+
+    /// What the connecting side sent so far, when capturing.
+    pub fn captured_sent(&self) -> Vec<u8> {
+        self.captured[0].lock().unwrap().clone()
     }
 
     fn spawn(listen: SocketAddr, target: SocketAddr, capture: bool) -> Relay {
@@ -395,7 +404,7 @@ impl Relay {
         let open = Arc::new(AtomicBool::new(true));
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let captured: Arc<Mutex<Vec<u8>>> = Arc::default();
+        let captured: [Arc<Mutex<Vec<u8>>>; 2] = Default::default();
         let (o, s, c, cap) = (open.clone(), stop.clone(), conns.clone(), captured.clone());
         thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
@@ -414,9 +423,9 @@ impl Relay {
                             pump_bytes(
                                 inbound.try_clone().unwrap(),
                                 outbound.try_clone().unwrap(),
-                                cap.clone(),
+                                cap[0].clone(),
                             );
-                            pump_bytes(outbound, inbound, cap.clone());
+                            pump_bytes(outbound, inbound, cap[1].clone());
                         } else {
                             pump_frames(
                                 inbound.try_clone().unwrap(),
