@@ -12,7 +12,7 @@ use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
 use super::router::{push_now, Shared, Waits};
 use crate::message::{FrameReader, FrameWriter};
-use crate::protocol::{Message, NodeId, ProtocolError};
+use crate::protocol::{Message, NodeId};
 use crate::rt;
 use futures::io::{AsyncRead, AsyncWrite};
 use futures::{pin_mut, select, FutureExt};
@@ -115,8 +115,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
 }
 
 /// Handles the frames already read, up to [`MAX_BATCH`]. Chat messages
-/// among them go in one [`ChatBatch`]; another message ends the batch, so
-/// that its handler takes the lock itself. Returns the queues to wait for
+/// among them go in one [`ChatBatch`]; another message ends the batch first,
+/// so that its handler takes the lock itself. Returns the queues to wait for
 /// before reading on, or why the connection ends.
 fn handle_buffered<R: AsyncRead + Unpin>(
     shared: &Shared,
@@ -124,6 +124,7 @@ fn handle_buffered<R: AsyncRead + Unpin>(
     via: Via,
     outbox: &Queue<Frame>,
 ) -> Result<Waits, String> {
+    let peer = via.peer;
     let mut waits = Waits::default();
     let mut batch: Option<ChatBatch<'_>> = None;
     for _ in 0..MAX_BATCH {
@@ -132,63 +133,33 @@ fn handle_buffered<R: AsyncRead + Unpin>(
             Ok(None) => break,
             Err(e) => return Err(refuse(outbox, e.to_string())),
         };
-        match Message::parse(body) {
+        let message = Message::parse(body);
+        if !matches!(message, Ok(Message::Chat(_))) {
+            if let Some(batch) = batch.take() {
+                waits.add(batch.finish());
+            }
+        }
+        match message {
             Ok(Message::Chat(chat)) => batch
                 .get_or_insert_with(|| shared.chat_batch())
                 .chat(via, &chat, body),
-            other => {
-                if let Some(batch) = batch.take() {
-                    waits.add(batch.finish());
-                }
-                waits.add(handle(shared, via, outbox, other, body)?);
-            }
+            Ok(Message::Presence(p)) => waits.add(shared.on_presence(Some(via), &p)),
+            Ok(Message::Roster(list)) => waits.add(shared.on_roster(list)),
+            Ok(Message::Have(ids)) => waits.add(shared.on_have(peer, ids)),
+            Ok(Message::Peers(list)) => shared.on_peers(list),
+            Ok(Message::Prune(origins)) => shared.on_prune(peer, origins),
+            Ok(Message::IHave(ranges)) => shared.on_ihave(peer, ranges),
+            Ok(Message::Graft(ranges)) => waits.add(shared.on_graft(peer, ranges)),
+            Ok(Message::Start(seq)) => shared.on_start(via, seq),
+            Ok(Message::Error(text)) => return Err(format!("the peer said: {text}")),
+            Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
+            Err(e) => return Err(refuse(outbox, e.to_string())),
         }
     }
     if let Some(batch) = batch {
         waits.add(batch.finish());
     }
     Ok(waits)
-}
-
-/// Handles one message, parsed from `body`, on its own.
-fn handle(
-    shared: &Shared,
-    via: Via,
-    outbox: &Queue<Frame>,
-    message: Result<Message<'_>, ProtocolError>,
-    body: &str,
-) -> Result<Waits, String> {
-    let peer = via.peer;
-    Ok(match message {
-        Ok(Message::Chat(chat)) => {
-            let mut batch = shared.chat_batch();
-            batch.chat(via, &chat, body);
-            batch.finish()
-        }
-        Ok(Message::Presence(p)) => shared.on_presence(Some(via), &p),
-        Ok(Message::Roster(list)) => shared.on_roster(list),
-        Ok(Message::Have(ids)) => shared.on_have(peer, ids),
-        Ok(Message::Peers(list)) => {
-            shared.on_peers(list);
-            Waits::default()
-        }
-        Ok(Message::Prune(origins)) => {
-            shared.on_prune(peer, origins);
-            Waits::default()
-        }
-        Ok(Message::IHave(ranges)) => {
-            shared.on_ihave(peer, ranges);
-            Waits::default()
-        }
-        Ok(Message::Graft(ranges)) => shared.on_graft(peer, ranges),
-        Ok(Message::Start(seq)) => {
-            shared.on_start(via, seq);
-            Waits::default()
-        }
-        Ok(Message::Error(text)) => return Err(format!("the peer said: {text}")),
-        Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
-        Err(e) => return Err(refuse(outbox, e.to_string())),
-    })
 }
 
 /// An `ERROR` frame carrying `reason`.

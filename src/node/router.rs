@@ -114,12 +114,18 @@ impl Waits {
         self.display = Some(display.clone());
     }
 
+    /// Notes that a peer's queue was full after a push; once, however many
+    /// pushes found it full.
+    fn wait_for_outbox(&mut self, outbox: &Arc<Queue<Frame>>) {
+        if !self.outboxes.iter().any(|o| Arc::ptr_eq(o, outbox)) {
+            self.outboxes.push(outbox.clone());
+        }
+    }
+
     /// Adds the queues `other` waits for.
     pub fn add(&mut self, other: Waits) {
-        for q in other.outboxes {
-            if !self.outboxes.iter().any(|o| Arc::ptr_eq(o, &q)) {
-                self.outboxes.push(q);
-            }
+        for q in &other.outboxes {
+            self.wait_for_outbox(q);
         }
         self.display = self.display.take().or(other.display);
     }
@@ -240,10 +246,8 @@ impl Shared {
 
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     let len = frame.len();
-    if peer.outbox.push_then_full(frame, len)
-        && !waits.outboxes.iter().any(|q| Arc::ptr_eq(q, &peer.outbox))
-    {
-        waits.outboxes.push(peer.outbox.clone());
+    if peer.outbox.push_then_full(frame, len) {
+        waits.wait_for_outbox(&peer.outbox);
     }
 }
 

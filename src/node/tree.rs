@@ -159,13 +159,13 @@ impl Link {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     const A: NodeId = NodeId(0xa);
     const O: NodeId = NodeId(0x0);
 
-    fn range(origin: NodeId, first: u64, last: u64) -> IdRange {
+    pub fn range(origin: NodeId, first: u64, last: u64) -> IdRange {
         IdRange {
             origin,
             first,

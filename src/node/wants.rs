@@ -166,19 +166,12 @@ impl Wants {
 
 #[cfg(test)]
 mod tests {
+    use super::super::tree::tests::range;
     use super::*;
 
     const A: NodeId = NodeId(0xa);
     const B: NodeId = NodeId(0xb);
     const O: NodeId = NodeId(0x0);
-
-    fn range(origin: NodeId, first: u64, last: u64) -> IdRange {
-        IdRange {
-            origin,
-            first,
-            last,
-        }
-    }
 
     /// Every number in `have` counts as received.
     fn lacking(have: &[u64]) -> impl FnMut(IdRange, &mut Vec<IdRange>) + '_ {
