@@ -70,16 +70,21 @@ fn a_wrong_secret_or_none_is_refused_with_a_clear_error() {
     assert_eq!(secretive.wait_exit(T).code(), Some(1));
 }
 
-#[test]
-fn bytes_on_the_link_show_none_of_the_chat() {
+/// alice, and bob linked to her only through a tap that keeps every byte.
+fn linked_through_a_tap() -> (Peer, Relay, Peer) {
     let alice = Peer::spawn("alice", &["--bind", "127.0.0.1"]);
-    // bob reaches alice only through a tap that keeps every byte.
     let tap = Relay::capture(
         "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
         SocketAddr::from(([127, 0, 0, 1], alice.port)),
     );
     let bob = Peer::spawn("bob", &["127.0.0.1", &tap.addr.port().to_string()]);
     alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    (alice, tap, bob)
+}
+
+#[test]
+fn bytes_on_the_link_show_none_of_the_chat() {
+    let (alice, tap, bob) = linked_through_a_tap();
     alice.say("the launch code is 0000");
     bob.say("understood, over");
     bob.expect_line("alice: the launch code is 0000", T);
@@ -134,13 +139,7 @@ fn peers_shows_each_peers_key_fingerprint() {
 /// second link is made and no line is shown twice.
 #[test]
 fn a_recorded_session_played_again_is_refused() {
-    let alice = Peer::spawn("alice", &["--bind", "127.0.0.1"]);
-    let tap = Relay::capture(
-        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
-        SocketAddr::from(([127, 0, 0, 1], alice.port)),
-    );
-    let bob = Peer::spawn("bob", &["127.0.0.1", &tap.addr.port().to_string()]);
-    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    let (alice, tap, bob) = linked_through_a_tap();
     bob.say("pay the bearer");
     alice.expect_line("bob: pay the bearer", T);
     let recording = tap.captured_sent();
