@@ -22,7 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_p2pchat");
+/// The binary measured: this build's, or another's (for comparing two
+/// builds in turn) named by `MESH_BENCH_BIN`.
+fn bin() -> String {
+    std::env::var("MESH_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_p2pchat").into())
+}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -141,7 +145,7 @@ impl Node {
         count_prefix: &'static str,
         encrypted: bool,
     ) -> Node {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.arg(name).arg("--no-discovery");
         if !encrypted {
             cmd.arg("--insecure-plaintext");
@@ -184,7 +188,7 @@ impl Node {
                 let now = Instant::now();
                 pending.extend_from_slice(&buf[..n]);
                 let (mut counted, mut repeated, mut start) = (0, 0, 0);
-                while let Some(end) = pending[start..].iter().position(|&b| b == b'\n') {
+                while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
                     let line = &pending[start..start + end];
                     if let Some(rest) = line.strip_prefix(count_prefix.as_bytes()) {
                         counted += 1;
