@@ -109,7 +109,7 @@ fn main() {
     let options = Options {
         timestamps: args.timestamps,
     };
-    std::process::exit(p2pchat::rt::block_on(app::run(config, join, options)));
+    std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
 }
 
 fn usage_error(message: &str) -> ! {

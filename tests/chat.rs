@@ -66,6 +66,30 @@ fn the_first_line_says_where_it_listens_and_how_to_join() {
     );
 }
 
+/// A node runs one runtime thread (see `rt::run_main`), unless the user's
+/// environment asks async-std for more.
+#[test]
+#[cfg(target_os = "linux")]
+fn a_node_runs_one_runtime_thread_unless_asked_for_more() {
+    let runtime_threads = |count: Option<&str>| {
+        let mut command = std::process::Command::new(BIN);
+        command.args(["alice", "--no-discovery"]);
+        match count {
+            Some(n) => command.env("ASYNC_STD_THREAD_COUNT", n),
+            None => command.env_remove("ASYNC_STD_THREAD_COUNT"),
+        };
+        let alice = Peer::spawn_command("alice", command);
+        alice.wait_for_line(T, |l| l.contains("listening on "));
+        let tasks = std::fs::read_dir(format!("/proc/{}/task", alice.pid())).expect("tasks");
+        tasks
+            .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+            .filter(|name| name.starts_with("async-std/runti"))
+            .count()
+    };
+    assert_eq!(runtime_threads(None), 1);
+    assert_eq!(runtime_threads(Some("3")), 3);
+}
+
 #[test]
 fn the_same_text_twice_is_two_messages() {
     let alice = Peer::start("alice");
