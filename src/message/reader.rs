@@ -4,8 +4,10 @@ use super::{check, FrameError, Status, HEADER_LEN};
 use futures::io::{AsyncRead, AsyncReadExt};
 use std::{fmt, io};
 
-/// Bytes the buffer starts with; it grows only for frames larger than this.
-const INITIAL_CAPACITY: usize = 16 * 1024;
+/// Room each read offers at least: more than one encrypted transport
+/// message (64 KiB), so that the layer below can open each one straight
+/// into this buffer rather than into one of its own and copy it here.
+const READ_SPACE: usize = 80 * 1024;
 
 /// Why no frame could be read. Each one ends the stream for good.
 #[derive(Debug)]
@@ -42,8 +44,7 @@ impl From<FrameError> for ReadError {
 /// Reads frames from `R`, lending each body from its own buffer.
 ///
 /// Each read asks for as many bytes as fit, so a burst of small frames costs one
-/// system call. Once the buffer has grown to the largest frame seen, reading
-/// allocates nothing.
+/// system call. Reading allocates nothing.
 pub struct FrameReader<R> {
     inner: R,
     buf: Vec<u8>,
@@ -64,7 +65,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn with_limit(inner: R, limit: usize) -> Self {
         FrameReader {
             inner,
-            buf: vec![0; INITIAL_CAPACITY.min(HEADER_LEN + limit)],
+            // Room for the largest frame and a read after it, so the buffer
+            // never grows; its pages take memory only once written to.
+            buf: vec![0; HEADER_LEN + limit + READ_SPACE],
             start: 0,
             end: 0,
             limit,
@@ -123,19 +126,21 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
-    /// Reads at least once, making room for `needed` more bytes first.
-    /// Returns false at end of stream.
+    /// Reads at least once, making room for `needed` more bytes (and at
+    /// least [`READ_SPACE`]) first. Returns false at end of stream.
     async fn fill(&mut self, needed: usize) -> Result<bool, ReadError> {
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
-        if self.end + needed > self.buf.len() {
-            // Move the unread tail to the front; grow only if that is not enough.
+        let room = needed.max(READ_SPACE);
+        if self.end + room > self.buf.len() {
+            // Move the unread tail (part of one frame) to the front; grow
+            // only if that is not enough.
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            let wanted = self.end + needed;
+            let wanted = self.end + room;
             if wanted > self.buf.len() {
                 self.buf.resize(wanted, 0);
             }

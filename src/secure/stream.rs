@@ -33,7 +33,9 @@ pub struct SecureReader<R> {
     sealed: Vec<u8>,
     opened: usize,
     read: usize,
-    /// The last message opened: `plain[taken..filled]` is not handed out yet.
+    /// A message opened for a caller whose buffer was too small to take it
+    /// whole: `plain[taken..filled]` is not handed out yet. Allocated on
+    /// first use; a caller with room gets its messages opened in place.
     plain: Vec<u8>,
     filled: usize,
     taken: usize,
@@ -48,7 +50,7 @@ impl<R> SecureReader<R> {
             sealed: vec![0; 2 + MAX_MESSAGE],
             opened: 0,
             read: 0,
-            plain: vec![0; MAX_PLAIN],
+            plain: Vec::new(),
             filled: 0,
             taken: 0,
         }
@@ -59,25 +61,39 @@ impl<R> SecureReader<R> {
         &mut self.inner
     }
 
-    /// Opens the first whole message not yet opened, if there is one.
-    fn open(&mut self) -> io::Result<bool> {
+    /// Opens the first whole message not yet opened, if there is one:
+    /// straight into `out` if it has room for the sealed message (snow
+    /// opens in place there), else into `plain`. Returns the bytes put in
+    /// `out`, or `None` if no whole message is buffered.
+    fn open(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
         let pending = &self.sealed[self.opened..self.read];
         let Some(header) = pending.first_chunk::<2>() else {
-            return Ok(false);
+            return Ok(None);
         };
         let len = usize::from(u16::from_be_bytes(*header));
-        if pending.len() < 2 + len {
-            return Ok(false);
+        let Some(sealed) = pending.get(2..2 + len) else {
+            return Ok(None);
+        };
+        let direct = out.len() >= len;
+        if !direct && self.plain.is_empty() {
+            self.plain = vec![0; MAX_MESSAGE];
         }
+        let target = match direct {
+            true => out,
+            false => &mut self.plain[..],
+        };
         let n = self
             .transport
-            .read_message(self.nonce, &pending[2..2 + len], &mut self.plain)
+            .read_message(self.nonce, sealed, target)
             .map_err(|_| broken("a message did not decrypt"))?;
         self.nonce += 1;
+        self.opened += 2 + len;
+        if direct {
+            return Ok(Some(n));
+        }
         self.filled = n;
         self.taken = 0;
-        self.opened += 2 + len;
-        Ok(true)
+        Ok(Some(0))
     }
 
     /// Makes room to read: moves the unopened tail to the front when the
@@ -108,8 +124,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
                 this.taken += n;
                 return Poll::Ready(Ok(n));
             }
-            if this.open()? {
-                continue;
+            match this.open(out)? {
+                // An empty message opened in place reads as no bytes, which
+                // would look like the end of the stream: go on instead.
+                Some(0) => continue,
+                Some(n) => return Poll::Ready(Ok(n)),
+                None => {}
             }
             this.make_room();
             let room = &mut this.sealed[this.read..];

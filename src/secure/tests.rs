@@ -181,6 +181,9 @@ proptest! {
     fn writes_of_any_size_are_reassembled_over_any_chunking(
         writes in proptest::collection::vec(0usize..100_000, 1..6),
         sizes in proptest::collection::vec(1usize..70_000, 0..6),
+        // What the caller asks for per read: small buffers take a message
+        // in parts, large ones have it opened straight into them.
+        asks in proptest::collection::vec(1usize..140_000, 1..4),
     ) {
         use futures::io::{AsyncReadExt, AsyncWriteExt};
         let mut sealed = Vec::new();
@@ -198,7 +201,15 @@ proptest! {
         drop(w);
         r.inner_mut().data = sealed;
         let mut got = Vec::new();
-        futures::executor::block_on(r.read_to_end(&mut got)).unwrap();
+        futures::executor::block_on(async {
+            for turn in 0.. {
+                let mut buf = vec![0; asks[turn % asks.len()]];
+                match r.read(&mut buf).await.unwrap() {
+                    0 => break,
+                    n => got.extend_from_slice(&buf[..n]),
+                }
+            }
+        });
         prop_assert_eq!(got, plain);
     }
 
