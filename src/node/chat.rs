@@ -39,18 +39,18 @@ impl Shared {
         if !chat.history && from.is_some() {
             // A live message proves its sender is online.
             let heard = state.roster.heard(chat.id.origin, chat.name, now);
-            self.announce(state, chat.id.origin, chat.name, heard, false, waits);
+            self.announce(state, chat.id.origin, chat.name, heard, false);
         }
         state.history.push(chat.id, frame.clone(), now);
         let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
         self.show(
+            state,
             Event::Chat {
                 frame: frame.clone(),
                 kept: KeptChat::of(chat),
                 tagged,
                 own: from.is_none(),
             },
-            waits,
         );
         if chat.ttl > 0 {
             self.fan_out(state, from, chat.id, &frame, now, waits);
@@ -75,12 +75,12 @@ impl Shared {
                     let shown = state.roster.display_name(origin, p.name);
                     state.roster.left(origin);
                     state.peers.forget(origin);
-                    self.show(Event::Notice(format!("{shown} left")), &mut waits);
+                    self.show(&mut state, Event::Notice(format!("{shown} left")));
                 }
                 kind => {
                     let heard = state.roster.heard(origin, p.name, now);
                     let joined = kind == PresenceKind::Join;
-                    self.announce(&state, origin, p.name, heard, joined, &mut waits);
+                    self.announce(&mut state, origin, p.name, heard, joined);
                 }
             }
         }
@@ -93,21 +93,14 @@ impl Shared {
                 self.fan_out(&mut state, from, p.id, &frame, now, &mut waits);
             }
         }
+        self.show_gathered(&mut state, &mut waits);
         waits
     }
 
     /// Shows what hearing from a user changed. A join is announced; a user
     /// first heard of otherwise (a heartbeat, a roster) was there before us
     /// and is added quietly.
-    fn announce(
-        &self,
-        state: &State,
-        id: NodeId,
-        name: &str,
-        heard: Heard,
-        joined: bool,
-        waits: &mut Waits,
-    ) {
+    fn announce(&self, state: &mut State, id: NodeId, name: &str, heard: Heard, joined: bool) {
         let shown = || state.roster.display_name(id, name);
         let text = match heard {
             // A join is a one-time event: news even if a roster named the
@@ -117,7 +110,7 @@ impl Shared {
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
             Heard::New | Heard::Same => return,
         };
-        self.show(Event::Notice(text), waits);
+        self.show(state, Event::Notice(text));
     }
 
     /// Adds the users a peer knows to be online; those new to this node were
@@ -129,9 +122,10 @@ impl Shared {
         for (id, name) in list.iter() {
             if id != self.id {
                 let heard = state.roster.heard(id, name, now);
-                self.announce(&state, id, name, heard, false, &mut waits);
+                self.announce(&mut state, id, name, heard, false);
             }
         }
+        self.show_gathered(&mut state, &mut waits);
         waits
     }
 
@@ -144,9 +138,17 @@ impl Shared {
         }
     }
 
-    fn show(&self, event: Event, waits: &mut Waits) {
+    /// Gathers a line to show; [`show_gathered`](Self::show_gathered)
+    /// hands it to the display before the lock is released.
+    fn show(&self, state: &mut State, event: Event) {
         let weight = event.weight();
-        if self.display.push_then_full(event, weight) {
+        state.shown.push((event, weight));
+    }
+
+    /// Hands the gathered lines to the display, under the node's lock so
+    /// that they keep their order among the lines of other handlers.
+    fn show_gathered(&self, state: &mut State, waits: &mut Waits) {
+        if !state.shown.is_empty() && self.display.push_all_then_full(state.shown.drain(..)) {
             waits.wait_for_display(&self.display);
         }
     }
@@ -170,6 +172,7 @@ impl Shared {
         state.seen.insert(chat.id, now);
         let mut waits = Waits::default();
         self.deliver(&mut state, None, &chat, frame, now, &mut waits);
+        self.show_gathered(&mut state, &mut waits);
         Ok(waits)
     }
 
@@ -235,9 +238,19 @@ impl ChatBatch<'_> {
         shared.deliver(state, Some(via.peer), chat, frame, now, &mut self.waits);
     }
 
-    /// Releases the lock; returns the queues to wait for.
-    pub fn finish(self) -> Waits {
-        self.waits
+    /// Shows the batch's lines and releases the lock; returns the queues to
+    /// wait for.
+    pub fn finish(mut self) -> Waits {
+        self.shared.show_gathered(&mut self.state, &mut self.waits);
+        std::mem::take(&mut self.waits)
+    }
+}
+
+impl Drop for ChatBatch<'_> {
+    /// A batch cut short (the peer broke a rule) still shows the lines of
+    /// the messages it handled.
+    fn drop(&mut self) {
+        self.shared.show_gathered(&mut self.state, &mut self.waits);
     }
 }
 

@@ -95,6 +95,11 @@ pub(super) struct State {
     pub(super) wants: Wants,
     /// The tree's ticks run (or a wake-up for them is on its way).
     pub(super) ticking: bool,
+    /// Lines to show, gathered under the lock and handed to the display in
+    /// one go before it is released (see `Shared::show_gathered`): one hold
+    /// of the display's lock and one wake-up for a read's worth of lines,
+    /// in the order the node decided them.
+    pub(super) shown: Vec<(Event, usize)>,
 }
 
 /// Queues that were full after a push: the source waits for them before it
@@ -200,6 +205,7 @@ impl Shared {
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
                 ticking: false,
+                shown: Vec::new(),
             }),
             display,
             wake_dialer,
