@@ -34,8 +34,10 @@ impl Recent {
     pub fn insert(&mut self, id: MsgId, frame: Frame, now: Instant) {
         self.bytes += frame.len();
         self.entries.push_back((id, frame, now));
+        // Compared as instants: cheaper than a duration per entry.
+        let cutoff = now.checked_sub(self.max_age);
         while let Some((_, frame, at)) = self.entries.front() {
-            let expired = now.saturating_duration_since(*at) > self.max_age;
+            let expired = cutoff.is_some_and(|cutoff| *at < cutoff);
             if self.bytes <= self.max_bytes && !expired {
                 break;
             }

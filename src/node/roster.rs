@@ -22,6 +22,9 @@ struct Member {
     name: String,
     last_heard: Instant,
     online: bool,
+    /// Another online user goes by the same name. Kept up to date as users
+    /// come, go and rename (rare), so that a message's check is a lookup.
+    tagged: bool,
 }
 
 /// What hearing from a user changed.
@@ -55,31 +58,55 @@ impl Roster {
                         name: name.to_owned(),
                         last_heard: now,
                         online: true,
+                        tagged: false,
                     },
                 );
+                self.retag();
                 Heard::New
             }
             Some(m) => {
                 // A late or replayed message must not roll the clock back.
                 m.last_heard = m.last_heard.max(now);
                 let was_online = std::mem::replace(&mut m.online, true);
-                if m.name != name {
-                    let old = std::mem::replace(&mut m.name, name.to_owned());
-                    if was_online {
-                        return Heard::Renamed(old);
+                let heard = match m.name != name {
+                    true => {
+                        let old = std::mem::replace(&mut m.name, name.to_owned());
+                        match was_online {
+                            true => Heard::Renamed(old),
+                            false => Heard::Back,
+                        }
                     }
-                }
-                match was_online {
-                    true => Heard::Same,
-                    false => Heard::Back,
-                }
+                    false => match was_online {
+                        true => return Heard::Same,
+                        false => Heard::Back,
+                    },
+                };
+                self.retag();
+                heard
             }
+        }
+    }
+
+    /// Works out again which online users share a name.
+    fn retag(&mut self) {
+        let mut online: HashMap<&str, u32> = HashMap::new();
+        for m in self.members.values().filter(|m| m.online) {
+            *online.entry(&m.name).or_default() += 1;
+        }
+        let shared: Vec<String> = online
+            .into_iter()
+            .filter(|(_, n)| *n > 1)
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        for m in self.members.values_mut() {
+            m.tagged = m.online && shared.contains(&m.name);
         }
     }
 
     /// Removes a user who left; returns their name if they were online.
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;
+        self.retag();
         m.online.then_some(m.name)
     }
 
@@ -96,15 +123,23 @@ impl Roster {
                 lost.push((*id, m.name.clone()));
             }
         }
+        if !lost.is_empty() {
+            self.retag();
+        }
         lost.sort_by(|a, b| a.1.cmp(&b.1));
         lost
     }
 
     /// True if another online user than `id` goes by `name`.
     pub fn is_ambiguous(&self, id: NodeId, name: &str) -> bool {
-        self.members
-            .iter()
-            .any(|(other, m)| *other != id && m.online && m.name == name)
+        match self.members.get(&id) {
+            Some(m) if m.online && m.name == name => m.tagged,
+            // A name the user no longer goes by (a message from history).
+            _ => self
+                .members
+                .iter()
+                .any(|(other, m)| *other != id && m.online && m.name == name),
+        }
     }
 
     /// The users marked lost: crashed, or cut off by a split.
@@ -212,5 +247,27 @@ mod tests {
         assert_eq!(r.display_name(B, "carol"), "carol#9b1c");
         r.left(B);
         assert_eq!(r.display_name(A, "carol"), "carol");
+    }
+
+    #[test]
+    fn tags_follow_renames_expiry_and_returns() {
+        let t = Instant::now();
+        let mut r = roster();
+        r.heard(A, "carol", t);
+        r.heard(B, "carol", t + Duration::from_secs(5));
+        assert!(r.is_ambiguous(A, "carol"));
+        r.heard(B, "bea", t + Duration::from_secs(5));
+        assert!(!r.is_ambiguous(A, "carol"));
+        // A line from history under B's old name is still told apart.
+        r.heard(B, "carol", t + Duration::from_secs(5));
+        r.heard(A, "alice", t);
+        assert!(r.is_ambiguous(A, "carol"), "B goes by carol");
+        assert!(!r.is_ambiguous(B, "carol"));
+        r.heard(A, "carol", t);
+        // A is lost, B is not: B's name is its own again, until A is back.
+        r.expire(t + Duration::from_secs(12), Duration::from_secs(10), ME);
+        assert!(!r.is_ambiguous(B, "carol"));
+        r.heard(A, "carol", t + Duration::from_secs(13));
+        assert!(r.is_ambiguous(B, "carol"));
     }
 }
