@@ -51,6 +51,18 @@ impl Lines {
         }
     }
 
+    /// The next line if it is already read and `accept` takes it; never
+    /// waits. Lets a caller handle a burst of lines in one go.
+    pub fn ready_line(&mut self, accept: impl FnOnce(&str) -> bool) -> Option<String> {
+        match self.ready.front() {
+            Some(Input::Line(line)) if accept(line) => match self.ready.pop_front() {
+                Some(Input::Line(line)) => Some(line),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// The next line (or the end of input).
     pub async fn next(&mut self) -> Input {
         if let Some(input) = self.ready.pop_front() {

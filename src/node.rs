@@ -219,10 +219,13 @@ impl Node {
         })
     }
 
-    /// Sends a chat line from this node's user; `action` makes it a `:me` line.
-    pub async fn say(&self, text: &str, action: bool) -> Result<(), EncodeError> {
-        self.shared.say(text, action)?.wait().await;
-        Ok(())
+    /// Sends chat lines from this node's user, in order: each a `(text,
+    /// action)`, an action being a `:me` line. Stops at a line too long for
+    /// a frame: returns how many were sent, and why the next was refused.
+    pub async fn say_all(&self, lines: &[(&str, bool)]) -> (usize, Option<EncodeError>) {
+        let (waits, sent, refused) = self.shared.say_all(lines);
+        waits.wait().await;
+        (sent, refused)
     }
 
     /// Renames this node's user everywhere. The name must be valid.

@@ -38,6 +38,15 @@ enum Command<'a> {
 }
 
 impl<'a> Command<'a> {
+    /// The text of a chat line, and whether it is an action (`:me`).
+    fn chat(&self) -> Option<(&'a str, bool)> {
+        match *self {
+            Command::Say(text) => Some((text, false)),
+            Command::Me(text) => Some((text, true)),
+            _ => None,
+        }
+    }
+
     /// A line starting with `:` and a letter is a command; `::` sends a
     /// line that starts with `:`; anything else is chat.
     fn parse(line: &'a str) -> Self {
@@ -96,8 +105,17 @@ pub async fn run(
         match Command::parse(&line) {
             Command::Nothing => {}
             Command::Quit => return,
-            Command::Say(text) => say(node, text, false).await,
-            Command::Me(text) => say(node, text, true).await,
+            Command::Say(_) | Command::Me(_) => {
+                // Chat lines already read go with this one.
+                let mut burst = vec![line];
+                while burst.len() < MAX_BURST {
+                    match lines.ready_line(|l| Command::parse(l).chat().is_some()) {
+                        Some(line) => burst.push(line),
+                        None => break,
+                    }
+                }
+                say(node, &burst).await;
+            }
             Command::Nick(name) => match validate_name(name) {
                 Ok(name) => {
                     node.rename(name).await;
@@ -126,15 +144,32 @@ pub async fn run(
     }
 }
 
-async fn say(node: &Node, text: &str, action: bool) {
-    match node.say(text, action).await {
-        Ok(()) => {}
-        Err(EncodeError::Frame(FrameError::TooLong { .. })) => node.notice(format!(
-            "message not sent: it is {} bytes, and the limit is {} bytes",
-            text.len(),
-            max_text_len(&node.name())
-        )),
-        Err(e) => node.notice(format!("message not sent: {e}")),
+/// Chat lines sent in one go at most.
+const MAX_BURST: usize = 512;
+
+/// Sends chat lines (each a `Say` or `Me`), in order, and tells the user of
+/// any that could not be sent.
+async fn say(node: &Node, lines: &[String]) {
+    let chat: Vec<(&str, bool)> = lines
+        .iter()
+        .filter_map(|l| Command::parse(l).chat())
+        .collect();
+    let mut rest = &chat[..];
+    while !rest.is_empty() {
+        let (sent, refused) = node.say_all(rest).await;
+        let Some(e) = refused else {
+            return;
+        };
+        match e {
+            EncodeError::Frame(FrameError::TooLong { .. }) => node.notice(format!(
+                "message not sent: it is {} bytes, and the limit is {} bytes",
+                rest[sent].0.len(),
+                max_text_len(&node.name())
+            )),
+            e => node.notice(format!("message not sent: {e}")),
+        }
+        // The refused line is skipped; the others go on in order.
+        rest = &rest[sent + 1..];
     }
 }
 

@@ -158,6 +158,36 @@ fn a_late_joiner_sees_the_history_marked_as_such() {
     );
 }
 
+/// Lines piped in at once are sent as a burst; a refused line or a command
+/// among them keeps its place.
+#[test]
+fn a_burst_of_lines_keeps_its_order_around_refusals_and_commands() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    let burst = format!("one\n{}\ntwo\n:who\nthree\n", "y".repeat(65_500));
+    alice.send_bytes(burst.into_bytes());
+    bob.expect_line("alice: three", T);
+    let said: Vec<String> = bob
+        .lines()
+        .into_iter()
+        .filter(|l| l.starts_with("alice: "))
+        .collect();
+    assert_eq!(said, ["alice: one", "alice: two", "alice: three"]);
+    alice.expect_line("alice: three", T);
+    let lines = alice.lines();
+    let at = |what: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} in {lines:#?}"))
+    };
+    assert!(at("alice: one") < at("65500 bytes"));
+    assert!(at("65500 bytes") < at("alice: two"));
+    assert!(at("alice: two") < at(" online: "));
+    assert!(at(" online: ") < at("alice: three"));
+}
+
 #[test]
 fn an_over_limit_line_is_refused_not_truncated() {
     let alice = Peer::start("alice");

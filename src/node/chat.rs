@@ -153,27 +153,48 @@ impl Shared {
         }
     }
 
-    /// Sends a chat line (or, with `action`, a `:me` line) typed by this
-    /// node's user. A line too long for a frame is refused with the reason.
-    pub fn say(&self, text: &str, action: bool) -> Result<Waits, EncodeError> {
-        let now = Instant::now();
-        let mut state = self.lock();
+    /// Sends chat lines typed by this node's user, in order: each a
+    /// `(text, action)`, an action being a `:me` line. They share one hold
+    /// of the lock and one reading of the clocks, so a pasted or piped burst
+    /// costs less per line. A line too long for a frame is refused, taking
+    /// no sequence number: the lines after it are left unsent, so that the
+    /// caller can tell the user in place. Returns how many were sent, and
+    /// why the next one was refused.
+    pub fn say_all(&self, lines: &[(&str, bool)]) -> (Waits, usize, Option<EncodeError>) {
+        let (now, time_ms) = (Instant::now(), now_ms());
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let name = state.name.clone();
-        let chat = Chat {
-            history: false,
-            action,
-            ttl: protocol::INITIAL_TTL,
-            id: state.next_id(self.id),
-            time_ms: now_ms(),
-            name: &name,
-            text,
-        };
-        let frame = state.encode(&Message::Chat(chat))?;
-        state.seen.insert(chat.id, now);
         let mut waits = Waits::default();
-        self.deliver(&mut state, None, &chat, frame, now, &mut waits);
-        self.show_gathered(&mut state, &mut waits);
-        Ok(waits)
+        let mut refused = None;
+        let mut sent = 0;
+        for &(text, action) in lines {
+            let chat = Chat {
+                history: false,
+                action,
+                ttl: protocol::INITIAL_TTL,
+                id: MsgId {
+                    origin: self.id,
+                    seq: state.next_seq(),
+                },
+                time_ms,
+                name: &name,
+                text,
+            };
+            let frame = match state.encode(&Message::Chat(chat)) {
+                Ok(frame) => frame,
+                Err(e) => {
+                    refused = Some(e);
+                    break;
+                }
+            };
+            state.next_id(self.id);
+            state.seen.insert(chat.id, now);
+            self.deliver(state, None, &chat, frame, now, &mut waits);
+            sent += 1;
+        }
+        self.show_gathered(state, &mut waits);
+        (waits, sent, refused)
     }
 
     /// Floods a presence message about this node's user.
