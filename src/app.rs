@@ -1,9 +1,8 @@
 //! One chat session: wires the display, the node and the prompt together,
 //! on a terminal or on plain pipes.
 
-use crate::display::{self, Plain, Style};
+use crate::display::{self, Display, Plain, Style};
 use crate::input;
-use crate::node::queue::Queue;
 use crate::node::{Config, Node};
 use crate::terminal::{self, PromptText};
 use crate::{message, prompt};
@@ -42,8 +41,8 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
     let prompt_text: PromptText = Arc::new(Mutex::new(terminal::prompt_for(&config.name)));
     // The node starts first, so that a start-up error is printed before the
     // terminal is touched. Its notices wait in the queue meanwhile.
-    let events = Arc::new(Queue::new(display::QUEUE_BYTES));
-    let node = match Node::start(config, events.clone()).await {
+    let display = Display::new(style);
+    let node = match Node::start(config, display.clone()).await {
         Ok(node) => node,
         Err(e) => {
             eprintln!("p2pchat: {e}");
@@ -52,7 +51,7 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
     };
     let (lines, printer) = if tty {
         match terminal::start(prompt_text.clone()) {
-            Ok((lines, sink)) => (lines, display::spawn_printer(events.clone(), sink, style)),
+            Ok((lines, sink)) => (lines, display::spawn_printer(display.clone(), sink)),
             Err(e) => {
                 eprintln!("p2pchat: could not set up the terminal: {e}");
                 return 1;
@@ -61,7 +60,7 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
     } else {
         let lines = input::spawn_reader(std::io::stdin(), message::MAX_BODY);
         let sink = Plain(std::io::stdout());
-        (lines, display::spawn_printer(events.clone(), sink, style))
+        (lines, display::spawn_printer(display.clone(), sink))
     };
     let port = node.local_addr().port();
     node.notice(format!(
@@ -95,7 +94,7 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
             1
         }
     };
-    events.close();
+    display.close();
     let _ = printer.join();
     code
 }

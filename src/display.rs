@@ -1,9 +1,10 @@
 //! Shows what happens in the chat, one line per event.
 //!
-//! Events arrive on a bounded queue and a thread of its own writes them, so a
-//! slow terminal slows the chat down (the queue fills and its producers wait)
-//! but never blocks the network tasks in a system call. Lines are written in
-//! batches, one write for many.
+//! The thread that decides an event formats its line at once, while the
+//! message is still in its cache, and queues the text; a thread of its own
+//! writes it out. So a slow terminal slows the chat down (the queue fills
+//! and its producers wait) but never blocks the network tasks in a system
+//! call. Lines are queued and written in batches, one write for many.
 
 use crate::node::queue::Queue;
 use crate::node::short_id;
@@ -13,16 +14,16 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Bytes of events the display holds before producers wait.
+/// Bytes of text the display holds before producers wait.
 pub const QUEUE_BYTES: usize = 1 << 20;
 
 /// Something to show.
-#[derive(Debug, Clone)]
-pub enum Event {
-    /// A chat message: its encoded frame, shared with the peers' queues,
-    /// and its fields as the node parsed them.
+#[derive(Debug, Clone, Copy)]
+pub enum Event<'a> {
+    /// A chat message: its encoded frame and its fields as the node parsed
+    /// them.
     Chat {
-        frame: Arc<[u8]>,
+        frame: &'a [u8],
         kept: KeptChat,
         /// Another online user has the same name: add a tag from the node id.
         tagged: bool,
@@ -30,16 +31,55 @@ pub enum Event {
         own: bool,
     },
     /// A line about the chat itself, shown after `*** `.
-    Notice(String),
+    Notice(&'a str),
 }
 
-impl Event {
-    /// The weight the display queue counts for this event.
-    pub fn weight(&self) -> usize {
-        match self {
-            Event::Chat { frame, .. } => frame.len(),
-            Event::Notice(s) => s.len(),
+/// The node's side of the display: formats lines in a style and queues
+/// their text for the printer.
+pub struct Display {
+    text: Queue<Vec<u8>>,
+    style: Style,
+}
+
+impl Display {
+    pub fn new(style: Style) -> Arc<Display> {
+        Arc::new(Display {
+            text: Queue::new(QUEUE_BYTES),
+            style,
+        })
+    }
+
+    /// Appends the line for `event` to `out`, to be queued with
+    /// [`queue`](Self::queue).
+    pub fn format(&self, event: &Event<'_>, out: &mut Vec<u8>) {
+        format_event(event, self.style, out);
+    }
+
+    /// Queues formatted lines (taking them out of `text`) and tells whether
+    /// the producer should now wait for [`space`](Self::space).
+    pub fn queue(&self, text: &mut Vec<u8>) -> bool {
+        if text.is_empty() {
+            return false;
         }
+        let len = text.len();
+        self.text.push_then_full(std::mem::take(text), len)
+    }
+
+    /// Shows one event.
+    pub fn show(&self, event: &Event<'_>) {
+        let mut text = Vec::new();
+        self.format(event, &mut text);
+        self.queue(&mut text);
+    }
+
+    /// Resolves once the queue has room, or is closed.
+    pub async fn space(&self) {
+        self.text.space().await
+    }
+
+    /// Lets the printer finish: it writes what is queued, then stops.
+    pub fn close(&self) {
+        self.text.close()
     }
 }
 
@@ -71,25 +111,24 @@ impl<W: Write + Send> Sink for Plain<W> {
     }
 }
 
-/// Starts the thread that shows events on `sink` until the queue is closed
-/// and drained.
-pub fn spawn_printer(
-    queue: Arc<Queue<Event>>,
-    mut sink: impl Sink + 'static,
-    style: Style,
-) -> JoinHandle<()> {
+/// Starts the thread that writes the display's lines to `sink` until it is
+/// closed and drained.
+pub fn spawn_printer(display: Arc<Display>, mut sink: impl Sink + 'static) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
         let mut text = Vec::new();
-        while futures::executor::block_on(queue.pop_batch(64 * 1024, &mut batch)) {
-            let busy = batch.len() >= BUSY_BATCH;
-            for event in batch.drain(..) {
-                format_event(&event, style, &mut text);
+        while futures::executor::block_on(display.text.pop_batch(64 * 1024, &mut batch)) {
+            for chunk in batch.drain(..) {
+                match text.is_empty() {
+                    true => text = chunk,
+                    false => text.extend_from_slice(&chunk),
+                }
             }
-            if !text.is_empty() && sink.write_lines(&text).is_err() {
+            if sink.write_lines(&text).is_err() {
                 // Nobody reads our output any more; keep draining so that
                 // producers never wait on a display no one sees.
             }
+            let busy = text.len() >= BUSY_BYTES;
             text.clear();
             if busy {
                 std::thread::sleep(GATHER);
@@ -101,7 +140,7 @@ pub fn spawn_printer(
 /// A batch this long means lines are pouring in: the printer then lets
 /// more gather before it takes the next batch, rather than waking for every
 /// few lines. A line typed at a quiet moment is shown without any wait.
-const BUSY_BATCH: usize = 64;
+const BUSY_BYTES: usize = 4096;
 const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// Appends the line for `event`, newline included (nothing for an own line
@@ -211,8 +250,17 @@ mod tests {
     use super::*;
     use crate::protocol::{Chat, Message, MsgId, NodeId};
 
-    /// A message by "bob", as the node hands it over.
-    fn event(history: bool, action: bool, text: &str, tagged: bool, own: bool) -> Event {
+    /// A message by "bob", as the node hands it over: its frame, and how
+    /// to show it.
+    #[derive(Clone)]
+    struct Msg {
+        frame: Vec<u8>,
+        kept: KeptChat,
+        tagged: bool,
+        own: bool,
+    }
+
+    fn event(history: bool, action: bool, text: &str, tagged: bool, own: bool) -> Msg {
         let chat = Chat {
             history,
             action,
@@ -225,27 +273,37 @@ mod tests {
             name: "bob",
             text,
         };
-        let mut out = Vec::new();
-        Message::Chat(chat).encode(&mut out).unwrap();
-        Event::Chat {
-            frame: out.into(),
+        let mut frame = Vec::new();
+        Message::Chat(chat).encode(&mut frame).unwrap();
+        Msg {
+            frame,
             kept: KeptChat::of(&chat),
             tagged,
             own,
         }
     }
 
-    fn chat(text: &str) -> Event {
+    fn chat(text: &str) -> Msg {
         event(false, false, text, false, false)
     }
 
-    fn line(e: Event) -> String {
-        styled(e, Style::default())
+    fn line(m: Msg) -> String {
+        styled(m, Style::default())
     }
 
-    fn styled(e: Event, style: Style) -> String {
+    fn styled(m: Msg, style: Style) -> String {
+        let e = Event::Chat {
+            frame: &m.frame,
+            kept: m.kept,
+            tagged: m.tagged,
+            own: m.own,
+        };
+        shown(&e, style)
+    }
+
+    fn shown(e: &Event<'_>, style: Style) -> String {
         let mut s = Vec::new();
-        format_event(&e, style, &mut s);
+        format_event(e, style, &mut s);
         String::from_utf8(s).expect("lines are UTF-8")
     }
 
@@ -307,7 +365,7 @@ mod tests {
     fn control_characters_never_reach_the_output() {
         let l = line(chat("\u{1b}[2J\u{7}boom"));
         assert_eq!(l, "bob: ^[[2J^Gboom\n");
-        let n = line(Event::Notice("x\u{1b}]0;t\u{7}".into()));
+        let n = shown(&Event::Notice("x\u{1b}]0;t\u{7}"), Style::default());
         assert_eq!(n, "*** x^[]0;t^G\n");
     }
 }

@@ -28,14 +28,13 @@ mod wants;
 pub use peers::Limits;
 pub use roster::short_id;
 
-use crate::display::Event;
+use crate::display::Display;
 use crate::message::MAX_BODY;
 use crate::protocol::{EncodeError, NodeId, PresenceKind};
 use crate::rt;
 use crate::secure::{self, Identity};
 use futures::channel::mpsc;
 use futures::StreamExt;
-use queue::Queue;
 use router::{Security, Shared};
 use std::fmt;
 use std::io;
@@ -129,7 +128,7 @@ pub struct Node {
 
 impl Node {
     /// Binds the listener and starts accepting, dialing and the heartbeat.
-    pub async fn start(config: Config, display: Arc<Queue<Event>>) -> Result<Node, StartError> {
+    pub async fn start(config: Config, display: Arc<Display>) -> Result<Node, StartError> {
         let listener = listen(config.bind, config.port).await?;
         let local = listener.local_addr().map_err(|error| StartError::Listen {
             addr: SocketAddr::new(config.bind.unwrap_or(Ipv6Addr::UNSPECIFIED.into()), 0),

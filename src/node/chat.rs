@@ -46,7 +46,7 @@ impl Shared {
         self.show(
             state,
             Event::Chat {
-                frame: frame.clone(),
+                frame: &frame,
                 kept: KeptChat::of(chat),
                 tagged,
                 own: from.is_none(),
@@ -75,7 +75,7 @@ impl Shared {
                     let shown = state.roster.display_name(origin, p.name);
                     state.roster.left(origin);
                     state.peers.forget(origin);
-                    self.show(&mut state, Event::Notice(format!("{shown} left")));
+                    self.show(&mut state, Event::Notice(&format!("{shown} left")));
                 }
                 kind => {
                     let heard = state.roster.heard(origin, p.name, now);
@@ -110,7 +110,7 @@ impl Shared {
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
             Heard::New | Heard::Same => return,
         };
-        self.show(state, Event::Notice(text));
+        self.show(state, Event::Notice(&text));
     }
 
     /// Adds the users a peer knows to be online; those new to this node were
@@ -138,17 +138,16 @@ impl Shared {
         }
     }
 
-    /// Gathers a line to show; [`show_gathered`](Self::show_gathered)
+    /// Formats a line to show; [`show_gathered`](Self::show_gathered)
     /// hands it to the display before the lock is released.
-    fn show(&self, state: &mut State, event: Event) {
-        let weight = event.weight();
-        state.shown.push((event, weight));
+    fn show(&self, state: &mut State, event: Event<'_>) {
+        self.display.format(&event, &mut state.shown);
     }
 
     /// Hands the gathered lines to the display, under the node's lock so
     /// that they keep their order among the lines of other handlers.
     fn show_gathered(&self, state: &mut State, waits: &mut Waits) {
-        if !state.shown.is_empty() && self.display.push_all_then_full(state.shown.drain(..)) {
+        if self.display.queue(&mut state.shown) {
             waits.wait_for_display(&self.display);
         }
     }

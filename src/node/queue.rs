@@ -58,27 +58,6 @@ impl<T> Queue<T> {
         Self::push_locked(&mut s, item, bytes) && s.bytes >= self.limit
     }
 
-    /// Appends every item, each with its weight, under one hold of the lock
-    /// and with one wake-up; tells, as [`push_then_full`](Self::push_then_full)
-    /// does, whether the producer should now wait.
-    pub fn push_all_then_full(&self, items: impl IntoIterator<Item = (T, usize)>) -> bool {
-        let mut s = self.lock();
-        if s.closed {
-            return false;
-        }
-        let before = s.items.len();
-        for (item, bytes) in items {
-            s.items.push_back((item, bytes));
-            s.bytes += bytes;
-        }
-        if s.items.len() > before {
-            if let Some(w) = s.consumer.take() {
-                w.wake();
-            }
-        }
-        s.bytes >= self.limit
-    }
-
     fn push_locked(s: &mut State<T>, item: T, bytes: usize) -> bool {
         if s.closed {
             return false;
@@ -190,21 +169,6 @@ mod tests {
         assert!(q.push_then_full("b", 6)); // overshoots by one item
         assert_eq!(q.bytes(), 12);
         assert!(q.space().now_or_never().is_none());
-    }
-
-    #[test]
-    fn items_pushed_together_keep_their_order_and_report_full() {
-        let q = Queue::new(10);
-        q.push(0, 1);
-        assert!(!q.push_all_then_full([(1, 3), (2, 3)]));
-        assert!(q.push_all_then_full([(3, 3), (4, 3)]));
-        assert_eq!(q.bytes(), 13);
-        let mut out = Vec::new();
-        block_on(q.pop_batch(100, &mut out));
-        assert_eq!(out, [0, 1, 2, 3, 4]);
-        q.close();
-        assert!(!q.push_all_then_full([(5, 100)]));
-        assert_eq!(q.bytes(), 0);
     }
 
     #[test]

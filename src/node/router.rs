@@ -19,7 +19,7 @@ use super::recent::Recent;
 use super::roster::Roster;
 use super::seen::SeenCache;
 use super::wants::Wants;
-use crate::display::Event;
+use crate::display::{Display, Event};
 use crate::message::{FrameError, HEADER_LEN};
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::rt;
@@ -66,7 +66,7 @@ pub(super) struct Shared {
     /// The chat room: only nodes of the same room connect.
     pub room: String,
     state: Mutex<State>,
-    pub display: Arc<Queue<Event>>,
+    pub display: Arc<Display>,
     wake_dialer: mpsc::Sender<()>,
     /// Starts the tree's ticks when there is something to announce or ask.
     pub(super) wake_tree: mpsc::Sender<()>,
@@ -95,11 +95,11 @@ pub(super) struct State {
     pub(super) wants: Wants,
     /// The tree's ticks run (or a wake-up for them is on its way).
     pub(super) ticking: bool,
-    /// Lines to show, gathered under the lock and handed to the display in
+    /// Lines to show, formatted under the lock and handed to the display in
     /// one go before it is released (see `Shared::show_gathered`): one hold
     /// of the display's lock and one wake-up for a read's worth of lines,
     /// in the order the node decided them.
-    pub(super) shown: Vec<(Event, usize)>,
+    pub(super) shown: Vec<u8>,
 }
 
 /// Queues that were full after a push: the source waits for them before it
@@ -110,12 +110,12 @@ pub(super) struct State {
 #[must_use]
 pub(super) struct Waits {
     outboxes: Vec<Arc<Queue<Frame>>>,
-    display: Option<Arc<Queue<Event>>>,
+    display: Option<Arc<Display>>,
 }
 
 impl Waits {
     /// Notes that the display's queue was full after a push.
-    pub(super) fn wait_for_display(&mut self, display: &Arc<Queue<Event>>) {
+    pub(super) fn wait_for_display(&mut self, display: &Arc<Display>) {
         self.display = Some(display.clone());
     }
 
@@ -182,7 +182,7 @@ impl Shared {
         limits: Limits,
         security: Option<Security>,
         id: NodeId,
-        display: Arc<Queue<Event>>,
+        display: Arc<Display>,
         wake_dialer: mpsc::Sender<()>,
         wake_tree: mpsc::Sender<()>,
         tasks: mpsc::Sender<()>,
@@ -224,9 +224,7 @@ impl Shared {
     }
 
     pub fn notice(&self, text: String) {
-        let event = Event::Notice(text);
-        let weight = event.weight();
-        self.display.push(event, weight);
+        self.display.show(&Event::Notice(&text));
     }
 
     pub fn wake_dialer(&self) {
