@@ -8,18 +8,67 @@
 use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use memchr::memchr;
+use std::fmt;
 use std::io::{BufRead, Read};
+use std::ops::{Deref, Range};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 /// What the user typed.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Input {
     /// One line, without its line ending.
-    Line(String),
+    Line(Line),
     /// A line that is not UTF-8, or longer than `max_line` bytes; it was skipped.
     Unreadable { bytes: usize, reason: &'static str },
     /// Standard input ended (or failed).
     End,
+}
+
+/// One line of text. The lines read together share one buffer, so that a
+/// burst of piped lines costs one allocation, not one a line.
+#[derive(Clone)]
+pub struct Line {
+    text: Arc<String>,
+    range: Range<usize>,
+}
+
+impl Deref for Line {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.text.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl From<String> for Line {
+    fn from(text: String) -> Self {
+        let range = 0..text.len();
+        Line {
+            text: Arc::new(text),
+            range,
+        }
+    }
+}
+
+impl From<&str> for Line {
+    fn from(text: &str) -> Self {
+        Line::from(text.to_owned())
+    }
+}
+
+impl PartialEq for Line {
+    fn eq(&self, other: &Line) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for Line {}
+
+impl fmt::Debug for Line {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
 }
 
 /// The user's lines, from whichever reader runs. Lines travel in batches:
@@ -53,7 +102,7 @@ impl Lines {
 
     /// The next line if it is already read and `accept` takes it; never
     /// waits. Lets a caller handle a burst of lines in one go.
-    pub fn ready_line(&mut self, accept: impl FnOnce(&str) -> bool) -> Option<String> {
+    pub fn ready_line(&mut self, accept: impl FnOnce(&str) -> bool) -> Option<Line> {
         match self.ready.front() {
             Some(Input::Line(line)) if accept(line) => match self.ready.pop_front() {
                 Some(Input::Line(line)) => Some(line),
@@ -92,16 +141,20 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
     let (mut tx, rx) = mpsc::channel(4);
     std::thread::spawn(move || {
         let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
+        let mut scratch = Vec::new();
         loop {
             // One line, waiting if need be, then every line already buffered.
-            let mut batch = vec![read_line(&mut reader, max_line)];
+            let mut text = String::new();
+            let mut batch = vec![read_line(&mut reader, max_line, &mut scratch, &mut text)];
             while batch.len() < BATCH_LINES
-                && batch.last() != Some(&Input::End)
+                && batch.last() != Some(&Found::End)
                 && memchr(b'\n', reader.buffer()).is_some()
             {
-                batch.push(read_line(&mut reader, max_line));
+                batch.push(read_line(&mut reader, max_line, &mut scratch, &mut text));
             }
-            let end = batch.last() == Some(&Input::End);
+            let end = batch.last() == Some(&Found::End);
+            let text = Arc::new(text);
+            let batch = batch.into_iter().map(|r| r.input(&text)).collect();
             if futures::executor::block_on(tx.send(batch)).is_err() || end {
                 return;
             }
@@ -110,17 +163,46 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
     Lines::ahead(rx)
 }
 
-/// Reads one line of at most `max` bytes; longer ones are consumed and reported.
-fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
-    let mut line = Vec::new();
+/// What reading one line found; a line is a range of the batch's text.
+#[derive(Debug, PartialEq, Eq)]
+enum Found {
+    Line(Range<usize>),
+    Unreadable { bytes: usize, reason: &'static str },
+    End,
+}
+
+impl Found {
+    fn input(self, text: &Arc<String>) -> Input {
+        match self {
+            Found::Line(range) => Input::Line(Line {
+                text: text.clone(),
+                range,
+            }),
+            Found::Unreadable { bytes, reason } => Input::Unreadable { bytes, reason },
+            Found::End => Input::End,
+        }
+    }
+}
+
+/// Reads one line of at most `max` bytes and appends it to `text` (through
+/// `scratch`, which keeps its memory from line to line); longer ones are
+/// consumed and reported.
+fn read_line(
+    reader: &mut impl BufRead,
+    max: usize,
+    scratch: &mut Vec<u8>,
+    text: &mut String,
+) -> Found {
+    let line = scratch;
+    line.clear();
     let mut total = 0;
     loop {
         let chunk = match reader.fill_buf() {
-            Ok([]) if total == 0 => return Input::End,
+            Ok([]) if total == 0 => return Found::End,
             Ok([]) => break,
             Ok(chunk) => chunk,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return Input::End,
+            Err(_) => return Found::End,
         };
         let (part, done) = match memchr(b'\n', chunk) {
             Some(i) => (&chunk[..i], Some(i + 1)),
@@ -137,7 +219,7 @@ fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
         }
     }
     if total > max {
-        return Input::Unreadable {
+        return Found::Unreadable {
             bytes: total,
             reason: "too long",
         };
@@ -145,10 +227,14 @@ fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    match String::from_utf8(line) {
-        Ok(s) => Input::Line(s),
-        Err(e) => Input::Unreadable {
-            bytes: e.as_bytes().len(),
+    match std::str::from_utf8(line) {
+        Ok(s) => {
+            let start = text.len();
+            text.push_str(s);
+            Found::Line(start..text.len())
+        }
+        Err(_) => Found::Unreadable {
+            bytes: line.len(),
             reason: "not valid UTF-8",
         },
     }
@@ -158,16 +244,32 @@ fn read_line(reader: &mut impl BufRead, max: usize) -> Input {
 mod tests {
     use super::*;
 
+    /// Reads every line of `input` as one batch, through a small buffer,
+    /// so that lines span its refills.
     fn lines(input: &[u8], max: usize) -> Vec<Input> {
         let mut r = std::io::BufReader::with_capacity(4, input);
-        let mut out = Vec::new();
+        let (mut scratch, mut text) = (Vec::new(), String::new());
+        let mut read = Vec::new();
         loop {
-            let i = read_line(&mut r, max);
-            if i == Input::End {
-                return out;
+            match read_line(&mut r, max, &mut scratch, &mut text) {
+                Found::End => break,
+                line => read.push(line),
             }
-            out.push(i);
         }
+        let text = Arc::new(text);
+        read.into_iter().map(|r| r.input(&text)).collect()
+    }
+
+    #[test]
+    fn the_reader_thread_hands_over_every_line_in_order_across_batches() {
+        let input: String = (0..1500).map(|i| format!("line {i}\n")).collect();
+        let mut lines = spawn_reader(std::io::Cursor::new(input.into_bytes()), 100);
+        futures::executor::block_on(async {
+            for i in 0..1500 {
+                assert_eq!(lines.next().await, Input::Line(format!("line {i}").into()));
+            }
+            assert_eq!(lines.next().await, Input::End);
+        });
     }
 
     #[test]

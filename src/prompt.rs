@@ -1,6 +1,6 @@
 //! The prompt loop: turns the user's lines into chat messages and commands.
 
-use crate::input::{Input, Lines};
+use crate::input::{Input, Line, Lines};
 use crate::message::FrameError;
 use crate::node::{max_text_len, Node};
 use crate::protocol::{validate_name, EncodeError};
@@ -149,7 +149,7 @@ const MAX_BURST: usize = 512;
 
 /// Sends chat lines (each a `Say` or `Me`), in order, and tells the user of
 /// any that could not be sent.
-async fn say(node: &Node, lines: &[String]) {
+async fn say(node: &Node, lines: &[Line]) {
     let chat: Vec<(&str, bool)> = lines
         .iter()
         .filter_map(|l| Command::parse(l).chat())

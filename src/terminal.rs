@@ -49,7 +49,7 @@ pub fn start(
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
                     }
-                    Input::Line(line)
+                    Input::Line(line.into())
                 }
                 // Ctrl-C and Ctrl-D leave, like :quit.
                 Err(ReadlineError::Interrupted | ReadlineError::Eof) => Input::End,
