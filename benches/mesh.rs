@@ -175,20 +175,26 @@ impl Node {
         let (s, r, l) = (seen.clone(), repeats.clone(), last.clone());
         // Counts whole reads, not lines one by one: at hundreds of thousands
         // of lines a second, five of these threads would otherwise take CPU
-        // from the nodes they measure. A line's time is its read's.
+        // from the nodes they measure. A line's time is its read's. Reads go
+        // straight into the buffer that is scanned, behind the part of a line
+        // the last read ended in; only that part is ever moved.
         thread::spawn(move || {
-            let mut buf = vec![0u8; 1 << 20];
-            let mut pending: Vec<u8> = Vec::new();
+            // Twice the reader's capacity, so that its reads bypass it.
+            let mut pending = vec![0u8; 2 << 20];
+            let mut kept = 0;
             let mut shown: Vec<bool> = Vec::new();
             loop {
-                let n = match out.read(&mut buf) {
+                if pending.len() - kept < 1 << 20 {
+                    pending.resize(kept + (2 << 20), 0);
+                }
+                let n = match out.read(&mut pending[kept..]) {
                     Ok(0) | Err(_) => return,
                     Ok(n) => n,
                 };
                 let now = Instant::now();
-                pending.extend_from_slice(&buf[..n]);
+                let filled = kept + n;
                 let (mut counted, mut repeated, mut start) = (0, 0, 0);
-                while let Some(end) = memchr::memchr(b'\n', &pending[start..]) {
+                while let Some(end) = memchr::memchr(b'\n', &pending[start..filled]) {
                     let line = &pending[start..start + end];
                     if let Some(rest) = line.strip_prefix(count_prefix.as_bytes()) {
                         counted += 1;
@@ -202,7 +208,8 @@ impl Node {
                     }
                     start += end + 1;
                 }
-                pending.drain(..start);
+                pending.copy_within(start..filled, 0);
+                kept = filled - start;
                 if counted > 0 {
                     r.fetch_add(repeated, Ordering::SeqCst);
                     s.fetch_add(counted, Ordering::SeqCst);
