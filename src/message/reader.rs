@@ -133,17 +133,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.start = 0;
             self.end = 0;
         }
-        let room = needed.max(READ_SPACE);
-        if self.end + room > self.buf.len() {
-            // Move the unread tail (part of one frame) to the front; grow
-            // only if that is not enough.
+        if self.end + needed.max(READ_SPACE) > self.buf.len() {
+            // Move the unread tail to the front. It is part of one frame, at
+            // most `HEADER_LEN + limit` bytes with `needed` to come, so the
+            // buffer's size leaves room for both, and for `READ_SPACE`.
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
-            let wanted = self.end + room;
-            if wanted > self.buf.len() {
-                self.buf.resize(wanted, 0);
-            }
         }
         let n = loop {
             match self.inner.read(&mut self.buf[self.end..]).await {

@@ -68,18 +68,11 @@ impl Roster {
                 // A late or replayed message must not roll the clock back.
                 m.last_heard = m.last_heard.max(now);
                 let was_online = std::mem::replace(&mut m.online, true);
-                let heard = match m.name != name {
-                    true => {
-                        let old = std::mem::replace(&mut m.name, name.to_owned());
-                        match was_online {
-                            true => Heard::Renamed(old),
-                            false => Heard::Back,
-                        }
-                    }
-                    false => match was_online {
-                        true => return Heard::Same,
-                        false => Heard::Back,
-                    },
+                let old = (m.name != name).then(|| std::mem::replace(&mut m.name, name.to_owned()));
+                let heard = match (was_online, old) {
+                    (true, None) => return Heard::Same,
+                    (true, Some(old)) => Heard::Renamed(old),
+                    (false, _) => Heard::Back,
                 };
                 self.retag();
                 heard
