@@ -10,7 +10,7 @@ use crate::node::queue::Queue;
 use crate::node::short_id;
 use crate::protocol::KeptChat;
 use crate::sanitize::push_sanitized;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -55,21 +55,21 @@ impl Display {
         format_event(event, self.style, out);
     }
 
-    /// Queues formatted lines (taking them out of `text`) and tells whether
-    /// the producer should now wait for [`space`](Self::space).
-    pub fn queue(&self, text: &mut Vec<u8>) -> bool {
+    /// Queues formatted lines and tells whether the producer should now
+    /// wait for [`space`](Self::space).
+    pub fn queue(&self, text: Vec<u8>) -> bool {
         if text.is_empty() {
             return false;
         }
         let len = text.len();
-        self.text.push_then_full(std::mem::take(text), len)
+        self.text.push_then_full(text, len)
     }
 
     /// Shows one event.
     pub fn show(&self, event: &Event<'_>) {
         let mut text = Vec::new();
         self.format(event, &mut text);
-        self.queue(&mut text);
+        self.queue(text);
     }
 
     /// Resolves once the queue has room, or is closed.
@@ -97,16 +97,29 @@ pub struct Style {
 /// Where lines go: a plain stream, or a line editor's printer that keeps the
 /// line being typed intact below them.
 pub trait Sink: Send {
-    /// Writes whole lines of UTF-8, each ending in a newline.
-    fn write_lines(&mut self, text: &[u8]) -> io::Result<()>;
+    /// Writes whole lines of UTF-8, each ending in a newline: the chunks'
+    /// text, in order.
+    fn write_lines(&mut self, chunks: &[Vec<u8>]) -> io::Result<()>;
 }
 
 /// A plain stream, such as stdout when it is not a terminal.
 pub struct Plain<W>(pub W);
 
 impl<W: Write + Send> Sink for Plain<W> {
-    fn write_lines(&mut self, text: &[u8]) -> io::Result<()> {
-        self.0.write_all(text)?;
+    /// One vectored write for all the chunks, rather than joining them:
+    /// copying a batch of text costs more than the write itself.
+    fn write_lines(&mut self, chunks: &[Vec<u8>]) -> io::Result<()> {
+        let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
+        let mut rest = &mut slices[..];
+        IoSlice::advance_slices(&mut rest, 0); // skips empty chunks
+        while !rest.is_empty() {
+            match self.0.write_vectored(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => IoSlice::advance_slices(&mut rest, n),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
         self.0.flush()
     }
 }
@@ -116,20 +129,13 @@ impl<W: Write + Send> Sink for Plain<W> {
 pub fn spawn_printer(display: Arc<Display>, mut sink: impl Sink + 'static) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
-        let mut text = Vec::new();
         while futures::executor::block_on(display.text.pop_batch(64 * 1024, &mut batch)) {
-            for chunk in batch.drain(..) {
-                match text.is_empty() {
-                    true => text = chunk,
-                    false => text.extend_from_slice(&chunk),
-                }
-            }
-            if sink.write_lines(&text).is_err() {
+            if sink.write_lines(&batch).is_err() {
                 // Nobody reads our output any more; keep draining so that
                 // producers never wait on a display no one sees.
             }
-            let busy = text.len() >= BUSY_BYTES;
-            text.clear();
+            let busy = batch.iter().map(Vec::len).sum::<usize>() >= BUSY_BYTES;
+            batch.clear();
             if busy {
                 std::thread::sleep(GATHER);
             }
@@ -359,6 +365,29 @@ mod tests {
         let l = line(event(true, false, "old news", false, false));
         assert!(l.starts_with("[history 2023-11-1"), "{l}");
         assert!(l.ends_with("] bob: old news\n"), "{l}");
+    }
+
+    /// Takes at most three bytes per write, as a pipe may when full.
+    struct Trickle(Vec<u8>);
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let n = buf.len().min(3);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_plain_sink_writes_every_chunk_in_order_through_short_writes() {
+        let mut sink = Plain(Trickle(Vec::new()));
+        let chunks = [b"one\ntwo\n".to_vec(), Vec::new(), b"three\n".to_vec()];
+        sink.write_lines(&chunks).unwrap();
+        sink.write_lines(&[b"four\n".to_vec()]).unwrap();
+        assert_eq!(sink.0 .0, b"one\ntwo\nthree\nfour\n");
     }
 
     #[test]

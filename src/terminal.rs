@@ -22,9 +22,10 @@ pub type PromptText = Arc<Mutex<String>>;
 pub struct Printer<P>(P);
 
 impl<P: ExternalPrinter + Send> Sink for Printer<P> {
-    fn write_lines(&mut self, text: &[u8]) -> io::Result<()> {
+    fn write_lines(&mut self, chunks: &[Vec<u8>]) -> io::Result<()> {
         // The display writes UTF-8 only; nothing is replaced here.
-        let text = String::from_utf8_lossy(text).into_owned();
+        let text = String::from_utf8(chunks.concat())
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         self.0.print(text).map_err(io::Error::other)
     }
 }

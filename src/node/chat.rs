@@ -13,6 +13,10 @@ use crate::protocol::{
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+/// The most room set aside for the next batch's lines: a full read of
+/// short messages, not the rare line of a maximum-size one.
+const SHOWN_ROOM: usize = 64 << 10;
+
 impl Shared {
     /// Takes the lock for a run of chat messages from one read (see
     /// [`ChatBatch`]).
@@ -147,7 +151,14 @@ impl Shared {
     /// Hands the gathered lines to the display, under the node's lock so
     /// that they keep their order among the lines of other handlers.
     fn show_gathered(&self, state: &mut State, waits: &mut Waits) {
-        if self.display.queue(&mut state.shown) {
+        if state.shown.is_empty() {
+            return;
+        }
+        // The next batch is likely about as long: room for it now spares
+        // growing its buffer, and copying the text, line by line.
+        let room = (2 * state.shown.len()).min(SHOWN_ROOM);
+        let text = std::mem::replace(&mut state.shown, Vec::with_capacity(room));
+        if self.display.queue(text) {
             waits.wait_for_display(&self.display);
         }
     }
