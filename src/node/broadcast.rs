@@ -31,7 +31,7 @@ impl Shared {
         now: Instant,
         waits: &mut Waits,
     ) {
-        state.recent.insert(id, frame.clone(), now);
+        state.recent.insert(id, frame, now);
         let mut announced = false;
         for (peer_id, peer) in state.peers.iter_mut() {
             if Some(*peer_id) == from || *peer_id == id.origin {
