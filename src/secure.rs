@@ -11,9 +11,11 @@
 //! A node's id is derived from its public key, so no node can claim another's
 //! id on a link: the peer's `HELLO` must carry the id of the key it proved.
 
+mod cipher;
 mod identity;
 mod stream;
 
+use cipher::Cipher;
 pub use identity::{fingerprint_of, node_id_of, room_key, Identity, KeyError};
 pub use stream::{SecureReader, SecureWriter};
 
@@ -21,7 +23,6 @@ use futures::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use snow::params::NoiseParams;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
 
 /// The handshake for rooms without a secret. AES-GCM rather than
 /// ChaCha20-Poly1305: the CPUs of today run it in hardware, about three times
@@ -127,10 +128,10 @@ where
         .get_remote_static()
         .and_then(|k| k.try_into().ok())
         .ok_or(HandshakeError::Refused)?;
-    let transport = Arc::new(state.into_stateless_transport_mode()?);
+    let (writer, reader) = transport(&mut state, writer, reader)?;
     Ok(Link {
-        reader: SecureReader::new(reader, transport.clone()),
-        writer: SecureWriter::new(writer, transport),
+        reader,
+        writer,
         peer_key,
     })
 }
@@ -141,7 +142,7 @@ where
 pub fn memory_pair<W, R>(
     writer: W,
     reader: R,
-) -> Result<(SecureWriter<W>, SecureReader<R>), snow::Error> {
+) -> Result<(SecureWriter<W>, SecureReader<R>), HandshakeError> {
     let params = || OPEN.parse::<NoiseParams>();
     let pair = |p| snow::Builder::new(p).generate_keypair();
     let (a, b) = (pair(params()?)?, pair(params()?)?);
@@ -158,9 +159,26 @@ pub fn memory_pair<W, R>(
     i.read_message(&msg[..n], &mut buf)?;
     let n = i.write_message(&[], &mut msg)?;
     r.read_message(&msg[..n], &mut buf)?;
+    let (writer, _) = transport(&mut i, writer, futures::io::empty())?;
+    let (_, reader) = transport(&mut r, futures::io::sink(), reader)?;
+    Ok((writer, reader))
+}
+
+/// The two directions of a finished handshake's link. Noise's split gives
+/// the initiator's sending key first.
+fn transport<W, R>(
+    state: &mut snow::HandshakeState,
+    writer: W,
+    reader: R,
+) -> io::Result<(SecureWriter<W>, SecureReader<R>)> {
+    let (first, second) = state.dangerously_get_raw_split();
+    let (send, receive) = match state.is_initiator() {
+        true => (first, second),
+        false => (second, first),
+    };
     Ok((
-        SecureWriter::new(writer, Arc::new(i.into_stateless_transport_mode()?)),
-        SecureReader::new(reader, Arc::new(r.into_stateless_transport_mode()?)),
+        SecureWriter::new(writer, Cipher::new(&send)?),
+        SecureReader::new(reader, Cipher::new(&receive)?),
     ))
 }
 

@@ -370,6 +370,57 @@ fn writer_batches_frames_into_one_write() {
     });
 }
 
+/// Takes at most five bytes of each write, as a full socket may.
+struct ShortWrites(Vec<u8>);
+
+impl futures::io::AsyncWrite for ShortWrites {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let n = buf.len().min(5);
+        self.get_mut().0.extend_from_slice(&buf[..n]);
+        std::task::Poll::Ready(Ok(n))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+#[test]
+fn ready_made_frames_follow_the_queued_ones_whole_through_short_writes() {
+    let frames: Vec<Vec<u8>> = ["one", "", "three", &"x".repeat(70)]
+        .iter()
+        .map(|body| {
+            let mut frame = Vec::new();
+            encode(body, &mut frame).unwrap();
+            frame
+        })
+        .collect();
+    let mut sink = ShortWrites(Vec::new());
+    futures::executor::block_on(async {
+        let mut writer = FrameWriter::new(&mut sink);
+        writer.queue("first").unwrap();
+        writer.send_encoded(&frames).await.unwrap();
+        assert_eq!(writer.buffered(), 0);
+        writer.send_encoded(&frames[..1]).await.unwrap();
+    });
+    let (got, end) = read_all(sink.0, vec![3]);
+    assert!(end.is_ok());
+    let x70 = "x".repeat(70);
+    assert_eq!(got, ["first", "one", "", "three", x70.as_str(), "one"]);
+}
+
 proptest! {
     #[test]
     fn reader_over_any_chunking_matches_one_shot(

@@ -2,13 +2,14 @@
 
 use super::{encode_with_limit, FrameError, MAX_BODY};
 use futures::io::{AsyncWrite, AsyncWriteExt};
-use std::io;
+use std::io::{self, IoSlice};
 
 /// Queues frames in one buffer and sends them all with one write.
 ///
 /// Frames can be queued as text ([`queue`](Self::queue)) or, when one encoded
 /// frame is fanned out to many peers, as ready-made bytes
-/// ([`queue_encoded`](Self::queue_encoded)).
+/// ([`queue_encoded`](Self::queue_encoded)); a batch of ready-made frames
+/// can also be sent as it is ([`send_encoded`](Self::send_encoded)).
 pub struct FrameWriter<W> {
     inner: W,
     buf: Vec<u8>,
@@ -52,6 +53,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             self.inner.write_all(&self.buf).await?;
             self.buf.clear();
         }
+        self.inner.flush().await
+    }
+
+    /// Sends what is queued, then `frames`, already encoded, and flushes
+    /// the stream. The frames go to the stream in one vectored write
+    /// rather than being copied into the batch first: a plain socket takes
+    /// them as they are, and an encrypting stream gathers them straight
+    /// into the messages it seals.
+    pub async fn send_encoded<F: AsRef<[u8]>>(&mut self, frames: &[F]) -> io::Result<()> {
+        let mut slices = Vec::with_capacity(frames.len() + 1);
+        slices.push(IoSlice::new(&self.buf));
+        slices.extend(frames.iter().map(|f| IoSlice::new(f.as_ref())));
+        self.inner.write_all_vectored(&mut slices).await?;
+        self.buf.clear();
         self.inner.flush().await
     }
 

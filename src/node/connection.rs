@@ -183,19 +183,17 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 ) -> String {
     let mut batch = Vec::new();
     while outbox.pop_batch(BATCH_BYTES, &mut batch).await {
-        for frame in batch.drain(..) {
-            writer.queue_encoded(&frame);
-        }
         // As with reads: a timer costs more than a write that completes at
         // once, so one is armed only when the socket makes the flush wait.
         let flushed = {
-            let flush = writer.flush();
+            let flush = writer.send_encoded(&batch);
             pin_mut!(flush);
             match futures::poll!(flush.as_mut()) {
                 Poll::Ready(result) => Some(result),
                 Poll::Pending => rt::timeout(STALL_TIMEOUT, flush).await,
             }
         };
+        batch.clear();
         match flushed {
             Some(Ok(())) => {}
             Some(Err(e)) => return format!("sending failed: {e}"),

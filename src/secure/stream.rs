@@ -7,12 +7,12 @@
 //! on a plain connection. A message that does not decrypt, or a stream cut
 //! inside one, is an error: the connection then ends.
 
+use super::cipher::{broken, Cipher};
 use super::{MAX_MESSAGE, TAG_LEN};
 use futures::io::{AsyncRead, AsyncWrite};
-use snow::StatelessTransportState;
-use std::io;
+use std::io::{self, IoSlice};
+use std::ops::Range;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 /// Plaintext bytes sealed in one transport message at most.
@@ -20,39 +20,28 @@ pub const MAX_PLAIN: usize = MAX_MESSAGE - TAG_LEN;
 /// Sealed bytes a writer holds before it sends them.
 const OUT_LIMIT: usize = 256 * 1024;
 
-fn broken(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, what.to_string())
-}
-
 /// Decrypts an encrypted stream.
 pub struct SecureReader<R> {
     inner: R,
-    transport: Arc<StatelessTransportState>,
-    nonce: u64,
-    /// Sealed bytes read: `sealed[opened..read]` is not opened yet.
-    sealed: Vec<u8>,
+    cipher: Cipher,
+    /// Bytes read. Messages are opened where they lie: `buf[plain]` is
+    /// plaintext not handed out yet, and `buf[opened..read]` sealed bytes
+    /// not opened yet.
+    buf: Vec<u8>,
+    plain: Range<usize>,
     opened: usize,
     read: usize,
-    /// A message opened for a caller whose buffer was too small to take it
-    /// whole: `plain[taken..filled]` is not handed out yet. Allocated on
-    /// first use; a caller with room gets its messages opened in place.
-    plain: Vec<u8>,
-    filled: usize,
-    taken: usize,
 }
 
 impl<R> SecureReader<R> {
-    pub(super) fn new(inner: R, transport: Arc<StatelessTransportState>) -> Self {
+    pub(super) fn new(inner: R, cipher: Cipher) -> Self {
         SecureReader {
             inner,
-            transport,
-            nonce: 0,
-            sealed: vec![0; 2 + MAX_MESSAGE],
+            cipher,
+            buf: vec![0; 2 + MAX_MESSAGE],
+            plain: 0..0,
             opened: 0,
             read: 0,
-            plain: Vec::new(),
-            filled: 0,
-            taken: 0,
         }
     }
 
@@ -61,49 +50,32 @@ impl<R> SecureReader<R> {
         &mut self.inner
     }
 
-    /// Opens the first whole message not yet opened, if there is one:
-    /// straight into `out` if it has room for the sealed message (snow
-    /// opens in place there), else into `plain`. Returns the bytes put in
-    /// `out`, or `None` if no whole message is buffered.
-    fn open(&mut self, out: &mut [u8]) -> io::Result<Option<usize>> {
-        let pending = &self.sealed[self.opened..self.read];
+    /// Opens the first whole message not yet opened, if there is one, and
+    /// returns where its plaintext lies in `buf`.
+    fn open(&mut self) -> io::Result<Option<Range<usize>>> {
+        let pending = &self.buf[self.opened..self.read];
         let Some(header) = pending.first_chunk::<2>() else {
             return Ok(None);
         };
         let len = usize::from(u16::from_be_bytes(*header));
-        let Some(sealed) = pending.get(2..2 + len) else {
+        let start = self.opened + 2;
+        if pending.len() < 2 + len {
             return Ok(None);
-        };
-        let direct = out.len() >= len;
-        if !direct && self.plain.is_empty() {
-            self.plain = vec![0; MAX_MESSAGE];
         }
-        let target = match direct {
-            true => out,
-            false => &mut self.plain[..],
-        };
-        let n = self
-            .transport
-            .read_message(self.nonce, sealed, target)
-            .map_err(|_| broken("a message did not decrypt"))?;
-        self.nonce += 1;
-        self.opened += 2 + len;
-        if direct {
-            return Ok(Some(n));
-        }
-        self.filled = n;
-        self.taken = 0;
-        Ok(Some(0))
+        let n = self.cipher.open(&mut self.buf[start..start + len])?.len();
+        self.opened = start + len;
+        Ok(Some(start..start + n))
     }
 
     /// Makes room to read: moves the unopened tail to the front when the
     /// buffer's end is reached (one message at most: the buffer holds one).
+    /// Only called once every opened byte is handed out.
     fn make_room(&mut self) {
         if self.opened == self.read {
             self.opened = 0;
             self.read = 0;
-        } else if self.read == self.sealed.len() {
-            self.sealed.copy_within(self.opened..self.read, 0);
+        } else if self.read == self.buf.len() {
+            self.buf.copy_within(self.opened..self.read, 0);
             self.read -= self.opened;
             self.opened = 0;
         }
@@ -118,21 +90,20 @@ impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         loop {
-            if this.taken < this.filled {
-                let n = out.len().min(this.filled - this.taken);
-                out[..n].copy_from_slice(&this.plain[this.taken..this.taken + n]);
-                this.taken += n;
+            if !this.plain.is_empty() {
+                let n = out.len().min(this.plain.len());
+                let from = this.plain.start;
+                out[..n].copy_from_slice(&this.buf[from..from + n]);
+                this.plain.start += n;
                 return Poll::Ready(Ok(n));
             }
-            match this.open(out)? {
-                // An empty message opened in place reads as no bytes, which
-                // would look like the end of the stream: go on instead.
-                Some(0) => continue,
-                Some(n) => return Poll::Ready(Ok(n)),
-                None => {}
+            // An empty message opens to no bytes: go on to the next.
+            if let Some(plain) = this.open()? {
+                this.plain = plain;
+                continue;
             }
             this.make_room();
-            let room = &mut this.sealed[this.read..];
+            let room = &mut this.buf[this.read..];
             let n = ready!(Pin::new(&mut this.inner).poll_read(cx, room))?;
             if n == 0 {
                 return Poll::Ready(match this.opened == this.read {
@@ -148,8 +119,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
 /// Encrypts into a stream.
 pub struct SecureWriter<W> {
     inner: W,
-    transport: Arc<StatelessTransportState>,
-    nonce: u64,
+    cipher: Cipher,
     /// Sealed messages not yet written: `out[sent..filled]`. The buffer
     /// keeps its length between batches, so that sealing into it need not
     /// zero it first each time.
@@ -159,11 +129,10 @@ pub struct SecureWriter<W> {
 }
 
 impl<W> SecureWriter<W> {
-    pub(super) fn new(inner: W, transport: Arc<StatelessTransportState>) -> Self {
+    pub(super) fn new(inner: W, cipher: Cipher) -> Self {
         SecureWriter {
             inner,
-            transport,
-            nonce: 0,
+            cipher,
             out: Vec::new(),
             filled: 0,
             sent: 0,
@@ -194,25 +163,44 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SecureWriter<W> {
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[IoSlice::new(data)])
+    }
+
+    /// Gathers the slices' bytes into transport messages, each sealed in
+    /// place in the output buffer: many frames are copied once, straight
+    /// to where they are encrypted. Takes as much as fits below the
+    /// buffer's bound.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.filled >= OUT_LIMIT {
             ready!(this.poll_send(cx))?;
         }
-        let piece = &data[..data.len().min(MAX_PLAIN)];
-        let start = this.filled;
-        let end = start + 2 + piece.len() + TAG_LEN;
-        if this.out.len() < end {
-            this.out.resize(end, 0);
+        let mut left: usize = bufs.iter().map(|b| b.len()).sum();
+        let mut source = Gather::new(bufs);
+        let mut taken = 0;
+        while left > 0 && this.filled < OUT_LIMIT {
+            let start = this.filled;
+            let end = start + 2 + left.min(MAX_PLAIN) + TAG_LEN;
+            if this.out.len() < end {
+                this.out.resize(end, 0);
+            }
+            let n = source.copy_to(&mut this.out[start + 2..end - TAG_LEN]);
+            if n == 0 {
+                break;
+            }
+            let end = start + 2 + n + TAG_LEN;
+            this.cipher.seal(&mut this.out[start + 2..end])?;
+            let len = u16::try_from(n + TAG_LEN).map_err(|_| broken("a message too long"))?;
+            this.out[start..start + 2].copy_from_slice(&len.to_be_bytes());
+            this.filled = end;
+            taken += n;
+            left -= n;
         }
-        let n = this
-            .transport
-            .write_message(this.nonce, piece, &mut this.out[start + 2..end])
-            .map_err(|_| broken("a message could not be sealed"))?;
-        this.nonce += 1;
-        let len = u16::try_from(n).map_err(|_| broken("a sealed message is too long"))?;
-        this.out[start..start + 2].copy_from_slice(&len.to_be_bytes());
-        this.filled = start + 2 + n;
-        Poll::Ready(Ok(piece.len()))
+        Poll::Ready(Ok(taken))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -225,5 +213,39 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for SecureWriter<W> {
         let this = self.get_mut();
         ready!(this.poll_send(cx))?;
         Pin::new(&mut this.inner).poll_close(cx)
+    }
+}
+
+/// The bytes of a list of slices, taken from the front.
+struct Gather<'a> {
+    rest: std::slice::Iter<'a, IoSlice<'a>>,
+    current: &'a [u8],
+}
+
+impl<'a> Gather<'a> {
+    fn new(bufs: &'a [IoSlice<'a>]) -> Self {
+        Gather {
+            rest: bufs.iter(),
+            current: &[],
+        }
+    }
+
+    /// Fills `out` from the front of what is left; returns the bytes copied.
+    fn copy_to(&mut self, out: &mut [u8]) -> usize {
+        let mut copied = 0;
+        while copied < out.len() {
+            if self.current.is_empty() {
+                match self.rest.next() {
+                    Some(next) => self.current = next,
+                    None => break,
+                }
+                continue;
+            }
+            let n = self.current.len().min(out.len() - copied);
+            out[copied..copied + n].copy_from_slice(&self.current[..n]);
+            self.current = &self.current[n..];
+            copied += n;
+        }
+        copied
     }
 }

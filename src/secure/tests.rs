@@ -193,7 +193,15 @@ proptest! {
         futures::executor::block_on(async {
             for (i, len) in writes.iter().enumerate() {
                 let chunk: Vec<u8> = (0..*len).map(|k| (k + i) as u8).collect();
-                w.write_all(&chunk).await.unwrap();
+                if i % 2 == 0 {
+                    w.write_all(&chunk).await.unwrap();
+                } else {
+                    // Gathered from slices of many sizes, empty ones too.
+                    let (a, rest) = chunk.split_at(len / 3);
+                    let (b, c) = rest.split_at(rest.len() / 2);
+                    let mut slices = [a, &[], b, c].map(std::io::IoSlice::new);
+                    w.write_all_vectored(&mut slices).await.unwrap();
+                }
                 plain.extend_from_slice(&chunk);
             }
             w.flush().await.unwrap();
@@ -222,4 +230,85 @@ proptest! {
         let result = futures::executor::block_on(r.read_to_end(&mut got));
         prop_assert!(result.is_err() || got.is_empty());
     }
+}
+
+/// A finished XX handshake between two fresh key pairs, made in memory.
+fn handshaken() -> (snow::HandshakeState, snow::HandshakeState) {
+    let params = || OPEN.parse::<NoiseParams>().unwrap();
+    let (a, b) = (
+        snow::Builder::new(params()).generate_keypair().unwrap(),
+        snow::Builder::new(params()).generate_keypair().unwrap(),
+    );
+    let mut i = snow::Builder::new(params())
+        .local_private_key(&a.private)
+        .unwrap()
+        .build_initiator()
+        .unwrap();
+    let mut r = snow::Builder::new(params())
+        .local_private_key(&b.private)
+        .unwrap()
+        .build_responder()
+        .unwrap();
+    let (mut msg, mut buf) = ([0u8; 256], [0u8; 256]);
+    for (from, to) in [(0, 1), (1, 0), (0, 1)] {
+        let ends = [&mut i, &mut r];
+        let n = ends[from].write_message(&[], &mut msg).unwrap();
+        ends[to].read_message(&msg[..n], &mut buf).unwrap();
+    }
+    (i, r)
+}
+
+/// The messages of a sealed stream: each after its 2-byte length.
+fn messages(mut stream: &[u8]) -> Vec<&[u8]> {
+    let mut list = Vec::new();
+    while let Some((len, rest)) = stream.split_first_chunk::<2>() {
+        let (message, rest) = rest.split_at(usize::from(u16::from_be_bytes(*len)));
+        list.push(message);
+        stream = rest;
+    }
+    list
+}
+
+/// The transport sealed here with ring is Noise's: snow's own transport
+/// state opens what this side seals, and this side opens what it seals,
+/// message after message, in both directions.
+#[test]
+fn sealing_in_place_speaks_noise_transport_as_snow_does() {
+    use futures::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut i, r) = handshaken();
+    let mut sealed = Vec::new();
+    let (mut writer, _) = transport(&mut i, &mut sealed, futures::io::empty()).unwrap();
+    let data: Vec<u8> = (0..150_000u32).map(|k| (k % 253) as u8).collect();
+    futures::executor::block_on(async {
+        writer.write_all(&data).await.unwrap();
+        writer.write_all(b"end").await.unwrap();
+        writer.flush().await.unwrap();
+    });
+    drop(writer);
+    let snow_r = r.into_stateless_transport_mode().unwrap();
+    let mut opened = Vec::new();
+    for (nonce, message) in messages(&sealed).into_iter().enumerate() {
+        let mut out = vec![0u8; message.len()];
+        let n = snow_r
+            .read_message(nonce as u64, message, &mut out)
+            .unwrap();
+        opened.extend_from_slice(&out[..n]);
+    }
+    assert_eq!(opened.len(), data.len() + 3);
+    assert_eq!(&opened[..data.len()], &data[..]);
+
+    // The other way: snow seals as the responder, this side opens.
+    let mut stream = Vec::new();
+    for (nonce, piece) in data.chunks(40_000).enumerate() {
+        let mut message = vec![0u8; piece.len() + TAG_LEN];
+        let n = snow_r
+            .write_message(nonce as u64, piece, &mut message)
+            .unwrap();
+        stream.extend_from_slice(&(n as u16).to_be_bytes());
+        stream.extend_from_slice(&message[..n]);
+    }
+    let (_, mut reader) = transport(&mut i, futures::io::sink(), &stream[..]).unwrap();
+    let mut got = Vec::new();
+    futures::executor::block_on(reader.read_to_end(&mut got)).unwrap();
+    assert_eq!(got, data);
 }
