@@ -33,29 +33,14 @@ pub fn push_sanitized(out: &mut Vec<u8>, bytes: &[u8]) {
     }
 }
 
-/// True when every byte is printable ASCII (space to `~`). Looks at eight
-/// bytes per step in a plain integer: with no byte at 0x80 or above, adding
-/// 0x60 to each sets its top bit exactly when it is at least 0x20, and
-/// adding 0x01 exactly when it is 0x7f, and no sum carries into the next byte.
+/// True when every byte is printable ASCII (space to `~`). Written as a
+/// fold with no early exit so that the compiler checks many bytes per step
+/// in vector registers: faster, on lines of chat length, than eight per
+/// step in a plain integer, or than stopping at the first other byte.
 fn printable_ascii(bytes: &[u8]) -> bool {
-    const TOP: u64 = u64::from_ne_bytes([0x80; 8]);
-    const LOW_BOUND: u64 = u64::from_ne_bytes([0x60; 8]);
-    const DEL: u64 = u64::from_ne_bytes([0x01; 8]);
-    let outside = |word: [u8; 8]| {
-        let w = u64::from_ne_bytes(word);
-        (w | !w.wrapping_add(LOW_BOUND) | w.wrapping_add(DEL)) & TOP
-    };
-    let mut chunks = bytes.chunks_exact(8);
-    let mut any = 0;
-    for chunk in &mut chunks {
-        let mut word = [0; 8];
-        word.copy_from_slice(chunk);
-        any |= outside(word);
-    }
-    // The tail, padded with spaces.
-    let mut word = [b' '; 8];
-    word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    any | outside(word) == 0
+    bytes
+        .iter()
+        .fold(true, |all, &b| all & (b.wrapping_sub(b' ') < 0x5f))
 }
 
 fn needs_escape(c: char) -> bool {
