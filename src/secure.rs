@@ -1,5 +1,6 @@
-//! Encrypted, authenticated links: the Noise protocol through the `snow`
-//! crate, with no cryptography written here.
+//! Encrypted, authenticated links: the Noise protocol, its handshake
+//! through the `snow` crate and its transport messages through `ring`'s
+//! AES-GCM (see `cipher.rs`); no cryptographic primitive is written here.
 //!
 //! Every link starts with a Noise XX handshake (X25519, AES-256-GCM,
 //! BLAKE2s), in which both nodes prove their static key. A room with a secret
