@@ -106,8 +106,8 @@ pub trait Sink: Send {
 pub struct Plain<W>(pub W);
 
 impl<W: Write + Send> Sink for Plain<W> {
-    /// One vectored write for all the chunks, rather than joining them:
-    /// copying a batch of text costs more than the write itself.
+    /// One vectored write for all the chunks, rather than copying them
+    /// into one buffer first.
     fn write_lines(&mut self, chunks: &[Vec<u8>]) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = chunks.iter().map(|c| IoSlice::new(c)).collect();
         let mut rest = &mut slices[..];

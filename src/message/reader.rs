@@ -5,8 +5,8 @@ use futures::io::{AsyncRead, AsyncReadExt};
 use std::{fmt, io};
 
 /// Room each read offers at least: more than one encrypted transport
-/// message (64 KiB), so that the layer below can open each one straight
-/// into this buffer rather than into one of its own and copy it here.
+/// message (64 KiB), so that the layer below can hand over each message's
+/// plaintext in one read.
 const READ_SPACE: usize = 80 * 1024;
 
 /// Why no frame could be read. Each one ends the stream for good.
