@@ -12,6 +12,7 @@ mod connection;
 mod dial_book;
 mod dialer;
 mod discovery;
+mod frame_ring;
 mod handshake;
 mod history;
 mod id_hash;

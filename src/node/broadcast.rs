@@ -7,7 +7,9 @@
 
 use super::peers::{Frame, Via};
 use super::queue::Queue;
-use super::router::{as_history, encode_with, push, push_now, Shared, State, Waits, STILL_LIVE};
+use super::router::{
+    as_history, encode_with, push, push_now, queue_frame, Shared, State, Waits, STILL_LIVE,
+};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
 use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
@@ -21,24 +23,27 @@ use std::time::Instant;
 impl Shared {
     /// Queues a new message's `frame` whole for the peers that take its
     /// origin whole, and notes it for announcing to the others. Never back
-    /// to `from`, nor to the origin, which has it.
+    /// to `from`, nor to the origin, which has it. The caller hands over
+    /// the frames gathered (`Shared::hand_over`) before it releases the
+    /// lock.
     pub(super) fn fan_out(
         &self,
         state: &mut State,
         from: Option<NodeId>,
         id: MsgId,
-        frame: &Frame,
+        frame: &[u8],
         now: Instant,
         waits: &mut Waits,
     ) {
         state.recent.insert(id, frame, now);
         let mut announced = false;
+        let mut shared = None;
         for (peer_id, peer) in state.peers.iter_mut() {
             if Some(*peer_id) == from || *peer_id == id.origin {
                 continue;
             }
             match peer.link.pass(id) {
-                Pass::Whole => push(peer, frame.clone(), waits),
+                Pass::Whole => queue_frame(peer, frame, &mut shared, waits),
                 Pass::Announced => {
                     peer.link.announce(id);
                     announced = true;

@@ -3,9 +3,9 @@
 //! heartbeats and renames, sent the same way. Handlers on the node's state
 //! (see `router.rs`).
 
-use super::peers::{Frame, Via};
+use super::peers::Via;
 use super::roster::Heard;
-use super::router::{Shared, State, Waits};
+use super::router::{flush_gathered, Shared, State, Waits};
 use crate::display::Event;
 use crate::protocol::{
     self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
@@ -36,7 +36,7 @@ impl Shared {
         state: &mut State,
         from: Option<NodeId>,
         chat: &Chat<'_>,
-        frame: Frame,
+        frame: &[u8],
         now: Instant,
         waits: &mut Waits,
     ) {
@@ -45,19 +45,19 @@ impl Shared {
             let heard = state.roster.heard(chat.id.origin, chat.name, now);
             self.announce(state, chat.id.origin, chat.name, heard, false);
         }
-        state.history.push(chat.id, frame.clone(), now);
+        state.history.push(chat.id, frame, now);
         let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
         self.show(
             state,
             Event::Chat {
-                frame: &frame,
+                frame,
                 kept: KeptChat::of(chat),
                 tagged,
                 own: from.is_none(),
             },
         );
         if chat.ttl > 0 {
-            self.fan_out(state, from, chat.id, &frame, now, waits);
+            self.fan_out(state, from, chat.id, frame, now, waits);
         }
     }
 
@@ -97,7 +97,7 @@ impl Shared {
                 self.fan_out(&mut state, from, p.id, &frame, now, &mut waits);
             }
         }
-        self.show_gathered(&mut state, &mut waits);
+        self.hand_over(&mut state, &mut waits);
         waits
     }
 
@@ -129,7 +129,7 @@ impl Shared {
                 self.announce(&mut state, id, name, heard, false);
             }
         }
-        self.show_gathered(&mut state, &mut waits);
+        self.hand_over(&mut state, &mut waits);
         waits
     }
 
@@ -142,15 +142,19 @@ impl Shared {
         }
     }
 
-    /// Formats a line to show; [`show_gathered`](Self::show_gathered)
-    /// hands it to the display before the lock is released.
+    /// Formats a line to show; [`hand_over`](Self::hand_over) hands it to
+    /// the display before the lock is released.
     fn show(&self, state: &mut State, event: Event<'_>) {
         self.display.format(&event, &mut state.shown);
     }
 
-    /// Hands the gathered lines to the display, under the node's lock so
-    /// that they keep their order among the lines of other handlers.
-    fn show_gathered(&self, state: &mut State, waits: &mut Waits) {
+    /// Hands over what a handler gathered, under the node's lock so that
+    /// it keeps its order among what other handlers queue: the frames for
+    /// each peer to its queue, the lines to the display.
+    fn hand_over(&self, state: &mut State, waits: &mut Waits) {
+        for (_, peer) in state.peers.iter_mut() {
+            flush_gathered(peer, waits);
+        }
         if state.shown.is_empty() {
             return;
         }
@@ -191,19 +195,21 @@ impl Shared {
                 name: &name,
                 text,
             };
-            let frame = match state.encode(&Message::Chat(chat)) {
-                Ok(frame) => frame,
-                Err(e) => {
-                    refused = Some(e);
-                    break;
-                }
-            };
-            state.next_id(self.id);
-            state.seen.insert(chat.id, now);
-            self.deliver(state, None, &chat, frame, now, &mut waits);
+            let encoded = state.with_frame(
+                |out| Message::Chat(chat).encode(out),
+                |state, frame| {
+                    state.next_id(self.id);
+                    state.seen.insert(chat.id, now);
+                    self.deliver(state, None, &chat, frame, now, &mut waits);
+                },
+            );
+            if let Err(e) = encoded {
+                refused = Some(e);
+                break;
+            }
             sent += 1;
         }
-        self.show_gathered(state, &mut waits);
+        self.hand_over(state, &mut waits);
         (waits, sent, refused)
     }
 
@@ -263,16 +269,18 @@ impl ChatBatch<'_> {
             return;
         }
         let ttl = chat.ttl.saturating_sub(1);
-        let Ok(frame) = state.encode_with(|out| protocol::encode_relayed(body, ttl, out)) else {
-            return;
-        };
-        shared.deliver(state, Some(via.peer), chat, frame, now, &mut self.waits);
+        let waits = &mut self.waits;
+        // A frame that is not UTF-8 cannot have been parsed: nothing to do.
+        let _ = state.with_frame(
+            |out| protocol::encode_relayed(body, ttl, out),
+            |state, frame| shared.deliver(state, Some(via.peer), chat, frame, now, waits),
+        );
     }
 
     /// Shows the batch's lines and releases the lock; returns the queues to
     /// wait for.
     pub fn finish(mut self) -> Waits {
-        self.shared.show_gathered(&mut self.state, &mut self.waits);
+        self.shared.hand_over(&mut self.state, &mut self.waits);
         std::mem::take(&mut self.waits)
     }
 }
@@ -281,7 +289,7 @@ impl Drop for ChatBatch<'_> {
     /// A batch cut short (the peer broke a rule) still shows the lines of
     /// the messages it handled.
     fn drop(&mut self) {
-        self.shared.show_gathered(&mut self.state, &mut self.waits);
+        self.shared.hand_over(&mut self.state, &mut self.waits);
     }
 }
 

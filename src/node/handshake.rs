@@ -107,6 +107,7 @@ where
         since: Instant::now(),
         key: peer_key,
         link: Default::default(),
+        gathered: Vec::new(),
     };
     let first = match shared.admit(hello.id, peer) {
         Ok(first) => first,

@@ -1,51 +1,47 @@
 //! The most recent chat messages, replayed to a peer that lacks them.
 //!
-//! Entries are the encoded frames already shared with the peers' queues, so
-//! keeping them costs a reference count, not a copy.
+//! Entries are copies of the frames, in a [`FrameRing`].
 
+use super::frame_ring::FrameRing;
+use super::peers::Frame;
 use crate::protocol::MsgId;
-use std::collections::{HashSet, VecDeque};
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// Bytes the history's ring keeps room for however little it holds: 200
+/// chat lines of ordinary length.
+const ROOM: usize = 64 << 10;
+
 pub struct History {
-    entries: VecDeque<Entry>,
+    ring: FrameRing<(MsgId, Instant)>,
     capacity: usize,
     /// Older entries are not replayed: the receiver may have forgotten that
     /// it saw them, and would show them twice.
     max_age: Duration,
 }
 
-struct Entry {
-    id: MsgId,
-    frame: Arc<[u8]>,
-    received: Instant,
-}
-
 impl History {
     pub fn new(capacity: usize, max_age: Duration) -> Self {
         History {
-            entries: VecDeque::with_capacity(capacity),
+            ring: FrameRing::with_room(0),
             capacity,
             max_age,
         }
     }
 
-    /// Adds a message, forgetting the oldest if full.
-    pub fn push(&mut self, id: MsgId, frame: Arc<[u8]>, now: Instant) {
-        if self.entries.len() == self.capacity {
-            self.entries.pop_front();
+    /// Adds a copy of a message's frame, forgetting the oldest if full.
+    pub fn push(&mut self, id: MsgId, frame: &[u8], now: Instant) {
+        if self.ring.len() == self.capacity {
+            self.ring.pop();
+            // After maximum-size frames, ordinary ones need far less.
+            self.ring.shrink(ROOM);
         }
-        self.entries.push_back(Entry {
-            id,
-            frame,
-            received: now,
-        });
+        self.ring.push((id, now), frame);
     }
 
     /// The ids held, oldest first.
     pub fn ids(&self) -> impl Iterator<Item = MsgId> + '_ {
-        self.entries.iter().map(|e| e.id)
+        self.ring.notes().map(|(id, _)| id)
     }
 
     /// The frames a peer holding `have` lacks, oldest first, each with how
@@ -56,13 +52,11 @@ impl History {
         have: &HashSet<MsgId>,
         since: Instant,
         now: Instant,
-    ) -> Vec<(Arc<[u8]>, Duration)> {
-        self.entries
-            .iter()
-            .map(|e| (e, now.duration_since(e.received)))
-            .filter(|(e, age)| e.received < since && *age < self.max_age && !have.contains(&e.id))
-            .map(|(e, age)| (e.frame.clone(), age))
-            .collect()
+    ) -> Vec<(Frame, Duration)> {
+        self.ring.copies(|(id, received)| {
+            let age = now.duration_since(received);
+            (received < since && age < self.max_age && !have.contains(&id)).then_some(age)
+        })
     }
 }
 
@@ -78,8 +72,8 @@ mod tests {
         }
     }
 
-    fn frame(n: u8) -> Arc<[u8]> {
-        Arc::from(vec![n])
+    fn frame(n: u8) -> Vec<u8> {
+        vec![n; usize::from(n)]
     }
 
     #[test]
@@ -87,7 +81,7 @@ mod tests {
         let now = Instant::now();
         let mut h = History::new(3, Duration::from_secs(60));
         for n in 1..=5 {
-            h.push(id(n), frame(n as u8), now);
+            h.push(id(n), &frame(n as u8), now);
         }
         assert_eq!(h.ids().collect::<Vec<_>>(), [id(3), id(4), id(5)]);
     }
@@ -97,14 +91,14 @@ mod tests {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
         let mut h = History::new(10, Duration::from_secs(60));
-        h.push(id(1), frame(1), t0);
-        h.push(id(2), frame(2), at(50));
-        h.push(id(3), frame(3), at(50));
-        h.push(id(4), frame(4), at(65)); // after the peer joined: sent live
+        h.push(id(1), &frame(1), t0);
+        h.push(id(2), &frame(2), at(50));
+        h.push(id(3), &frame(3), at(50));
+        h.push(id(4), &frame(4), at(65)); // after the peer joined: sent live
         let have = HashSet::from([id(3)]);
         assert_eq!(
             h.missing_from(&have, at(60), at(70)),
-            [(frame(2), Duration::from_secs(20))]
+            [(Frame::from(frame(2)), Duration::from_secs(20))]
         );
     }
 }

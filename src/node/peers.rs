@@ -46,6 +46,9 @@ pub struct Peer {
     pub key: Option<[u8; 32]>,
     /// Which origins' messages go to it whole, and what to announce to it.
     pub link: Link,
+    /// Small frames for it from the handler under way, queued as one item
+    /// before the node's lock is released (see `router::queue_frame`).
+    pub gathered: Vec<u8>,
 }
 
 /// Why a handshaken connection is not kept.
@@ -213,6 +216,7 @@ pub(super) mod tests {
             since: Instant::now() + Duration::from_millis(conn),
             key: None,
             link: Default::default(),
+            gathered: Vec::new(),
         }
     }
 

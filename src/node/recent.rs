@@ -2,24 +2,18 @@
 //! that heard them announced but lacks them can ask for them (`GRAFT`).
 //!
 //! Every message is kept, and a request is rare (only when the tree heals),
-//! so keeping must be cheap and finding may scan. The frames' bytes are
-//! copied back to back into one ring, bounded in bytes and by age: keeping
-//! one is a short copy, and forgetting the oldest touches nothing but the
-//! ring's ends. (Holding a reference to each shared frame instead cost a
-//! cache miss and a `free` per message when it was let go, tens of
-//! thousands of messages later.)
+//! so keeping must be cheap and finding may scan: the frames are copied
+//! into a [`FrameRing`], bounded in bytes and by age.
 
+use super::frame_ring::FrameRing;
 use super::id_hash::BuildIdHasher;
 use super::peers::Frame;
 use crate::protocol::{IdRange, MsgId, NodeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 pub struct Recent {
-    /// The kept frames' bytes, oldest first.
-    bytes: VecDeque<u8>,
-    /// Each kept frame's id, length and arrival, in the same order.
-    entries: VecDeque<(MsgId, usize, Instant)>,
+    ring: FrameRing<(MsgId, Instant)>,
     max_bytes: usize,
     max_age: Duration,
 }
@@ -27,10 +21,7 @@ pub struct Recent {
 impl Recent {
     pub fn new(max_bytes: usize, max_age: Duration) -> Self {
         Recent {
-            // Taken whole at once, so that the ring never moves; its pages
-            // are only backed by memory as the ring first fills them.
-            bytes: VecDeque::with_capacity(max_bytes),
-            entries: VecDeque::new(),
+            ring: FrameRing::with_room(max_bytes),
             max_bytes,
             max_age,
         }
@@ -42,17 +33,15 @@ impl Recent {
         let room = self.max_bytes.checked_sub(frame.len());
         // Compared as instants: cheaper than a duration per entry.
         let cutoff = now.checked_sub(self.max_age);
-        while let Some(&(_, len, at)) = self.entries.front() {
+        while let Some(((_, at), _)) = self.ring.oldest() {
             let expired = cutoff.is_some_and(|cutoff| at < cutoff);
-            if room.is_some_and(|room| self.bytes.len() <= room) && !expired {
+            if room.is_some_and(|room| self.ring.bytes() <= room) && !expired {
                 break;
             }
-            self.bytes.drain(..len);
-            self.entries.pop_front();
+            self.ring.pop();
         }
         if room.is_some() {
-            self.bytes.extend(frame);
-            self.entries.push_back((id, frame.len(), now));
+            self.ring.push((id, now), frame);
         }
     }
 
@@ -60,31 +49,16 @@ impl Recent {
     /// with its age.
     pub fn get(&self, ranges: &[IdRange], now: Instant) -> Vec<(Frame, Duration)> {
         let wanted = Wanted::new(ranges);
-        let (front, back) = self.bytes.as_slices();
-        let mut start = 0;
-        let mut found = Vec::new();
-        for &(id, len, at) in &self.entries {
-            if wanted.contains(&id) {
-                let frame = match (
-                    front.get(start..start + len),
-                    start.checked_sub(front.len()),
-                ) {
-                    (Some(whole), _) => Frame::from(whole),
-                    (None, Some(at_back)) => Frame::from(&back[at_back..at_back + len]),
-                    (None, None) => {
-                        Frame::from([&front[start..], &back[..start + len - front.len()]].concat())
-                    }
-                };
-                found.push((frame, now.saturating_duration_since(at)));
-            }
-            start += len;
-        }
-        found
+        self.ring.copies(|(id, at)| {
+            wanted
+                .contains(&id)
+                .then(|| now.saturating_duration_since(at))
+        })
     }
 
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.entries.len()
+        self.ring.len()
     }
 }
 
@@ -128,6 +102,7 @@ impl Wanted {
 mod tests {
     use super::*;
     use crate::protocol::NodeId;
+    use std::collections::VecDeque;
 
     const O: NodeId = NodeId(7);
 

@@ -162,6 +162,22 @@ impl State {
         self.encode_with(|out| message.encode(out))
     }
 
+    /// Writes a frame with `write` into the scratch buffer and hands it,
+    /// with the state, to `then`: a frame that is only copied onwards (into
+    /// the history, the recent cache and the peers' gathered frames) needs
+    /// no allocation of its own.
+    pub(super) fn with_frame<E, R>(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+        then: impl FnOnce(&mut State, &[u8]) -> R,
+    ) -> Result<R, E> {
+        let mut frame = std::mem::take(&mut self.scratch);
+        frame.clear();
+        let result = write(&mut frame).map(|()| then(self, &frame));
+        self.scratch = frame;
+        result
+    }
+
     /// Writes a frame with `write` into a shared frame.
     pub(super) fn encode_with<E>(
         &mut self,
@@ -248,6 +264,50 @@ impl Shared {
     }
 }
 
+/// Frames up to this long are gathered for a peer and queued together; a
+/// longer one is shared between the peers' queues rather than copied.
+const GATHER_FRAME: usize = 2048;
+/// Gathered bytes that are queued at once, without waiting for the handler
+/// to end: a burst of lines or a read of messages comes in pieces this big.
+const GATHER_BYTES: usize = 64 << 10;
+
+/// Queues a flooded message's `frame` for `peer`. A small frame is copied
+/// into the peer's gathered frames, which go into its queue as one item
+/// (see [`flush_gathered`]): one allocation, one hold of the queue's lock
+/// and one reference count for a whole read or burst of messages, where
+/// each frame of its own cost all three, and a cross-core cache miss when
+/// the writer let go of it. A large frame is made `shared` once for all
+/// the peers.
+pub(super) fn queue_frame(
+    peer: &mut Peer,
+    frame: &[u8],
+    shared: &mut Option<Frame>,
+    waits: &mut Waits,
+) {
+    if frame.len() <= GATHER_FRAME {
+        peer.gathered.extend_from_slice(frame);
+        if peer.gathered.len() >= GATHER_BYTES {
+            flush_gathered(peer, waits);
+        }
+    } else {
+        // Behind the frames gathered before it.
+        flush_gathered(peer, waits);
+        let frame = shared.get_or_insert_with(|| Frame::from(frame));
+        push(peer, frame.clone(), waits);
+    }
+}
+
+/// Queues the frames gathered for `peer`. Every handler that gathers does
+/// this for every peer before it releases the node's lock, so that frames
+/// queued by other handlers keep their order behind these.
+pub(super) fn flush_gathered(peer: &mut Peer, waits: &mut Waits) {
+    if !peer.gathered.is_empty() {
+        let run = Frame::from(&peer.gathered[..]);
+        peer.gathered.clear();
+        push(peer, run, waits);
+    }
+}
+
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     let len = frame.len();
     if peer.outbox.push_then_full(frame, len) {
@@ -298,4 +358,59 @@ fn first_sequence_number() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::peers::tests::peer;
+
+    /// Everything queued for `peer`, as one byte string, and the items.
+    fn queued(peer: &Peer) -> (Vec<u8>, Vec<Frame>) {
+        let mut items = Vec::new();
+        if peer.outbox.bytes() > 0 {
+            futures::executor::block_on(peer.outbox.pop_batch(usize::MAX, &mut items));
+        }
+        (items.concat(), items)
+    }
+
+    #[test]
+    fn small_frames_go_as_one_item_and_a_large_one_is_shared_in_its_place() {
+        let (mut a, mut b) = (peer(1, 1, true), peer(2, 2, true));
+        let mut waits = Waits::default();
+        let large = vec![b'L'; GATHER_FRAME + 1];
+        let mut shared = None;
+        for p in [&mut a, &mut b] {
+            queue_frame(p, b"one", &mut None, &mut waits);
+            queue_frame(p, b"two", &mut None, &mut waits);
+            assert_eq!(p.outbox.bytes(), 0, "small frames wait for the hand-over");
+            queue_frame(p, &large, &mut shared, &mut waits);
+            queue_frame(p, b"three", &mut None, &mut waits);
+            flush_gathered(p, &mut waits);
+        }
+        let (bytes_a, items_a) = queued(&a);
+        let (bytes_b, items_b) = queued(&b);
+        let want = [&b"onetwo"[..], &large, b"three"].concat();
+        assert_eq!(bytes_a, want);
+        assert_eq!(bytes_b, want);
+        assert_eq!(items_a.len(), 3);
+        assert!(
+            Arc::ptr_eq(&items_a[1], &items_b[1]),
+            "one copy of the large frame"
+        );
+        assert!(a.gathered.is_empty() && b.gathered.is_empty());
+    }
+
+    #[test]
+    fn gathered_frames_are_queued_once_they_fill_a_piece() {
+        let mut a = peer(1, 1, true);
+        let mut waits = Waits::default();
+        let frame = vec![b'x'; GATHER_FRAME];
+        let count = GATHER_BYTES / GATHER_FRAME;
+        for _ in 0..count {
+            queue_frame(&mut a, &frame, &mut None, &mut waits);
+        }
+        assert_eq!(a.outbox.bytes(), count * GATHER_FRAME);
+        assert!(a.gathered.is_empty());
+    }
 }

@@ -1,0 +1,129 @@
+//! Frames kept by copy, back to back in one ring of bytes, oldest first.
+//!
+//! The history and the recent cache keep every message a node handles, and
+//! let each go thousands of messages later. Copying a frame into a ring is a
+//! short, cache-friendly write; holding a shared frame instead cost an
+//! allocation, then a cache miss and a `free` when it was let go, on a
+//! reference count that other threads had touched meanwhile.
+
+use super::peers::Frame;
+use std::collections::VecDeque;
+
+/// Frames, each with something the keeper notes beside it (`M`).
+pub struct FrameRing<M> {
+    bytes: VecDeque<u8>,
+    entries: VecDeque<(M, usize)>,
+}
+
+impl<M: Copy> FrameRing<M> {
+    /// A ring with room for `bytes` taken at once: it then never moves
+    /// while it holds less. Its pages are backed only as it first fills.
+    pub fn with_room(bytes: usize) -> Self {
+        FrameRing {
+            bytes: VecDeque::with_capacity(bytes),
+            entries: VecDeque::new(),
+        }
+    }
+
+    /// Keeps a copy of `frame`, newest.
+    pub fn push(&mut self, note: M, frame: &[u8]) {
+        self.bytes.extend(frame);
+        self.entries.push_back((note, frame.len()));
+    }
+
+    /// Forgets the oldest frame; returns its note and length.
+    pub fn pop(&mut self) -> Option<(M, usize)> {
+        let (note, len) = self.entries.pop_front()?;
+        self.bytes.drain(..len);
+        Some((note, len))
+    }
+
+    /// The oldest frame's note and length.
+    pub fn oldest(&self) -> Option<(M, usize)> {
+        self.entries.front().copied()
+    }
+
+    /// Frames held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Gives back memory left over from a time it held much more, such as a
+    /// flood of maximum-size frames, keeping at least `room`.
+    pub fn shrink(&mut self, room: usize) {
+        let keep = room.max(2 * self.bytes.len());
+        if self.bytes.capacity() > 2 * keep {
+            self.bytes.shrink_to(keep);
+        }
+    }
+
+    /// The notes, oldest first.
+    pub fn notes(&self) -> impl Iterator<Item = M> + '_ {
+        self.entries.iter().map(|(note, _)| *note)
+    }
+
+    /// Copies of the frames whose notes `wanted` picks, oldest first, each
+    /// with what `wanted` made of its note.
+    pub fn copies<T>(&self, mut wanted: impl FnMut(M) -> Option<T>) -> Vec<(Frame, T)> {
+        let (front, back) = self.bytes.as_slices();
+        let mut start = 0;
+        let mut found = Vec::new();
+        for &(note, len) in &self.entries {
+            if let Some(made) = wanted(note) {
+                let end = start + len;
+                let frame = match (front.get(start..end), start.checked_sub(front.len())) {
+                    (Some(whole), _) => Frame::from(whole),
+                    (None, Some(at)) => Frame::from(&back[at..at + len]),
+                    (None, None) => {
+                        Frame::from([&front[start..], &back[..end - front.len()]].concat())
+                    }
+                };
+                found.push((frame, made));
+            }
+            start += len;
+        }
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Pushed and popped in any order, across wrap-around and growth,
+        /// the ring gives back the frames it holds byte for byte, as a list
+        /// of copies would.
+        #[test]
+        fn the_ring_gives_back_what_a_list_of_copies_would(
+            room in 0usize..300,
+            steps in proptest::collection::vec((0usize..120, 0usize..3), 0..80),
+        ) {
+            let mut ring = FrameRing::with_room(room);
+            let mut model: VecDeque<(usize, Vec<u8>)> = VecDeque::new();
+            for (k, (len, pops)) in steps.into_iter().enumerate() {
+                let frame: Vec<u8> = (0..len).map(|i| (k * 7 + i) as u8).collect();
+                ring.push(k, &frame);
+                model.push_back((k, frame));
+                for _ in 0..pops {
+                    prop_assert_eq!(ring.pop().map(|(k, _)| k), model.pop_front().map(|(k, _)| k));
+                }
+                ring.shrink(room);
+            }
+            prop_assert_eq!(ring.len(), model.len());
+            prop_assert_eq!(ring.bytes(), model.iter().map(|(_, f)| f.len()).sum::<usize>());
+            let odd = |k: usize| (k % 2 == 1).then_some(k);
+            let got: Vec<(Vec<u8>, usize)> =
+                ring.copies(odd).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
+            let want: Vec<(Vec<u8>, usize)> =
+                model.into_iter().filter(|(k, _)| k % 2 == 1).map(|(k, f)| (f, k)).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+}
