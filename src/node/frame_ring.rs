@@ -13,28 +13,47 @@ use std::collections::VecDeque;
 pub struct FrameRing<M> {
     bytes: VecDeque<u8>,
     entries: VecDeque<(M, usize)>,
+    /// The most bytes the keeper lets it hold: it never takes more room.
+    limit: usize,
 }
 
+/// Room a ring keeps however little it holds.
+const MIN_ROOM: usize = 64 << 10;
+
 impl<M: Copy> FrameRing<M> {
-    /// A ring with room for `bytes` taken at once: it then never moves
-    /// while it holds less. Its pages are backed only as it first fills.
-    pub fn with_room(bytes: usize) -> Self {
+    /// A ring whose keeper holds it to at most `limit` bytes (by popping
+    /// before it pushes).
+    pub fn new(limit: usize) -> Self {
         FrameRing {
-            bytes: VecDeque::with_capacity(bytes),
+            bytes: VecDeque::new(),
             entries: VecDeque::new(),
+            limit,
         }
     }
 
     /// Keeps a copy of `frame`, newest.
     pub fn push(&mut self, note: M, frame: &[u8]) {
+        let needed = self.bytes.len() + frame.len();
+        if needed > self.bytes.capacity() {
+            // Doubling, but not past the limit: a ring wraps through all
+            // its room, so all of it ends up backed by memory.
+            let room = (2 * self.bytes.capacity()).clamp(needed, self.limit.max(needed));
+            self.bytes.reserve_exact(room - self.bytes.len());
+        }
         self.bytes.extend(frame);
         self.entries.push_back((note, frame.len()));
     }
 
-    /// Forgets the oldest frame; returns its note and length.
+    /// Forgets the oldest frame; returns its note and length. Gives memory
+    /// back once it holds far less than it has room for, as when a flood
+    /// is over.
     pub fn pop(&mut self) -> Option<(M, usize)> {
         let (note, len) = self.entries.pop_front()?;
         self.bytes.drain(..len);
+        let keep = MIN_ROOM.max(2 * self.bytes.len());
+        if self.bytes.capacity() > 2 * keep {
+            self.bytes.shrink_to(keep);
+        }
         Some((note, len))
     }
 
@@ -51,15 +70,6 @@ impl<M: Copy> FrameRing<M> {
     /// Bytes held.
     pub fn bytes(&self) -> usize {
         self.bytes.len()
-    }
-
-    /// Gives back memory left over from a time it held much more, such as a
-    /// flood of maximum-size frames, keeping at least `room`.
-    pub fn shrink(&mut self, room: usize) {
-        let keep = room.max(2 * self.bytes.len());
-        if self.bytes.capacity() > 2 * keep {
-            self.bytes.shrink_to(keep);
-        }
     }
 
     /// The notes, oldest first.
@@ -96,16 +106,39 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn room_grows_to_the_limit_at_most_and_is_given_back_after_a_flood() {
+        let limit = 1 << 20;
+        let mut ring = FrameRing::new(limit);
+        let big = vec![7u8; 65_540];
+        for k in 0..100 {
+            while ring.bytes() + big.len() > limit {
+                ring.pop();
+            }
+            ring.push(k, &big);
+            assert!(ring.bytes.capacity() <= limit, "{}", ring.bytes.capacity());
+        }
+        for k in 100..400 {
+            ring.pop();
+            ring.push(k, b"a chat line of ordinary length");
+        }
+        assert!(
+            ring.bytes.capacity() <= 2 * MIN_ROOM,
+            "{}",
+            ring.bytes.capacity()
+        );
+    }
+
     proptest! {
-        /// Pushed and popped in any order, across wrap-around and growth,
-        /// the ring gives back the frames it holds byte for byte, as a list
-        /// of copies would.
+        /// Pushed and popped in any order, across wrap-around, growth and
+        /// shrinking, the ring gives back the frames it holds byte for
+        /// byte, as a list of copies would.
         #[test]
         fn the_ring_gives_back_what_a_list_of_copies_would(
-            room in 0usize..300,
+            limit in 0usize..300,
             steps in proptest::collection::vec((0usize..120, 0usize..3), 0..80),
         ) {
-            let mut ring = FrameRing::with_room(room);
+            let mut ring = FrameRing::new(limit);
             let mut model: VecDeque<(usize, Vec<u8>)> = VecDeque::new();
             for (k, (len, pops)) in steps.into_iter().enumerate() {
                 let frame: Vec<u8> = (0..len).map(|i| (k * 7 + i) as u8).collect();
@@ -114,7 +147,6 @@ mod tests {
                 for _ in 0..pops {
                     prop_assert_eq!(ring.pop().map(|(k, _)| k), model.pop_front().map(|(k, _)| k));
                 }
-                ring.shrink(room);
             }
             prop_assert_eq!(ring.len(), model.len());
             prop_assert_eq!(ring.bytes(), model.iter().map(|(_, f)| f.len()).sum::<usize>());

@@ -8,35 +8,38 @@ use crate::protocol::MsgId;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-/// Bytes the history's ring keeps room for however little it holds: 200
-/// chat lines of ordinary length.
-const ROOM: usize = 64 << 10;
-
 pub struct History {
     ring: FrameRing<(MsgId, Instant)>,
     capacity: usize,
+    max_bytes: usize,
     /// Older entries are not replayed: the receiver may have forgotten that
     /// it saw them, and would show them twice.
     max_age: Duration,
 }
 
 impl History {
-    pub fn new(capacity: usize, max_age: Duration) -> Self {
+    /// A history of at most `capacity` messages and `max_bytes` of frames.
+    pub fn new(capacity: usize, max_bytes: usize, max_age: Duration) -> Self {
         History {
-            ring: FrameRing::with_room(0),
+            ring: FrameRing::new(max_bytes),
             capacity,
+            max_bytes,
             max_age,
         }
     }
 
-    /// Adds a copy of a message's frame, forgetting the oldest if full.
+    /// Adds a copy of a message's frame, forgetting the oldest as far as
+    /// the bounds ask. A frame larger than the whole bound is not kept.
     pub fn push(&mut self, id: MsgId, frame: &[u8], now: Instant) {
-        if self.ring.len() == self.capacity {
+        let Some(room) = self.max_bytes.checked_sub(frame.len()) else {
+            return;
+        };
+        while self.ring.len() >= self.capacity.max(1) || self.ring.bytes() > room {
             self.ring.pop();
-            // After maximum-size frames, ordinary ones need far less.
-            self.ring.shrink(ROOM);
         }
-        self.ring.push((id, now), frame);
+        if self.capacity > 0 {
+            self.ring.push((id, now), frame);
+        }
     }
 
     /// The ids held, oldest first.
@@ -79,7 +82,7 @@ mod tests {
     #[test]
     fn keeps_the_most_recent_in_order() {
         let now = Instant::now();
-        let mut h = History::new(3, Duration::from_secs(60));
+        let mut h = History::new(3, 1000, Duration::from_secs(60));
         for n in 1..=5 {
             h.push(id(n), &frame(n as u8), now);
         }
@@ -87,10 +90,26 @@ mod tests {
     }
 
     #[test]
+    fn keeps_no_more_bytes_than_its_bound() {
+        let now = Instant::now();
+        let mut h = History::new(10, 1000, Duration::from_secs(60));
+        for n in 1..=5 {
+            h.push(id(n), &[b'x'; 400], now);
+        }
+        assert_eq!(h.ids().collect::<Vec<_>>(), [id(4), id(5)]);
+        h.push(id(6), &[b'x'; 1001], now);
+        assert_eq!(
+            h.ids().count(),
+            2,
+            "a frame over the whole bound is not kept"
+        );
+    }
+
+    #[test]
     fn replays_only_what_the_peer_lacks_and_only_recent_entries() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
-        let mut h = History::new(10, Duration::from_secs(60));
+        let mut h = History::new(10, 1000, Duration::from_secs(60));
         h.push(id(1), &frame(1), t0);
         h.push(id(2), &frame(2), at(50));
         h.push(id(3), &frame(3), at(50));

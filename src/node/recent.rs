@@ -21,7 +21,7 @@ pub struct Recent {
 impl Recent {
     pub fn new(max_bytes: usize, max_age: Duration) -> Self {
         Recent {
-            ring: FrameRing::with_room(max_bytes),
+            ring: FrameRing::new(max_bytes),
             max_bytes,
             max_age,
         }

@@ -31,8 +31,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Bytes queued for one peer before its sources wait.
 pub const OUTBOX_BYTES: usize = 1 << 20;
-/// Chat messages kept for peers that lack them.
+/// Chat messages kept for peers that lack them, and their bytes at most:
+/// 200 lines, or fewer when they are very long.
 const HISTORY_LEN: usize = 200;
+const HISTORY_BYTES: usize = 8 << 20;
 /// How long a message id is remembered. History older than half of it is
 /// not replayed, so a replay never outlives the receiver's memory of it.
 const SEEN_TTL: Duration = Duration::from_secs(3600);
@@ -216,7 +218,7 @@ impl Shared {
                 scratch: Vec::new(),
                 peers: PeerSet::new(id, limits),
                 seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
-                history: History::new(HISTORY_LEN, SEEN_TTL / 2),
+                history: History::new(HISTORY_LEN, HISTORY_BYTES, SEEN_TTL / 2),
                 roster,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
