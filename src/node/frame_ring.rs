@@ -87,8 +87,8 @@ impl<M: Copy> FrameRing<M> {
             if let Some(made) = wanted(note) {
                 let end = start + len;
                 let frame = match (front.get(start..end), start.checked_sub(front.len())) {
-                    (Some(whole), _) => Frame::from(whole),
-                    (None, Some(at)) => Frame::from(&back[at..at + len]),
+                    (Some(whole), _) => Frame::copy_from_slice(whole),
+                    (None, Some(at)) => Frame::copy_from_slice(&back[at..at + len]),
                     (None, None) => {
                         Frame::from([&front[start..], &back[..end - front.len()]].concat())
                     }

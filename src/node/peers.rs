@@ -14,8 +14,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// One encoded frame, shared by every queue it is fanned out to.
-pub type Frame = Arc<[u8]>;
+/// Encoded frames as a queue holds them: one frame shared by every queue
+/// it is fanned out to, or a run of small frames gathered for one peer.
+/// `Bytes` rather than `Arc<[u8]>` so that a gathered run becomes one
+/// without being copied again.
+pub type Frame = bytes::Bytes;
 
 /// Identifies one connection, so a replaced connection's clean-up cannot
 /// remove its successor.

@@ -187,7 +187,7 @@ impl State {
     ) -> Result<Frame, E> {
         self.scratch.clear();
         write(&mut self.scratch)?;
-        Ok(Arc::from(&self.scratch[..]))
+        Ok(Frame::copy_from_slice(&self.scratch))
     }
 }
 
@@ -287,6 +287,10 @@ pub(super) fn queue_frame(
     waits: &mut Waits,
 ) {
     if frame.len() <= GATHER_FRAME {
+        if peer.gathered.capacity() == 0 {
+            // Room for a whole run at once: growing it would copy it again.
+            peer.gathered.reserve_exact(GATHER_BYTES + GATHER_FRAME);
+        }
         peer.gathered.extend_from_slice(frame);
         if peer.gathered.len() >= GATHER_BYTES {
             flush_gathered(peer, waits);
@@ -294,7 +298,7 @@ pub(super) fn queue_frame(
     } else {
         // Behind the frames gathered before it.
         flush_gathered(peer, waits);
-        let frame = shared.get_or_insert_with(|| Frame::from(frame));
+        let frame = shared.get_or_insert_with(|| Frame::copy_from_slice(frame));
         push(peer, frame.clone(), waits);
     }
 }
@@ -304,8 +308,8 @@ pub(super) fn queue_frame(
 /// queued by other handlers keep their order behind these.
 pub(super) fn flush_gathered(peer: &mut Peer, waits: &mut Waits) {
     if !peer.gathered.is_empty() {
-        let run = Frame::from(&peer.gathered[..]);
-        peer.gathered.clear();
+        // The buffer itself goes into the queue: the next run starts anew.
+        let run = Frame::from(std::mem::take(&mut peer.gathered));
         push(peer, run, waits);
     }
 }
@@ -397,7 +401,7 @@ mod tests {
         assert_eq!(bytes_b, want);
         assert_eq!(items_a.len(), 3);
         assert!(
-            Arc::ptr_eq(&items_a[1], &items_b[1]),
+            items_a[1].as_ptr() == items_b[1].as_ptr(),
             "one copy of the large frame"
         );
         assert!(a.gathered.is_empty() && b.gathered.is_empty());
