@@ -40,13 +40,15 @@ impl Shared {
         now: Instant,
         waits: &mut Waits,
     ) {
-        if !chat.history && from.is_some() {
+        let tagged = if !chat.history && from.is_some() {
             // A live message proves its sender is online.
-            let heard = state.roster.heard(chat.id.origin, chat.name, now);
+            let (heard, tagged) = state.roster.heard_tagged(chat.id.origin, chat.name, now);
             self.announce(state, chat.id.origin, chat.name, heard, false);
-        }
+            tagged
+        } else {
+            state.roster.is_ambiguous(chat.id.origin, chat.name)
+        };
         state.history.push(chat.id, frame, now);
-        let tagged = state.roster.is_ambiguous(chat.id.origin, chat.name);
         self.show(
             state,
             Event::Chat {

@@ -80,6 +80,23 @@ impl Roster {
         }
     }
 
+    /// Records a chat message from `id`, called `name`, as
+    /// [`heard`](Self::heard) does, and tells whether its sender's name is
+    /// shared, as [`is_ambiguous`](Self::is_ambiguous) would afterwards.
+    /// The usual case, a user online under the same name, is one lookup.
+    pub fn heard_tagged(&mut self, id: NodeId, name: &str, now: Instant) -> (Heard, bool) {
+        if let Some(m) = self
+            .members
+            .get_mut(&id)
+            .filter(|m| m.online && m.name == name)
+        {
+            m.last_heard = m.last_heard.max(now);
+            return (Heard::Same, m.tagged);
+        }
+        let heard = self.heard(id, name, now);
+        (heard, self.is_ambiguous(id, name))
+    }
+
     /// Works out again which online users share a name.
     fn retag(&mut self) {
         let mut online: HashMap<&str, u32> = HashMap::new();
@@ -181,6 +198,41 @@ mod tests {
 
     fn roster() -> Roster {
         Roster::new(Duration::from_secs(3600))
+    }
+
+    proptest::proptest! {
+        /// Through any joins, renames, leaves and expiries, `heard_tagged`
+        /// answers what `heard` and then `is_ambiguous` would.
+        #[test]
+        fn heard_tagged_agrees_with_heard_then_is_ambiguous(
+            steps in proptest::collection::vec((0u64..4, 0usize..3, 0u8..6), 0..60),
+        ) {
+            let t0 = Instant::now();
+            let (mut fast, mut slow) = (roster(), roster());
+            for (k, (who, name, op)) in steps.into_iter().enumerate() {
+                let (id, name) = (NodeId(who), ["ann", "bob", "cy"][name]);
+                let now = t0 + Duration::from_secs(k as u64);
+                match op {
+                    0 => proptest::prop_assert_eq!(fast.left(id), slow.left(id)),
+                    1 => {
+                        let expiry = Duration::from_secs(3);
+                        let sorted = |mut lost: Vec<(NodeId, String)>| {
+                            lost.sort();
+                            lost
+                        };
+                        proptest::prop_assert_eq!(
+                            sorted(fast.expire(now, expiry, ME)),
+                            sorted(slow.expire(now, expiry, ME))
+                        );
+                    }
+                    _ => {
+                        let heard = slow.heard(id, name, now);
+                        let tagged = slow.is_ambiguous(id, name);
+                        proptest::prop_assert_eq!(fast.heard_tagged(id, name, now), (heard, tagged));
+                    }
+                }
+            }
+        }
     }
 
     #[test]
