@@ -98,7 +98,7 @@ pub(super) struct State {
     /// The tree's ticks run (or a wake-up for them is on its way).
     pub(super) ticking: bool,
     /// Lines to show, formatted under the lock and handed to the display in
-    /// one go before it is released (see `Shared::show_gathered`): one hold
+    /// one go before it is released (see `Shared::hand_over`): one hold
     /// of the display's lock and one wake-up for a read's worth of lines,
     /// in the order the node decided them.
     pub(super) shown: Vec<u8>,
