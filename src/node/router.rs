@@ -272,6 +272,8 @@ const GATHER_FRAME: usize = 2048;
 /// Gathered bytes that are queued at once, without waiting for the handler
 /// to end: a burst of lines or a read of messages comes in pieces this big.
 const GATHER_BYTES: usize = 64 << 10;
+/// A run shorter than this is copied into the queue rather than handed over.
+const SHORT_RUN: usize = 4 << 10;
 
 /// Queues a flooded message's `frame` for `peer`. A small frame is copied
 /// into the peer's gathered frames, which go into its queue as one item
@@ -307,11 +309,21 @@ pub(super) fn queue_frame(
 /// this for every peer before it releases the node's lock, so that frames
 /// queued by other handlers keep their order behind these.
 pub(super) fn flush_gathered(peer: &mut Peer, waits: &mut Waits) {
-    if !peer.gathered.is_empty() {
-        // The buffer itself goes into the queue: the next run starts anew.
-        let run = Frame::from(std::mem::take(&mut peer.gathered));
-        push(peer, run, waits);
+    if peer.gathered.is_empty() {
+        return;
     }
+    let run = if peer.gathered.len() < SHORT_RUN {
+        // A short run, such as one message at a quiet time, is copied out
+        // and the buffer kept: a fresh buffer for each would spread the
+        // heap over more pages than the messages need.
+        let run = Frame::copy_from_slice(&peer.gathered);
+        peer.gathered.clear();
+        run
+    } else {
+        // A long one goes as it is, and the next run starts anew.
+        Frame::from(std::mem::take(&mut peer.gathered))
+    };
+    push(peer, run, waits);
 }
 
 pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
@@ -405,6 +417,7 @@ mod tests {
             "one copy of the large frame"
         );
         assert!(a.gathered.is_empty() && b.gathered.is_empty());
+        assert!(a.gathered.capacity() > 0, "a short run's buffer is kept");
     }
 
     #[test]
@@ -417,6 +430,10 @@ mod tests {
             queue_frame(&mut a, &frame, &mut None, &mut waits);
         }
         assert_eq!(a.outbox.bytes(), count * GATHER_FRAME);
-        assert!(a.gathered.is_empty());
+        assert_eq!(
+            a.gathered.capacity(),
+            0,
+            "a long run's buffer is handed over"
+        );
     }
 }
