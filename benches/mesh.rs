@@ -91,6 +91,26 @@ fn main() {
         println!();
         scale_network(scale);
     }
+    // Every part passed: the nodes' logs are of no more use.
+    let _ = std::fs::remove_dir_all(log_dir());
+}
+
+/// Where the nodes' standard error goes, kept if a part fails so that what
+/// the nodes said can be read.
+fn log_dir() -> &'static std::path::Path {
+    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("p2pchat-mesh-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a directory for the nodes' logs");
+        dir
+    })
+}
+
+/// A new log file for a node called `name`; names repeat from part to part.
+fn log_file(name: &str, what: &str) -> std::fs::File {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    std::fs::File::create(log_dir().join(format!("{n:04}-{name}.{what}"))).expect("a log file")
 }
 
 /// Idle footprint, memory per connection, and memory under a flood.
@@ -156,7 +176,7 @@ impl Node {
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(log_file(name, "err"))
             .spawn()
             .expect("start p2pchat");
         let mut out = BufReader::with_capacity(1 << 20, child.stdout.take().expect("stdout"));
@@ -173,6 +193,9 @@ impl Node {
         let repeats = Arc::new(AtomicUsize::new(0));
         let last = Arc::new(Mutex::new(None));
         let (s, r, l) = (seen.clone(), repeats.clone(), last.clone());
+        // The lines not counted (the node's notices: who connected, who
+        // left), for reading when a part fails.
+        let mut notices = std::io::BufWriter::new(log_file(name, "notices"));
         // Counts whole reads, not lines one by one: at hundreds of thousands
         // of lines a second, five of these threads would otherwise take CPU
         // from the nodes they measure. A line's time is its read's. Reads go
@@ -205,6 +228,10 @@ impl Node {
                             repeated += usize::from(shown[k]);
                             shown[k] = true;
                         }
+                    } else if line.starts_with(b"*** ") {
+                        let _ = notices.write_all(line);
+                        let _ = notices.write_all(b"\n");
+                        let _ = notices.flush();
                     }
                     start += end + 1;
                 }
@@ -294,7 +321,12 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64) {
     for node in &nodes {
         end = end.max(
             node.wait_count(messages, Duration::from_secs(300))
-                .expect("every node shows every message"),
+                .unwrap_or_else(|| {
+                    panic!(
+                        "a node did not show every message; the nodes' logs are in {}",
+                        log_dir().display()
+                    )
+                }),
         );
     }
     let cpu_used = cpu(&nodes) - cpu_before;
@@ -385,7 +417,12 @@ fn chain_latency(n: usize, samples: usize, encrypted: bool) -> (f64, f64) {
         nodes[0].send(format!("ping {k}\n").as_bytes());
         let seen_at = nodes[n - 1]
             .wait_count(k, Duration::from_secs(10))
-            .expect("the ping arrives");
+            .unwrap_or_else(|| {
+                panic!(
+                    "ping {k} did not reach the last node within 10 s; the nodes' logs are in {}",
+                    log_dir().display()
+                )
+            });
         times.push(seen_at.duration_since(start));
         thread::sleep(Duration::from_millis(5));
     }
