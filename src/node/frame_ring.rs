@@ -1,10 +1,11 @@
 //! Frames kept by copy, back to back in one ring of bytes, oldest first.
 //!
-//! The history and the recent cache keep every message a node handles, and
-//! let each go thousands of messages later. Copying a frame into a ring is a
-//! short, cache-friendly write; holding a shared frame instead cost an
-//! allocation, then a cache miss and a `free` when it was let go, on a
-//! reference count that other threads had touched meanwhile.
+//! The history keeps every chat message a node handles and the recent cache
+//! every flooded one, each letting it go hundreds or thousands of messages
+//! later. Copying a frame into a ring costs one short copy and no
+//! allocation; holding a shared frame instead cost an allocation, then a
+//! cache miss and a `free` when it was let go, on a reference count that
+//! other threads had touched meanwhile.
 
 use super::peers::Frame;
 use std::collections::VecDeque;
