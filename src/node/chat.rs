@@ -95,9 +95,11 @@ impl Shared {
                 ttl: p.ttl - 1,
                 ..*p
             };
-            if let Ok(frame) = state.encode(&Message::Presence(forwarded)) {
-                self.fan_out(&mut state, from, p.id, &frame, now, &mut waits);
-            }
+            // A presence message that cannot be encoded is not passed on.
+            let _ = state.with_frame(
+                |out| Message::Presence(forwarded).encode(out),
+                |state, frame| self.fan_out(state, from, p.id, frame, now, &mut waits),
+            );
         }
         self.hand_over(&mut state, &mut waits);
         waits

@@ -159,9 +159,12 @@ impl State {
         MsgId { origin, seq }
     }
 
-    /// Encodes a message into a shared frame.
+    /// Encodes a message into a frame of its own, for queues that keep it.
     pub(super) fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
-        self.encode_with(|out| message.encode(out))
+        self.with_frame(
+            |out| message.encode(out),
+            |_, frame| Frame::copy_from_slice(frame),
+        )
     }
 
     /// Writes a frame with `write` into the scratch buffer and hands it,
@@ -178,16 +181,6 @@ impl State {
         let result = write(&mut frame).map(|()| then(self, &frame));
         self.scratch = frame;
         result
-    }
-
-    /// Writes a frame with `write` into a shared frame.
-    pub(super) fn encode_with<E>(
-        &mut self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
-    ) -> Result<Frame, E> {
-        self.scratch.clear();
-        write(&mut self.scratch)?;
-        Ok(Frame::copy_from_slice(&self.scratch))
     }
 }
 
