@@ -12,8 +12,8 @@ mod support;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
-use support::{Peer, BIN};
+use std::time::Duration;
+use support::{wait_who, Peer, BIN};
 
 const T: Duration = Duration::from_secs(20);
 
@@ -205,33 +205,6 @@ fn can_make_namespaces(prefix: &str) -> bool {
             );
             false
         }
-    }
-}
-
-/// Waits until `peer`'s `:who` lists exactly `names`.
-fn wait_who(peer: &Peer, names: &[&str], timeout: Duration) {
-    let mut sorted: Vec<&str> = names.to_vec();
-    sorted.sort_unstable();
-    let want = format!("*** {} online: {}", sorted.len(), sorted.join(", "));
-    let deadline = Instant::now() + timeout;
-    loop {
-        let before = peer.lines().len();
-        peer.say(":who");
-        peer.wait_until(T, "a :who answer", |ls| {
-            ls[before.min(ls.len())..]
-                .iter()
-                .any(|l| l.contains(" online: "))
-        });
-        if peer.lines()[before..].contains(&want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{}: never saw {want:?}; last lines:\n{}",
-            peer.name,
-            peer.lines().join("\n")
-        );
-        std::thread::sleep(Duration::from_millis(300));
     }
 }
 

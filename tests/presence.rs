@@ -1,10 +1,12 @@
 //! Presence network-wide: joins, leaves and crashes are seen by every node,
-//! neighbours or not; equal names are told apart; renames reach everyone.
+//! neighbours or not; equal names are told apart; renames reach everyone;
+//! users a peer names are passed on to the nodes behind.
 
 mod support;
 
 use std::time::Duration;
-use support::{peer_names, wait_connections, Peer};
+use support::wire::{frame, hello, poke};
+use support::{peer_names, wait_connections, wait_who, Peer};
 
 const T: Duration = Duration::from_secs(10);
 /// A crash is noticed after three missed heartbeats (12 s) plus one sweep.
@@ -121,8 +123,10 @@ fn a_rename_is_seen_network_wide_and_actions_read_as_actions() {
     let alice = Peer::start("alice");
     let bob = Peer::join("bob", &alice);
     let carol = Peer::join("carol", &bob);
+    // carol may have linked to bob before bob linked to alice: the rename
+    // is news to her only once she knows alice by her old name.
     for p in [&alice, &bob, &carol] {
-        wait_connections(p, 1, T);
+        wait_who(p, &["alice", "bob", "carol"], T);
     }
     alice.say(":nick alicia");
     alice.expect_line("*** you are now known as alicia", T);
@@ -139,4 +143,29 @@ fn a_rename_is_seen_network_wide_and_actions_read_as_actions() {
     alice.wait_for_line(T, |l| {
         l.starts_with("*** name not changed: a name cannot contain ' '")
     });
+}
+
+#[test]
+fn users_a_peer_names_are_passed_on_to_the_nodes_behind_it() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    wait_who(&bob, &["alice", "bob"], T);
+    // mallory links to alice alone and names a user, zed, who sends
+    // nothing himself: bob can learn of both only through alice.
+    let port = alice.port;
+    let mallory = std::thread::spawn(move || {
+        poke(port, |id| {
+            let mut bytes = hello(id, "mallory");
+            bytes.extend(frame(
+                format!("ROSTER {id}:mallory 00000000000000ab:zed").as_bytes(),
+            ));
+            bytes
+        })
+    });
+    wait_who(&bob, &["alice", "bob", "mallory", "zed"], T);
+    // The news goes on, not back: mallory gets only the roster every new
+    // link is sent.
+    let reply = mallory.join().unwrap();
+    assert_eq!(reply.matches("ROSTER").count(), 1, "{reply:?}");
+    assert!(!reply.contains(":zed"), "{reply:?}");
 }

@@ -3,9 +3,9 @@
 //! heartbeats and renames, sent the same way. Handlers on the node's state
 //! (see `router.rs`).
 
-use super::peers::Via;
+use super::peers::{Frame, Via};
 use super::roster::Heard;
-use super::router::{flush_gathered, Shared, State, Waits};
+use super::router::{flush_gathered, push_now, Shared, State, Waits};
 use crate::display::Event;
 use crate::protocol::{
     self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
@@ -121,16 +121,35 @@ impl Shared {
         self.show(state, Event::Notice(&text));
     }
 
-    /// Adds the users a peer knows to be online; those new to this node were
-    /// there before it and are added quietly.
-    pub fn on_roster(&self, list: RosterList<'_>) -> Waits {
+    /// Adds the users peer `from` knows to be online; those new to this
+    /// node were there before it and are added quietly. They are news to
+    /// this node's other peers too when two networks have just joined, so
+    /// they are passed on in a roster of their own, rather than left to
+    /// their next heartbeat. Only users new to a node are passed on, so the
+    /// news stops where it is known.
+    pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
         let mut waits = Waits::default();
+        let mut news = Vec::new();
         for (id, name) in list.iter() {
             if id != self.id {
                 let heard = state.roster.heard(id, name, now);
+                if heard == Heard::New {
+                    news.push((id, name));
+                }
                 self.announce(&mut state, id, name, heard, false);
+            }
+        }
+        if !news.is_empty() {
+            let mut frame = Vec::new();
+            // A part of a roster that parsed encodes; were it not to, the
+            // news would still come with the users' next heartbeats.
+            let frame = protocol::encode_roster(news.into_iter(), &mut frame)
+                .ok()
+                .map(|()| Frame::from(frame));
+            for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
+                push_now(&peer.outbox, frame.clone());
             }
         }
         self.hand_over(&mut state, &mut waits);

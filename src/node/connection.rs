@@ -144,7 +144,7 @@ fn handle_buffered<R: AsyncRead + Unpin>(
                 .get_or_insert_with(|| shared.chat_batch())
                 .chat(via, &chat, body),
             Ok(Message::Presence(p)) => waits.add(shared.on_presence(Some(via), &p)),
-            Ok(Message::Roster(list)) => waits.add(shared.on_roster(list)),
+            Ok(Message::Roster(list)) => waits.add(shared.on_roster(peer, list)),
             Ok(Message::Have(ids)) => waits.add(shared.on_have(peer, ids)),
             Ok(Message::Peers(list)) => shared.on_peers(list),
             Ok(Message::Prune(origins)) => shared.on_prune(peer, origins),

@@ -7,6 +7,8 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod wire;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -355,6 +357,33 @@ pub fn wait_connections(peer: &Peer, n: usize, timeout: Duration) {
     wait_peers(peer, timeout, &format!("{n} connections"), |names| {
         names.len() >= n
     });
+}
+
+/// Waits until `peer`'s `:who` lists exactly `names`.
+pub fn wait_who(peer: &Peer, names: &[&str], timeout: Duration) {
+    let mut sorted: Vec<&str> = names.to_vec();
+    sorted.sort_unstable();
+    let want = format!("*** {} online: {}", sorted.len(), sorted.join(", "));
+    let deadline = Instant::now() + timeout;
+    loop {
+        let before = peer.lines().len();
+        peer.say(":who");
+        peer.wait_until(Duration::from_secs(10), "a :who answer", |ls| {
+            ls[before.min(ls.len())..]
+                .iter()
+                .any(|l| l.contains(" online: "))
+        });
+        if peer.lines()[before..].contains(&want) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{}: never saw {want:?}; last lines:\n{}",
+            peer.name,
+            peer.lines().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// A TCP relay the test controls: forwards connections made to `listen` on
