@@ -13,9 +13,11 @@ use crate::protocol::{
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The most room set aside for the next batch's lines: a full read of
-/// short messages, not the rare line of a maximum-size one.
-const SHOWN_ROOM: usize = 64 << 10;
+/// The room set aside for the next batch's lines: at least a full batch of
+/// short messages (256 lines of about 80 bytes), so that one after a quiet
+/// spell does not grow its buffer line by line; at most a full read of
+/// them, not the rare line of a maximum-size one.
+const SHOWN_ROOM: std::ops::RangeInclusive<usize> = (32 << 10)..=(64 << 10);
 
 impl Shared {
     /// Takes the lock for a run of chat messages from one read (see
@@ -183,7 +185,7 @@ impl Shared {
         }
         // The next batch is likely about as long: room for it now spares
         // growing its buffer, and copying the text, line by line.
-        let room = (2 * state.shown.len()).min(SHOWN_ROOM);
+        let room = (2 * state.shown.len()).clamp(*SHOWN_ROOM.start(), *SHOWN_ROOM.end());
         let text = std::mem::replace(&mut state.shown, Vec::with_capacity(room));
         if self.display.queue(text) {
             waits.wait_for_display(&self.display);
