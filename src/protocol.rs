@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 mod discovery;
 mod encode;
+mod fast_chat;
 mod fields;
 mod kept;
 mod numbers;

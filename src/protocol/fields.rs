@@ -48,9 +48,7 @@ pub fn validate_name(name: &str) -> Result<&str, NameError> {
     if name.is_empty() {
         return Err(NameError::Empty);
     }
-    // Fast path, the common case: short, printable ASCII without space or '#'.
-    let plain = |b: u8| b > b' ' && b < 0x7f && b != b'#';
-    if name.len() <= MAX_NAME_CHARS && name.bytes().all(plain) {
+    if is_plain_name(name.as_bytes()) {
         return Ok(name);
     }
     if let Some(ch) = name.chars().find(|&c| forbidden_in_name(c)) {
@@ -64,6 +62,13 @@ pub fn validate_name(name: &str) -> Result<&str, NameError> {
         });
     }
     Ok(name)
+}
+
+/// The common case of a valid name, checked quickly: 1 to 32 printable
+/// ASCII characters other than space and `#`.
+pub(super) fn is_plain_name(name: &[u8]) -> bool {
+    let plain = |&b: &u8| b > b' ' && b < 0x7f && b != b'#';
+    !name.is_empty() && name.len() <= MAX_NAME_CHARS && name.iter().all(plain)
 }
 
 fn forbidden_in_name(c: char) -> bool {

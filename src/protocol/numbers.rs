@@ -54,6 +54,34 @@ pub fn hex16(digits: &[u8]) -> Option<u64> {
     Some(u64::from(eight_hex(word(high))?) << 32 | u64::from(eight_hex(word(low))?))
 }
 
+/// How many ASCII digits a word starts with (its first character is the
+/// lowest byte), 0 to 8, and their value.
+#[inline]
+pub fn leading_digits(w: u64) -> (usize, u64) {
+    let high = !LOW_NIBBLES;
+    // Non-zero in each byte that is not a digit: its high nibble is not 3,
+    // before or after adding 6. Adding 6 to a byte of 0xfa or more carries
+    // into the next, but such a byte is no digit itself, so only bytes
+    // after the first that is not a digit can be misjudged.
+    let off = (w & high ^ each(b'0')) | (w.wrapping_add(each(6)) & high ^ each(b'0'));
+    // Each byte's mark moved into its low nibble, then into its top bit.
+    let marks = ((off >> 4) + each(0x7f)) & TOP;
+    let k = marks.trailing_zeros() as usize / 8;
+    if k == 0 {
+        return (0, 0);
+    }
+    // The digits moved to the top, below them zeros: leading zero digits.
+    let digits = (w ^ each(b'0')) << (8 * (8 - k));
+    (k, combine_digits(digits))
+}
+
+/// The eight bytes at `at`, as a little-endian word; `None` past the end.
+#[inline]
+pub fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
+    let chunk: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
+    Some(u64::from_le_bytes(chunk))
+}
+
 fn word(chunk: &[u8]) -> u64 {
     let mut bytes = [0; 8];
     bytes.copy_from_slice(chunk);
@@ -69,7 +97,11 @@ fn eight_digits(w: u64) -> bool {
 /// Eight digits, most significant first, as a number: pairs of digits,
 /// then pairs of pairs, then the two halves, each step in every lane at once.
 fn value_of_eight_digits(w: u64) -> u64 {
-    let d = w.wrapping_sub(each(b'0'));
+    combine_digits(w.wrapping_sub(each(b'0')))
+}
+
+/// Eight digit values, one per byte, most significant first, as a number.
+fn combine_digits(d: u64) -> u64 {
     let pairs = (d.wrapping_mul(10).wrapping_add(d >> 8)) & 0x00ff_00ff_00ff_00ff;
     let quads = (pairs.wrapping_mul(100).wrapping_add(pairs >> 16)) & 0x0000_ffff_0000_ffff;
     (quads.wrapping_mul(10_000).wrapping_add(quads >> 32)) & 0xffff_ffff
@@ -149,6 +181,23 @@ mod tests {
     }
 
     #[test]
+    fn leading_digits_stop_at_the_first_byte_that_is_not_one() {
+        for b in 0..=255u8 {
+            for at in 0..8 {
+                let mut bytes = *b"12345678";
+                bytes[at] = b;
+                let k = if b.is_ascii_digit() { 8 } else { at };
+                let expected = decimal_by_digit(&bytes[..k]).unwrap_or(0);
+                assert_eq!(
+                    leading_digits(u64::from_le_bytes(bytes)),
+                    (k, expected),
+                    "{b:#x} at {at}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn every_byte_at_every_place_is_judged_alone() {
         for b in 0..=255u8 {
             for at in 0..16 {
@@ -167,6 +216,18 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn leading_digits_agree_with_reading_digit_by_digit(bytes in any::<[u8; 8]>(), digits in 0..=8usize) {
+            // Digits at the front make every count likely, not just 0.
+            let mut bytes = bytes;
+            for b in bytes.iter_mut().take(digits) {
+                *b = b'0' + *b % 10;
+            }
+            let k = bytes.iter().take_while(|b| b.is_ascii_digit()).count();
+            let expected = (k, if k == 0 { 0 } else { decimal_by_digit(&bytes[..k]).unwrap() });
+            prop_assert_eq!(leading_digits(u64::from_le_bytes(bytes)), expected, "{:?}", bytes);
+        }
+
         #[test]
         fn decimal_agrees_with_reading_digit_by_digit(s in "[0-9]{0,22}|[0-9/:]{1,20}|\\PC{0,20}") {
             prop_assert_eq!(decimal(s.as_bytes()), decimal_by_digit(s.as_bytes()));
