@@ -81,7 +81,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         if !self.wait_frame().await? {
             return Ok(None);
         }
-        self.buffered_frame()
+        Ok(self.buffered_frame()?.map(|(_, body)| body))
     }
 
     /// Reads until a whole frame is buffered (true), or the stream ends
@@ -112,15 +112,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         )
     }
 
-    /// The next frame's body if it is already buffered, without reading:
-    /// `Ok(None)` when the buffer holds no whole frame. Lets a caller handle
-    /// every frame one read brought in one go.
-    pub fn buffered_frame(&mut self) -> Result<Option<&str>, ReadError> {
+    /// The next frame if it is already buffered, without reading: the
+    /// frame as it came (length prefix and all) and its body. `Ok(None)`
+    /// when the buffer holds no whole frame. Lets a caller handle every
+    /// frame one read brought in one go, and keep a frame without
+    /// encoding it again.
+    pub fn buffered_frame(&mut self) -> Result<Option<(&[u8], &str)>, ReadError> {
         match check(&self.buf[self.start..self.end], self.limit)? {
             Status::Complete(len) => {
                 let frame = &self.buf[self.start..self.start + len];
                 self.start += len;
-                Ok(Some(super::body(&frame[HEADER_LEN..])?))
+                Ok(Some((frame, super::body(&frame[HEADER_LEN..])?)))
             }
             Status::Partial { .. } => Ok(None),
         }

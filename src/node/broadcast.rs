@@ -7,9 +7,7 @@
 
 use super::peers::{Frame, Via};
 use super::queue::Queue;
-use super::router::{
-    as_history, encode_with, push, push_now, queue_frame, Shared, State, Waits, STILL_LIVE,
-};
+use super::router::{encode_with, push, push_now, queue_frame, resend, Shared, State, Waits};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
 use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
@@ -20,36 +18,74 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The frame a message goes on in to the peers that take it whole.
+#[derive(Clone, Copy)]
+pub(super) enum Onward<'a> {
+    /// The frame kept: this node's own message, or one made for forwarding.
+    Kept,
+    /// A chat message received as `body`: it goes on with hop limit `ttl`,
+    /// in a frame made only if some peer takes it whole. Where every link
+    /// is pruned for its origin, as in a full mesh, none does.
+    Relayed { body: &'a str, ttl: u8 },
+}
+
 impl Shared {
-    /// Queues a new message's `frame` whole for the peers that take its
-    /// origin whole, and notes it for announcing to the others. Never back
-    /// to `from`, nor to the origin, which has it. The caller hands over
-    /// the frames gathered (`Shared::hand_over`) before it releases the
-    /// lock.
+    /// Keeps a new message's `frame` in the recent cache, queues it (as
+    /// `onward` says) for the peers that take its origin whole, and notes
+    /// it for announcing to the others. Never back to `from`, nor to the
+    /// origin, which has it. The caller hands over the frames gathered
+    /// (`Shared::hand_over`) before it releases the lock.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn fan_out(
         &self,
         state: &mut State,
         from: Option<NodeId>,
         id: MsgId,
         frame: &[u8],
+        onward: Onward<'_>,
         now: Instant,
         waits: &mut Waits,
     ) {
         state.recent.insert(id, frame, now);
         let mut announced = false;
         let mut shared = None;
+        // The relayed frame, once made, in the state's scratch buffer; or
+        // `None` inside if it cannot be (it always can: a hop limit with
+        // fewer digits makes a frame no longer than one that was read).
+        let mut relayed: Option<Option<Vec<u8>>> = None;
         for (peer_id, peer) in state.peers.iter_mut() {
             if Some(*peer_id) == from || *peer_id == id.origin {
                 continue;
             }
             match peer.link.pass(id) {
-                Pass::Whole => queue_frame(peer, frame, &mut shared, waits),
+                Pass::Whole => {
+                    let frame = match onward {
+                        Onward::Kept => frame,
+                        Onward::Relayed { body, ttl } => {
+                            let made = relayed.get_or_insert_with(|| {
+                                let mut out = std::mem::take(&mut state.scratch);
+                                out.clear();
+                                protocol::encode_relayed(body, ttl, &mut out)
+                                    .ok()
+                                    .map(|()| out)
+                            });
+                            match made {
+                                Some(out) => out,
+                                None => continue,
+                            }
+                        }
+                    };
+                    queue_frame(peer, frame, &mut shared, waits);
+                }
                 Pass::Announced => {
                     peer.link.announce(id);
                     announced = true;
                 }
                 Pass::Not => {}
             }
+        }
+        if let Some(Some(out)) = relayed {
+            state.scratch = out;
         }
         if announced {
             self.tick_soon(state);
@@ -231,13 +267,8 @@ impl Shared {
         }
         let mut allowance = peer.link.resend_allowance(now);
         for (frame, age) in state.recent.get(&ranges, now) {
-            // As with history (§5.5): old news is marked as such. Old
-            // presence is not news at all.
-            let resend = match age < STILL_LIVE {
-                true => Some(frame),
-                false => as_history(&frame),
-            };
-            let Some(frame) = resend else {
+            // As with history (§5.5).
+            let Some(frame) = resend(frame, age, self.id) else {
                 continue;
             };
             let Some(left) = allowance.checked_sub(frame.len()) else {

@@ -3,6 +3,7 @@
 //! heartbeats and renames, sent the same way. Handlers on the node's state
 //! (see `router.rs`).
 
+use super::broadcast::Onward;
 use super::peers::{Frame, Via};
 use super::roster::Heard;
 use super::router::{flush_gathered, push_now, Shared, State, Waits};
@@ -31,14 +32,17 @@ impl Shared {
         }
     }
 
-    /// Shows a new chat message, keeps it in the history, and queues its
-    /// frame for every peer but `from` if it may take another hop.
+    /// Shows a new chat message, keeps its `frame` in the history, and
+    /// passes it on (as `onward` says) to every peer but `from` if it may
+    /// take another hop.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         state: &mut State,
         from: Option<NodeId>,
         chat: &Chat<'_>,
         frame: &[u8],
+        onward: Onward<'_>,
         now: Instant,
         waits: &mut Waits,
     ) {
@@ -61,7 +65,7 @@ impl Shared {
             },
         );
         if chat.ttl > 0 {
-            self.fan_out(state, from, chat.id, frame, now, waits);
+            self.fan_out(state, from, chat.id, frame, onward, now, waits);
         }
     }
 
@@ -100,7 +104,9 @@ impl Shared {
             // A presence message that cannot be encoded is not passed on.
             let _ = state.with_frame(
                 |out| Message::Presence(forwarded).encode(out),
-                |state, frame| self.fan_out(state, from, p.id, frame, now, &mut waits),
+                |state, frame| {
+                    self.fan_out(state, from, p.id, frame, Onward::Kept, now, &mut waits)
+                },
             );
         }
         self.hand_over(&mut state, &mut waits);
@@ -225,7 +231,7 @@ impl Shared {
                 |state, frame| {
                     state.next_id(self.id);
                     state.seen.insert(chat.id, now);
-                    self.deliver(state, None, &chat, frame, now, &mut waits);
+                    self.deliver(state, None, &chat, frame, Onward::Kept, now, &mut waits);
                 },
             );
             if let Err(e) = encoded {
@@ -281,25 +287,23 @@ pub(super) struct ChatBatch<'a> {
 }
 
 impl ChatBatch<'_> {
-    /// Handles a chat message, parsed from `body`, that came `via` a peer:
-    /// shown and forwarded once, however often it arrives.
-    pub fn chat(&mut self, via: Via, chat: &Chat<'_>, body: &str) {
+    /// Handles a chat message, parsed from `body` (the end of `frame`, as
+    /// read), that came `via` a peer: shown and forwarded once, however
+    /// often it arrives.
+    pub fn chat(&mut self, via: Via, chat: &Chat<'_>, frame: &[u8], body: &str) {
         let (shared, state, now) = (self.shared, &mut *self.state, self.now);
         // History replays say nothing of the paths live messages take.
         if !chat.history {
             shared.note_path(state, Some(via), chat.id);
         }
-        // The seen-check comes before any encoding: repeats cost none.
         if !state.seen.insert(chat.id, now) {
             return;
         }
+        // Kept as it came; passed on with a hop taken off.
         let ttl = chat.ttl.saturating_sub(1);
-        let waits = &mut self.waits;
-        // A frame that is not UTF-8 cannot have been parsed: nothing to do.
-        let _ = state.with_frame(
-            |out| protocol::encode_relayed(body, ttl, out),
-            |state, frame| shared.deliver(state, Some(via.peer), chat, frame, now, waits),
-        );
+        let onward = Onward::Relayed { body, ttl };
+        let from = Some(via.peer);
+        shared.deliver(state, from, chat, frame, onward, now, &mut self.waits);
     }
 
     /// Shows the batch's lines and releases the lock; returns the queues to

@@ -128,8 +128,8 @@ fn handle_buffered<R: AsyncRead + Unpin>(
     let mut waits = Waits::default();
     let mut batch: Option<ChatBatch<'_>> = None;
     for _ in 0..MAX_BATCH {
-        let body = match reader.buffered_frame() {
-            Ok(Some(body)) => body,
+        let (frame, body) = match reader.buffered_frame() {
+            Ok(Some(read)) => read,
             Ok(None) => break,
             Err(e) => return Err(refuse(outbox, e.to_string())),
         };
@@ -142,7 +142,7 @@ fn handle_buffered<R: AsyncRead + Unpin>(
         match message {
             Ok(Message::Chat(chat)) => batch
                 .get_or_insert_with(|| shared.chat_batch())
-                .chat(via, &chat, body),
+                .chat(via, &chat, frame, body),
             Ok(Message::Presence(p)) => waits.add(shared.on_presence(Some(via), &p)),
             Ok(Message::Roster(list)) => waits.add(shared.on_roster(peer, list)),
             Ok(Message::Have(ids)) => waits.add(shared.on_have(peer, ids)),

@@ -1,6 +1,8 @@
 //! The most recent chat messages, replayed to a peer that lacks them.
 //!
-//! Entries are copies of the frames, in a [`FrameRing`].
+//! Entries are copies of the frames as they came in (or went out, for this
+//! node's own), in a [`FrameRing`]; `router::resend` readies one to be
+//! sent again.
 
 use super::frame_ring::FrameRing;
 use super::peers::Frame;

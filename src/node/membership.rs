@@ -4,7 +4,7 @@
 
 use super::peers::{ConnId, Frame, Peer, Refusal};
 use super::queue::Queue;
-use super::router::{as_history, encode_with, push, push_now, Shared, Waits, STILL_LIVE};
+use super::router::{encode_with, push, push_now, resend, Shared, Waits};
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, PeerList};
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -105,11 +105,7 @@ impl Shared {
             .history
             .missing_from(&have, peer.since, Instant::now());
         for (frame, age) in missing {
-            let replay = match age < STILL_LIVE {
-                true => Some(frame),
-                false => as_history(&frame),
-            };
-            if let Some(replay) = replay {
+            if let Some(replay) = resend(frame, age, self.id) {
                 push(peer, replay, &mut waits);
             }
         }

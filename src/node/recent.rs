@@ -3,7 +3,9 @@
 //!
 //! Every message is kept, and a request is rare (only when the tree heals),
 //! so keeping must be cheap and finding may scan: the frames are copied
-//! into a [`FrameRing`], bounded in bytes and by age.
+//! into a [`FrameRing`], bounded in bytes and by age. A chat message is
+//! kept as it came in; the hop is taken off when one is sent again
+//! (`router::resend`), which spares encoding every message anew.
 
 use super::frame_ring::FrameRing;
 use super::id_hash::BuildIdHasher;

@@ -86,7 +86,7 @@ pub(super) struct State {
     pub name: Arc<str>,
     next_seq: u64,
     /// Reused for encoding, so a frame costs one allocation: its own.
-    scratch: Vec<u8>,
+    pub(super) scratch: Vec<u8>,
     pub peers: PeerSet,
     pub(super) seen: SeenCache,
     pub(super) history: History,
@@ -349,9 +349,29 @@ pub(super) fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>
     Some(out.into())
 }
 
+/// A kept frame as it is sent again to a peer that lacks it (§5.5). News,
+/// younger than [`STILL_LIVE`], goes as it came, with the hop to that peer
+/// taken off a chat message from another node: those are kept as they came
+/// in (presence is kept as it was passed on). Older chat goes as history;
+/// older presence not at all.
+pub(super) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
+    if age >= STILL_LIVE {
+        return as_history(&frame);
+    }
+    let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
+    match Message::parse(body) {
+        Ok(Message::Chat(chat)) if chat.id.origin != me => {
+            let mut out = Vec::new();
+            protocol::encode_relayed(body, chat.ttl.saturating_sub(1), &mut out).ok()?;
+            Some(out.into())
+        }
+        _ => Some(frame),
+    }
+}
+
 /// A stored chat frame re-encoded as history, with a fresh hop limit so it
 /// can travel on to nodes behind the receiver.
-pub(super) fn as_history(frame: &[u8]) -> Option<Frame> {
+fn as_history(frame: &[u8]) -> Option<Frame> {
     let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
     match Message::parse(body) {
         Ok(Message::Chat(chat)) => encode(&Message::Chat(Chat {
