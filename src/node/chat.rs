@@ -14,19 +14,24 @@ use crate::protocol::{
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// The room set aside for the next batch's lines: at least a full batch of
-/// short messages (256 lines of about 80 bytes), so that one after a quiet
-/// spell does not grow its buffer line by line; at most a full read of
-/// them, not the rare line of a maximum-size one.
-const SHOWN_ROOM: std::ops::RangeInclusive<usize> = (32 << 10)..=(64 << 10);
+/// The most room set aside for the next handler's lines: a full read of
+/// short messages, not the rare line of a maximum-size one.
+const SHOWN_ROOM: usize = 64 << 10;
+/// The least room a batch of chat messages starts with: a full batch of
+/// short ones (256 lines of about 80 bytes), so that one after a quiet
+/// spell does not grow its buffer line by line. Other handlers show a
+/// line or two, and start with what the last one left.
+const BATCH_ROOM: usize = 32 << 10;
 
 impl Shared {
     /// Takes the lock for a run of chat messages from one read (see
     /// [`ChatBatch`]).
     pub fn chat_batch(&self) -> ChatBatch<'_> {
+        let mut state = self.lock();
+        room_for_batch(&mut state);
         ChatBatch {
             shared: self,
-            state: self.lock(),
+            state,
             now: Instant::now(),
             waits: Waits::default(),
         }
@@ -191,7 +196,7 @@ impl Shared {
         }
         // The next batch is likely about as long: room for it now spares
         // growing its buffer, and copying the text, line by line.
-        let room = (2 * state.shown.len()).clamp(*SHOWN_ROOM.start(), *SHOWN_ROOM.end());
+        let room = (2 * state.shown.len()).min(SHOWN_ROOM);
         let text = std::mem::replace(&mut state.shown, Vec::with_capacity(room));
         if self.display.queue(text) {
             waits.wait_for_display(&self.display);
@@ -209,6 +214,9 @@ impl Shared {
         let (now, time_ms) = (Instant::now(), now_ms());
         let mut guard = self.lock();
         let state = &mut *guard;
+        if lines.len() > 1 {
+            room_for_batch(state);
+        }
         let name = state.name.clone();
         let mut waits = Waits::default();
         let mut refused = None;
@@ -319,6 +327,14 @@ impl Drop for ChatBatch<'_> {
     /// the messages it handled.
     fn drop(&mut self) {
         self.shared.hand_over(&mut self.state, &mut self.waits);
+    }
+}
+
+/// Gives the display text room for a batch of chat lines, unless it has
+/// it. An empty buffer is replaced rather than grown: nothing to copy.
+fn room_for_batch(state: &mut State) {
+    if state.shown.capacity() < BATCH_ROOM && state.shown.is_empty() {
+        state.shown = Vec::with_capacity(BATCH_ROOM);
     }
 }
 
