@@ -109,11 +109,7 @@ impl Shared {
         let mut guard = self.lock();
         let state = &mut *guard;
         // A replaced connection's last words say nothing of its successor.
-        let Some(origin) = state
-            .peers
-            .get_mut(&via.peer)
-            .filter(|o| o.conn == via.conn)
-        else {
+        let Some(origin) = state.peers.current_mut(via) else {
             return;
         };
         if !origin.link.started(seq) {
@@ -210,10 +206,11 @@ impl Shared {
 
     /// Peer `from` asks not to get these origins' messages whole: each
     /// `<origin>:<start>` says its link to the origin brings them from the
-    /// start on, and only those below are to be announced.
-    pub fn on_prune(&self, from: NodeId, starts: IdList<'_>) {
+    /// start on, and only those below are to be announced. Ignored from a
+    /// connection that a newer one replaced (see `PeerSet::current`).
+    pub fn on_prune(&self, from: Via, starts: IdList<'_>) {
         let mut state = self.lock();
-        if let Some(peer) = state.peers.get_mut(&from) {
+        if let Some(peer) = state.peers.current_mut(from) {
             for start in starts.iter() {
                 peer.link.pruned_by_peer(start.origin, start.seq);
             }
@@ -253,12 +250,12 @@ impl Shared {
 
     /// Peer `from` asks for these messages, and for their origins' messages
     /// whole from now on.
-    pub fn on_graft(&self, from: NodeId, ranges: RangeList<'_>) -> Waits {
+    pub fn on_graft(&self, from: Via, ranges: RangeList<'_>) -> Waits {
         let now = Instant::now();
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut waits = Waits::default();
-        let Some(peer) = state.peers.get_mut(&from) else {
+        let Some(peer) = state.peers.current_mut(from) else {
             return waits;
         };
         let ranges: Vec<IdRange> = ranges.iter().collect();

@@ -2,7 +2,7 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
-use super::peers::{ConnId, Frame, Peer, Refusal};
+use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
 use super::router::{encode_with, push, push_now, resend, Shared, Waits};
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, PeerList};
@@ -94,11 +94,11 @@ impl Shared {
         }
     }
     /// Sends peer `to` the history messages its `HAVE` list lacks.
-    pub fn on_have(&self, to: NodeId, have: IdList<'_>) -> Waits {
+    pub fn on_have(&self, to: Via, have: IdList<'_>) -> Waits {
         let have: HashSet<MsgId> = have.iter().collect();
         let state = self.lock();
         let mut waits = Waits::default();
-        let Some(peer) = state.peers.get(&to) else {
+        let Some(peer) = state.peers.current(to) else {
             return waits;
         };
         let missing = state

@@ -192,6 +192,19 @@ impl PeerSet {
         self.peers.get_mut(id)
     }
 
+    /// The peer `via` names, if that connection is still its current one.
+    /// What a replaced connection still hands over speaks of that link's
+    /// state, not of its successor's: a `PRUNE` from it must not prune the
+    /// new link.
+    pub fn current(&self, via: Via) -> Option<&Peer> {
+        self.peers.get(&via.peer).filter(|p| p.conn == via.conn)
+    }
+
+    /// [`current`](Self::current), to change.
+    pub fn current_mut(&mut self, via: Via) -> Option<&mut Peer> {
+        self.peers.get_mut(&via.peer).filter(|p| p.conn == via.conn)
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut Peer)> {
         self.peers.iter_mut()
     }
@@ -291,6 +304,15 @@ pub(super) mod tests {
             .unwrap();
         s.admit(NodeId(40), peer(2, 40, false), Instant::now())
             .unwrap();
+        let stale = Via {
+            peer: NodeId(40),
+            conn: 1,
+        };
+        let current = Via { conn: 2, ..stale };
+        assert!(s.current(stale).is_none());
+        assert!(s.current_mut(stale).is_none());
+        assert_eq!(s.current(current).map(|p| p.conn), Some(2));
+        assert_eq!(s.current_mut(current).map(|p| p.conn), Some(2));
         assert!(s.remove(NodeId(40), 1).is_none());
         assert!(s.remove(NodeId(40), 2).is_some());
         assert_eq!(s.iter().count(), 0);
