@@ -143,9 +143,15 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
         let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
         let mut scratch = Vec::new();
         loop {
-            // One line, waiting if need be, then every line already buffered.
+            // One line, waiting if need be, then every line already buffered:
+            // room for all of those at once spares growing step by step.
             let mut text = String::new();
             let mut batch = vec![read_line(&mut reader, max_line, &mut scratch, &mut text)];
+            let ahead = reader.buffer();
+            if !ahead.is_empty() {
+                text.reserve(ahead.len());
+                batch.reserve(memchr::memchr_iter(b'\n', ahead).count().min(BATCH_LINES));
+            }
             while batch.len() < BATCH_LINES
                 && batch.last() != Some(&Found::End)
                 && memchr(b'\n', reader.buffer()).is_some()
