@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 pub struct FrameRing<M> {
     bytes: VecDeque<u8>,
     entries: VecDeque<(M, usize)>,
-    /// The most bytes the keeper lets it hold: it never takes more room.
+    /// The most bytes it holds, and the most room it takes.
     limit: usize,
 }
 
@@ -22,8 +22,7 @@ pub struct FrameRing<M> {
 const MIN_ROOM: usize = 64 << 10;
 
 impl<M: Copy> FrameRing<M> {
-    /// A ring whose keeper holds it to at most `limit` bytes (by popping
-    /// before it pushes).
+    /// A ring of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
         FrameRing {
             bytes: VecDeque::new(),
@@ -32,8 +31,19 @@ impl<M: Copy> FrameRing<M> {
         }
     }
 
-    /// Keeps a copy of `frame`, newest.
+    /// Whether a frame of `len` bytes can be kept at all.
+    pub fn can_hold(&self, len: usize) -> bool {
+        len <= self.limit
+    }
+
+    /// Keeps a copy of `frame`, newest, first forgetting the oldest frames
+    /// as far as the byte bound asks. A frame larger than the whole bound
+    /// is not kept, and costs no other frame its place.
     pub fn push(&mut self, note: M, frame: &[u8]) {
+        if !self.can_hold(frame.len()) {
+            return;
+        }
+        while self.bytes.len() + frame.len() > self.limit && self.pop().is_some() {}
         let needed = self.bytes.len() + frame.len();
         if needed > self.bytes.capacity() {
             // Doubling, but not past the limit: a ring wraps through all
@@ -69,6 +79,7 @@ impl<M: Copy> FrameRing<M> {
     }
 
     /// Bytes held.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes.len()
     }
@@ -113,10 +124,8 @@ mod tests {
         let mut ring = FrameRing::new(limit);
         let big = vec![7u8; 65_540];
         for k in 0..100 {
-            while ring.bytes() + big.len() > limit {
-                ring.pop();
-            }
             ring.push(k, &big);
+            assert!(ring.bytes() <= limit);
             assert!(ring.bytes.capacity() <= limit, "{}", ring.bytes.capacity());
         }
         for k in 100..400 {
@@ -133,7 +142,7 @@ mod tests {
     proptest! {
         /// Pushed and popped in any order, across wrap-around, growth and
         /// shrinking, the ring gives back the frames it holds byte for
-        /// byte, as a list of copies would.
+        /// byte, as a list of copies held to the same bound would.
         #[test]
         fn the_ring_gives_back_what_a_list_of_copies_would(
             limit in 0usize..300,
@@ -144,7 +153,12 @@ mod tests {
             for (k, (len, pops)) in steps.into_iter().enumerate() {
                 let frame: Vec<u8> = (0..len).map(|i| (k * 7 + i) as u8).collect();
                 ring.push(k, &frame);
-                model.push_back((k, frame));
+                if len <= limit {
+                    while model.iter().map(|(_, f)| f.len()).sum::<usize>() + len > limit {
+                        model.pop_front();
+                    }
+                    model.push_back((k, frame));
+                }
                 for _ in 0..pops {
                     prop_assert_eq!(ring.pop().map(|(k, _)| k), model.pop_front().map(|(k, _)| k));
                 }

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 pub struct History {
     ring: FrameRing<(MsgId, Instant)>,
     capacity: usize,
-    max_bytes: usize,
     /// Older entries are not replayed: the receiver may have forgotten that
     /// it saw them, and would show them twice.
     max_age: Duration,
@@ -25,23 +24,21 @@ impl History {
         History {
             ring: FrameRing::new(max_bytes),
             capacity,
-            max_bytes,
             max_age,
         }
     }
 
     /// Adds a copy of a message's frame, forgetting the oldest as far as
-    /// the bounds ask. A frame larger than the whole bound is not kept.
+    /// the bounds ask. A frame larger than the whole byte bound is not
+    /// kept, and costs no other message its place.
     pub fn push(&mut self, id: MsgId, frame: &[u8], now: Instant) {
-        let Some(room) = self.max_bytes.checked_sub(frame.len()) else {
+        if self.capacity == 0 || !self.ring.can_hold(frame.len()) {
             return;
-        };
-        while self.ring.len() >= self.capacity.max(1) || self.ring.bytes() > room {
+        }
+        while self.ring.len() >= self.capacity {
             self.ring.pop();
         }
-        if self.capacity > 0 {
-            self.ring.push((id, now), frame);
-        }
+        self.ring.push((id, now), frame);
     }
 
     /// The ids held, oldest first.

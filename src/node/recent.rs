@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 pub struct Recent {
     ring: FrameRing<(MsgId, Instant)>,
-    max_bytes: usize,
     max_age: Duration,
 }
 
@@ -24,27 +23,21 @@ impl Recent {
     pub fn new(max_bytes: usize, max_age: Duration) -> Self {
         Recent {
             ring: FrameRing::new(max_bytes),
-            max_bytes,
             max_age,
         }
     }
 
-    /// Keeps a copy of `frame`, first forgetting the oldest entries as far
-    /// as the bounds ask. A frame larger than the whole bound is not kept.
+    /// Keeps a copy of `frame`, first forgetting the entries that expired,
+    /// then the oldest as far as the byte bound asks. A frame larger than
+    /// the whole bound is not kept.
     pub fn insert(&mut self, id: MsgId, frame: &[u8], now: Instant) {
-        let room = self.max_bytes.checked_sub(frame.len());
         // Compared as instants: cheaper than a duration per entry.
-        let cutoff = now.checked_sub(self.max_age);
-        while let Some(((_, at), _)) = self.ring.oldest() {
-            let expired = cutoff.is_some_and(|cutoff| at < cutoff);
-            if room.is_some_and(|room| self.ring.bytes() <= room) && !expired {
-                break;
+        if let Some(cutoff) = now.checked_sub(self.max_age) {
+            while self.ring.oldest().is_some_and(|((_, at), _)| at < cutoff) {
+                self.ring.pop();
             }
-            self.ring.pop();
         }
-        if room.is_some() {
-            self.ring.push((id, now), frame);
-        }
+        self.ring.push((id, now), frame);
     }
 
     /// Copies of the frames held of `ranges`, in the order they came, each
@@ -179,8 +172,6 @@ mod tests {
                         model.pop_front();
                     }
                     model.push_back((seq as u64, bytes));
-                } else {
-                    model.clear();
                 }
             }
             let got: Vec<Vec<u8>> = r
