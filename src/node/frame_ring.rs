@@ -1,11 +1,10 @@
 //! Frames kept by copy, back to back in one ring of bytes, oldest first.
 //!
-//! The history keeps every chat message a node handles and the recent cache
-//! every flooded one, each letting it go hundreds or thousands of messages
-//! later. Copying a frame into a ring costs one short copy and no
-//! allocation; holding a shared frame instead cost an allocation, then a
-//! cache miss and a `free` when it was let go, on a reference count that
-//! other threads had touched meanwhile.
+//! The recent cache keeps every flooded message a node handles, letting it
+//! go thousands of messages later. Copying a frame into a ring costs one
+//! short copy and no allocation; holding a shared frame instead cost an
+//! allocation, then a cache miss and a `free` when it was let go, on a
+//! reference count that other threads had touched meanwhile.
 
 use super::peers::Frame;
 use std::collections::VecDeque;
@@ -74,6 +73,7 @@ impl<M: Copy> FrameRing<M> {
     }
 
     /// Frames held.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -82,11 +82,6 @@ impl<M: Copy> FrameRing<M> {
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes.len()
-    }
-
-    /// The notes, oldest first.
-    pub fn notes(&self) -> impl Iterator<Item = M> + '_ {
-        self.entries.iter().map(|(note, _)| *note)
     }
 
     /// Copies of the frames whose notes `wanted` picks, oldest first, each

@@ -1,29 +1,50 @@
 //! The most recent chat messages, replayed to a peer that lacks them.
 //!
 //! Entries are copies of the frames as they came in (or went out, for this
-//! node's own), in a [`FrameRing`]; `router::resend` readies one to be
-//! sent again.
+//! node's own); `router::resend` readies one to be sent again. The history
+//! is a ring of slots, each with a buffer of its own that the entry
+//! replacing it reuses: a message costs one short copy, with no allocation
+//! and nothing to let go.
 
-use super::frame_ring::FrameRing;
 use super::peers::Frame;
 use crate::protocol::MsgId;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+/// The largest buffer a slot keeps for the next entry; a larger one, left
+/// by a big frame, is given back when its entry goes.
+const REUSED_BYTES: usize = 4 << 10;
+
 pub struct History {
-    ring: FrameRing<(MsgId, Instant)>,
+    /// The entries, oldest at `oldest`, `len` of them, wrapping around.
+    slots: Vec<Slot>,
+    oldest: usize,
+    len: usize,
+    /// Bytes of the frames held.
+    bytes: usize,
     capacity: usize,
+    max_bytes: usize,
     /// Older entries are not replayed: the receiver may have forgotten that
     /// it saw them, and would show them twice.
     max_age: Duration,
+}
+
+struct Slot {
+    id: MsgId,
+    received: Instant,
+    frame: Vec<u8>,
 }
 
 impl History {
     /// A history of at most `capacity` messages and `max_bytes` of frames.
     pub fn new(capacity: usize, max_bytes: usize, max_age: Duration) -> Self {
         History {
-            ring: FrameRing::new(max_bytes),
+            slots: Vec::new(),
+            oldest: 0,
+            len: 0,
+            bytes: 0,
             capacity,
+            max_bytes,
             max_age,
         }
     }
@@ -32,18 +53,46 @@ impl History {
     /// the bounds ask. A frame larger than the whole byte bound is not
     /// kept, and costs no other message its place.
     pub fn push(&mut self, id: MsgId, frame: &[u8], now: Instant) {
-        if self.capacity == 0 || !self.ring.can_hold(frame.len()) {
+        if self.capacity == 0 || frame.len() > self.max_bytes {
             return;
         }
-        while self.ring.len() >= self.capacity {
-            self.ring.pop();
+        while self.len == self.capacity || self.bytes + frame.len() > self.max_bytes {
+            self.forget_oldest();
         }
-        self.ring.push((id, now), frame);
+        let at = (self.oldest + self.len) % self.capacity;
+        if at == self.slots.len() {
+            self.slots.push(Slot {
+                id,
+                received: now,
+                frame: Vec::new(),
+            });
+        }
+        let slot = &mut self.slots[at];
+        (slot.id, slot.received) = (id, now);
+        slot.frame.clear();
+        slot.frame.extend_from_slice(frame);
+        self.len += 1;
+        self.bytes += frame.len();
+    }
+
+    fn forget_oldest(&mut self) {
+        let slot = &mut self.slots[self.oldest];
+        self.bytes -= slot.frame.len();
+        if slot.frame.capacity() > REUSED_BYTES {
+            slot.frame = Vec::new();
+        }
+        self.oldest = (self.oldest + 1) % self.capacity;
+        self.len -= 1;
+    }
+
+    /// The entries, oldest first.
+    fn entries(&self) -> impl Iterator<Item = &Slot> + '_ {
+        (0..self.len).map(|i| &self.slots[(self.oldest + i) % self.capacity])
     }
 
     /// The ids held, oldest first.
     pub fn ids(&self) -> impl Iterator<Item = MsgId> + '_ {
-        self.ring.notes().map(|(id, _)| id)
+        self.entries().map(|slot| slot.id)
     }
 
     /// The frames a peer holding `have` lacks, oldest first, each with how
@@ -55,10 +104,13 @@ impl History {
         since: Instant,
         now: Instant,
     ) -> Vec<(Frame, Duration)> {
-        self.ring.copies(|(id, received)| {
-            let age = now.duration_since(received);
-            (received < since && age < self.max_age && !have.contains(&id)).then_some(age)
-        })
+        self.entries()
+            .filter_map(|slot| {
+                let age = now.duration_since(slot.received);
+                (slot.received < since && age < self.max_age && !have.contains(&slot.id))
+                    .then(|| (Frame::copy_from_slice(&slot.frame), age))
+            })
+            .collect()
     }
 }
 
@@ -102,6 +154,58 @@ mod tests {
             2,
             "a frame over the whole bound is not kept"
         );
+    }
+
+    #[test]
+    fn big_buffers_are_given_back_when_their_entries_go() {
+        let now = Instant::now();
+        let mut h = History::new(4, 1 << 20, Duration::from_secs(60));
+        for n in 0..4 {
+            h.push(id(n), &[b'x'; 60_000], now);
+        }
+        for n in 4..8 {
+            h.push(id(n), b"an ordinary line", now);
+        }
+        let held: usize = h.slots.iter().map(|s| s.frame.capacity()).sum();
+        assert!(held <= 4 * REUSED_BYTES, "{held}");
+    }
+
+    proptest::proptest! {
+        /// Whatever the sizes and bounds, the history holds exactly the
+        /// newest frames within both bounds, byte for byte, as a list of
+        /// copies would.
+        #[test]
+        fn it_holds_what_a_list_of_copies_would(
+            capacity in 0usize..6,
+            max_bytes in 0usize..300,
+            lens in proptest::collection::vec(0usize..120, 0..40),
+        ) {
+            let now = Instant::now();
+            let mut h = History::new(capacity, max_bytes, Duration::from_secs(60));
+            let mut model: std::collections::VecDeque<(MsgId, Vec<u8>)> = Default::default();
+            for (n, len) in lens.into_iter().enumerate() {
+                let frame: Vec<u8> = (0..len).map(|i| (n * 7 + i) as u8).collect();
+                h.push(id(n as u64), &frame, now);
+                if capacity > 0 && len <= max_bytes {
+                    while model.len() == capacity
+                        || model.iter().map(|(_, f)| f.len()).sum::<usize>() + len > max_bytes
+                    {
+                        model.pop_front();
+                    }
+                    model.push_back((id(n as u64), frame));
+                }
+            }
+            let ids: Vec<MsgId> = model.iter().map(|(id, _)| *id).collect();
+            proptest::prop_assert_eq!(h.ids().collect::<Vec<_>>(), ids);
+            let later = now + Duration::from_secs(1);
+            let frames: Vec<Vec<u8>> = h
+                .missing_from(&HashSet::new(), later, later)
+                .into_iter()
+                .map(|(f, _)| f.to_vec())
+                .collect();
+            let want: Vec<Vec<u8>> = model.into_iter().map(|(_, f)| f).collect();
+            proptest::prop_assert_eq!(frames, want);
+        }
     }
 
     #[test]
