@@ -100,14 +100,16 @@ impl Lines {
         }
     }
 
-    /// The next line if it is already read and `accept` takes it; never
-    /// waits. Lets a caller handle a burst of lines in one go.
-    pub fn ready_line(&mut self, accept: impl FnOnce(&str) -> bool) -> Option<Line> {
-        match self.ready.front() {
-            Some(Input::Line(line)) if accept(line) => match self.ready.pop_front() {
-                Some(Input::Line(line)) => Some(line),
-                _ => None,
-            },
+    /// The next line if it is already read and `accept` takes it, with
+    /// what `accept` made of it; never waits. Lets a caller handle a burst
+    /// of lines in one go.
+    pub fn ready_line<T>(&mut self, accept: impl FnOnce(&str) -> Option<T>) -> Option<(Line, T)> {
+        let Some(Input::Line(line)) = self.ready.front() else {
+            return None;
+        };
+        let made = accept(line)?;
+        match self.ready.pop_front() {
+            Some(Input::Line(line)) => Some((line, made)),
             _ => None,
         }
     }

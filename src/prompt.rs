@@ -105,11 +105,16 @@ pub async fn run(
         match Command::parse(&line) {
             Command::Nothing => {}
             Command::Quit => return,
-            Command::Say(_) | Command::Me(_) => {
+            command @ (Command::Say(_) | Command::Me(_)) => {
                 // Chat lines already read go with this one.
-                let mut burst = vec![line];
+                let mut burst = Vec::new();
+                if let Some(chat) = command.chat() {
+                    let part = chat_part(&line, chat);
+                    burst.push((line, part));
+                }
                 while burst.len() < MAX_BURST {
-                    match lines.ready_line(|l| Command::parse(l).chat().is_some()) {
+                    let chat = |l: &str| Command::parse(l).chat().map(|chat| chat_part(l, chat));
+                    match lines.ready_line(chat) {
                         Some(line) => burst.push(line),
                         None => break,
                     }
@@ -147,12 +152,19 @@ pub async fn run(
 /// Chat lines sent in one go at most.
 const MAX_BURST: usize = 512;
 
-/// Sends chat lines (each a `Say` or `Me`), in order, and tells the user of
-/// any that could not be sent.
-async fn say(node: &Node, lines: &[Line]) {
+/// Where a chat line's text starts in its line (the text is always the
+/// line's end), and whether it is an action: kept beside the line, so that
+/// a line of a burst is parsed once.
+fn chat_part(line: &str, (text, action): (&str, bool)) -> (usize, bool) {
+    (line.len() - text.len(), action)
+}
+
+/// Sends chat lines (each with its [`chat_part`]), in order, and tells the
+/// user of any that could not be sent.
+async fn say(node: &Node, lines: &[(Line, (usize, bool))]) {
     let chat: Vec<(&str, bool)> = lines
         .iter()
-        .filter_map(|l| Command::parse(l).chat())
+        .filter_map(|(line, (start, action))| Some((line.get(*start..)?, *action)))
         .collect();
     let mut rest = &chat[..];
     while !rest.is_empty() {
