@@ -156,6 +156,7 @@ const MAX_BURST: usize = 512;
 /// line's end), and whether it is an action: kept beside the line, so that
 /// a line of a burst is parsed once.
 fn chat_part(line: &str, (text, action): (&str, bool)) -> (usize, bool) {
+    debug_assert!(line.ends_with(text), "{text:?} does not end {line:?}");
     (line.len() - text.len(), action)
 }
 
