@@ -40,7 +40,7 @@ const HISTORY_BYTES: usize = 8 << 20;
 const SEEN_TTL: Duration = Duration::from_secs(3600);
 const SEEN_ORIGINS: usize = 4096;
 /// A replayed message younger than this is still news: it goes out as it
-/// came, not marked as history.
+/// would be passed on, not marked as history (see [`resend`]).
 pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
 /// Bytes of recent messages kept for peers that ask for them (`GRAFT`),
 /// and for how long at most. When a link closes, what its peer lost is what
