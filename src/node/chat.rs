@@ -4,9 +4,9 @@
 //! (see `router.rs`).
 
 use super::broadcast::Onward;
-use super::peers::{Frame, Via};
+use super::peers::Via;
 use super::roster::Heard;
-use super::router::{flush_gathered, push_now, Shared, State, Waits};
+use super::router::{encode_with, flush_gathered, push_now, Shared, State, Waits};
 use crate::display::Event;
 use crate::protocol::{
     self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
@@ -155,12 +155,9 @@ impl Shared {
             }
         }
         if !news.is_empty() {
-            let mut frame = Vec::new();
             // A part of a roster that parsed encodes; were it not to, the
             // news would still come with the users' next heartbeats.
-            let frame = protocol::encode_roster(news.into_iter(), &mut frame)
-                .ok()
-                .map(|()| Frame::from(frame));
+            let frame = encode_with(|out| protocol::encode_roster(news.into_iter(), out));
             for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
                 push_now(&peer.outbox, frame.clone());
             }

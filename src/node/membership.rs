@@ -58,10 +58,10 @@ impl Shared {
             send(new, encode_with(|out| protocol::encode_have(ids, out)));
             let online = state.roster.online();
             let members = online.iter().map(|(id, name)| (*id, name.as_str()));
-            let mut roster = Vec::new();
-            if protocol::encode_roster(members, &mut roster).is_ok() {
-                send(new, Some(roster.into()));
-            }
+            send(
+                new,
+                encode_with(|out| protocol::encode_roster(members, out)),
+            );
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
         for (other, p) in state.peers.iter() {

@@ -20,7 +20,7 @@ use super::roster::Roster;
 use super::seen::SeenCache;
 use super::wants::Wants;
 use crate::display::{Display, Event};
-use crate::message::{FrameError, HEADER_LEN};
+use crate::message::HEADER_LEN;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::rt;
 use crate::secure::Identity;
@@ -338,12 +338,11 @@ pub(super) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
 /// Encodes into a fresh buffer, for rare paths where the state's scratch
 /// buffer is borrowed elsewhere.
 fn encode(message: &Message<'_>) -> Option<Frame> {
-    let mut out = Vec::new();
-    message.encode(&mut out).ok()?;
-    Some(out.into())
+    encode_with(|out| message.encode(out))
 }
 
-pub(super) fn encode_with(f: impl FnOnce(&mut Vec<u8>) -> Result<(), FrameError>) -> Option<Frame> {
+/// A frame of its own, written by `f`; `None` if `f` refuses.
+pub(super) fn encode_with<E>(f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Option<Frame> {
     let mut out = Vec::new();
     f(&mut out).ok()?;
     Some(out.into())
@@ -361,9 +360,7 @@ pub(super) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
     let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
     match Message::parse(body) {
         Ok(Message::Chat(chat)) if chat.id.origin != me => {
-            let mut out = Vec::new();
-            protocol::encode_relayed(body, chat.ttl.saturating_sub(1), &mut out).ok()?;
-            Some(out.into())
+            encode_with(|out| protocol::encode_relayed(body, chat.ttl.saturating_sub(1), out))
         }
         _ => Some(frame),
     }
