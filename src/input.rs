@@ -149,10 +149,10 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
             // room for all of those at once spares growing step by step.
             let mut text = String::new();
             let mut batch = vec![read_line(&mut reader, max_line, &mut scratch, &mut text)];
-            let ahead = reader.buffer();
-            if !ahead.is_empty() {
-                text.reserve(ahead.len());
-                batch.reserve(memchr::memchr_iter(b'\n', ahead).count().min(BATCH_LINES));
+            let ahead = reader.buffer().len();
+            if ahead > 0 {
+                text.reserve(ahead);
+                batch.reserve(BATCH_LINES - 1);
             }
             while batch.len() < BATCH_LINES
                 && batch.last() != Some(&Found::End)
