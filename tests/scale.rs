@@ -9,7 +9,7 @@
 mod support;
 
 use std::time::Duration;
-use support::Peer;
+use support::{who, Peer};
 
 const NODES: usize = 100;
 const KILLED: usize = 30;
@@ -53,21 +53,10 @@ fn a_hundred_nodes_form_one_network_deliver_exactly_once_and_survive_30_deaths()
         let p = &nodes[i];
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         loop {
-            let before = p.lines().len();
-            p.say(":who");
-            p.wait_until(Duration::from_secs(10), "a :who answer", |ls| {
-                ls[before.min(ls.len())..]
-                    .iter()
-                    .any(|l| l.contains(" online: "))
-            });
-            if p.lines()[before..].iter().any(|l| l.starts_with(&all)) {
+            let answer = who(p);
+            if answer.starts_with(&all) {
                 break;
             }
-            let answer = p.lines()[before..]
-                .iter()
-                .find(|l| l.contains(" online: "))
-                .cloned()
-                .unwrap_or_default();
             let notices: Vec<String> = p
                 .lines()
                 .into_iter()

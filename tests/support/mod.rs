@@ -359,6 +359,22 @@ pub fn wait_connections(peer: &Peer, n: usize, timeout: Duration) {
     });
 }
 
+/// Asks `peer` who is online; returns its answer line.
+pub fn who(peer: &Peer) -> String {
+    let before = peer.lines().len();
+    peer.say(":who");
+    let is_answer = |l: &String| l.contains(" online: ");
+    peer.wait_until(Duration::from_secs(10), "a :who answer", |ls| {
+        ls[before.min(ls.len())..].iter().any(is_answer)
+    });
+    let lines = peer.lines();
+    lines[before..]
+        .iter()
+        .find(|l| is_answer(l))
+        .cloned()
+        .unwrap_or_default()
+}
+
 /// Waits until `peer`'s `:who` lists exactly `names`.
 pub fn wait_who(peer: &Peer, names: &[&str], timeout: Duration) {
     let mut sorted: Vec<&str> = names.to_vec();
@@ -366,14 +382,7 @@ pub fn wait_who(peer: &Peer, names: &[&str], timeout: Duration) {
     let want = format!("*** {} online: {}", sorted.len(), sorted.join(", "));
     let deadline = Instant::now() + timeout;
     loop {
-        let before = peer.lines().len();
-        peer.say(":who");
-        peer.wait_until(Duration::from_secs(10), "a :who answer", |ls| {
-            ls[before.min(ls.len())..]
-                .iter()
-                .any(|l| l.contains(" online: "))
-        });
-        if peer.lines()[before..].contains(&want) {
+        if who(peer) == want {
             return;
         }
         assert!(
