@@ -30,16 +30,11 @@ impl<M: Copy> FrameRing<M> {
         }
     }
 
-    /// Whether a frame of `len` bytes can be kept at all.
-    pub fn can_hold(&self, len: usize) -> bool {
-        len <= self.limit
-    }
-
     /// Keeps a copy of `frame`, newest, first forgetting the oldest frames
     /// as far as the byte bound asks. A frame larger than the whole bound
     /// is not kept, and costs no other frame its place.
     pub fn push(&mut self, note: M, frame: &[u8]) {
-        if !self.can_hold(frame.len()) {
+        if frame.len() > self.limit {
             return;
         }
         while self.bytes.len() + frame.len() > self.limit && self.pop().is_some() {}
