@@ -11,11 +11,14 @@ use crate::node::short_id;
 use crate::protocol::KeptChat;
 use crate::sanitize::push_sanitized;
 use std::io::{self, IoSlice, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// Bytes of text the display holds before producers wait.
 pub const QUEUE_BYTES: usize = 1 << 20;
+/// Written buffers kept for the next lines, and the largest kept.
+const SPARE_BUFFERS: usize = 4;
+const SPARE_BYTES: usize = 128 << 10;
 
 /// Something to show.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +42,10 @@ pub enum Event<'a> {
 pub struct Display {
     text: Queue<Vec<u8>>,
     style: Style,
+    /// Buffers the printer has written, emptied, for the next lines. A
+    /// freed buffer of tens of KiB goes back to the system, and the next
+    /// one is faulted in again page by page as lines fill it.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Display {
@@ -46,7 +53,32 @@ impl Display {
         Arc::new(Display {
             text: Queue::new(QUEUE_BYTES),
             style,
+            spare: Mutex::new(Vec::new()),
         })
+    }
+
+    /// An empty buffer for lines to come, with room for `room` bytes: one
+    /// the printer gave back, if there is one.
+    pub fn buffer(&self, room: usize) -> Vec<u8> {
+        let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
+        let mut text = spare.unwrap_or_default();
+        text.reserve(room);
+        text
+    }
+
+    /// Keeps written buffers for [`buffer`](Self::buffer), as many as it
+    /// holds, and drops the rest.
+    fn give_back(&self, written: &mut Vec<Vec<u8>>) {
+        let Ok(mut spare) = self.spare.lock() else {
+            written.clear();
+            return;
+        };
+        for mut text in written.drain(..) {
+            if spare.len() < SPARE_BUFFERS && text.capacity() <= SPARE_BYTES {
+                text.clear();
+                spare.push(text);
+            }
+        }
     }
 
     /// Appends the line for `event` to `out`, to be queued with
@@ -135,7 +167,7 @@ pub fn spawn_printer(display: Arc<Display>, mut sink: impl Sink + 'static) -> Jo
                 // producers never wait on a display no one sees.
             }
             let busy = batch.iter().map(Vec::len).sum::<usize>() >= BUSY_BYTES;
-            batch.clear();
+            display.give_back(&mut batch);
             if busy {
                 std::thread::sleep(GATHER);
             }
@@ -396,5 +428,30 @@ mod tests {
         assert_eq!(l, "bob: ^[[2J^Gboom\n");
         let n = shown(&Event::Notice("x\u{1b}]0;t\u{7}"), Style::default());
         assert_eq!(n, "*** x^[]0;t^G\n");
+    }
+
+    #[test]
+    fn written_buffers_come_back_for_the_next_lines_and_big_ones_do_not() {
+        let display = Display::new(Style::default());
+        let mut kept = Vec::with_capacity(32 << 10);
+        kept.extend_from_slice(b"one\n");
+        let mut big = Vec::with_capacity(SPARE_BYTES + 1);
+        big.extend_from_slice(b"two\n");
+        display.queue(kept);
+        display.queue(big);
+        display.close();
+        let sink = Plain(Trickle(Vec::new()));
+        spawn_printer(display.clone(), sink).join().unwrap();
+        let next = display.buffer(16);
+        assert!(next.is_empty(), "a given-back buffer is emptied");
+        assert_eq!(
+            next.capacity(),
+            32 << 10,
+            "the written buffer, not a new one"
+        );
+        assert!(
+            display.buffer(16).capacity() < 32 << 10,
+            "a buffer over {SPARE_BYTES} bytes is not kept"
+        );
     }
 }

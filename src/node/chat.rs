@@ -28,7 +28,7 @@ impl Shared {
     /// [`ChatBatch`]).
     pub fn chat_batch(&self) -> ChatBatch<'_> {
         let mut state = self.lock();
-        room_for_batch(&mut state);
+        self.room_for_batch(&mut state);
         ChatBatch {
             shared: self,
             state,
@@ -194,9 +194,18 @@ impl Shared {
         // The next batch is likely about as long: room for it now spares
         // growing its buffer, and copying the text, line by line.
         let room = (2 * state.shown.len()).min(SHOWN_ROOM);
-        let text = std::mem::replace(&mut state.shown, Vec::with_capacity(room));
+        let text = std::mem::replace(&mut state.shown, self.display.buffer(room));
         if self.display.queue(text) {
             waits.wait_for_display(&self.display);
+        }
+    }
+
+    /// Gives the display text room for a batch of chat lines, unless it
+    /// has it. An empty buffer is replaced rather than grown: nothing to
+    /// copy.
+    fn room_for_batch(&self, state: &mut State) {
+        if state.shown.capacity() < BATCH_ROOM && state.shown.is_empty() {
+            state.shown = self.display.buffer(BATCH_ROOM);
         }
     }
 
@@ -212,7 +221,7 @@ impl Shared {
         let mut guard = self.lock();
         let state = &mut *guard;
         if lines.len() > 1 {
-            room_for_batch(state);
+            self.room_for_batch(state);
         }
         let name = state.name.clone();
         let mut waits = Waits::default();
@@ -324,14 +333,6 @@ impl Drop for ChatBatch<'_> {
     /// the messages it handled.
     fn drop(&mut self) {
         self.shared.hand_over(&mut self.state, &mut self.waits);
-    }
-}
-
-/// Gives the display text room for a batch of chat lines, unless it has
-/// it. An empty buffer is replaced rather than grown: nothing to copy.
-fn room_for_batch(state: &mut State) {
-    if state.shown.capacity() < BATCH_ROOM && state.shown.is_empty() {
-        state.shown = Vec::with_capacity(BATCH_ROOM);
     }
 }
 
