@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo bench --bench mesh                      # everything
-//! cargo bench --bench mesh -- --nodes 5 --messages 200000 --scale 100
+//! cargo bench --bench mesh -- --nodes 5 --messages 200000 --scale 100 --runs 3
 //! cargo bench --bench mesh -- --only latency     # or throughput, memory, scale
 //! ```
 //!
@@ -12,7 +12,8 @@
 //! sockets: no chat logic, the machine's own limit); idle memory and
 //! wake-ups; memory per connection and under a flood of maximum-size
 //! frames; and a 100-node network's formation, delivery and survival. The
-//! machine is shared and noisy, so compare ratios, not absolute figures.
+//! machine is shared and noisy, so compare ratios, not absolute figures;
+//! the throughput figures are medians of `--runs` runs taken in turn.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -39,6 +40,7 @@ fn main() {
     let nodes = flag("--nodes", 5);
     let messages = flag("--messages", 200_000);
     let scale = flag("--scale", 100);
+    let runs = flag("--runs", 3).max(1);
     // One part of the table only, for quicker comparisons.
     let only = args
         .iter()
@@ -47,6 +49,7 @@ fn main() {
     let part = |name: &str| only.as_deref().map_or(true, |o| o == name);
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("p2pchat mesh benchmark: {cores} cores, {nodes}-node chain, {messages} messages of 60 bytes");
+    println!("throughput: the median of {runs} runs");
     println!();
     println!(
         "{:<44} {:>14} {:>14} {:>8}",
@@ -54,10 +57,34 @@ fn main() {
     );
 
     if part("throughput") {
-        let (ours, ours_cpu) = chain_throughput(nodes, messages, true);
-        let (plain, plain_cpu) = chain_throughput(nodes, messages, false);
-        let bare = relay_throughput(nodes, messages);
+        // Each figure is the median of its runs, which take turns, so that a
+        // busy spell on a shared machine moves one run, not the table.
+        let (mut enc, mut plain, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..runs {
+            enc.push(chain_throughput(nodes, messages, true));
+            plain.push(chain_throughput(nodes, messages, false));
+            bare.push(relay_throughput(nodes, messages));
+        }
+        let rates: Vec<f64> = enc.iter().map(|r| r.0).collect();
+        let (ours, ours_cpu) = (
+            median(&rates),
+            median(&enc.iter().map(|r| r.1).collect::<Vec<_>>()),
+        );
+        let (plain, plain_cpu) = (
+            median(&plain.iter().map(|r| r.0).collect::<Vec<_>>()),
+            median(&plain.iter().map(|r| r.1).collect::<Vec<_>>()),
+        );
+        let bare = median(&bare);
         row("throughput through the chain (msg/s)", ours, bare);
+        if runs > 1 {
+            let slowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
+            let fastest = rates.iter().copied().fold(0.0, f64::max);
+            println!(
+                "{:<44} {:>14}",
+                format!("  slowest and fastest of {runs} runs"),
+                format!("{slowest:.0}-{fastest:.0}")
+            );
+        }
         row("  the same, links not encrypted (msg/s)", plain, bare);
         println!(
             "{:<44} {:>13.0}%",
@@ -401,6 +428,13 @@ fn relay_throughput(hops: usize, messages: usize) -> f64 {
     let elapsed = start.elapsed();
     writer.join().unwrap();
     messages as f64 / elapsed.as_secs_f64()
+}
+
+/// The middle value (the upper middle of an even count).
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
 }
 
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
