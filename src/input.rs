@@ -235,7 +235,7 @@ fn read_line(
     if line.last() == Some(&b'\r') {
         line.pop();
     }
-    match simdutf8::basic::from_utf8(line) {
+    match std::str::from_utf8(line) {
         Ok(s) => {
             let start = text.len();
             text.push_str(s);

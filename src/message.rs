@@ -111,11 +111,10 @@ pub fn decode_with_limit(buf: &[u8], limit: usize) -> Result<Decoded<'_>, FrameE
     }
 }
 
-/// Validates a body's UTF-8: with SIMD, as every frame received is checked.
-/// Only a body found invalid is read again, to say where.
+/// Validates a body's UTF-8.
 fn body(bytes: &[u8]) -> Result<&str, FrameError> {
-    simdutf8::basic::from_utf8(bytes).map_err(|_| FrameError::InvalidUtf8 {
-        offset: std::str::from_utf8(bytes).map_or_else(|e| e.valid_up_to(), |s| s.len()),
+    std::str::from_utf8(bytes).map_err(|e| FrameError::InvalidUtf8 {
+        offset: e.valid_up_to(),
     })
 }
 
