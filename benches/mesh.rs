@@ -19,7 +19,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -176,8 +176,10 @@ struct Node {
     /// Counted lines whose number (the digits right after the prefix) was
     /// shown before: repeats, where the counted lines are numbered.
     repeats: Arc<AtomicUsize>,
-    /// When each of the last lines counted arrived.
-    last: Arc<Mutex<Option<Instant>>>,
+    /// When the last lines counted arrived; signalled at each count, so
+    /// that a wait sleeps until then rather than polling, which would take
+    /// CPU from the nodes measured.
+    last: Arc<(Mutex<Option<Instant>>, Condvar)>,
 }
 
 impl Node {
@@ -218,7 +220,7 @@ impl Node {
             .expect("a port");
         let seen = Arc::new(AtomicUsize::new(0));
         let repeats = Arc::new(AtomicUsize::new(0));
-        let last = Arc::new(Mutex::new(None));
+        let last = Arc::new((Mutex::new(None), Condvar::new()));
         let (s, r, l) = (seen.clone(), repeats.clone(), last.clone());
         // The lines not counted (the node's notices: who connected, who
         // left), for reading when a part fails.
@@ -267,7 +269,8 @@ impl Node {
                 if counted > 0 {
                     r.fetch_add(repeated, Ordering::SeqCst);
                     s.fetch_add(counted, Ordering::SeqCst);
-                    *l.lock().unwrap() = Some(now);
+                    *l.0.lock().unwrap() = Some(now);
+                    l.1.notify_all();
                 }
             }
         });
@@ -293,13 +296,15 @@ impl Node {
 
     fn wait_count(&self, n: usize, timeout: Duration) -> Option<Instant> {
         let deadline = Instant::now() + timeout;
+        let (last, counted) = &*self.last;
+        // The count rises before the reader takes the lock to signal, and
+        // is read here under it: no signal is missed.
+        let mut guard = last.lock().unwrap();
         while self.seen.load(Ordering::SeqCst) < n {
-            if Instant::now() > deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_micros(200));
+            let left = deadline.checked_duration_since(Instant::now())?;
+            guard = counted.wait_timeout(guard, left).unwrap().0;
         }
-        *self.last.lock().unwrap()
+        *guard
     }
 }
 
