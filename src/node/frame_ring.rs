@@ -11,10 +11,20 @@ use std::collections::VecDeque;
 
 /// Frames, each with something the keeper notes beside it (`M`).
 pub struct FrameRing<M> {
-    bytes: VecDeque<u8>,
+    /// The frames' bytes, back to back from `head`, `held` of them,
+    /// wrapping from offset `room` to the start. A plain buffer with two
+    /// offsets: a push is one or two copies, and a pop two additions.
+    /// Bytes past `buf.len()` (at most `room`) were never written: they are
+    /// appended as the ring first fills, so room is not zeroed in advance.
+    buf: Vec<u8>,
+    room: usize,
+    head: usize,
+    held: usize,
     entries: VecDeque<(M, usize)>,
     /// The most bytes it holds, and the most room it takes.
     limit: usize,
+    /// Room it keeps however little it holds.
+    min_room: usize,
 }
 
 /// Room a ring keeps however little it holds.
@@ -24,9 +34,13 @@ impl<M: Copy> FrameRing<M> {
     /// A ring of at most `limit` bytes.
     pub fn new(limit: usize) -> Self {
         FrameRing {
-            bytes: VecDeque::new(),
+            buf: Vec::new(),
+            room: 0,
+            head: 0,
+            held: 0,
             entries: VecDeque::new(),
             limit,
+            min_room: MIN_ROOM,
         }
     }
 
@@ -37,15 +51,24 @@ impl<M: Copy> FrameRing<M> {
         if frame.len() > self.limit {
             return;
         }
-        while self.bytes.len() + frame.len() > self.limit && self.pop().is_some() {}
-        let needed = self.bytes.len() + frame.len();
-        if needed > self.bytes.capacity() {
+        while self.held + frame.len() > self.limit && self.pop().is_some() {}
+        let needed = self.held + frame.len();
+        if needed > self.room {
             // Doubling, but not past the limit: a ring wraps through all
             // its room, so all of it ends up backed by memory.
-            let room = (2 * self.bytes.capacity()).clamp(needed, self.limit.max(needed));
-            self.bytes.reserve_exact(room - self.bytes.len());
+            let room = (2 * self.room).clamp(needed, self.limit.max(needed));
+            self.relayout(room);
         }
-        self.bytes.extend(frame);
+        let tail = self.wrap(self.head + self.held);
+        if let Some(place) = self.buf.get_mut(tail..tail + frame.len()) {
+            // Once the ring has filled: one copy, unless it wraps.
+            place.copy_from_slice(frame);
+        } else {
+            let first = frame.len().min(self.room - tail);
+            self.write_at(tail, &frame[..first]);
+            self.write_at(0, &frame[first..]);
+        }
+        self.held += frame.len();
         self.entries.push_back((note, frame.len()));
     }
 
@@ -54,10 +77,11 @@ impl<M: Copy> FrameRing<M> {
     /// is over.
     pub fn pop(&mut self) -> Option<(M, usize)> {
         let (note, len) = self.entries.pop_front()?;
-        self.bytes.drain(..len);
-        let keep = MIN_ROOM.max(2 * self.bytes.len());
-        if self.bytes.capacity() > 2 * keep {
-            self.bytes.shrink_to(keep);
+        self.head = self.wrap(self.head + len);
+        self.held -= len;
+        let keep = self.min_room.max(2 * self.held);
+        if self.room > 2 * keep {
+            self.relayout(keep);
         }
         Some((note, len))
     }
@@ -65,6 +89,43 @@ impl<M: Copy> FrameRing<M> {
     /// The oldest frame's note and length.
     pub fn oldest(&self) -> Option<(M, usize)> {
         self.entries.front().copied()
+    }
+
+    /// An offset into the ring from one that may have run past its end
+    /// once.
+    fn wrap(&self, at: usize) -> usize {
+        if at >= self.room {
+            at - self.room
+        } else {
+            at
+        }
+    }
+
+    /// Writes `bytes` at offset `at`, which is within what was written or
+    /// just past it, overwriting and then appending; they end by `room`.
+    fn write_at(&mut self, at: usize, bytes: &[u8]) {
+        let over = bytes.len().min(self.buf.len() - at);
+        self.buf[at..at + over].copy_from_slice(&bytes[..over]);
+        self.buf.extend_from_slice(&bytes[over..]);
+    }
+
+    /// The `len` bytes held from offset `at` on: one slice, or two where
+    /// they wrap.
+    fn slices(&self, at: usize, len: usize) -> (&[u8], &[u8]) {
+        let first = len.min(self.room - at);
+        (&self.buf[at..at + first], &self.buf[..len - first])
+    }
+
+    /// Moves what it holds to the start of a buffer of `room` bytes (at
+    /// least `held`): to grow, or to give memory back.
+    fn relayout(&mut self, room: usize) {
+        let mut buf = Vec::with_capacity(room);
+        let (a, b) = self.slices(self.head, self.held);
+        buf.extend_from_slice(a);
+        buf.extend_from_slice(b);
+        self.buf = buf;
+        self.room = room;
+        self.head = 0;
     }
 
     /// Frames held.
@@ -76,28 +137,23 @@ impl<M: Copy> FrameRing<M> {
     /// Bytes held.
     #[cfg(test)]
     pub fn bytes(&self) -> usize {
-        self.bytes.len()
+        self.held
     }
 
     /// Copies of the frames whose notes `wanted` picks, oldest first, each
     /// with what `wanted` made of its note.
     pub fn copies<T>(&self, mut wanted: impl FnMut(M) -> Option<T>) -> Vec<(Frame, T)> {
-        let (front, back) = self.bytes.as_slices();
-        let mut start = 0;
+        let mut at = self.head;
         let mut found = Vec::new();
         for &(note, len) in &self.entries {
             if let Some(made) = wanted(note) {
-                let end = start + len;
-                let frame = match (front.get(start..end), start.checked_sub(front.len())) {
-                    (Some(whole), _) => Frame::copy_from_slice(whole),
-                    (None, Some(at)) => Frame::copy_from_slice(&back[at..at + len]),
-                    (None, None) => {
-                        Frame::from([&front[start..], &back[..end - front.len()]].concat())
-                    }
+                let frame = match self.slices(at, len) {
+                    (whole, []) => Frame::copy_from_slice(whole),
+                    (a, b) => Frame::from([a, b].concat()),
                 };
                 found.push((frame, made));
             }
-            start += len;
+            at = self.wrap(at + len);
         }
         found
     }
@@ -116,16 +172,16 @@ mod tests {
         for k in 0..100 {
             ring.push(k, &big);
             assert!(ring.bytes() <= limit);
-            assert!(ring.bytes.capacity() <= limit, "{}", ring.bytes.capacity());
+            assert!(ring.buf.capacity() <= limit, "{}", ring.buf.capacity());
         }
         for k in 100..400 {
             ring.pop();
             ring.push(k, b"a chat line of ordinary length");
         }
         assert!(
-            ring.bytes.capacity() <= 2 * MIN_ROOM,
+            ring.buf.capacity() <= 2 * MIN_ROOM,
             "{}",
-            ring.bytes.capacity()
+            ring.buf.capacity()
         );
     }
 
@@ -136,9 +192,12 @@ mod tests {
         #[test]
         fn the_ring_gives_back_what_a_list_of_copies_would(
             limit in 0usize..300,
+            min_room in 1usize..100,
             steps in proptest::collection::vec((0usize..120, 0usize..3), 0..80),
         ) {
             let mut ring = FrameRing::new(limit);
+            // Small, so that the ring also gives room back here.
+            ring.min_room = min_room;
             let mut model: VecDeque<(usize, Vec<u8>)> = VecDeque::new();
             for (k, (len, pops)) in steps.into_iter().enumerate() {
                 let frame: Vec<u8> = (0..len).map(|i| (k * 7 + i) as u8).collect();

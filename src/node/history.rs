@@ -59,7 +59,7 @@ impl History {
         while self.len == self.capacity || self.bytes + frame.len() > self.max_bytes {
             self.forget_oldest();
         }
-        let at = (self.oldest + self.len) % self.capacity;
+        let at = self.slot(self.len);
         if at == self.slots.len() {
             self.slots.push(Slot {
                 id,
@@ -75,19 +75,30 @@ impl History {
         self.bytes += frame.len();
     }
 
+    /// The slot `i` places after the oldest, `i` at most the capacity: a
+    /// wrap by subtraction, as a division would cost more than the copy.
+    fn slot(&self, i: usize) -> usize {
+        let at = self.oldest + i;
+        if at >= self.capacity {
+            at - self.capacity
+        } else {
+            at
+        }
+    }
+
     fn forget_oldest(&mut self) {
         let slot = &mut self.slots[self.oldest];
         self.bytes -= slot.frame.len();
         if slot.frame.capacity() > REUSED_BYTES {
             slot.frame = Vec::new();
         }
-        self.oldest = (self.oldest + 1) % self.capacity;
+        self.oldest = self.slot(1);
         self.len -= 1;
     }
 
     /// The entries, oldest first.
     fn entries(&self) -> impl Iterator<Item = &Slot> + '_ {
-        (0..self.len).map(|i| &self.slots[(self.oldest + i) % self.capacity])
+        (0..self.len).map(|i| &self.slots[self.slot(i)])
     }
 
     /// The ids held, oldest first.
