@@ -47,6 +47,14 @@ impl Shared {
         waits: &mut Waits,
     ) {
         state.recent.insert(id, frame, now);
+        // Every other peer has it from the origin's own link: nothing to do.
+        if state
+            .peers
+            .quiet_from(id.origin, from)
+            .is_some_and(|start| id.seq >= start)
+        {
+            return;
+        }
         let mut announced = false;
         let mut shared = None;
         // The relayed frame, once made, in the state's scratch buffer; or

@@ -114,6 +114,17 @@ pub struct PeerSet {
     pub(super) book: HashMap<NodeId, Known>,
     /// Addresses being dialed now.
     pub(super) dialing: HashSet<SocketAddr>,
+    /// The last answer of [`quiet_from`](Self::quiet_from). Forgotten by
+    /// every way to change a peer but `iter_mut`, which is for sending.
+    quiet: Option<Quiet>,
+}
+
+/// What [`PeerSet::quiet_from`] answered, and for which origin and sender.
+#[derive(Clone, Copy)]
+struct Quiet {
+    origin: NodeId,
+    from: Option<NodeId>,
+    from_seq: Option<u64>,
 }
 
 impl PeerSet {
@@ -124,6 +135,7 @@ impl PeerSet {
             peers: HashMap::default(),
             book: HashMap::new(),
             dialing: HashSet::new(),
+            quiet: None,
         }
     }
 
@@ -148,6 +160,7 @@ impl PeerSet {
         if id == self.me {
             return Err(Refusal::Myself);
         }
+        self.quiet = None;
         let closed = if let Some(old) = self.peers.get(&id) {
             let opener = |outbound: bool| if outbound { self.me } else { id };
             let preferred = self.me.min(id);
@@ -174,6 +187,7 @@ impl PeerSet {
 
     /// Forgets the connection `conn` to `id`, if it is still the current one.
     pub fn remove(&mut self, id: NodeId, conn: ConnId) -> Option<Peer> {
+        self.quiet = None;
         match self.peers.get(&id) {
             Some(p) if p.conn == conn => self.peers.remove(&id),
             _ => None,
@@ -189,6 +203,7 @@ impl PeerSet {
     }
 
     pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Peer> {
+        self.quiet = None;
         self.peers.get_mut(id)
     }
 
@@ -200,13 +215,47 @@ impl PeerSet {
         self.peers.get(&via.peer).filter(|p| p.conn == via.conn)
     }
 
-    /// [`current`](Self::current), to change.
+    /// [`current`](Self::current), to change: the way to change what a
+    /// link takes (`PRUNE`, `GRAFT`).
     pub fn current_mut(&mut self, via: Via) -> Option<&mut Peer> {
+        self.quiet = None;
         self.peers.get_mut(&via.peer).filter(|p| p.conn == via.conn)
     }
 
+    /// Every peer, to send or announce to. Not to change what a link
+    /// takes: that keeps [`quiet_from`](Self::quiet_from)'s answer.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut Peer)> {
         self.peers.iter_mut()
+    }
+
+    /// From which of `origin`'s sequence numbers on no peer but `from` and
+    /// the origin takes its messages in any way, every other one having
+    /// pruned it from a start no later; `None` if some peer takes them
+    /// whole. Kept until a peer changes, so that a run of messages from one
+    /// origin over its own link, the usual case once the tree has formed,
+    /// passes every other peer by in one comparison rather than a lookup in
+    /// each one's state.
+    pub fn quiet_from(&mut self, origin: NodeId, from: Option<NodeId>) -> Option<u64> {
+        if let Some(q) = self.quiet.filter(|q| q.origin == origin && q.from == from) {
+            debug_assert_eq!(q.from_seq, self.work_out_quiet(origin, from));
+            return q.from_seq;
+        }
+        let from_seq = self.work_out_quiet(origin, from);
+        self.quiet = Some(Quiet {
+            origin,
+            from,
+            from_seq,
+        });
+        from_seq
+    }
+
+    fn work_out_quiet(&self, origin: NodeId, from: Option<NodeId>) -> Option<u64> {
+        self.peers
+            .iter()
+            .filter(|(id, _)| Some(**id) != from && **id != origin)
+            .try_fold(0, |latest, (_, p)| {
+                Some(latest.max(p.link.pruned_from(origin)?))
+            })
     }
 }
 
@@ -316,5 +365,62 @@ pub(super) mod tests {
         assert!(s.remove(NodeId(40), 1).is_none());
         assert!(s.remove(NodeId(40), 2).is_some());
         assert_eq!(s.iter().count(), 0);
+    }
+
+    #[test]
+    fn quiet_from_follows_every_prune_graft_and_change_of_peers() {
+        let now = Instant::now();
+        let (origin, a, b) = (NodeId(1), NodeId(2), NodeId(3));
+        let via = |peer: NodeId, conn: ConnId| Via { peer, conn };
+        let mut s = set(4, 8);
+        for (id, conn) in [(origin, 1), (a, 2), (b, 3)] {
+            s.admit(id, peer(conn, 9000 + conn as u16, true), now)
+                .unwrap();
+        }
+        // a and b take the origin's messages whole until both prune it.
+        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        s.current_mut(via(a, 2))
+            .unwrap()
+            .link
+            .pruned_by_peer(origin, 10);
+        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        s.current_mut(via(b, 3))
+            .unwrap()
+            .link
+            .pruned_by_peer(origin, 7);
+        assert_eq!(
+            s.quiet_from(origin, Some(origin)),
+            Some(10),
+            "the later start"
+        );
+        // Asked again, the kept answer; for another origin or sender, anew.
+        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        assert_eq!(s.quiet_from(a, Some(a)), None);
+        assert_eq!(
+            s.quiet_from(origin, Some(a)),
+            Some(7),
+            "not a's start: a sent it"
+        );
+        // A graft, a newcomer and a departure each change the answer.
+        s.current_mut(via(b, 3))
+            .unwrap()
+            .link
+            .grafted_by_peer(origin);
+        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        s.current_mut(via(b, 3))
+            .unwrap()
+            .link
+            .pruned_by_peer(origin, 7);
+        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        let c = NodeId(4);
+        s.admit(c, peer(4, 9004, true), now).unwrap();
+        assert_eq!(s.quiet_from(origin, Some(origin)), None, "c takes it whole");
+        s.remove(c, 4);
+        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        // Sending through iter_mut keeps the answer.
+        for (_, p) in s.iter_mut() {
+            p.link.announce(crate::protocol::MsgId { origin, seq: 3 });
+        }
+        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
     }
 }

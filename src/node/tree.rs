@@ -79,16 +79,24 @@ impl Link {
         }
     }
 
+    /// Where the peer pruned `origin` from, if it did: its messages from
+    /// there on do not go to this peer at all.
+    pub fn pruned_from(&self, origin: NodeId) -> Option<u64> {
+        self.lazy.get(&origin).copied()
+    }
+
     /// The peer pruned `origin`, whose own messages from `start` on come
     /// to it over its link to that origin: from now on, announce those
-    /// below `start`, and send none whole.
+    /// below `start`, and send none whole. Reached through
+    /// `PeerSet::current_mut`, which forgets `PeerSet::quiet_from`'s answer.
     pub fn pruned_by_peer(&mut self, origin: NodeId, start: u64) {
         if self.lazy.len() < MAX_ORIGINS || self.lazy.contains_key(&origin) {
             self.lazy.insert(origin, start);
         }
     }
 
-    /// The peer grafted `origin`: send its messages whole again.
+    /// The peer grafted `origin`: send its messages whole again. Reached
+    /// as [`pruned_by_peer`](Self::pruned_by_peer) is.
     pub fn grafted_by_peer(&mut self, origin: NodeId) {
         self.lazy.remove(&origin);
     }
