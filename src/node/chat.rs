@@ -54,7 +54,9 @@ impl Shared {
         let tagged = if !chat.history && from.is_some() {
             // A live message proves its sender is online.
             let (heard, tagged) = state.roster.heard_tagged(chat.id.origin, chat.name, now);
-            self.announce(state, chat.id.origin, chat.name, heard, false);
+            if heard != Heard::Same {
+                self.announce(state, chat.id.origin, chat.name, heard, false);
+            }
             tagged
         } else {
             state.roster.is_ambiguous(chat.id.origin, chat.name)

@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 pub struct Recent {
     ring: FrameRing<(MsgId, Instant)>,
     max_age: Duration,
+    /// The last `now` inserted at, and what expired by then: a batch of
+    /// messages shares one `now`, and works out the cutoff once.
+    cutoff: Option<(Instant, Option<Instant>)>,
 }
 
 impl Recent {
@@ -24,6 +27,7 @@ impl Recent {
         Recent {
             ring: FrameRing::new(max_bytes),
             max_age,
+            cutoff: None,
         }
     }
 
@@ -32,7 +36,15 @@ impl Recent {
     /// the whole bound is not kept.
     pub fn insert(&mut self, id: MsgId, frame: &[u8], now: Instant) {
         // Compared as instants: cheaper than a duration per entry.
-        if let Some(cutoff) = now.checked_sub(self.max_age) {
+        let cutoff = match self.cutoff {
+            Some((at, cutoff)) if at == now => cutoff,
+            _ => {
+                let cutoff = now.checked_sub(self.max_age);
+                self.cutoff = Some((now, cutoff));
+                cutoff
+            }
+        };
+        if let Some(cutoff) = cutoff {
             while self.ring.oldest().is_some_and(|((_, at), _)| at < cutoff) {
                 self.ring.pop();
             }
@@ -187,11 +199,16 @@ mod tests {
     #[test]
     fn old_entries_expire() {
         let t0 = Instant::now();
+        let t1 = t0 + Duration::from_secs(11);
         let mut r = Recent::new(1000, Duration::from_secs(10));
+        // Two batches, each of two messages sharing one `now`.
         r.insert(id(1), &frame(1), t0);
-        r.insert(id(2), &frame(1), t0 + Duration::from_secs(11));
-        let got = r.get(&[range(1, 2)], t0 + Duration::from_secs(11));
-        assert_eq!(got.len(), 1);
+        r.insert(id(2), &frame(1), t0);
+        r.insert(id(3), &frame(1), t1);
+        r.insert(id(4), &frame(1), t1);
+        let got = r.get(&[range(1, 4)], t1);
+        assert_eq!(got.len(), 2, "the first batch expired by the second");
         assert_eq!(got[0].1, Duration::ZERO);
+        assert_eq!(r.len(), 2);
     }
 }

@@ -138,7 +138,9 @@ impl SeenCache {
     /// Records `id`; true if it is new and should be handled.
     pub fn insert(&mut self, id: MsgId, now: Instant) -> bool {
         if let Some(w) = self.origins.get_mut(&id.origin) {
-            if now.duration_since(w.last_used) < self.ttl {
+            // The same `now` as the last message's, in a batch: no
+            // subtraction needed.
+            if w.last_used == now || now.duration_since(w.last_used) < self.ttl {
                 w.last_used = now;
                 return w.insert(id.seq);
             }
