@@ -9,7 +9,7 @@
 //! two agree.
 
 use super::fields::is_plain_name;
-use super::numbers::{hex16, leading_digits, word_at};
+use super::numbers::{fixed_digits, hex16, leading_digits, word_at};
 use super::parse::find_space;
 use super::{Chat, MsgId, NodeId};
 
@@ -43,8 +43,8 @@ pub(super) fn parse(body: &str) -> Option<Chat<'_>> {
         return None;
     }
     at += 17;
-    let seq = number(bytes, &mut at)?;
-    let time_ms = number(bytes, &mut at)?;
+    let seq = number_of::<16>(bytes, &mut at)?;
+    let time_ms = number_of::<13>(bytes, &mut at)?;
     let name_len = find_space(bytes.get(at..)?)?;
     if !is_plain_name(&bytes[at..at + name_len]) {
         return None;
@@ -64,6 +64,19 @@ pub(super) fn parse(body: &str) -> Option<Chat<'_>> {
         name,
         text,
     })
+}
+
+/// As [`number`] reads, trying first for exactly `N` digits, the width
+/// such numbers have (see [`fixed_digits`]).
+#[inline(always)]
+fn number_of<const N: usize>(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    match fixed_digits::<N>(bytes, *at) {
+        Some(n) => {
+            *at += N + 1;
+            Some(n)
+        }
+        None => number(bytes, at),
+    }
 }
 
 /// Reads 1 to 19 decimal digits at `at` and the space after them, and
@@ -159,8 +172,13 @@ mod tests {
     /// values, sometimes from invalid ones, then perhaps one byte changed.
     fn near_chat() -> impl Strategy<Value = String> {
         let kind = prop_oneof![4 => "MSG|ME|HIST|HISTME", 1 => "MS|HISTMEE|msg|MSGS"];
-        let number =
-            || prop_oneof![4 => "[0-9]{1,19}", 1 => "[0-9]{1,21}|[0-9]{0,4}[ :a/]?[0-9]{0,3}"];
+        let number = || {
+            prop_oneof![
+                4 => "[0-9]{1,19}",
+                2 => "[0-9]{13}|[0-9]{16}",
+                1 => "[0-9]{1,21}|[0-9]{0,4}[ :a/]?[0-9]{0,3}",
+            ]
+        };
         let origin = prop_oneof![4 => "[0-9a-f]{16}", 1 => "[0-9a-fA-F:]{15,17}"];
         let colon = prop_oneof![4 => ":", 1 => ";"];
         let name = prop_oneof![2 => "[!-~]{1,34}", 1 => "\\PC{1,5}", 1 => "[a-z#]{1,3}"];
@@ -207,8 +225,8 @@ mod tests {
             kind in prop_oneof!["MSG", "ME", "HIST", "HISTME"],
             ttl in any::<u8>(),
             origin in any::<u64>(),
-            seq in 0..=MAX_19_DIGITS,
-            time in 0..=MAX_19_DIGITS,
+            seq in prop_oneof![0..=MAX_19_DIGITS, 10u64.pow(15)..10u64.pow(16)],
+            time in prop_oneof![0..=MAX_19_DIGITS, 10u64.pow(12)..10u64.pow(13)],
             name in "[!-~&&[^#]]{1,32}",
             text in "[ -~]{1,80}|\\PC{1,20}",
         ) {
@@ -222,10 +240,13 @@ mod tests {
             let ttl_at = kind.len() + 1;
             let seq_at = ttl_at + ttl.len() + 18;
             let time_at = seq_at + seq.len() + 1;
+            // A timestamp of 13 digits is read at fixed places first.
             let short = [(ttl_at, &ttl), (seq_at, &seq), (time_at, &time)]
                 .iter()
                 .any(|(at, digits)| {
-                    digits.len() % 8 != 0 && at + 8 * (digits.len() / 8 + 1) > body.len()
+                    digits.len() % 8 != 0
+                        && !(*at == time_at && digits.len() == 13)
+                        && at + 8 * (digits.len() / 8 + 1) > body.len()
                 });
             prop_assert_eq!(parse(&body), if short { None } else { expected });
         }

@@ -75,6 +75,23 @@ pub fn leading_digits(w: u64) -> (usize, u64) {
     (k, combine_digits(digits))
 }
 
+/// Exactly `N` decimal digits at `at`, 9 to 16 of them, then a space: their
+/// value. Both words are read at fixed places, the second overlapping the
+/// first, so that neither waits on the other's digit count, as reading a
+/// number of unknown length must. Nodes number their messages with 16
+/// digits and time them with 13, so these are the widths to try first.
+#[inline(always)]
+pub fn fixed_digits<const N: usize>(bytes: &[u8], at: usize) -> Option<u64> {
+    const { assert!(N > 8 && N <= 16) };
+    let (high, low) = (word_at(bytes, at)?, word_at(bytes, at + N - 8)?);
+    if !(eight_digits(high) && eight_digits(low)) || bytes.get(at + N) != Some(&b' ') {
+        return None;
+    }
+    // The low word's last N - 8 digits are the number's last ones.
+    let scale = 10u64.pow(N as u32 - 8);
+    Some(value_of_eight_digits(high) * scale + value_of_eight_digits(low) % scale)
+}
+
 /// The eight bytes at `at`, as a little-endian word; `None` past the end.
 #[inline]
 pub fn word_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -178,6 +195,34 @@ mod tests {
         );
         assert_eq!(hex16(b"3f2a9c0b71d4e8a"), None);
         assert_eq!(hex16(b"3f2a9c0b71d4e8a60"), None);
+    }
+
+    #[test]
+    fn fixed_digits_read_exactly_their_width_and_a_space() {
+        fn check<const N: usize>() {
+            for b in 0..=255u8 {
+                for at in 0..=N {
+                    let mut bytes = *b"12345678901234567 x";
+                    bytes[N] = b' ';
+                    bytes[at] = b;
+                    let digits = &bytes[..N];
+                    let expected = match bytes[N] {
+                        b' ' => decimal_by_digit(digits),
+                        _ => None,
+                    };
+                    assert_eq!(
+                        fixed_digits::<N>(&bytes, 0),
+                        expected,
+                        "{N}: {b:#x} at {at}"
+                    );
+                }
+            }
+            // Too short to load the words, or to hold the space.
+            assert_eq!(fixed_digits::<N>(&b"1234567890123456"[..N], 0), None);
+        }
+        check::<9>();
+        check::<13>();
+        check::<16>();
     }
 
     #[test]
