@@ -354,29 +354,24 @@ pub(super) fn encode_with<E>(f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> O
 /// in (presence is kept as it was passed on). Older chat goes as history;
 /// older presence not at all.
 pub(super) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
+    let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
+    let chat = match Message::parse(body) {
+        Ok(Message::Chat(chat)) => chat,
+        // Presence: news as it was passed on, or nothing.
+        _ => return (age < STILL_LIVE).then_some(frame),
+    };
     if age >= STILL_LIVE {
-        return as_history(&frame);
-    }
-    let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
-    match Message::parse(body) {
-        Ok(Message::Chat(chat)) if chat.id.origin != me => {
-            encode_with(|out| protocol::encode_relayed(body, chat.ttl.saturating_sub(1), out))
-        }
-        _ => Some(frame),
-    }
-}
-
-/// A stored chat frame re-encoded as history, with a fresh hop limit so it
-/// can travel on to nodes behind the receiver.
-fn as_history(frame: &[u8]) -> Option<Frame> {
-    let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
-    match Message::parse(body) {
-        Ok(Message::Chat(chat)) => encode(&Message::Chat(Chat {
+        // Marked as history, with a fresh hop limit so that it can travel
+        // on to nodes behind the receiver.
+        return encode(&Message::Chat(Chat {
             history: true,
             ttl: protocol::INITIAL_TTL,
             ..chat
-        })),
-        _ => None,
+        }));
+    }
+    match chat.id.origin != me {
+        true => encode_with(|out| protocol::encode_relayed(body, chat.ttl.saturating_sub(1), out)),
+        false => Some(frame),
     }
 }
 
