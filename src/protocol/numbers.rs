@@ -171,6 +171,16 @@ mod tests {
         })
     }
 
+    /// Calls `check` with every byte value in every place before `places`:
+    /// a reader is right for each byte alone, wherever it stands.
+    fn every_byte_in_every_place(places: usize, mut check: impl FnMut(u8, usize)) {
+        for b in 0..=255u8 {
+            for at in 0..places {
+                check(b, at);
+            }
+        }
+    }
+
     #[test]
     fn known_numbers() {
         assert_eq!(decimal(b"0"), Some(0));
@@ -200,23 +210,21 @@ mod tests {
     #[test]
     fn fixed_digits_read_exactly_their_width_and_a_space() {
         fn check<const N: usize>() {
-            for b in 0..=255u8 {
-                for at in 0..=N {
-                    let mut bytes = *b"12345678901234567 x";
-                    bytes[N] = b' ';
-                    bytes[at] = b;
-                    let digits = &bytes[..N];
-                    let expected = match bytes[N] {
-                        b' ' => decimal_by_digit(digits),
-                        _ => None,
-                    };
-                    assert_eq!(
-                        fixed_digits::<N>(&bytes, 0),
-                        expected,
-                        "{N}: {b:#x} at {at}"
-                    );
-                }
-            }
+            every_byte_in_every_place(N + 1, |b, at| {
+                let mut bytes = *b"12345678901234567 x";
+                bytes[N] = b' ';
+                bytes[at] = b;
+                let digits = &bytes[..N];
+                let expected = match bytes[N] {
+                    b' ' => decimal_by_digit(digits),
+                    _ => None,
+                };
+                assert_eq!(
+                    fixed_digits::<N>(&bytes, 0),
+                    expected,
+                    "{N}: {b:#x} at {at}"
+                );
+            });
             // Too short to load the words, or to hold the space.
             assert_eq!(fixed_digits::<N>(&b"1234567890123456"[..N], 0), None);
         }
@@ -227,37 +235,33 @@ mod tests {
 
     #[test]
     fn leading_digits_stop_at_the_first_byte_that_is_not_one() {
-        for b in 0..=255u8 {
-            for at in 0..8 {
-                let mut bytes = *b"12345678";
-                bytes[at] = b;
-                let k = if b.is_ascii_digit() { 8 } else { at };
-                let expected = decimal_by_digit(&bytes[..k]).unwrap_or(0);
-                assert_eq!(
-                    leading_digits(u64::from_le_bytes(bytes)),
-                    (k, expected),
-                    "{b:#x} at {at}"
-                );
-            }
-        }
+        every_byte_in_every_place(8, |b, at| {
+            let mut bytes = *b"12345678";
+            bytes[at] = b;
+            let k = if b.is_ascii_digit() { 8 } else { at };
+            let expected = decimal_by_digit(&bytes[..k]).unwrap_or(0);
+            assert_eq!(
+                leading_digits(u64::from_le_bytes(bytes)),
+                (k, expected),
+                "{b:#x} at {at}"
+            );
+        });
     }
 
     #[test]
     fn every_byte_at_every_place_is_judged_alone() {
-        for b in 0..=255u8 {
-            for at in 0..16 {
-                let mut digits = *b"1234567890123456";
-                digits[at] = b;
-                assert_eq!(
-                    decimal(&digits),
-                    decimal_by_digit(&digits),
-                    "{b:#x} at {at}"
-                );
-                let mut hex = *b"0123456789abcdef";
-                hex[at] = b;
-                assert_eq!(hex16(&hex), hex_by_digit(&hex), "{b:#x} at {at}");
-            }
-        }
+        every_byte_in_every_place(16, |b, at| {
+            let mut digits = *b"1234567890123456";
+            digits[at] = b;
+            assert_eq!(
+                decimal(&digits),
+                decimal_by_digit(&digits),
+                "{b:#x} at {at}"
+            );
+            let mut hex = *b"0123456789abcdef";
+            hex[at] = b;
+            assert_eq!(hex16(&hex), hex_by_digit(&hex), "{b:#x} at {at}");
+        });
     }
 
     proptest! {
