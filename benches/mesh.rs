@@ -66,14 +66,8 @@ fn main() {
             bare.push(relay_throughput(nodes, messages));
         }
         let rates: Vec<f64> = enc.iter().map(|r| r.0).collect();
-        let (ours, ours_cpu) = (
-            median(&rates),
-            median(&enc.iter().map(|r| r.1).collect::<Vec<_>>()),
-        );
-        let (plain, plain_cpu) = (
-            median(&plain.iter().map(|r| r.0).collect::<Vec<_>>()),
-            median(&plain.iter().map(|r| r.1).collect::<Vec<_>>()),
-        );
+        let (ours, ours_cpu) = medians(&enc);
+        let (plain, plain_cpu) = medians(&plain);
         let bare = median(&bare);
         row("throughput through the chain (msg/s)", ours, bare);
         if runs > 1 {
@@ -433,6 +427,12 @@ fn relay_throughput(hops: usize, messages: usize) -> f64 {
     let elapsed = start.elapsed();
     writer.join().unwrap();
     messages as f64 / elapsed.as_secs_f64()
+}
+
+/// The medians of runs' rates and of their CPU per message, each alone.
+fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
+    let (rates, cpu): (Vec<f64>, Vec<f64>) = runs.iter().copied().unzip();
+    (median(&rates), median(&cpu))
 }
 
 /// The middle value (the upper middle of an even count).
