@@ -13,6 +13,7 @@ mod dial_book;
 mod dialer;
 mod discovery;
 mod frame_ring;
+mod gather;
 mod handshake;
 mod history;
 mod id_hash;

@@ -5,9 +5,10 @@
 //! The per-link bookkeeping is in `tree.rs`; this file acts on it under the
 //! node's lock.
 
+use super::gather::{push, push_now, GATHER_FRAME};
 use super::peers::{Frame, Via};
 use super::queue::Queue;
-use super::router::{encode_with, push, push_now, queue_frame, resend, Shared, State, Waits};
+use super::router::{encode_with, resend, Shared, State, Waits};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
 use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
@@ -55,35 +56,47 @@ impl Shared {
         {
             return;
         }
+        // A large frame is shared as it is, behind what was gathered before.
+        let large = frame.len() > GATHER_FRAME;
+        if large {
+            state.gathered.flush(&mut state.peers, waits);
+        }
+        let State {
+            peers, gathered, ..
+        } = &mut *state;
         let mut announced = false;
+        // The frame as it goes on, made once for every peer that takes it:
+        // a part of the gathered run, or a frame of its own; `None` inside
+        // if it cannot be made (it always can: a hop limit with fewer digits
+        // makes a frame no longer than one that was read).
+        let mut part = None;
         let mut shared = None;
-        // The relayed frame, once made, in the state's scratch buffer; or
-        // `None` inside if it cannot be (it always can: a hop limit with
-        // fewer digits makes a frame no longer than one that was read).
-        let mut relayed: Option<Option<Vec<u8>>> = None;
-        for (peer_id, peer) in state.peers.iter_mut() {
+        for (peer_id, peer) in peers.iter_mut() {
             if Some(*peer_id) == from || *peer_id == id.origin {
                 continue;
             }
             match peer.link.pass(id) {
-                Pass::Whole => {
-                    let frame = match onward {
-                        Onward::Kept => frame,
+                Pass::Whole if large => {
+                    let made = shared.get_or_insert_with(|| match onward {
+                        Onward::Kept => Some(Frame::copy_from_slice(frame)),
                         Onward::Relayed { body, ttl } => {
-                            let made = relayed.get_or_insert_with(|| {
-                                let mut out = std::mem::take(&mut state.scratch);
-                                out.clear();
-                                protocol::encode_relayed(body, ttl, &mut out)
-                                    .ok()
-                                    .map(|()| out)
-                            });
-                            match made {
-                                Some(out) => out,
-                                None => continue,
-                            }
+                            encode_with(|out| protocol::encode_relayed(body, ttl, out))
                         }
-                    };
-                    queue_frame(peer, frame, &mut shared, waits);
+                    });
+                    if let Some(frame) = made {
+                        push(peer, frame.clone(), waits);
+                    }
+                }
+                Pass::Whole => {
+                    let made = part.get_or_insert_with(|| match onward {
+                        Onward::Kept => Some(gathered.append(frame)),
+                        Onward::Relayed { body, ttl } => gathered
+                            .append_with(|out| protocol::encode_relayed(body, ttl, out))
+                            .ok(),
+                    });
+                    if let Some(part) = made {
+                        peer.take(part.clone());
+                    }
                 }
                 Pass::Announced => {
                     peer.link.announce(id);
@@ -92,9 +105,7 @@ impl Shared {
                 Pass::Not => {}
             }
         }
-        if let Some(Some(out)) = relayed {
-            state.scratch = out;
-        }
+        gathered.flush_if_full(peers, waits);
         if announced {
             self.tick_soon(state);
         }

@@ -4,9 +4,10 @@
 //! (see `router.rs`).
 
 use super::broadcast::Onward;
+use super::gather::push_now;
 use super::peers::Via;
 use super::roster::Heard;
-use super::router::{encode_with, flush_gathered, push_now, Shared, State, Waits};
+use super::router::{encode_with, Shared, State, Waits};
 use crate::display::Event;
 use crate::protocol::{
     self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
@@ -187,9 +188,7 @@ impl Shared {
     /// it keeps its order among what other handlers queue: the frames for
     /// each peer to its queue, the lines to the display.
     fn hand_over(&self, state: &mut State, waits: &mut Waits) {
-        for (_, peer) in state.peers.iter_mut() {
-            flush_gathered(peer, waits);
-        }
+        state.gathered.flush(&mut state.peers, waits);
         if state.shown.is_empty() {
             return;
         }

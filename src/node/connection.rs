@@ -8,9 +8,10 @@
 //! other connections carry on.
 
 use super::chat::ChatBatch;
+use super::gather::push_now;
 use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
-use super::router::{push_now, Shared, Waits};
+use super::router::{Shared, Waits};
 use crate::message::{FrameReader, FrameWriter};
 use crate::protocol::{Message, NodeId};
 use crate::rt;

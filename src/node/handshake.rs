@@ -107,7 +107,7 @@ where
         since: Instant::now(),
         key: peer_key,
         link: Default::default(),
-        gathered: Vec::new(),
+        taken: Vec::new(),
     };
     let first = match shared.admit(hello.id, peer) {
         Ok(first) => first,

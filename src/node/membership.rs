@@ -2,9 +2,10 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
+use super::gather::{push, push_now};
 use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
-use super::router::{encode_with, push, push_now, resend, Shared, Waits};
+use super::router::{encode_with, resend, Shared, Waits};
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, PeerList};
 use std::collections::HashSet;
 use std::net::SocketAddr;

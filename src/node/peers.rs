@@ -11,13 +11,14 @@ use super::tree::Link;
 use crate::protocol::NodeId;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Encoded frames as a queue holds them: one frame shared by every queue
-/// it is fanned out to, or a run of small frames gathered for one peer.
-/// `Bytes` rather than `Arc<[u8]>` so that a gathered run becomes one
-/// without being copied again.
+/// it is fanned out to, or part of a run of small frames gathered for the
+/// peers. `Bytes` rather than `Arc<[u8]>` so that a gathered run becomes
+/// one without being copied again, and each peer's parts slices of it.
 pub type Frame = bytes::Bytes;
 
 /// Identifies one connection, so a replaced connection's clean-up cannot
@@ -49,9 +50,20 @@ pub struct Peer {
     pub key: Option<[u8; 32]>,
     /// Which origins' messages go to it whole, and what to announce to it.
     pub link: Link,
-    /// Small frames for it from the handler under way, queued as one item
-    /// before the node's lock is released (see `router::queue_frame`).
-    pub gathered: Vec<u8>,
+    /// The parts of the gathered run that go to it, in order (see
+    /// `gather.rs`); queued before the node's lock is released.
+    pub taken: Vec<Range<usize>>,
+}
+
+impl Peer {
+    /// Notes that `part` of the gathered run goes to this peer, after the
+    /// parts it already takes.
+    pub fn take(&mut self, part: Range<usize>) {
+        match self.taken.last_mut() {
+            Some(last) if last.end == part.start => last.end = part.end,
+            _ => self.taken.push(part),
+        }
+    }
 }
 
 /// Why a handshaken connection is not kept.
@@ -281,7 +293,7 @@ pub(super) mod tests {
             since: Instant::now() + Duration::from_millis(conn),
             key: None,
             link: Default::default(),
-            gathered: Vec::new(),
+            taken: Vec::new(),
         }
     }
 

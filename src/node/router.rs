@@ -12,8 +12,9 @@
 //! `chat.rs`, admitting and forgetting peers in `membership.rs`, the
 //! broadcast tree in `broadcast.rs`.
 
+use super::gather::Gathered;
 use super::history::History;
-use super::peers::{Frame, Limits, Peer, PeerSet};
+use super::peers::{Frame, Limits, PeerSet};
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::Roster;
@@ -87,6 +88,8 @@ pub(super) struct State {
     next_seq: u64,
     /// Reused for encoding, so a frame costs one allocation: its own.
     pub(super) scratch: Vec<u8>,
+    /// Small frames for the peers from the handler under way.
+    pub(super) gathered: Gathered,
     pub peers: PeerSet,
     pub(super) seen: SeenCache,
     pub(super) history: History,
@@ -123,7 +126,7 @@ impl Waits {
 
     /// Notes that a peer's queue was full after a push; once, however many
     /// pushes found it full.
-    fn wait_for_outbox(&mut self, outbox: &Arc<Queue<Frame>>) {
+    pub(super) fn wait_for_outbox(&mut self, outbox: &Arc<Queue<Frame>>) {
         if !self.outboxes.iter().any(|o| Arc::ptr_eq(o, outbox)) {
             self.outboxes.push(outbox.clone());
         }
@@ -209,6 +212,7 @@ impl Shared {
                 name: name.into(),
                 next_seq: first_sequence_number(),
                 scratch: Vec::new(),
+                gathered: Gathered::default(),
                 peers: PeerSet::new(id, limits),
                 seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
                 history: History::new(HISTORY_LEN, HISTORY_BYTES, SEEN_TTL / 2),
@@ -259,82 +263,6 @@ impl Shared {
     }
 }
 
-/// Frames up to this long are gathered for a peer and queued together; a
-/// longer one is shared between the peers' queues rather than copied.
-const GATHER_FRAME: usize = 2048;
-/// Gathered bytes that are queued at once, without waiting for the handler
-/// to end: a burst of lines or a read of messages comes in pieces this big.
-const GATHER_BYTES: usize = 64 << 10;
-/// A run shorter than this is copied into the queue rather than handed over.
-const SHORT_RUN: usize = 4 << 10;
-
-/// Queues a flooded message's `frame` for `peer`. A small frame is copied
-/// into the peer's gathered frames, which go into its queue as one item
-/// (see [`flush_gathered`]): one allocation, one hold of the queue's lock
-/// and one reference count for a whole read or burst of messages, where
-/// each frame of its own cost all three, and a cross-core cache miss when
-/// the writer let go of it. A large frame is made `shared` once for all
-/// the peers.
-pub(super) fn queue_frame(
-    peer: &mut Peer,
-    frame: &[u8],
-    shared: &mut Option<Frame>,
-    waits: &mut Waits,
-) {
-    if frame.len() <= GATHER_FRAME {
-        if peer.gathered.capacity() == 0 {
-            // Room for a whole run at once: growing it would copy it again.
-            peer.gathered.reserve_exact(GATHER_BYTES + GATHER_FRAME);
-        }
-        peer.gathered.extend_from_slice(frame);
-        if peer.gathered.len() >= GATHER_BYTES {
-            flush_gathered(peer, waits);
-        }
-    } else {
-        // Behind the frames gathered before it.
-        flush_gathered(peer, waits);
-        let frame = shared.get_or_insert_with(|| Frame::copy_from_slice(frame));
-        push(peer, frame.clone(), waits);
-    }
-}
-
-/// Queues the frames gathered for `peer`. Every handler that gathers does
-/// this for every peer before it releases the node's lock, so that frames
-/// queued by other handlers keep their order behind these.
-pub(super) fn flush_gathered(peer: &mut Peer, waits: &mut Waits) {
-    if peer.gathered.is_empty() {
-        return;
-    }
-    let run = if peer.gathered.len() < SHORT_RUN {
-        // A short run, such as one message at a quiet time, is copied out
-        // and the buffer kept: a fresh buffer for each would spread the
-        // heap over more pages than the messages need.
-        let run = Frame::copy_from_slice(&peer.gathered);
-        peer.gathered.clear();
-        run
-    } else {
-        // A long one goes as it is, and the next run starts anew.
-        Frame::from(std::mem::take(&mut peer.gathered))
-    };
-    push(peer, run, waits);
-}
-
-pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
-    let len = frame.len();
-    if peer.outbox.push_then_full(frame, len) {
-        waits.wait_for_outbox(&peer.outbox);
-    }
-}
-
-/// Queues a small control frame without backpressure: waiting for room
-/// would mean waiting under the node's lock.
-pub(super) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
-    if let Some(frame) = frame {
-        let len = frame.len();
-        outbox.push(frame, len);
-    }
-}
-
 /// Encodes into a fresh buffer, for rare paths where the state's scratch
 /// buffer is borrowed elsewhere.
 fn encode(message: &Message<'_>) -> Option<Frame> {
@@ -381,64 +309,4 @@ fn first_sequence_number() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::node::peers::tests::peer;
-
-    /// Everything queued for `peer`, as one byte string, and the items.
-    fn queued(peer: &Peer) -> (Vec<u8>, Vec<Frame>) {
-        let mut items = Vec::new();
-        if peer.outbox.bytes() > 0 {
-            futures::executor::block_on(peer.outbox.pop_batch(usize::MAX, &mut items));
-        }
-        (items.concat(), items)
-    }
-
-    #[test]
-    fn small_frames_go_as_one_item_and_a_large_one_is_shared_in_its_place() {
-        let (mut a, mut b) = (peer(1, 1, true), peer(2, 2, true));
-        let mut waits = Waits::default();
-        let large = vec![b'L'; GATHER_FRAME + 1];
-        let mut shared = None;
-        for p in [&mut a, &mut b] {
-            queue_frame(p, b"one", &mut None, &mut waits);
-            queue_frame(p, b"two", &mut None, &mut waits);
-            assert_eq!(p.outbox.bytes(), 0, "small frames wait for the hand-over");
-            queue_frame(p, &large, &mut shared, &mut waits);
-            queue_frame(p, b"three", &mut None, &mut waits);
-            flush_gathered(p, &mut waits);
-        }
-        let (bytes_a, items_a) = queued(&a);
-        let (bytes_b, items_b) = queued(&b);
-        let want = [&b"onetwo"[..], &large, b"three"].concat();
-        assert_eq!(bytes_a, want);
-        assert_eq!(bytes_b, want);
-        assert_eq!(items_a.len(), 3);
-        assert!(
-            items_a[1].as_ptr() == items_b[1].as_ptr(),
-            "one copy of the large frame"
-        );
-        assert!(a.gathered.is_empty() && b.gathered.is_empty());
-        assert!(a.gathered.capacity() > 0, "a short run's buffer is kept");
-    }
-
-    #[test]
-    fn gathered_frames_are_queued_once_they_fill_a_piece() {
-        let mut a = peer(1, 1, true);
-        let mut waits = Waits::default();
-        let frame = vec![b'x'; GATHER_FRAME];
-        let count = GATHER_BYTES / GATHER_FRAME;
-        for _ in 0..count {
-            queue_frame(&mut a, &frame, &mut None, &mut waits);
-        }
-        assert_eq!(a.outbox.bytes(), count * GATHER_FRAME);
-        assert_eq!(
-            a.gathered.capacity(),
-            0,
-            "a long run's buffer is handed over"
-        );
-    }
 }
