@@ -6,7 +6,7 @@
 //! node's lock.
 
 use super::gather::{push, push_now, GATHER_FRAME};
-use super::peers::{Frame, Via};
+use super::peers::{Frame, Takers, Via};
 use super::queue::Queue;
 use super::router::{encode_with, resend, Shared, State, Waits};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
@@ -48,12 +48,9 @@ impl Shared {
         waits: &mut Waits,
     ) {
         state.recent.insert(id, frame, now);
+        let takers = state.peers.takers(id.origin, from);
         // Every other peer has it from the origin's own link: nothing to do.
-        if state
-            .peers
-            .quiet_from(id.origin, from)
-            .is_some_and(|start| id.seq >= start)
-        {
+        if matches!(takers, Takers::NoneFrom(start) if id.seq >= start) {
             return;
         }
         // A large frame is shared as it is, behind what was gathered before.
@@ -75,7 +72,11 @@ impl Shared {
             if Some(*peer_id) == from || *peer_id == id.origin {
                 continue;
             }
-            match peer.link.pass(id) {
+            let pass = match takers {
+                Takers::All => Pass::Whole,
+                _ => peer.link.pass(id),
+            };
+            match pass {
                 Pass::Whole if large => {
                     let made = shared.get_or_insert_with(|| match onward {
                         Onward::Kept => Some(Frame::copy_from_slice(frame)),

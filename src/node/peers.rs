@@ -126,17 +126,30 @@ pub struct PeerSet {
     pub(super) book: HashMap<NodeId, Known>,
     /// Addresses being dialed now.
     pub(super) dialing: HashSet<SocketAddr>,
-    /// The last answer of [`quiet_from`](Self::quiet_from). Forgotten by
-    /// every way to change a peer but `iter_mut`, which is for sending.
-    quiet: Option<Quiet>,
+    /// The last answer of [`takers`](Self::takers). Forgotten by every
+    /// way to change a peer but `iter_mut`, which is for sending.
+    quiet: Option<Kept>,
 }
 
-/// What [`PeerSet::quiet_from`] answered, and for which origin and sender.
+/// Which peers, the sender and the origin aside, take an origin's
+/// messages whole (see [`PeerSet::takers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Takers {
+    /// Every one: none pruned the origin.
+    All,
+    /// None from this sequence number on: every one pruned the origin,
+    /// from a start no later. Those below it are announced.
+    NoneFrom(u64),
+    /// Some do and some do not: each link says.
+    Some,
+}
+
+/// What [`PeerSet::takers`] answered, and for which origin and sender.
 #[derive(Clone, Copy)]
-struct Quiet {
+struct Kept {
     origin: NodeId,
     from: Option<NodeId>,
-    from_seq: Option<u64>,
+    takers: Takers,
 }
 
 impl PeerSet {
@@ -235,39 +248,47 @@ impl PeerSet {
     }
 
     /// Every peer, to send or announce to. Not to change what a link
-    /// takes: that keeps [`quiet_from`](Self::quiet_from)'s answer.
+    /// takes: that keeps [`takers`](Self::takers)' answer.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&NodeId, &mut Peer)> {
         self.peers.iter_mut()
     }
 
-    /// From which of `origin`'s sequence numbers on no peer but `from` and
-    /// the origin takes its messages in any way, every other one having
-    /// pruned it from a start no later; `None` if some peer takes them
+    /// Which peers but `from` and the origin take `origin`'s messages
     /// whole. Kept until a peer changes, so that a run of messages from one
-    /// origin over its own link, the usual case once the tree has formed,
-    /// passes every other peer by in one comparison rather than a lookup in
-    /// each one's state.
-    pub fn quiet_from(&mut self, origin: NodeId, from: Option<NodeId>) -> Option<u64> {
-        if let Some(q) = self.quiet.filter(|q| q.origin == origin && q.from == from) {
-            debug_assert_eq!(q.from_seq, self.work_out_quiet(origin, from));
-            return q.from_seq;
+    /// origin needs no lookup in each link's state: over the origin's own
+    /// link once the tree has formed, every other peer has pruned it and
+    /// is passed by in one comparison; from this node itself, no peer has.
+    pub fn takers(&mut self, origin: NodeId, from: Option<NodeId>) -> Takers {
+        if let Some(k) = self.quiet.filter(|k| k.origin == origin && k.from == from) {
+            debug_assert_eq!(k.takers, self.work_out_takers(origin, from));
+            return k.takers;
         }
-        let from_seq = self.work_out_quiet(origin, from);
-        self.quiet = Some(Quiet {
+        let takers = self.work_out_takers(origin, from);
+        self.quiet = Some(Kept {
             origin,
             from,
-            from_seq,
+            takers,
         });
-        from_seq
+        takers
     }
 
-    fn work_out_quiet(&self, origin: NodeId, from: Option<NodeId>) -> Option<u64> {
-        self.peers
+    fn work_out_takers(&self, origin: NodeId, from: Option<NodeId>) -> Takers {
+        let (mut whole, mut pruned, mut latest) = (0, 0, 0);
+        let others = self
+            .peers
             .iter()
-            .filter(|(id, _)| Some(**id) != from && **id != origin)
-            .try_fold(0, |latest, (_, p)| {
-                Some(latest.max(p.link.pruned_from(origin)?))
-            })
+            .filter(|(id, _)| Some(**id) != from && **id != origin);
+        for (_, p) in others {
+            match p.link.pruned_from(origin) {
+                Some(start) => (pruned, latest) = (pruned + 1, latest.max(start)),
+                None => whole += 1,
+            }
+        }
+        match (whole, pruned) {
+            (0, _) => Takers::NoneFrom(latest),
+            (_, 0) => Takers::All,
+            _ => Takers::Some,
+        }
     }
 }
 
@@ -380,7 +401,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn quiet_from_follows_every_prune_graft_and_change_of_peers() {
+    fn takers_follow_every_prune_graft_and_change_of_peers() {
         let now = Instant::now();
         let (origin, a, b) = (NodeId(1), NodeId(2), NodeId(3));
         let via = |peer: NodeId, conn: ConnId| Via { peer, conn };
@@ -390,27 +411,27 @@ pub(super) mod tests {
                 .unwrap();
         }
         // a and b take the origin's messages whole until both prune it.
-        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        assert_eq!(s.takers(origin, Some(origin)), Takers::All);
         s.current_mut(via(a, 2))
             .unwrap()
             .link
             .pruned_by_peer(origin, 10);
-        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        assert_eq!(s.takers(origin, Some(origin)), Takers::Some);
         s.current_mut(via(b, 3))
             .unwrap()
             .link
             .pruned_by_peer(origin, 7);
         assert_eq!(
-            s.quiet_from(origin, Some(origin)),
-            Some(10),
+            s.takers(origin, Some(origin)),
+            Takers::NoneFrom(10),
             "the later start"
         );
         // Asked again, the kept answer; for another origin or sender, anew.
-        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
-        assert_eq!(s.quiet_from(a, Some(a)), None);
+        assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
+        assert_eq!(s.takers(a, Some(a)), Takers::All);
         assert_eq!(
-            s.quiet_from(origin, Some(a)),
-            Some(7),
+            s.takers(origin, Some(a)),
+            Takers::NoneFrom(7),
             "not a's start: a sent it"
         );
         // A graft, a newcomer and a departure each change the answer.
@@ -418,21 +439,33 @@ pub(super) mod tests {
             .unwrap()
             .link
             .grafted_by_peer(origin);
-        assert_eq!(s.quiet_from(origin, Some(origin)), None);
+        assert_eq!(s.takers(origin, Some(origin)), Takers::Some);
         s.current_mut(via(b, 3))
             .unwrap()
             .link
             .pruned_by_peer(origin, 7);
-        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
         let c = NodeId(4);
         s.admit(c, peer(4, 9004, true), now).unwrap();
-        assert_eq!(s.quiet_from(origin, Some(origin)), None, "c takes it whole");
+        assert_eq!(
+            s.takers(origin, Some(origin)),
+            Takers::Some,
+            "c takes it whole"
+        );
         s.remove(c, 4);
-        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
         // Sending through iter_mut keeps the answer.
         for (_, p) in s.iter_mut() {
             p.link.announce(crate::protocol::MsgId { origin, seq: 3 });
         }
-        assert_eq!(s.quiet_from(origin, Some(origin)), Some(10));
+        assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
+        // This node's own messages: no peer prunes them from their origin.
+        assert_eq!(s.takers(ME, None), Takers::All);
+        s.current_mut(via(a, 2)).unwrap().link.pruned_by_peer(ME, 5);
+        assert_eq!(s.takers(ME, None), Takers::Some);
+        // No other peer at all: none takes it.
+        let mut lone = set(4, 8);
+        lone.admit(a, peer(5, 9005, true), now).unwrap();
+        assert_eq!(lone.takers(origin, Some(a)), Takers::NoneFrom(0));
     }
 }

@@ -88,7 +88,7 @@ impl Link {
     /// The peer pruned `origin`, whose own messages from `start` on come
     /// to it over its link to that origin: from now on, announce those
     /// below `start`, and send none whole. Reached through
-    /// `PeerSet::current_mut`, which forgets `PeerSet::quiet_from`'s answer.
+    /// `PeerSet::current_mut`, which forgets `PeerSet::takers`' answer.
     pub fn pruned_by_peer(&mut self, origin: NodeId, start: u64) {
         if self.lazy.len() < MAX_ORIGINS || self.lazy.contains_key(&origin) {
             self.lazy.insert(origin, start);
