@@ -24,7 +24,7 @@ mod parse;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
     encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
-    encode_roster,
+    encode_roster, ChatBurst,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 pub use kept::KeptChat;

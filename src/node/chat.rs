@@ -10,7 +10,8 @@ use super::roster::Heard;
 use super::router::{encode_with, Shared, State, Waits};
 use crate::display::Event;
 use crate::protocol::{
-    self, Chat, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
+    self, Chat, ChatBurst, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind,
+    RosterList,
 };
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -226,13 +227,18 @@ impl Shared {
         }
         let name = state.name.clone();
         let mut waits = Waits::default();
+        let ttl = protocol::INITIAL_TTL;
+        let burst = match ChatBurst::new(self.id, ttl, time_ms, &name) {
+            Ok(burst) => burst,
+            Err(e) => return (waits, 0, Some(e)),
+        };
         let mut refused = None;
         let mut sent = 0;
         for &(text, action) in lines {
             let chat = Chat {
                 history: false,
                 action,
-                ttl: protocol::INITIAL_TTL,
+                ttl,
                 id: MsgId {
                     origin: self.id,
                     seq: state.next_seq(),
@@ -242,7 +248,7 @@ impl Shared {
                 text,
             };
             let encoded = state.with_frame(
-                |out| Message::Chat(chat).encode(out),
+                |out| burst.encode(chat.id.seq, action, text, out),
                 |state, frame| {
                     state.next_id(self.id);
                     state.seen.insert(chat.id, now);

@@ -615,6 +615,30 @@ proptest! {
     }
 
     #[test]
+    fn a_burst_writes_the_frames_encode_writes(
+        origin in node_id(),
+        ttl in any::<u8>(),
+        time_ms in any::<u64>(),
+        name in prop_oneof![name(), "[ a-z#]{0,3}"],
+        lines in proptest::collection::vec((any::<u64>(), any::<bool>(), "\\PC{0,12}"), 1..4),
+        long in any::<bool>(),
+    ) {
+        let long_text = "x".repeat(crate::message::MAX_BODY - 40);
+        let burst = ChatBurst::new(origin, ttl, time_ms, &name);
+        for (seq, action, text) in &lines {
+            let text = if long { &long_text } else { text };
+            let chat = Chat { history: false, action: *action, ttl, id: MsgId { origin, seq: *seq }, time_ms, name: &name, text };
+            let (mut expected, mut written) = (vec![7], vec![7]);
+            let result = Message::Chat(chat).encode(&mut expected);
+            match &burst {
+                Ok(burst) => prop_assert_eq!(burst.encode(*seq, *action, text, &mut written), result),
+                Err(e) => prop_assert_eq!(Err(e.clone()), result),
+            }
+            prop_assert_eq!(written, expected);
+        }
+    }
+
+    #[test]
     fn number_fields_read_as_the_standard_parsers_do(s in "[0-9a-fA-F +-]{0,22}|[0-9]{17,22}") {
         let digits_only = !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let expected = s.parse::<u64>().ok().filter(|_| digits_only);
