@@ -57,7 +57,7 @@ impl<M: Copy> FrameRing<M> {
             // Doubling, but not past the limit: a ring wraps through all
             // its room, so all of it ends up backed by memory.
             let room = (2 * self.room).clamp(needed, self.limit.max(needed));
-            self.relayout(room);
+            self.grow(room);
         }
         let tail = self.wrap(self.head + self.held);
         if let Some(place) = self.buf.get_mut(tail..tail + frame.len()) {
@@ -114,6 +114,20 @@ impl<M: Copy> FrameRing<M> {
     fn slices(&self, at: usize, len: usize) -> (&[u8], &[u8]) {
         let first = len.min(self.room - at);
         (&self.buf[at..at + first], &self.buf[..len - first])
+    }
+
+    /// Makes `room` bytes of room. What it holds, unless it wraps, stays
+    /// where it is, and the buffer grows in place: a large one is remapped,
+    /// not copied, and the pages it has are not touched again. As the ring
+    /// first fills, moving it to a new buffer at each doubling wrote its
+    /// bytes twice and faulted in twice the pages it ends up with.
+    fn grow(&mut self, room: usize) {
+        if self.head + self.held <= self.room {
+            self.buf.reserve_exact(room - self.buf.len());
+            self.room = room;
+        } else {
+            self.relayout(room);
+        }
     }
 
     /// Moves what it holds to the start of a buffer of `room` bytes (at
