@@ -66,8 +66,8 @@ fn main() {
             bare.push(relay_throughput(nodes, messages));
         }
         let rates: Vec<f64> = enc.iter().map(|r| r.0).collect();
-        let (ours, ours_cpu) = medians(&enc);
-        let (plain, plain_cpu) = medians(&plain);
+        let (ours, ours_cpu, bench_cpu) = medians(&enc);
+        let (plain, plain_cpu, _) = medians(&plain);
         let bare = median(&bare);
         row("throughput through the chain (msg/s)", ours, bare);
         if runs > 1 {
@@ -94,6 +94,11 @@ fn main() {
         println!(
             "{:<44} {:>14.2}",
             "  the same, links not encrypted (µs)", plain_cpu
+        );
+        // The bench's readers share the cores with the nodes they measure.
+        println!(
+            "{:<44} {:>14.2}",
+            "CPU of the bench's readers per message (µs)", bench_cpu
         );
     }
     if part("latency") {
@@ -240,8 +245,9 @@ impl Node {
                 let now = Instant::now();
                 let filled = kept + n;
                 let (mut counted, mut repeated, mut start) = (0, 0, 0);
-                while let Some(end) = memchr::memchr(b'\n', &pending[start..filled]) {
-                    let line = &pending[start..start + end];
+                for end in memchr::memchr_iter(b'\n', &pending[..filled]) {
+                    let line = &pending[start..end];
+                    start = end + 1;
                     if let Some(rest) = line.strip_prefix(count_prefix.as_bytes()) {
                         counted += 1;
                         if let Some(k) = number(rest) {
@@ -256,7 +262,6 @@ impl Node {
                         let _ = notices.write_all(b"\n");
                         let _ = notices.flush();
                     }
-                    start += end + 1;
                 }
                 pending.copy_within(start..filled, 0);
                 kept = filled - start;
@@ -321,10 +326,15 @@ fn chain(n: usize, prefix: &'static str, encrypted: bool) -> Vec<Node> {
     nodes
 }
 
-/// The number a counted line starts with, if it does.
+/// The number a counted line starts with, if it does. Read digit by
+/// digit: this runs for every line of every node, on the cores the nodes
+/// are measured on.
 fn number(rest: &[u8]) -> Option<usize> {
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    let mut digits = rest.iter().take_while(|b| b.is_ascii_digit()).peekable();
+    digits.peek()?;
+    digits.try_fold(0usize, |n, b| {
+        n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
+    })
 }
 
 fn lines(n: usize) -> Vec<u8> {
@@ -335,12 +345,14 @@ fn lines(n: usize) -> Vec<u8> {
 }
 
 /// Messages per second through the chain, and the CPU time all its nodes
-/// spent per message, in microseconds.
-fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64) {
+/// spent per message, and this process (the readers of their output,
+/// above all), in microseconds.
+fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64, f64) {
     let mut nodes = chain(n, "n0: line ", encrypted);
     let input = lines(messages);
     let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).sum::<f64>();
     let cpu_before = cpu(&nodes);
+    let own_before = cpu_ns(std::process::id());
     let start = Instant::now();
     nodes[0].send(&input);
     let mut end = start;
@@ -356,13 +368,15 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64) {
         );
     }
     let cpu_used = cpu(&nodes) - cpu_before;
+    let own_used = cpu_ns(std::process::id()) - own_before;
     // As many lines as messages, none twice: each exactly once.
     for (i, node) in nodes.iter().enumerate() {
         let repeats = node.repeats.load(Ordering::SeqCst);
         assert_eq!(repeats, 0, "node {i} showed {repeats} lines twice");
     }
     let rate = messages as f64 / end.duration_since(start).as_secs_f64();
-    (rate, cpu_used / 1e3 / messages as f64)
+    let per_message = |ns: f64| ns / 1e3 / messages as f64;
+    (rate, per_message(cpu_used), per_message(own_used))
 }
 
 /// A chain of `hops` relays, each a thread copying bytes from one loopback
@@ -429,10 +443,11 @@ fn relay_throughput(hops: usize, messages: usize) -> f64 {
     messages as f64 / elapsed.as_secs_f64()
 }
 
-/// The medians of runs' rates and of their CPU per message, each alone.
-fn medians(runs: &[(f64, f64)]) -> (f64, f64) {
-    let (rates, cpu): (Vec<f64>, Vec<f64>) = runs.iter().copied().unzip();
-    (median(&rates), median(&cpu))
+/// The medians of runs' rates, of the nodes' CPU per message and of the
+/// bench's own, each alone.
+fn medians(runs: &[(f64, f64, f64)]) -> (f64, f64, f64) {
+    let column = |f: fn(&(f64, f64, f64)) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    (column(|r| r.0), column(|r| r.1), column(|r| r.2))
 }
 
 /// The middle value (the upper middle of an even count).
