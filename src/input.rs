@@ -9,7 +9,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use memchr::memchr;
 use std::fmt;
-use std::io::{BufRead, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::ops::{Deref, Range};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -142,24 +142,10 @@ const BATCH_LINES: usize = 512;
 pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Lines {
     let (mut tx, rx) = mpsc::channel(4);
     std::thread::spawn(move || {
-        let mut reader = std::io::BufReader::with_capacity(64 * 1024, source);
+        let mut reader = BufReader::with_capacity(64 * 1024, source);
         let mut scratch = Vec::new();
         loop {
-            // One line, waiting if need be, then every line already buffered:
-            // room for all of those at once spares growing step by step.
-            let mut text = String::new();
-            let mut batch = vec![read_line(&mut reader, max_line, &mut scratch, &mut text)];
-            let ahead = reader.buffer().len();
-            if ahead > 0 {
-                text.reserve(ahead);
-                batch.reserve(BATCH_LINES - 1);
-            }
-            while batch.len() < BATCH_LINES
-                && batch.last() != Some(&Found::End)
-                && memchr(b'\n', reader.buffer()).is_some()
-            {
-                batch.push(read_line(&mut reader, max_line, &mut scratch, &mut text));
-            }
+            let (text, batch) = read_batch(&mut reader, max_line, &mut scratch);
             let end = batch.last() == Some(&Found::End);
             let text = Arc::new(text);
             let batch = batch.into_iter().map(|r| r.input(&text)).collect();
@@ -169,6 +155,80 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
         }
     });
     Lines::ahead(rx)
+}
+
+/// Reads a batch: one line, waiting if need be, then every line already
+/// buffered, [`BATCH_LINES`] at most. The lines' text is one string.
+fn read_batch<R: Read>(
+    reader: &mut BufReader<R>,
+    max: usize,
+    scratch: &mut Vec<u8>,
+) -> (String, Vec<Found>) {
+    let mut text = String::new();
+    let mut batch = vec![read_line(reader, max, scratch, &mut text)];
+    if !reader.buffer().is_empty() {
+        // Room for all of them at once spares growing step by step.
+        text.reserve(reader.buffer().len());
+        batch.reserve(BATCH_LINES - 1);
+    }
+    while batch.len() < BATCH_LINES && batch.last() != Some(&Found::End) {
+        let most = BATCH_LINES - batch.len();
+        if take_buffered(reader, max, most, &mut text, &mut batch) > 0 {
+            continue;
+        }
+        // A line the quick way cannot take (it is not UTF-8), or none.
+        match memchr(b'\n', reader.buffer()) {
+            Some(_) => batch.push(read_line(reader, max, scratch, &mut text)),
+            None => break,
+        }
+    }
+    (text, batch)
+}
+
+/// Takes up to `most` whole lines from what `reader` has buffered, in one
+/// pass: the bytes are checked as UTF-8 and copied into `text` at once, and
+/// each line is a range of them. Stops before a line that is not UTF-8,
+/// which [`read_line`] then reports. Returns how many lines it took. Reads
+/// as [`read_line`] does, a line at a time: a proptest checks that.
+fn take_buffered<R: Read>(
+    reader: &mut BufReader<R>,
+    max: usize,
+    most: usize,
+    text: &mut String,
+    batch: &mut Vec<Found>,
+) -> usize {
+    let buffered = reader.buffer();
+    let Some(last) = memchr::memchr_iter(b'\n', buffered).take(most).last() else {
+        return 0;
+    };
+    let whole = &buffered[..=last];
+    let valid = match std::str::from_utf8(whole) {
+        Ok(lines) => lines,
+        // The lines before the first that is not UTF-8.
+        Err(e) => match memchr::memrchr(b'\n', &whole[..e.valid_up_to()]) {
+            Some(end) => std::str::from_utf8(&whole[..=end]).unwrap_or_default(),
+            None => "",
+        },
+    };
+    let base = text.len();
+    text.push_str(valid);
+    let (mut start, mut taken) = (0, 0);
+    for end in memchr::memchr_iter(b'\n', valid.as_bytes()) {
+        let line = &valid.as_bytes()[start..end];
+        batch.push(if line.len() > max {
+            Found::Unreadable {
+                bytes: line.len(),
+                reason: "too long",
+            }
+        } else {
+            let len = line.len() - usize::from(line.last() == Some(&b'\r'));
+            Found::Line(base + start..base + start + len)
+        });
+        start = end + 1;
+        taken += 1;
+    }
+    reader.consume(valid.len());
+    taken
 }
 
 /// What reading one line found; a line is a range of the batch's text.
@@ -251,6 +311,7 @@ fn read_line(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     /// Reads every line of `input` as one batch, through a small buffer,
     /// so that lines span its refills.
@@ -278,6 +339,76 @@ mod tests {
             }
             assert_eq!(lines.next().await, Input::End);
         });
+    }
+
+    /// Every line of `input`, as batches read them through a buffer of
+    /// `capacity` bytes.
+    fn batched(input: &[u8], max: usize, capacity: usize) -> Vec<Input> {
+        let mut r = BufReader::with_capacity(capacity, input);
+        let mut scratch = Vec::new();
+        let mut read = Vec::new();
+        loop {
+            let (text, batch) = read_batch(&mut r, max, &mut scratch);
+            let text = Arc::new(text);
+            for found in batch {
+                match found {
+                    Found::End => return read,
+                    found => read.push(found.input(&text)),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_batch_takes_buffered_lines_at_once_and_the_odd_ones_one_by_one() {
+        let input = b"one\r\ntoo long a line\n\xff\nzo\xc3\xab\n\npart";
+        let mut r = BufReader::with_capacity(64, &input[..]);
+        let (text, batch) = read_batch(&mut r, 10, &mut Vec::new());
+        let text = Arc::new(text);
+        let read: Vec<Input> = batch.into_iter().map(|f| f.input(&text)).collect();
+        assert_eq!(
+            read,
+            [
+                Input::Line("one".into()),
+                Input::Unreadable {
+                    bytes: 15,
+                    reason: "too long"
+                },
+                Input::Unreadable {
+                    bytes: 1,
+                    reason: "not valid UTF-8"
+                },
+                Input::Line("zoë".into()),
+                Input::Line("".into()),
+            ]
+        );
+        assert_eq!(
+            r.buffer(),
+            b"part",
+            "a line not whole waits for the next batch"
+        );
+    }
+
+    #[test]
+    fn a_batch_holds_at_most_batch_lines() {
+        let input = "x\n".repeat(BATCH_LINES + 100);
+        let mut r = BufReader::with_capacity(input.len(), input.as_bytes());
+        let (_, batch) = read_batch(&mut r, 10, &mut Vec::new());
+        assert_eq!(batch.len(), BATCH_LINES);
+        assert_eq!(batched(input.as_bytes(), 10, 1000).len(), BATCH_LINES + 100);
+    }
+
+    proptest! {
+        #[test]
+        fn batches_read_what_reading_line_by_line_reads(
+            // Lines, line endings, and the bytes of a two-byte character,
+            // alone or in order: valid UTF-8 and not.
+            bytes in prop::collection::vec(prop::sample::select(&b"a\r\n\xc3\xab"[..]), 0..200),
+            max in 0usize..12,
+            capacity in 1usize..40,
+        ) {
+            prop_assert_eq!(batched(&bytes, max, capacity), lines(&bytes, max));
+        }
     }
 
     #[test]
