@@ -24,9 +24,10 @@ const GATHER_BYTES: usize = 64 << 10;
 /// would spread the heap over more pages than the messages need.
 const SHORT_RUN: usize = 4 << 10;
 /// A peer whose parts are more than this many pieces, or less than half of
-/// the run, gets a copy of them instead of slices: a queue then holds no
-/// more memory than it counts, twice over at most, and no more items than
-/// a few.
+/// the run, gets a copy of them instead of slices: a queue then holds few
+/// items, and never keeps a run alive for a small part of it. With the
+/// room a run gives back (see `Gathered::take_run`), what a queue holds is
+/// at most four times what it counts.
 const MOST_SLICES: usize = 4;
 
 /// The run of small frames gathered under one hold of the node's lock.
@@ -86,11 +87,25 @@ impl Gathered {
             self.run.clear();
             run
         } else {
-            Frame::from(std::mem::take(&mut self.run))
+            Frame::from(self.take_run())
         };
         for (_, peer) in peers.iter_mut() {
             flush_parts(peer, &run, waits);
         }
+    }
+}
+
+impl Gathered {
+    /// The run, to hand over as it is; the next one starts anew. A run cut
+    /// short by the end of a handler gives back the room it did not use,
+    /// which shrinks its block in place: the queues that hold parts of it
+    /// then hold no more memory than twice what they count.
+    fn take_run(&mut self) -> Vec<u8> {
+        let mut run = std::mem::take(&mut self.run);
+        if run.capacity() > 2 * run.len() {
+            run.shrink_to_fit();
+        }
+        run
     }
 }
 
@@ -257,6 +272,21 @@ mod tests {
         assert_eq!(g.run.capacity(), 0, "a full run is handed over");
         let (all, _) = queued(peers.get(&NodeId(1)).unwrap());
         assert_eq!(all.len(), 5 + GATHER_BYTES);
+    }
+
+    #[test]
+    fn a_run_handed_over_half_empty_gives_back_its_room() {
+        let mut g = Gathered::default();
+        g.append(&[b'x'; SHORT_RUN]);
+        assert!(g.run.capacity() > 4 * SHORT_RUN, "room for a whole run");
+        let run = g.take_run();
+        assert_eq!(run.len(), SHORT_RUN);
+        assert!(run.capacity() <= 2 * SHORT_RUN);
+        for _ in 0..GATHER_BYTES / GATHER_FRAME {
+            g.append(&[b'x'; GATHER_FRAME]);
+        }
+        let full = g.run.capacity();
+        assert_eq!(g.take_run().capacity(), full, "a full run keeps its block");
     }
 
     #[test]
