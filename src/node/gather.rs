@@ -93,9 +93,7 @@ impl Gathered {
             flush_parts(peer, &run, waits);
         }
     }
-}
 
-impl Gathered {
     /// The run, to hand over as it is; the next one starts anew. A run cut
     /// short by the end of a handler gives back the room it did not use,
     /// which shrinks its block in place: the queues that hold parts of it
