@@ -65,11 +65,10 @@ fn main() {
             plain.push(chain_throughput(nodes, messages, false));
             bare.push(relay_throughput(nodes, messages));
         }
-        let rates: Vec<f64> = enc.iter().map(|r| r.0).collect();
-        let (ours, ours_cpu, bench_cpu) = medians(&enc);
-        let (plain, plain_cpu, _) = medians(&plain);
+        let rates: Vec<f64> = enc.iter().map(|r| r.rate).collect();
+        let (ours, plain) = (medians(&enc), medians(&plain));
         let bare = median(&bare);
-        row("throughput through the chain (msg/s)", ours, bare);
+        row("throughput through the chain (msg/s)", ours.rate, bare);
         if runs > 1 {
             let slowest = rates.iter().copied().fold(f64::INFINITY, f64::min);
             let fastest = rates.iter().copied().fold(0.0, f64::max);
@@ -79,27 +78,20 @@ fn main() {
                 format!("{slowest:.0}-{fastest:.0}")
             );
         }
-        row("  the same, links not encrypted (msg/s)", plain, bare);
+        row("  the same, links not encrypted (msg/s)", plain.rate, bare);
         println!(
             "{:<44} {:>13.0}%",
             "  encryption keeps",
-            100.0 * ours / plain
+            100.0 * ours.rate / plain.rate
         );
         // Steadier than the rate on a shared machine: what the nodes spent,
         // not how long they waited for a core.
-        println!(
-            "{:<44} {:>14.2}",
-            "CPU of all nodes per message (µs)", ours_cpu
-        );
-        println!(
-            "{:<44} {:>14.2}",
-            "  the same, links not encrypted (µs)", plain_cpu
-        );
+        let cpu_row = |name: &str, us: f64| println!("{name:<44} {us:>14.2}");
+        cpu_row("CPU of all nodes per message (µs)", ours.nodes);
+        cpu_row("  of which the sender's, node 0 (µs)", ours.sender);
+        cpu_row("  all nodes, links not encrypted (µs)", plain.nodes);
         // The bench's readers share the cores with the nodes they measure.
-        println!(
-            "{:<44} {:>14.2}",
-            "CPU of the bench's readers per message (µs)", bench_cpu
-        );
+        cpu_row("CPU of the bench's readers per message (µs)", ours.bench);
     }
     if part("latency") {
         let (p50, p99) = chain_latency(nodes, 300, true);
@@ -344,14 +336,27 @@ fn lines(n: usize) -> Vec<u8> {
         .into_bytes()
 }
 
-/// Messages per second through the chain, and the CPU time all its nodes
-/// spent per message, and this process (the readers of their output,
-/// above all), in microseconds.
-fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64, f64) {
+/// One throughput run: messages per second, and CPU time per message in
+/// microseconds.
+#[derive(Clone, Copy)]
+struct Run {
+    rate: f64,
+    /// All the nodes.
+    nodes: f64,
+    /// The first node, which sends: the others only receive.
+    sender: f64,
+    /// This process: the readers of the nodes' output, above all.
+    bench: f64,
+}
+
+/// Pipes `messages` lines into the first node of a chain of `n` and waits
+/// until every node has shown them all.
+fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
     let mut nodes = chain(n, "n0: line ", encrypted);
     let input = lines(messages);
     let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).sum::<f64>();
     let cpu_before = cpu(&nodes);
+    let sender_before = cpu_ns(nodes[0].pid());
     let own_before = cpu_ns(std::process::id());
     let start = Instant::now();
     nodes[0].send(&input);
@@ -368,6 +373,7 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64, f6
         );
     }
     let cpu_used = cpu(&nodes) - cpu_before;
+    let sender_used = cpu_ns(nodes[0].pid()) - sender_before;
     let own_used = cpu_ns(std::process::id()) - own_before;
     // As many lines as messages, none twice: each exactly once.
     for (i, node) in nodes.iter().enumerate() {
@@ -376,7 +382,12 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> (f64, f64, f6
     }
     let rate = messages as f64 / end.duration_since(start).as_secs_f64();
     let per_message = |ns: f64| ns / 1e3 / messages as f64;
-    (rate, per_message(cpu_used), per_message(own_used))
+    Run {
+        rate,
+        nodes: per_message(cpu_used),
+        sender: per_message(sender_used),
+        bench: per_message(own_used),
+    }
 }
 
 /// A chain of `hops` relays, each a thread copying bytes from one loopback
@@ -443,11 +454,15 @@ fn relay_throughput(hops: usize, messages: usize) -> f64 {
     messages as f64 / elapsed.as_secs_f64()
 }
 
-/// The medians of runs' rates, of the nodes' CPU per message and of the
-/// bench's own, each alone.
-fn medians(runs: &[(f64, f64, f64)]) -> (f64, f64, f64) {
-    let column = |f: fn(&(f64, f64, f64)) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
-    (column(|r| r.0), column(|r| r.1), column(|r| r.2))
+/// The median of each figure of some runs, each alone.
+fn medians(runs: &[Run]) -> Run {
+    let column = |f: fn(&Run) -> f64| median(&runs.iter().map(f).collect::<Vec<_>>());
+    Run {
+        rate: column(|r| r.rate),
+        nodes: column(|r| r.nodes),
+        sender: column(|r| r.sender),
+        bench: column(|r| r.bench),
+    }
 }
 
 /// The middle value (the upper middle of an even count).
