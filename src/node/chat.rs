@@ -39,7 +39,8 @@ impl Shared {
         }
     }
 
-    /// Shows a new chat message, keeps its `frame` in the history, and
+    /// Shows a new chat message (its sender's name `tagged` with the id
+    /// when another user goes by it), keeps its `frame` in the history, and
     /// passes it on (as `onward` says) to every peer but `from` if it may
     /// take another hop.
     #[allow(clippy::too_many_arguments)]
@@ -48,21 +49,12 @@ impl Shared {
         state: &mut State,
         from: Option<NodeId>,
         chat: &Chat<'_>,
+        tagged: bool,
         frame: &[u8],
         onward: Onward<'_>,
         now: Instant,
         waits: &mut Waits,
     ) {
-        let tagged = if !chat.history && from.is_some() {
-            // A live message proves its sender is online.
-            let (heard, tagged) = state.roster.heard_tagged(chat.id.origin, chat.name, now);
-            if heard != Heard::Same {
-                self.announce(state, chat.id.origin, chat.name, heard, false);
-            }
-            tagged
-        } else {
-            state.roster.is_ambiguous(chat.id.origin, chat.name)
-        };
         state.history.push(chat.id, frame, now);
         self.show(
             state,
@@ -232,6 +224,9 @@ impl Shared {
             Ok(burst) => burst,
             Err(e) => return (waits, 0, Some(e)),
         };
+        // The user's name, and who else goes by it, stay as they are for
+        // the whole burst.
+        let tagged = state.roster.is_ambiguous(self.id, &name);
         let mut refused = None;
         let mut sent = 0;
         for &(text, action) in lines {
@@ -252,7 +247,8 @@ impl Shared {
                 |state, frame| {
                     state.next_id(self.id);
                     state.seen.insert(chat.id, now);
-                    self.deliver(state, None, &chat, frame, Onward::Kept, now, &mut waits);
+                    let onward = Onward::Kept;
+                    self.deliver(state, None, &chat, tagged, frame, onward, now, &mut waits);
                 },
             );
             if let Err(e) = encoded {
@@ -320,11 +316,30 @@ impl ChatBatch<'_> {
         if !state.seen.insert(chat.id, now) {
             return;
         }
+        let tagged = if chat.history {
+            state.roster.is_ambiguous(chat.id.origin, chat.name)
+        } else {
+            // A live message proves its sender is online.
+            let (heard, tagged) = state.roster.heard_tagged(chat.id.origin, chat.name, now);
+            if heard != Heard::Same {
+                shared.announce(state, chat.id.origin, chat.name, heard, false);
+            }
+            tagged
+        };
         // Kept as it came; passed on with a hop taken off.
         let ttl = chat.ttl.saturating_sub(1);
         let onward = Onward::Relayed { body, ttl };
         let from = Some(via.peer);
-        shared.deliver(state, from, chat, frame, onward, now, &mut self.waits);
+        shared.deliver(
+            state,
+            from,
+            chat,
+            tagged,
+            frame,
+            onward,
+            now,
+            &mut self.waits,
+        );
     }
 
     /// Shows the batch's lines and releases the lock; returns the queues to
