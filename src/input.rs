@@ -138,7 +138,7 @@ impl Lines {
 const BATCH_LINES: usize = 512;
 
 /// Starts the reader thread. Lines longer than `max_line` bytes are skipped
-/// whole, without holding them in memory.
+/// whole; one longer than the read buffer (64 KiB) is never held in memory.
 pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Lines {
     let (mut tx, rx) = mpsc::channel(4);
     std::thread::spawn(move || {
