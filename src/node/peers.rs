@@ -128,7 +128,7 @@ pub struct PeerSet {
     pub(super) dialing: HashSet<SocketAddr>,
     /// The last answer of [`takers`](Self::takers). Forgotten by every
     /// way to change a peer but `iter_mut`, which is for sending.
-    quiet: Option<Kept>,
+    kept: Option<Kept>,
 }
 
 /// Which peers, the sender and the origin aside, take an origin's
@@ -160,7 +160,7 @@ impl PeerSet {
             peers: HashMap::default(),
             book: HashMap::new(),
             dialing: HashSet::new(),
-            quiet: None,
+            kept: None,
         }
     }
 
@@ -185,7 +185,7 @@ impl PeerSet {
         if id == self.me {
             return Err(Refusal::Myself);
         }
-        self.quiet = None;
+        self.kept = None;
         let closed = if let Some(old) = self.peers.get(&id) {
             let opener = |outbound: bool| if outbound { self.me } else { id };
             let preferred = self.me.min(id);
@@ -212,7 +212,7 @@ impl PeerSet {
 
     /// Forgets the connection `conn` to `id`, if it is still the current one.
     pub fn remove(&mut self, id: NodeId, conn: ConnId) -> Option<Peer> {
-        self.quiet = None;
+        self.kept = None;
         match self.peers.get(&id) {
             Some(p) if p.conn == conn => self.peers.remove(&id),
             _ => None,
@@ -228,7 +228,7 @@ impl PeerSet {
     }
 
     pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Peer> {
-        self.quiet = None;
+        self.kept = None;
         self.peers.get_mut(id)
     }
 
@@ -243,7 +243,7 @@ impl PeerSet {
     /// [`current`](Self::current), to change: the way to change what a
     /// link takes (`PRUNE`, `GRAFT`).
     pub fn current_mut(&mut self, via: Via) -> Option<&mut Peer> {
-        self.quiet = None;
+        self.kept = None;
         self.peers.get_mut(&via.peer).filter(|p| p.conn == via.conn)
     }
 
@@ -259,12 +259,12 @@ impl PeerSet {
     /// link once the tree has formed, every other peer has pruned it and
     /// is passed by in one comparison; from this node itself, no peer has.
     pub fn takers(&mut self, origin: NodeId, from: Option<NodeId>) -> Takers {
-        if let Some(k) = self.quiet.filter(|k| k.origin == origin && k.from == from) {
+        if let Some(k) = self.kept.filter(|k| k.origin == origin && k.from == from) {
             debug_assert_eq!(k.takers, self.work_out_takers(origin, from));
             return k.takers;
         }
         let takers = self.work_out_takers(origin, from);
-        self.quiet = Some(Kept {
+        self.kept = Some(Kept {
             origin,
             from,
             takers,
