@@ -11,7 +11,7 @@ use super::queue::Queue;
 use super::router::{encode_with, resend, Shared, State, Waits};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
-use crate::protocol::{self, IdList, IdRange, MsgId, NodeId, RangeList};
+use crate::protocol::{self, EncodeError, IdList, IdRange, MsgId, NodeId, RangeList};
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -28,6 +28,19 @@ pub(super) enum Onward<'a> {
     /// in a frame made only if some peer takes it whole. Where every link
     /// is pruned for its origin, as in a full mesh, none does.
     Relayed { body: &'a str, ttl: u8 },
+}
+
+impl Onward<'_> {
+    /// Appends the frame as it goes on, `kept` being the frame as kept.
+    fn write(self, kept: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        match self {
+            Onward::Kept => {
+                out.extend_from_slice(kept);
+                Ok(())
+            }
+            Onward::Relayed { body, ttl } => protocol::encode_relayed(body, ttl, out),
+        }
+    }
 }
 
 impl Shared {
@@ -78,22 +91,15 @@ impl Shared {
             };
             match pass {
                 Pass::Whole if large => {
-                    let made = shared.get_or_insert_with(|| match onward {
-                        Onward::Kept => Some(Frame::copy_from_slice(frame)),
-                        Onward::Relayed { body, ttl } => {
-                            encode_with(|out| protocol::encode_relayed(body, ttl, out))
-                        }
-                    });
+                    let made =
+                        shared.get_or_insert_with(|| encode_with(|out| onward.write(frame, out)));
                     if let Some(frame) = made {
                         push(peer, frame.clone(), waits);
                     }
                 }
                 Pass::Whole => {
-                    let made = part.get_or_insert_with(|| match onward {
-                        Onward::Kept => Some(gathered.append(frame)),
-                        Onward::Relayed { body, ttl } => gathered
-                            .append_with(|out| protocol::encode_relayed(body, ttl, out))
-                            .ok(),
+                    let made = part.get_or_insert_with(|| {
+                        gathered.append_with(|out| onward.write(frame, out)).ok()
                     });
                     if let Some(part) = made {
                         peer.take(part.clone());

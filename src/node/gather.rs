@@ -37,14 +37,6 @@ pub(super) struct Gathered {
 }
 
 impl Gathered {
-    /// Appends `frame`; returns where it lies in the run.
-    pub fn append(&mut self, frame: &[u8]) -> Range<usize> {
-        self.reserve();
-        let start = self.run.len();
-        self.run.extend_from_slice(frame);
-        start..self.run.len()
-    }
-
     /// Appends the frame `write` appends, unless it refuses.
     pub fn append_with<E>(
         &mut self,
@@ -166,7 +158,7 @@ mod tests {
         (items.concat(), items)
     }
 
-    /// A set of peers 1 to `n`, with room in their queues for `room` bytes.
+    /// A set of peers 1 to `n`, with room in their queues for anything.
     fn peers(n: u64) -> PeerSet {
         let mut peers = set(8, 8);
         for i in 1..=n {
@@ -174,6 +166,27 @@ mod tests {
             p.outbox = std::sync::Arc::new(Queue::new(1 << 30));
             let _ = peers.admit(NodeId(i), p, std::time::Instant::now());
         }
+        peers
+    }
+
+    impl Gathered {
+        /// Appends `frame`; returns where it lies in the run.
+        fn append(&mut self, frame: &[u8]) -> Range<usize> {
+            let appended = self.append_with(|out| {
+                out.extend_from_slice(frame);
+                Ok::<(), ()>(())
+            });
+            appended.unwrap_or_default()
+        }
+    }
+
+    /// Peers 1 to `n`, after each frame was gathered for the peers listed
+    /// beside it and the run flushed.
+    fn flushed(n: u64, frames: &[(&[u8], &[u64])]) -> PeerSet {
+        let mut peers = peers(n);
+        let mut g = Gathered::default();
+        gather(&mut g, &mut peers, frames);
+        g.flush(&mut peers, &mut Waits::default());
         peers
     }
 
@@ -189,13 +202,9 @@ mod tests {
 
     #[test]
     fn each_peer_gets_its_frames_in_order_written_once_for_all() {
-        let mut peers = peers(3);
-        let mut g = Gathered::default();
-        let mut waits = Waits::default();
         let long = vec![b'x'; SHORT_RUN];
-        gather(
-            &mut g,
-            &mut peers,
+        let peers = flushed(
+            3,
             &[
                 (b"one", &[1, 2, 3]),
                 (b"two", &[1, 3]),
@@ -203,7 +212,6 @@ mod tests {
                 (b"three", &[2]),
             ],
         );
-        g.flush(&mut peers, &mut waits);
         let get = |i| queued(peers.get(&NodeId(i)).unwrap());
         let ((one, items_one), (two, _), (three, items_three)) = (get(1), get(2), get(3));
         assert_eq!(one, [&b"onetwo"[..], &long].concat());
@@ -220,12 +228,8 @@ mod tests {
 
     #[test]
     fn a_peer_that_takes_little_of_a_run_gets_a_copy_not_a_slice_of_it() {
-        let mut peers = peers(2);
-        let mut g = Gathered::default();
-        let mut waits = Waits::default();
         let long = vec![b'x'; SHORT_RUN];
-        gather(&mut g, &mut peers, &[(&long, &[1]), (b"tail", &[1, 2])]);
-        g.flush(&mut peers, &mut waits);
+        let peers = flushed(2, &[(&long, &[1]), (b"tail", &[1, 2])]);
         let (one, items_one) = queued(peers.get(&NodeId(1)).unwrap());
         let (two, items_two) = queued(peers.get(&NodeId(2)).unwrap());
         assert_eq!(one, [&long[..], b"tail"].concat());
@@ -239,16 +243,12 @@ mod tests {
 
     #[test]
     fn many_scattered_parts_are_copied_into_one_item() {
-        let mut peers = peers(2);
-        let mut g = Gathered::default();
-        let mut waits = Waits::default();
         let mut frames: Vec<(&[u8], &[u64])> = Vec::new();
         for _ in 0..=MOST_SLICES {
             frames.push((b"both", &[1, 2]));
             frames.push((b"first", &[1]));
         }
-        gather(&mut g, &mut peers, &frames);
-        g.flush(&mut peers, &mut waits);
+        let peers = flushed(2, &frames);
         let (two, items) = queued(peers.get(&NodeId(2)).unwrap());
         assert_eq!(two, b"both".repeat(MOST_SLICES + 1));
         assert_eq!(items.len(), 1);
