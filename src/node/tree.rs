@@ -63,9 +63,9 @@ impl Link {
         if self.lazy.is_empty() {
             return Pass::Whole;
         }
-        match self.lazy.get(&id.origin) {
+        match self.pruned_from(id.origin) {
             None => Pass::Whole,
-            Some(&start) if id.seq < start => Pass::Announced,
+            Some(start) if id.seq < start => Pass::Announced,
             Some(_) => Pass::Not,
         }
     }
