@@ -354,9 +354,9 @@ struct Run {
 fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
     let mut nodes = chain(n, "n0: line ", encrypted);
     let input = lines(messages);
-    let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).sum::<f64>();
+    // Each node's CPU time so far, node 0's first.
+    let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).collect::<Vec<f64>>();
     let cpu_before = cpu(&nodes);
-    let sender_before = cpu_ns(nodes[0].pid());
     let own_before = cpu_ns(std::process::id());
     let start = Instant::now();
     nodes[0].send(&input);
@@ -372,8 +372,11 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
                 }),
         );
     }
-    let cpu_used = cpu(&nodes) - cpu_before;
-    let sender_used = cpu_ns(nodes[0].pid()) - sender_before;
+    let used: Vec<f64> = cpu(&nodes)
+        .iter()
+        .zip(&cpu_before)
+        .map(|(a, b)| a - b)
+        .collect();
     let own_used = cpu_ns(std::process::id()) - own_before;
     // As many lines as messages, none twice: each exactly once.
     for (i, node) in nodes.iter().enumerate() {
@@ -384,8 +387,8 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
     let per_message = |ns: f64| ns / 1e3 / messages as f64;
     Run {
         rate,
-        nodes: per_message(cpu_used),
-        sender: per_message(sender_used),
+        nodes: per_message(used.iter().sum()),
+        sender: per_message(used[0]),
         bench: per_message(own_used),
     }
 }
