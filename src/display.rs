@@ -161,25 +161,36 @@ impl<W: Write + Send> Sink for Plain<W> {
 pub fn spawn_printer(display: Arc<Display>, mut sink: impl Sink + 'static) -> JoinHandle<()> {
     std::thread::spawn(move || {
         let mut batch = Vec::new();
-        while futures::executor::block_on(display.text.pop_batch(64 * 1024, &mut batch)) {
+        while futures::executor::block_on(display.text.pop_batch(PRINT_BATCH, &mut batch)) {
             if sink.write_lines(&batch).is_err() {
                 // Nobody reads our output any more; keep draining so that
                 // producers never wait on a display no one sees.
             }
-            let busy = batch.iter().map(Vec::len).sum::<usize>() >= BUSY_BYTES;
+            let written = batch.iter().map(Vec::len).sum::<usize>();
             display.give_back(&mut batch);
-            if busy {
+            if lets_lines_gather(written, display.text.bytes()) {
                 std::thread::sleep(GATHER);
             }
         }
     })
 }
 
+/// Bytes of lines written at once at most.
+const PRINT_BATCH: usize = 64 << 10;
 /// A batch this long means lines are pouring in: the printer then lets
 /// more gather before it takes the next batch, rather than waking for every
 /// few lines. A line typed at a quiet moment is shown without any wait.
 const BUSY_BYTES: usize = 4096;
 const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
+
+/// Whether the printer, having `written` a batch, waits [`GATHER`] before
+/// the next: only when lines are pouring in and it is not behind them. A
+/// printer already a batch behind goes straight on, so the wait never caps
+/// how fast lines are shown (a batch per wait was about a million lines a
+/// second, less than a node can receive).
+fn lets_lines_gather(written: usize, queued: usize) -> bool {
+    written >= BUSY_BYTES && queued < PRINT_BATCH
+}
 
 /// Appends the line for `event`, newline included (nothing for an own line
 /// that the style does not echo). Writes bytes, all of them UTF-8: the
@@ -287,6 +298,19 @@ fn local_time(ms: u64) -> String {
 mod tests {
     use super::*;
     use crate::protocol::{Chat, Message, MsgId, NodeId};
+
+    #[test]
+    fn the_printer_waits_for_lines_only_when_busy_and_not_behind() {
+        // A line or two at a quiet moment: on at once.
+        assert!(!lets_lines_gather(80, 0));
+        assert!(!lets_lines_gather(BUSY_BYTES - 1, 0));
+        // Lines pouring in, and the printer has caught up: let more gather.
+        assert!(lets_lines_gather(BUSY_BYTES, 0));
+        assert!(lets_lines_gather(PRINT_BATCH, PRINT_BATCH - 1));
+        // A full batch waits already: waiting more would only slow it down.
+        assert!(!lets_lines_gather(PRINT_BATCH, PRINT_BATCH));
+        assert!(!lets_lines_gather(BUSY_BYTES, 4 * PRINT_BATCH));
+    }
 
     /// A message by "bob", as the node hands it over: its frame, and how
     /// to show it.
