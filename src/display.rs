@@ -16,8 +16,11 @@ use std::thread::JoinHandle;
 
 /// Bytes of text the display holds before producers wait.
 pub const QUEUE_BYTES: usize = 1 << 20;
-/// Written buffers kept for the next lines, and the largest kept.
-const SPARE_BUFFERS: usize = 4;
+/// Room of the written buffers kept for the next lines, in all: as much
+/// as the queue holds, so that a flood, once its text has filled the queue,
+/// writes every next line into pages it has used before. The largest
+/// buffer kept.
+const SPARE_ROOM: usize = QUEUE_BYTES;
 const SPARE_BYTES: usize = 128 << 10;
 
 /// Something to show.
@@ -45,7 +48,14 @@ pub struct Display {
     /// Buffers the printer has written, emptied, for the next lines. A
     /// freed buffer of tens of KiB goes back to the system, and the next
     /// one is faulted in again page by page as lines fill it.
-    spare: Mutex<Vec<Vec<u8>>>,
+    spare: Mutex<Spare>,
+}
+
+/// Written buffers, emptied, and their room in all.
+#[derive(Default)]
+struct Spare {
+    buffers: Vec<Vec<u8>>,
+    room: usize,
 }
 
 impl Display {
@@ -53,30 +63,36 @@ impl Display {
         Arc::new(Display {
             text: Queue::new(QUEUE_BYTES),
             style,
-            spare: Mutex::new(Vec::new()),
+            spare: Mutex::default(),
         })
     }
 
     /// An empty buffer for lines to come, with room for `room` bytes: one
     /// the printer gave back, if there is one.
     pub fn buffer(&self, room: usize) -> Vec<u8> {
-        let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
+        let spare = self.spare.lock().ok().and_then(|mut s| {
+            let text = s.buffers.pop()?;
+            s.room -= text.capacity();
+            Some(text)
+        });
         let mut text = spare.unwrap_or_default();
         text.reserve(room);
         text
     }
 
-    /// Keeps written buffers for [`buffer`](Self::buffer), as many as it
-    /// holds, and drops the rest.
+    /// Keeps written buffers for [`buffer`](Self::buffer) while their room
+    /// in all stays within [`SPARE_ROOM`], and drops the rest.
     fn give_back(&self, written: &mut Vec<Vec<u8>>) {
         let Ok(mut spare) = self.spare.lock() else {
             written.clear();
             return;
         };
         for mut text in written.drain(..) {
-            if spare.len() < SPARE_BUFFERS && text.capacity() <= SPARE_BYTES {
+            let room = text.capacity();
+            if room <= SPARE_BYTES && spare.room + room <= SPARE_ROOM {
                 text.clear();
-                spare.push(text);
+                spare.room += room;
+                spare.buffers.push(text);
             }
         }
     }
@@ -476,6 +492,28 @@ mod tests {
         assert!(
             display.buffer(16).capacity() < 32 << 10,
             "a buffer over {SPARE_BYTES} bytes is not kept"
+        );
+    }
+
+    #[test]
+    fn written_buffers_are_kept_up_to_the_queue_s_worth_of_room() {
+        let display = Display::new(Style::default());
+        let fit = SPARE_ROOM / SPARE_BYTES;
+        for _ in 0..fit + 2 {
+            let mut text = Vec::with_capacity(SPARE_BYTES);
+            text.extend_from_slice(b"a line\n");
+            display.queue(text);
+        }
+        display.close();
+        spawn_printer(display.clone(), Plain(Trickle(Vec::new())))
+            .join()
+            .unwrap();
+        for k in 0..fit {
+            assert_eq!(display.buffer(16).capacity(), SPARE_BYTES, "buffer {k}");
+        }
+        assert!(
+            display.buffer(16).capacity() < SPARE_BYTES,
+            "no more than {SPARE_ROOM} bytes of room are kept"
         );
     }
 }
