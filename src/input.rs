@@ -198,37 +198,26 @@ fn take_buffered<R: Read>(
     batch: &mut Vec<Found>,
 ) -> usize {
     let buffered = reader.buffer();
-    let Some(last) = memchr::memchr_iter(b'\n', buffered).take(most).last() else {
-        return 0;
-    };
-    let whole = &buffered[..=last];
+    let (base, first) = (text.len(), batch.len());
+    // One pass finds the lines; the text they make is checked after.
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', buffered).take(most) {
+        batch.push(Found::of_line(&buffered[start..end], base + start, max));
+        start = end + 1;
+    }
+    let whole = &buffered[..start];
     let valid = match std::str::from_utf8(whole) {
         Ok(lines) => lines,
-        // The lines before the first that is not UTF-8.
-        Err(e) => match memchr::memrchr(b'\n', &whole[..e.valid_up_to()]) {
-            Some(end) => std::str::from_utf8(&whole[..=end]).unwrap_or_default(),
-            None => "",
-        },
+        // Only the lines before the first that is not UTF-8.
+        Err(e) => {
+            let good = memchr::memrchr(b'\n', &whole[..e.valid_up_to()]).map_or(0, |end| end + 1);
+            batch.truncate(first + memchr::memchr_iter(b'\n', &whole[..good]).count());
+            std::str::from_utf8(&whole[..good]).unwrap_or_default()
+        }
     };
-    let base = text.len();
     text.push_str(valid);
-    let (mut start, mut taken) = (0, 0);
-    for end in memchr::memchr_iter(b'\n', valid.as_bytes()) {
-        let line = &valid.as_bytes()[start..end];
-        batch.push(if line.len() > max {
-            Found::Unreadable {
-                bytes: line.len(),
-                reason: "too long",
-            }
-        } else {
-            let len = line.len() - usize::from(line.last() == Some(&b'\r'));
-            Found::Line(base + start..base + start + len)
-        });
-        start = end + 1;
-        taken += 1;
-    }
     reader.consume(valid.len());
-    taken
+    batch.len() - first
 }
 
 /// What reading one line found; a line is a range of the batch's text.
@@ -240,6 +229,20 @@ enum Found {
 }
 
 impl Found {
+    /// A whole line read, its newline taken off, that starts at `at` in
+    /// the batch's text: its range there, the CR of a CRLF taken off too,
+    /// or why it is not sent.
+    fn of_line(line: &[u8], at: usize, max: usize) -> Found {
+        if line.len() > max {
+            return Found::Unreadable {
+                bytes: line.len(),
+                reason: "too long",
+            };
+        }
+        let len = line.len() - usize::from(line.last() == Some(&b'\r'));
+        Found::Line(at..at + len)
+    }
+
     fn input(self, text: &Arc<String>) -> Input {
         match self {
             Found::Line(range) => Input::Line(Line {
