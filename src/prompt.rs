@@ -50,6 +50,17 @@ impl<'a> Command<'a> {
     /// A line starting with `:` and a letter is a command; `::` sends a
     /// line that starts with `:`; anything else is chat.
     fn parse(line: &'a str) -> Self {
+        // The usual line, chat that starts with a visible ASCII character
+        // other than `:`, is told at its first byte: a pasted or piped
+        // burst is thousands of them.
+        match line.as_bytes().first() {
+            Some(&b) if b.is_ascii_graphic() && b != b':' => Command::Say(line),
+            _ => Self::parse_any(line),
+        }
+    }
+
+    /// Reads any line, as [`parse`](Self::parse) does.
+    fn parse_any(line: &'a str) -> Self {
         if line.trim().is_empty() {
             return Command::Nothing;
         }
@@ -227,5 +238,14 @@ mod tests {
         );
         assert_eq!(Command::parse(":nick zoë "), Nick("zoë"));
         assert_eq!(Command::parse(":nick"), Usage(":nick NEWNAME"));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn the_first_byte_tells_chat_as_the_whole_line_does(
+            line in "[ :a-z\\t]{0,3}\\PC{0,8}|\\PC{0,12}|:[a-z]{0,6}( [ a-z]{0,6})?",
+        ) {
+            proptest::prop_assert_eq!(Command::parse(&line), Command::parse_any(&line));
+        }
     }
 }
