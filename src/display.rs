@@ -18,9 +18,9 @@ use std::thread::JoinHandle;
 pub const QUEUE_BYTES: usize = 1 << 20;
 /// Room of the written buffers kept for the next lines, in all: as much
 /// as the queue holds, so that a flood, once its text has filled the queue,
-/// writes every next line into pages it has used before. The largest
-/// buffer kept.
+/// writes every next line into pages it has used before.
 const SPARE_ROOM: usize = QUEUE_BYTES;
+/// The largest buffer kept.
 const SPARE_BYTES: usize = 128 << 10;
 
 /// Something to show.
@@ -202,8 +202,8 @@ const GATHER: std::time::Duration = std::time::Duration::from_micros(500);
 /// Whether the printer, having `written` a batch, waits [`GATHER`] before
 /// the next: only when lines are pouring in and it is not behind them. A
 /// printer already a batch behind goes straight on, so the wait never caps
-/// how fast lines are shown (a batch per wait was about a million lines a
-/// second, less than a node can receive).
+/// how fast lines are shown (a batch per wait and write is one or two
+/// million lines a second at most, about what a node now receives).
 fn lets_lines_gather(written: usize, queued: usize) -> bool {
     written >= BUSY_BYTES && queued < PRINT_BATCH
 }
