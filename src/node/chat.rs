@@ -19,8 +19,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// The most room set aside for the next handler's lines: a full read of
 /// short messages, not the rare line of a maximum-size one.
 const SHOWN_ROOM: usize = 64 << 10;
-/// The least room a batch of chat messages starts with: a full batch of
-/// short ones (256 lines of about 80 bytes), so that one after a quiet
+/// The least room a batch of chat messages starts with: a full read of
+/// short ones (some 500 lines of 60 bytes), so that one after a quiet
 /// spell does not grow its buffer line by line. Other handlers show a
 /// line or two, and start with what the last one left.
 const BATCH_ROOM: usize = 32 << 10;
