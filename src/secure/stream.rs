@@ -19,6 +19,11 @@ use std::task::{ready, Context, Poll};
 pub const MAX_PLAIN: usize = MAX_MESSAGE - TAG_LEN;
 /// Sealed bytes a writer holds before it sends them.
 const OUT_LIMIT: usize = 256 * 1024;
+/// Bytes a reader takes from the socket at most: room for several whole
+/// messages, so that a flood is read in few system calls and wake-ups,
+/// and the part of a message left at the buffer's end, moved to its start,
+/// is a small share of what is read.
+const IN_BUFFER: usize = 4 * (2 + MAX_MESSAGE);
 
 /// Decrypts an encrypted stream.
 pub struct SecureReader<R> {
@@ -38,7 +43,7 @@ impl<R> SecureReader<R> {
         SecureReader {
             inner,
             cipher,
-            buf: vec![0; 2 + MAX_MESSAGE],
+            buf: vec![0; IN_BUFFER],
             plain: 0..0,
             opened: 0,
             read: 0,
@@ -68,8 +73,8 @@ impl<R> SecureReader<R> {
     }
 
     /// Makes room to read: moves the unopened tail to the front when the
-    /// buffer's end is reached (one message at most: the buffer holds one).
-    /// Only called once every opened byte is handed out.
+    /// buffer's end is reached (less than one message, as every whole one
+    /// was opened). Only called once every opened byte is handed out.
     fn make_room(&mut self) {
         if self.opened == self.read {
             self.opened = 0;
