@@ -48,14 +48,7 @@ pub struct Display {
     /// Buffers the printer has written, emptied, for the next lines. A
     /// freed buffer of tens of KiB goes back to the system, and the next
     /// one is faulted in again page by page as lines fill it.
-    spare: Mutex<Spare>,
-}
-
-/// Written buffers, emptied, and their room in all.
-#[derive(Default)]
-struct Spare {
-    buffers: Vec<Vec<u8>>,
-    room: usize,
+    spare: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Display {
@@ -63,18 +56,14 @@ impl Display {
         Arc::new(Display {
             text: Queue::new(QUEUE_BYTES),
             style,
-            spare: Mutex::default(),
+            spare: Mutex::new(Vec::new()),
         })
     }
 
     /// An empty buffer for lines to come, with room for `room` bytes: one
     /// the printer gave back, if there is one.
     pub fn buffer(&self, room: usize) -> Vec<u8> {
-        let spare = self.spare.lock().ok().and_then(|mut s| {
-            let text = s.buffers.pop()?;
-            s.room -= text.capacity();
-            Some(text)
-        });
+        let spare = self.spare.lock().ok().and_then(|mut s| s.pop());
         let mut text = spare.unwrap_or_default();
         text.reserve(room);
         text
@@ -87,12 +76,13 @@ impl Display {
             written.clear();
             return;
         };
+        let mut kept: usize = spare.iter().map(Vec::capacity).sum();
         for mut text in written.drain(..) {
             let room = text.capacity();
-            if room <= SPARE_BYTES && spare.room + room <= SPARE_ROOM {
+            if room <= SPARE_BYTES && kept + room <= SPARE_ROOM {
                 text.clear();
-                spare.room += room;
-                spare.buffers.push(text);
+                kept += room;
+                spare.push(text);
             }
         }
     }
