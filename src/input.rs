@@ -137,7 +137,7 @@ impl Lines {
 /// Lines per batch at most, so a slow chat still slows a pipe down: about
 /// what one read of 64 KiB brings of lines of 60 bytes, so that such a read
 /// is one batch, sent in one burst.
-const BATCH_LINES: usize = 1024;
+pub const BATCH_LINES: usize = 1024;
 
 /// Starts the reader thread. Lines longer than `max_line` bytes are skipped
 /// whole; one longer than the read buffer (64 KiB) is never held in memory.

@@ -160,9 +160,8 @@ pub async fn run(
     }
 }
 
-/// Chat lines sent in one go at most: a batch of piped lines (see
-/// `input.rs`).
-const MAX_BURST: usize = 1024;
+/// Chat lines sent in one go at most: a batch of piped lines.
+const MAX_BURST: usize = crate::input::BATCH_LINES;
 
 /// Where a chat line's text starts in its line (the text is always the
 /// line's end), and whether it is an action: kept beside the line, so that
