@@ -15,9 +15,11 @@
 use std::fmt;
 
 mod reader;
+mod source;
 mod writer;
 
 pub use reader::{FrameReader, ReadError};
+pub use source::{Buffered, Source};
 pub use writer::FrameWriter;
 
 /// Bytes in the length prefix.

@@ -48,7 +48,7 @@ impl Hand {
         let frames = Arc::new(Mutex::new(Vec::new()));
         let collected = frames.clone();
         rt::spawn(async move {
-            let mut reader = FrameReader::new(link.reader);
+            let mut reader = FrameReader::over(link.reader);
             while let Ok(Some(body)) = reader.next_frame().await {
                 collected.lock().unwrap().push(body.to_string());
             }

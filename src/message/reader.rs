@@ -1,13 +1,11 @@
-//! Reads frames from any byte stream into one reusable buffer.
+//! Reads frames from any byte stream, lending each from the buffer it was
+//! read into.
 
+use super::source::{Buffered, Source};
 use super::{check, FrameError, Status, HEADER_LEN};
-use futures::io::{AsyncRead, AsyncReadExt};
+use futures::future::poll_fn;
+use futures::io::AsyncRead;
 use std::{fmt, io};
-
-/// Room each read offers at least: more than one encrypted transport
-/// message (64 KiB), so that the layer below can hand over each message's
-/// plaintext in one read.
-const READ_SPACE: usize = 80 * 1024;
 
 /// Why no frame could be read. Each one ends the stream for good.
 #[derive(Debug)]
@@ -41,36 +39,27 @@ impl From<FrameError> for ReadError {
     }
 }
 
-/// Reads frames from `R`, lending each body from its own buffer.
-///
-/// Each read asks for as many bytes as fit, so a burst of small frames costs one
-/// system call. Reading allocates nothing.
-pub struct FrameReader<R> {
-    inner: R,
-    buf: Vec<u8>,
-    /// Start of the bytes not yet handed out.
-    start: usize,
-    /// End of the bytes read so far.
-    end: usize,
+/// Reads frames from a [`Source`], lending each body from the source's
+/// buffer. Reading allocates nothing.
+pub struct FrameReader<S> {
+    source: S,
     limit: usize,
 }
 
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    /// A reader enforcing the default body limit.
+impl<R: AsyncRead + Unpin> FrameReader<Buffered<R>> {
+    /// A reader of a plain stream, enforcing the default body limit.
     pub fn new(inner: R) -> Self {
-        Self::with_limit(inner, super::MAX_BODY)
+        Self::over(Buffered::new(inner))
     }
+}
 
-    /// A reader enforcing `limit` on every body.
-    pub fn with_limit(inner: R, limit: usize) -> Self {
+impl<S: Source> FrameReader<S> {
+    /// A reader of a source that holds frames of the default body limit,
+    /// enforcing that limit on every body.
+    pub fn over(source: S) -> Self {
         FrameReader {
-            inner,
-            // Room for the largest frame and a read after it, so the buffer
-            // never grows; its pages take memory only once written to.
-            buf: vec![0; HEADER_LEN + limit + READ_SPACE],
-            start: 0,
-            end: 0,
-            limit,
+            source,
+            limit: super::MAX_BODY,
         }
     }
 
@@ -88,11 +77,13 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// cleanly between frames (false).
     pub async fn wait_frame(&mut self) -> Result<bool, ReadError> {
         loop {
-            match check(&self.buf[self.start..self.end], self.limit)? {
+            match check(self.source.buffered(), self.limit)? {
                 Status::Complete(_) => return Ok(true),
                 Status::Partial { needed } => {
-                    if !self.fill(needed).await? {
-                        return match self.end - self.start {
+                    let source = &mut self.source;
+                    let more = poll_fn(|cx| source.poll_more(cx, needed)).await;
+                    if !more.map_err(ReadError::Io)? {
+                        return match self.source.buffered().len() {
                             0 => Ok(false),
                             _ => Err(ReadError::Truncated { missing: needed }),
                         };
@@ -107,7 +98,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// can then skip arming a timeout for it.
     pub fn has_frame(&self) -> bool {
         !matches!(
-            check(&self.buf[self.start..self.end], self.limit),
+            check(self.source.buffered(), self.limit),
             Ok(Status::Partial { .. })
         )
     }
@@ -118,43 +109,12 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// frame one read brought in one go, and keep a frame without
     /// encoding it again.
     pub fn buffered_frame(&mut self) -> Result<Option<(&[u8], &str)>, ReadError> {
-        match check(&self.buf[self.start..self.end], self.limit)? {
+        match check(self.source.buffered(), self.limit)? {
             Status::Complete(len) => {
-                let frame = &self.buf[self.start..self.start + len];
-                self.start += len;
+                let frame = self.source.take(len);
                 Ok(Some((frame, super::body(&frame[HEADER_LEN..])?)))
             }
             Status::Partial { .. } => Ok(None),
         }
-    }
-
-    /// Reads at least once, making room for `needed` more bytes (and at
-    /// least [`READ_SPACE`]) first. Returns false at end of stream.
-    async fn fill(&mut self, needed: usize) -> Result<bool, ReadError> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-        if self.end + needed.max(READ_SPACE) > self.buf.len() {
-            // Move the unread tail to the front. It is part of one frame, at
-            // most `HEADER_LEN + limit` bytes with `needed` to come, so the
-            // buffer's size leaves room for both, and for `READ_SPACE`.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        let n = loop {
-            match self.inner.read(&mut self.buf[self.end..]).await {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                result => break result.map_err(ReadError::Io)?,
-            }
-        };
-        self.end += n;
-        Ok(n > 0)
-    }
-
-    /// Gives back the underlying stream.
-    pub fn into_inner(self) -> R {
-        self.inner
     }
 }

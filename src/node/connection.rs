@@ -1,8 +1,9 @@
 //! One connection to a peer, once handshaken (`handshake.rs`): a reader
 //! and a writer.
 //!
-//! Generic over `AsyncRead` and `AsyncWrite`, so a transport wrapper (for
-//! example encryption) can sit under it without touching the flooding logic.
+//! Generic over a frame [`Source`] and `AsyncWrite`, so a transport wrapper
+//! (for example encryption) can sit under it without touching the flooding
+//! logic.
 //! Any bad input closes this connection, with the reason logged and, where
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
@@ -12,10 +13,10 @@ use super::gather::push_now;
 use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
 use super::router::{Shared, Waits};
-use crate::message::{FrameReader, FrameWriter};
+use crate::message::{FrameReader, FrameWriter, Source};
 use crate::protocol::{Message, NodeId};
 use crate::rt;
-use futures::io::{AsyncRead, AsyncWrite};
+use futures::io::AsyncWrite;
 use futures::{pin_mut, select, FutureExt};
 use std::sync::Arc;
 use std::task::Poll;
@@ -34,7 +35,7 @@ const BATCH_BYTES: usize = 256 * 1024;
 pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// The byte streams of a link: encrypted, or plain for benchmarks only.
-pub(super) type Reader = Box<dyn AsyncRead + Unpin + Send>;
+pub(super) type Reader = Box<dyn Source + Send>;
 pub(super) type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// A handshaken connection, ready to serve.
@@ -87,7 +88,7 @@ const MAX_BATCH: usize = 1024;
 
 /// Handles the peer's messages until the stream ends or breaks a rule.
 /// Returns why it stopped.
-async fn read_loop<R: AsyncRead + Unpin>(
+async fn read_loop<R: Source>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
     via: Via,
@@ -122,7 +123,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
 /// among them go in one [`ChatBatch`]; another message ends the batch first,
 /// so that its handler takes the lock itself. Returns the queues to wait for
 /// before reading on, or why the connection ends.
-fn handle_buffered<R: AsyncRead + Unpin>(
+fn handle_buffered<R: Source>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
     via: Via,

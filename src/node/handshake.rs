@@ -7,7 +7,7 @@ use super::connection::{error_frame, Reader, Session, Writer, LINGER};
 use super::peers::Peer;
 use super::queue::Queue;
 use super::router::{Shared, OUTBOX_BYTES};
-use crate::message::{FrameReader, FrameWriter};
+use crate::message::{Buffered, FrameReader, FrameWriter, Source};
 use crate::protocol::{Hello, Message, NodeId, VERSION};
 use crate::rt;
 use crate::secure;
@@ -51,7 +51,7 @@ where
     let _slot = HandshakeSlot(shared);
     let task = shared.task_token();
     let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
-    let mut reader = FrameReader::new(reader);
+    let mut reader = FrameReader::over(reader);
     let mut writer = FrameWriter::new(writer);
     let name = shared.lock().name.clone();
     let name: &str = &name;
@@ -143,7 +143,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let Some(security) = &shared.security else {
-        return Ok((Box::new(reader), Box::new(writer), None));
+        return Ok((Box::new(Buffered::new(reader)), Box::new(writer), None));
     };
     let handshake = secure::handshake(
         reader,
@@ -205,9 +205,7 @@ impl Failure {
     }
 }
 
-async fn read_hello<R: AsyncRead + Unpin>(
-    reader: &mut FrameReader<R>,
-) -> Result<OwnedHello, Failure> {
+async fn read_hello<R: Source>(reader: &mut FrameReader<R>) -> Result<OwnedHello, Failure> {
     let body = match reader.next_frame().await {
         Ok(Some(body)) => body,
         Ok(None) => return Err(Failure::quiet("it closed before the handshake".into())),

@@ -57,12 +57,14 @@ impl Cipher {
         Ok(())
     }
 
-    /// Opens the next message in place and returns its plaintext, the
-    /// front of `message`.
-    pub fn open<'a>(&mut self, message: &'a mut [u8]) -> io::Result<&'a mut [u8]> {
+    /// Opens the next message, sealed at `in_out[sealed..]`, and moves
+    /// its plaintext to the front of `in_out` as it decrypts it; returns
+    /// the plaintext's length.
+    pub fn open_within(&mut self, in_out: &mut [u8], sealed: usize) -> io::Result<usize> {
         let nonce = self.next_nonce()?;
         self.key
-            .open_in_place(nonce, Aad::empty(), message)
+            .open_within(nonce, Aad::empty(), in_out, sealed..)
+            .map(|plain| plain.len())
             .map_err(|_| broken("a message did not decrypt"))
     }
 }

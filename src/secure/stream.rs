@@ -9,6 +9,7 @@
 
 use super::cipher::{broken, Cipher};
 use super::{MAX_MESSAGE, TAG_LEN};
+use crate::message::{Source, HEADER_LEN, MAX_BODY};
 use futures::io::{AsyncRead, AsyncWrite};
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -19,19 +20,24 @@ use std::task::{ready, Context, Poll};
 pub const MAX_PLAIN: usize = MAX_MESSAGE - TAG_LEN;
 /// Sealed bytes a writer holds before it sends them.
 const OUT_LIMIT: usize = 256 * 1024;
-/// Bytes a reader takes from the socket at most: room for several whole
-/// messages, so that a flood is read in few system calls and wake-ups,
-/// and the part of a message left at the buffer's end, moved to its start,
-/// is a small share of what is read.
+/// Bytes a reader buffers at most: room for several whole messages, so
+/// that a flood is read in few system calls and wake-ups, and what is left
+/// at the buffer's end (part of a frame and part of a message), moved to
+/// its start, is a small share of what is read. What is left leaves room
+/// for a whole message at least.
 const IN_BUFFER: usize = 4 * (2 + MAX_MESSAGE);
+const _: () = assert!(IN_BUFFER >= HEADER_LEN + MAX_BODY + 2 * (2 + MAX_MESSAGE));
 
-/// Decrypts an encrypted stream.
+/// Decrypts an encrypted stream, as a [`Source`] of frames or as a byte
+/// stream.
 pub struct SecureReader<R> {
     inner: R,
     cipher: Cipher,
-    /// Bytes read. Messages are opened where they lie: `buf[plain]` is
-    /// plaintext not handed out yet, and `buf[opened..read]` sealed bytes
-    /// not opened yet.
+    /// Bytes read. `buf[plain]` is plaintext not taken yet, and
+    /// `buf[opened..read]` sealed bytes not opened yet, after it. Each
+    /// message is opened where it lies, its plaintext moved down onto the
+    /// end of the one before as it is decrypted: the plaintext is one run,
+    /// in which frames are read whole wherever messages cut them.
     buf: Vec<u8>,
     plain: Range<usize>,
     opened: usize,
@@ -55,38 +61,88 @@ impl<R> SecureReader<R> {
         &mut self.inner
     }
 
-    /// Opens the first whole message not yet opened, if there is one, and
-    /// returns where its plaintext lies in `buf`.
-    fn open(&mut self) -> io::Result<Option<Range<usize>>> {
+    /// Opens the first whole message not yet opened, if there is one, onto
+    /// the end of the plaintext. False when no whole message is buffered.
+    fn open(&mut self) -> io::Result<bool> {
         let pending = &self.buf[self.opened..self.read];
         let Some(header) = pending.first_chunk::<2>() else {
-            return Ok(None);
+            return Ok(false);
         };
         let len = usize::from(u16::from_be_bytes(*header));
-        let start = self.opened + 2;
         if pending.len() < 2 + len {
-            return Ok(None);
+            return Ok(false);
         }
-        let n = self.cipher.open(&mut self.buf[start..start + len])?.len();
-        self.opened = start + len;
-        Ok(Some(start..start + n))
+        let (to, end) = (self.plain.end, self.opened + 2 + len);
+        let n = self
+            .cipher
+            .open_within(&mut self.buf[to..end], self.opened + 2 - to)?;
+        self.plain.end += n;
+        self.opened = end;
+        Ok(true)
     }
 
-    /// Makes room to read: moves the unopened tail to the front when the
-    /// buffer's end is reached (less than one message, as every whole one
-    /// was opened). Only called once every opened byte is handed out.
-    fn make_room(&mut self) {
-        if self.opened == self.read {
+    /// Makes room to read: starts from the front when nothing is left, and
+    /// moves what is left there when the buffer's end is reached. What is
+    /// left then is part of a frame's plaintext (the frame reader asks for
+    /// more only when no whole frame is buffered) and part of a message.
+    fn make_room(&mut self) -> io::Result<()> {
+        if self.plain.is_empty() && self.opened == self.read {
+            self.plain = 0..0;
             self.opened = 0;
             self.read = 0;
         } else if self.read == self.buf.len() {
-            self.buf.copy_within(self.opened..self.read, 0);
-            self.read -= self.opened;
-            self.opened = 0;
+            let kept = self.plain.len();
+            self.buf.copy_within(self.plain.clone(), 0);
+            self.buf.copy_within(self.opened..self.read, kept);
+            self.read -= self.opened - kept;
+            self.opened = kept;
+            self.plain = 0..kept;
+        }
+        match self.read < self.buf.len() {
+            true => Ok(()),
+            false => Err(broken("no room to read")),
         }
     }
 }
 
+impl<R: AsyncRead + Unpin> Source for SecureReader<R> {
+    fn buffered(&self) -> &[u8] {
+        &self.buf[self.plain.clone()]
+    }
+
+    fn take(&mut self, n: usize) -> &[u8] {
+        let from = self.plain.start;
+        self.plain.start = self.plain.end.min(from + n);
+        &self.buf[from..self.plain.start]
+    }
+
+    /// Opens the whole messages buffered, reading until there is one. The
+    /// buffer holds at least a largest frame and two largest messages, so
+    /// what is left when it is full leaves room to read a whole message.
+    fn poll_more(&mut self, cx: &mut Context<'_>, _needed: usize) -> Poll<io::Result<bool>> {
+        loop {
+            let before = self.plain.end;
+            while self.open()? {}
+            // An empty message opens to no bytes: then read on.
+            if self.plain.end > before {
+                return Poll::Ready(Ok(true));
+            }
+            self.make_room()?;
+            let room = &mut self.buf[self.read..];
+            let n = ready!(Pin::new(&mut self.inner).poll_read(cx, room))?;
+            if n == 0 {
+                return Poll::Ready(match self.opened == self.read {
+                    true => Ok(false),
+                    false => Err(io::ErrorKind::UnexpectedEof.into()),
+                });
+            }
+            self.read += n;
+        }
+    }
+}
+
+/// The plaintext as a byte stream, for a reader of bytes rather than
+/// frames.
 impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
     fn poll_read(
         self: Pin<&mut Self>,
@@ -94,30 +150,12 @@ impl<R: AsyncRead + Unpin> AsyncRead for SecureReader<R> {
         out: &mut [u8],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        loop {
-            if !this.plain.is_empty() {
-                let n = out.len().min(this.plain.len());
-                let from = this.plain.start;
-                out[..n].copy_from_slice(&this.buf[from..from + n]);
-                this.plain.start += n;
-                return Poll::Ready(Ok(n));
-            }
-            // An empty message opens to no bytes: go on to the next.
-            if let Some(plain) = this.open()? {
-                this.plain = plain;
-                continue;
-            }
-            this.make_room();
-            let room = &mut this.buf[this.read..];
-            let n = ready!(Pin::new(&mut this.inner).poll_read(cx, room))?;
-            if n == 0 {
-                return Poll::Ready(match this.opened == this.read {
-                    true => Ok(0),
-                    false => Err(io::ErrorKind::UnexpectedEof.into()),
-                });
-            }
-            this.read += n;
+        if this.plain.is_empty() && !out.is_empty() && !ready!(this.poll_more(cx, 1))? {
+            return Poll::Ready(Ok(0));
         }
+        let n = out.len().min(this.plain.len());
+        out[..n].copy_from_slice(this.take(n));
+        Poll::Ready(Ok(n))
     }
 }
 

@@ -221,6 +221,50 @@ proptest! {
         prop_assert_eq!(got, plain);
     }
 
+    /// Frames read straight from the plaintext, as a node reads them, come
+    /// out whole and in order wherever transport messages and socket reads
+    /// cut them, across the buffer's end and back to its start.
+    #[test]
+    fn frames_are_read_whole_wherever_messages_and_reads_cut_them(
+        lens in proptest::collection::vec(
+            prop_oneof![0usize..200, 0usize..=crate::message::MAX_BODY],
+            1..30,
+        ),
+        per_write in 1usize..6,
+        sizes in proptest::collection::vec(1usize..70_000, 0..6),
+    ) {
+        use crate::message::{encode, FrameReader};
+        use futures::io::AsyncWriteExt;
+        let bodies: Vec<String> = lens
+            .iter()
+            .enumerate()
+            .map(|(i, len)| (0..*len).map(|k| char::from(b'a' + ((i + k) % 26) as u8)).collect())
+            .collect();
+        let mut sealed = Vec::new();
+        let pieces = Pieces { data: Vec::new(), at: 0, sizes, turn: 0 };
+        let (mut w, mut r) = memory_pair(&mut sealed, pieces).unwrap();
+        futures::executor::block_on(async {
+            for group in bodies.chunks(per_write) {
+                let mut frames = Vec::new();
+                for body in group {
+                    encode(body, &mut frames).unwrap();
+                }
+                w.write_all(&frames).await.unwrap();
+            }
+            w.flush().await.unwrap();
+        });
+        drop(w);
+        r.inner_mut().data = sealed;
+        let mut reader = FrameReader::over(r);
+        let mut got = Vec::new();
+        futures::executor::block_on(async {
+            while let Some(body) = reader.next_frame().await.unwrap() {
+                got.push(body.to_owned());
+            }
+        });
+        prop_assert_eq!(got, bodies);
+    }
+
     #[test]
     fn arbitrary_sealed_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2000)) {
         use futures::io::AsyncReadExt;
