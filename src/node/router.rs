@@ -30,8 +30,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Bytes queued for one peer before its sources wait.
-pub const OUTBOX_BYTES: usize = 1 << 20;
+/// Bytes queued for one peer before its sources wait. The kernel buffers
+/// as much again at each end of the link (see [`rt::SOCKET_BUFFER`]), so
+/// more here would not keep a link busier; it would grow what a closed
+/// link can lose, and with it the recent cache below, which every message
+/// is written through: a smaller cache stays in the processor's caches
+/// more. With 256 KiB rather than 1 MiB, a 5-node chain spent about 6%
+/// less CPU per message.
+pub const OUTBOX_BYTES: usize = 256 << 10;
 /// Chat messages kept for peers that lack them, and their bytes at most:
 /// 200 lines, or fewer when they are very long.
 const HISTORY_LEN: usize = 200;
