@@ -41,9 +41,8 @@ impl<S: Source + ?Sized> Source for Box<S> {
     }
 }
 
-/// Room each read offers at least: more than one encrypted transport
-/// message (64 KiB), so that a layer below that hands over a message's
-/// plaintext at a time can hand over each in one read.
+/// Room each read offers at least, so that a flood of small frames is read
+/// in few system calls.
 const READ_SPACE: usize = 80 * 1024;
 
 /// A plain byte stream, read into one buffer that never grows.
@@ -62,16 +61,11 @@ pub struct Buffered<R> {
 impl<R> Buffered<R> {
     /// A buffer for frames of the default body limit at most.
     pub fn new(inner: R) -> Self {
-        Self::for_frames_of(inner, MAX_BODY)
-    }
-
-    /// A buffer for frames with bodies of `limit` bytes at most.
-    pub fn for_frames_of(inner: R, limit: usize) -> Self {
         Buffered {
             inner,
             // Room for the largest frame and a read after it, so the buffer
             // never grows; its pages take memory only once written to.
-            buf: vec![0; HEADER_LEN + limit + READ_SPACE],
+            buf: vec![0; HEADER_LEN + MAX_BODY + READ_SPACE],
             start: 0,
             end: 0,
         }
