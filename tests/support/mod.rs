@@ -448,6 +448,8 @@ impl Relay {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((inbound, _)) => {
+                        // Checked and recorded under one lock: see `cut`.
+                        let mut conns = c.lock().unwrap();
                         if !o.load(Ordering::SeqCst) {
                             continue; // dropped: the connection is refused
                         }
@@ -455,8 +457,9 @@ impl Relay {
                         let Ok(outbound) = TcpStream::connect(target) else {
                             continue;
                         };
-                        c.lock().unwrap().push(inbound.try_clone().unwrap());
-                        c.lock().unwrap().push(outbound.try_clone().unwrap());
+                        conns.push(inbound.try_clone().unwrap());
+                        conns.push(outbound.try_clone().unwrap());
+                        drop(conns);
                         if capture {
                             pump_bytes(
                                 inbound.try_clone().unwrap(),
@@ -485,10 +488,13 @@ impl Relay {
         }
     }
 
-    /// Cuts every relayed connection and refuses new ones.
+    /// Cuts every relayed connection and refuses new ones. Under the lock
+    /// that a new connection is recorded under, so that none accepted
+    /// meanwhile outlives the cut.
     pub fn cut(&self) {
+        let mut conns = self.conns.lock().unwrap();
         self.open.store(false, Ordering::SeqCst);
-        for c in self.conns.lock().unwrap().drain(..) {
+        for c in conns.drain(..) {
             let _ = c.shutdown(std::net::Shutdown::Both);
         }
     }
