@@ -49,18 +49,26 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
             return 1;
         }
     };
-    let (lines, printer) = if tty {
+    let started = if tty {
         match terminal::start(prompt_text.clone()) {
-            Ok((lines, sink)) => (lines, display::spawn_printer(display.clone(), sink)),
+            Ok((lines, sink)) => display::spawn_printer(display.clone(), sink).map(|p| (lines, p)),
             Err(e) => {
                 eprintln!("p2pchat: could not set up the terminal: {e}");
                 return 1;
             }
         }
     } else {
-        let lines = input::spawn_reader(std::io::stdin(), message::MAX_BODY);
-        let sink = Plain(std::io::stdout());
-        (lines, display::spawn_printer(display.clone(), sink))
+        input::spawn_reader(std::io::stdin(), message::MAX_BODY).and_then(|lines| {
+            let sink = Plain(std::io::stdout());
+            display::spawn_printer(display.clone(), sink).map(|p| (lines, p))
+        })
+    };
+    let (lines, printer) = match started {
+        Ok(started) => started,
+        Err(e) => {
+            eprintln!("p2pchat: could not start a thread: {e}");
+            return 1;
+        }
     };
     let port = node.local_addr().port();
     node.notice(format!(

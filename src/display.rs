@@ -164,8 +164,12 @@ impl<W: Write + Send> Sink for Plain<W> {
 
 /// Starts the thread that writes the display's lines to `sink` until it is
 /// closed and drained.
-pub fn spawn_printer(display: Arc<Display>, mut sink: impl Sink + 'static) -> JoinHandle<()> {
-    std::thread::spawn(move || {
+pub fn spawn_printer(
+    display: Arc<Display>,
+    mut sink: impl Sink + 'static,
+) -> io::Result<JoinHandle<()>> {
+    let printer = std::thread::Builder::new().name("printer".into());
+    printer.spawn(move || {
         let mut batch = Vec::new();
         while futures::executor::block_on(display.text.pop_batch(PRINT_BATCH, &mut batch)) {
             if sink.write_lines(&batch).is_err() {
@@ -471,7 +475,10 @@ mod tests {
         display.queue(big);
         display.close();
         let sink = Plain(Trickle(Vec::new()));
-        spawn_printer(display.clone(), sink).join().unwrap();
+        spawn_printer(display.clone(), sink)
+            .unwrap()
+            .join()
+            .unwrap();
         let next = display.buffer(16);
         assert!(next.is_empty(), "a given-back buffer is emptied");
         assert_eq!(
@@ -496,6 +503,7 @@ mod tests {
         }
         display.close();
         spawn_printer(display.clone(), Plain(Trickle(Vec::new())))
+            .unwrap()
             .join()
             .unwrap();
         for k in 0..fit {

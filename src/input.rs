@@ -9,7 +9,7 @@ use futures::channel::mpsc;
 use futures::{SinkExt, StreamExt};
 use memchr::memchr;
 use std::fmt;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{self, BufRead, BufReader, Read};
 use std::ops::{Deref, Range};
 use std::sync::mpsc as std_mpsc;
 use std::sync::Arc;
@@ -141,9 +141,10 @@ pub const BATCH_LINES: usize = 1024;
 
 /// Starts the reader thread. Lines longer than `max_line` bytes are skipped
 /// whole; one longer than the read buffer (64 KiB) is never held in memory.
-pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Lines {
+pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> io::Result<Lines> {
     let (mut tx, rx) = mpsc::channel(4);
-    std::thread::spawn(move || {
+    let reader = std::thread::Builder::new().name("input".into());
+    reader.spawn(move || {
         let mut reader = BufReader::with_capacity(64 * 1024, source);
         let mut scratch = Vec::new();
         loop {
@@ -155,8 +156,8 @@ pub fn spawn_reader(source: impl Read + Send + 'static, max_line: usize) -> Line
                 return;
             }
         }
-    });
-    Lines::ahead(rx)
+    })?;
+    Ok(Lines::ahead(rx))
 }
 
 /// Reads a batch: one line, waiting if need be, then every line already
@@ -337,7 +338,7 @@ mod tests {
     #[test]
     fn the_reader_thread_hands_over_every_line_in_order_across_batches() {
         let input: String = (0..1500).map(|i| format!("line {i}\n")).collect();
-        let mut lines = spawn_reader(std::io::Cursor::new(input.into_bytes()), 100);
+        let mut lines = spawn_reader(std::io::Cursor::new(input.into_bytes()), 100).unwrap();
         futures::executor::block_on(async {
             for i in 0..1500 {
                 assert_eq!(lines.next().await, Input::Line(format!("line {i}").into()));

@@ -42,7 +42,8 @@ pub fn start(
     let printer = editor.create_external_printer()?;
     let (mut tx, rx) = mpsc::channel(1);
     let (requests, asked) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
+    let reader = std::thread::Builder::new().name("line editor".into());
+    reader.spawn(move || {
         for () in asked {
             let text = prompt.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let input = match editor.readline(&text) {
@@ -61,7 +62,7 @@ pub fn start(
                 return;
             }
         }
-    });
+    })?;
     Ok((Lines::on_request(requests, rx), Printer(printer)))
 }
 
