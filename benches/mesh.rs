@@ -107,7 +107,10 @@ fn main() {
     }
     if scale > 0 && part("scale") {
         println!();
-        scale_network(scale);
+        if !scale_network(scale) {
+            // Its nodes' logs stay for reading.
+            return;
+        }
     }
     // Every part passed: the nodes' logs are of no more use.
     let _ = std::fs::remove_dir_all(log_dir());
@@ -627,7 +630,7 @@ fn flood_rss() -> (f64, f64) {
 /// A network of `n` nodes: how long it takes to form, whether a burst from
 /// several senders reaches everyone exactly once, and whether it stays one
 /// network after 30% of the nodes are killed.
-fn scale_network(n: usize) {
+fn scale_network(n: usize) -> bool {
     let start = Instant::now();
     let mut nodes: Vec<Node> = Vec::new();
     for i in 0..n {
@@ -637,7 +640,7 @@ fn scale_network(n: usize) {
     }
     let started = start.elapsed();
     thread::sleep(Duration::from_secs(3));
-    let burst = |nodes: &mut Vec<Node>, senders: &[usize], tag: &str| -> Option<Duration> {
+    let burst = |nodes: &mut Vec<Node>, senders: &[usize], tag: &str| -> Result<Duration, String> {
         let base: Vec<usize> = nodes
             .iter()
             .map(|p| p.seen.load(Ordering::SeqCst))
@@ -648,15 +651,20 @@ fn scale_network(n: usize) {
             nodes[s].send(text.as_bytes());
         }
         let want = senders.len() * 20;
-        for (p, b) in nodes.iter().zip(&base) {
-            p.wait_count(b + want, Duration::from_secs(60))?;
+        for (i, (p, b)) in nodes.iter().zip(&base).enumerate() {
+            if p.wait_count(b + want, Duration::from_secs(60)).is_none() {
+                let got = p.seen.load(Ordering::SeqCst) - b;
+                return Err(format!("node {i} (port {}) showed {got} of {want}", p.port));
+            }
         }
         thread::sleep(Duration::from_millis(500));
-        let exact = nodes
-            .iter()
-            .zip(&base)
-            .all(|(p, b)| p.seen.load(Ordering::SeqCst) == b + want);
-        exact.then(|| t.elapsed())
+        for (i, (p, b)) in nodes.iter().zip(&base).enumerate() {
+            let got = p.seen.load(Ordering::SeqCst) - b;
+            if got != want {
+                return Err(format!("node {i} (port {}) showed {got} of {want}", p.port));
+            }
+        }
+        Ok(t.elapsed())
     };
     let senders = [0, n / 4, n / 2, 3 * n / 4, n - 1];
     let first = burst(&mut nodes, &senders, "burst");
@@ -670,9 +678,12 @@ fn scale_network(n: usize) {
     let survivors = nodes.len();
     let senders = [0, survivors / 2, survivors - 1];
     let second = burst(&mut nodes, &senders, "after");
-    let show = |d: Option<Duration>| match d {
-        Some(d) => format!("{:.2} s, exactly once", d.as_secs_f64()),
-        None => "FAILED".to_string(),
+    let show = |d: &Result<Duration, String>| match d {
+        Ok(d) => format!("{:.2} s, exactly once", d.as_secs_f64()),
+        Err(e) => format!(
+            "FAILED: {e}; the nodes' logs are in {}",
+            log_dir().display()
+        ),
     };
     println!(
         "{n}-node network: all started in {:.1} s",
@@ -680,10 +691,11 @@ fn scale_network(n: usize) {
     );
     println!(
         "  burst of 100 messages from 5 senders reached all {n}: {}",
-        show(first)
+        show(&first)
     );
     println!(
         "  after killing {kill}, 60 messages from 3 senders reached all {survivors}: {}",
-        show(second)
+        show(&second)
     );
+    first.is_ok() && second.is_ok()
 }

@@ -19,20 +19,10 @@ pub type Stream = async_std::net::TcpStream;
 /// (a 1 Gbit/s link with 1 ms round trips keeps 125 KB on the way).
 pub const SOCKET_BUFFER: usize = 256 * 1024;
 
-/// Runs the program's main future: sets the runtime up, then runs it on
-/// the runtime's thread, this thread waiting for its end. Call it before
-/// starting any other thread, since it may set an environment variable.
-///
-/// On the runtime's thread, the prompt and the connections it feeds share
-/// one thread: a burst the user pipes in is sealed and sent where it was
-/// queued, with no thread woken in between. Driven from this thread, as
-/// before, a 5-node chain spent about 5% more CPU per message, the first
-/// node 7% more.
-pub fn run_main<F>(future: F) -> F::Output
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
+/// Runs the program's main future: sets the runtime up, then drives it on
+/// this thread. Call it before starting any other thread, since it may set
+/// an environment variable.
+pub fn run_main<F: Future>(future: F) -> F::Output {
     // One runtime thread, unless the user asks for more. A node's work is
     // a stream of small messages, each handled under the node's lock: a
     // second runtime thread mostly contends for that lock and wakes the
@@ -41,7 +31,7 @@ where
     if std::env::var_os(THREAD_COUNT).is_none() {
         std::env::set_var(THREAD_COUNT, "1");
     }
-    block_on(async_std::task::spawn(future))
+    block_on(future)
 }
 
 /// How many threads async-std's runtime starts.
