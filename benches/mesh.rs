@@ -651,17 +651,24 @@ fn scale_network(n: usize) -> bool {
             nodes[s].send(text.as_bytes());
         }
         let want = senders.len() * 20;
+        // Every node shows them all within a minute, then none twice.
+        let shown = |i: usize, p: &Node, b: usize| {
+            let got = p.seen.load(Ordering::SeqCst) - b;
+            (
+                got,
+                format!("node {i} (port {}) showed {got} of {want}", p.port),
+            )
+        };
         for (i, (p, b)) in nodes.iter().zip(&base).enumerate() {
             if p.wait_count(b + want, Duration::from_secs(60)).is_none() {
-                let got = p.seen.load(Ordering::SeqCst) - b;
-                return Err(format!("node {i} (port {}) showed {got} of {want}", p.port));
+                return Err(shown(i, p, *b).1);
             }
         }
         thread::sleep(Duration::from_millis(500));
         for (i, (p, b)) in nodes.iter().zip(&base).enumerate() {
-            let got = p.seen.load(Ordering::SeqCst) - b;
+            let (got, said) = shown(i, p, *b);
             if got != want {
-                return Err(format!("node {i} (port {}) showed {got} of {want}", p.port));
+                return Err(said);
             }
         }
         Ok(t.elapsed())

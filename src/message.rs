@@ -19,6 +19,7 @@ mod source;
 mod writer;
 
 pub use reader::{FrameReader, ReadError};
+pub(crate) use source::take_front;
 pub use source::{Buffered, Source};
 pub use writer::FrameWriter;
 

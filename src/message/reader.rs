@@ -2,7 +2,7 @@
 //! read into.
 
 use super::source::{Buffered, Source};
-use super::{check, FrameError, Status, HEADER_LEN};
+use super::{check, FrameError, Status, HEADER_LEN, MAX_BODY};
 use futures::future::poll_fn;
 use futures::io::AsyncRead;
 use std::{fmt, io};
@@ -43,7 +43,6 @@ impl From<FrameError> for ReadError {
 /// buffer. Reading allocates nothing.
 pub struct FrameReader<S> {
     source: S,
-    limit: usize,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<Buffered<R>> {
@@ -57,10 +56,7 @@ impl<S: Source> FrameReader<S> {
     /// A reader of a source that holds frames of the default body limit,
     /// enforcing that limit on every body.
     pub fn over(source: S) -> Self {
-        FrameReader {
-            source,
-            limit: super::MAX_BODY,
-        }
+        FrameReader { source }
     }
 
     /// The next frame's body, or `None` at a clean end of stream.
@@ -77,7 +73,7 @@ impl<S: Source> FrameReader<S> {
     /// cleanly between frames (false).
     pub async fn wait_frame(&mut self) -> Result<bool, ReadError> {
         loop {
-            match check(self.source.buffered(), self.limit)? {
+            match check(self.source.buffered(), MAX_BODY)? {
                 Status::Complete(_) => return Ok(true),
                 Status::Partial { needed } => {
                     let source = &mut self.source;
@@ -98,7 +94,7 @@ impl<S: Source> FrameReader<S> {
     /// can then skip arming a timeout for it.
     pub fn has_frame(&self) -> bool {
         !matches!(
-            check(self.source.buffered(), self.limit),
+            check(self.source.buffered(), MAX_BODY),
             Ok(Status::Partial { .. })
         )
     }
@@ -109,7 +105,7 @@ impl<S: Source> FrameReader<S> {
     /// frame one read brought in one go, and keep a frame without
     /// encoding it again.
     pub fn buffered_frame(&mut self) -> Result<Option<(&[u8], &str)>, ReadError> {
-        match check(self.source.buffered(), self.limit)? {
+        match check(self.source.buffered(), MAX_BODY)? {
             Status::Complete(len) => {
                 let frame = self.source.take(len);
                 Ok(Some((frame, super::body(&frame[HEADER_LEN..])?)))

@@ -9,6 +9,7 @@
 use super::{HEADER_LEN, MAX_BODY};
 use futures::io::AsyncRead;
 use std::io;
+use std::ops::Range;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -52,10 +53,8 @@ const READ_SPACE: usize = 80 * 1024;
 pub struct Buffered<R> {
     inner: R,
     buf: Vec<u8>,
-    /// Start of the bytes not yet taken.
-    start: usize,
-    /// End of the bytes read so far.
-    end: usize,
+    /// The bytes read and not yet taken.
+    held: Range<usize>,
 }
 
 impl<R> Buffered<R> {
@@ -66,55 +65,59 @@ impl<R> Buffered<R> {
             // Room for the largest frame and a read after it, so the buffer
             // never grows; its pages take memory only once written to.
             buf: vec![0; HEADER_LEN + MAX_BODY + READ_SPACE],
-            start: 0,
-            end: 0,
+            held: 0..0,
         }
     }
 }
 
 impl<R: AsyncRead + Unpin> Source for Buffered<R> {
     fn buffered(&self) -> &[u8] {
-        &self.buf[self.start..self.end]
+        &self.buf[self.held.clone()]
     }
 
     fn take(&mut self, n: usize) -> &[u8] {
-        let from = self.start;
-        self.start = self.end.min(from + n);
-        &self.buf[from..self.start]
+        take_front(&self.buf, &mut self.held, n)
     }
 
     /// Reads at least once, first making room for `needed` more bytes (and
     /// at least [`READ_SPACE`]) by moving what is buffered to the front.
     fn poll_more(&mut self, cx: &mut Context<'_>, needed: usize) -> Poll<io::Result<bool>> {
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
+        if self.held.is_empty() {
+            self.held = 0..0;
         }
-        if self.end + needed.max(READ_SPACE) > self.buf.len() {
+        if self.held.end + needed.max(READ_SPACE) > self.buf.len() {
             // What is buffered is part of one frame, at most a whole one
             // with `needed` to come, so the buffer's size leaves room for
             // both, and for `READ_SPACE`.
-            self.buf.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
+            self.buf.copy_within(self.held.clone(), 0);
+            self.held = 0..self.held.len();
         }
-        if self.end + needed > self.buf.len() {
+        if self.held.end + needed > self.buf.len() {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a frame larger than the read buffer",
             )));
         }
         loop {
-            let room = &mut self.buf[self.end..];
+            let room = &mut self.buf[self.held.end..];
             match Pin::new(&mut self.inner).poll_read(cx, room) {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Ready(Ok(n)) => {
-                    self.end += n;
+                    self.held.end += n;
                     return Poll::Ready(Ok(n > 0));
                 }
                 Poll::Pending => return Poll::Pending,
             }
         }
     }
+}
+
+/// Takes the first `n` bytes of `held`, a range of `buf` (all of them if
+/// it holds fewer), and lends them: what [`Source::take`] does over a
+/// buffer it holds.
+pub(crate) fn take_front<'a>(buf: &'a [u8], held: &mut Range<usize>, n: usize) -> &'a [u8] {
+    let from = held.start;
+    held.start = held.end.min(from + n);
+    &buf[from..held.start]
 }

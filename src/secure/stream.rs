@@ -9,7 +9,7 @@
 
 use super::cipher::{broken, Cipher};
 use super::{MAX_MESSAGE, TAG_LEN};
-use crate::message::{Source, HEADER_LEN, MAX_BODY};
+use crate::message::{take_front, Source, HEADER_LEN, MAX_BODY};
 use futures::io::{AsyncRead, AsyncWrite};
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -111,9 +111,7 @@ impl<R: AsyncRead + Unpin> Source for SecureReader<R> {
     }
 
     fn take(&mut self, n: usize) -> &[u8] {
-        let from = self.plain.start;
-        self.plain.start = self.plain.end.min(from + n);
-        &self.buf[from..self.plain.start]
+        take_front(&self.buf, &mut self.plain, n)
     }
 
     /// Opens the whole messages buffered, reading until there is one. The
