@@ -20,6 +20,7 @@ mod id_hash;
 mod membership;
 mod peers;
 mod presence;
+mod random;
 mod recent;
 mod roster;
 mod router;
@@ -208,7 +209,7 @@ impl Node {
         let mut reason = String::from("the name has no address");
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);
-            match dialer::dial(self.shared.clone(), addr).await {
+            match dialer::dial(self.shared.clone(), addr, false).await {
                 Ok(()) => return Ok(()),
                 Err(e) => reason = e,
             }
@@ -316,11 +317,14 @@ async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
                 let shared = shared.clone();
                 rt::spawn(async move {
                     let reader = stream.clone();
-                    match handshake::handshake(&shared, reader, stream, remote, false).await {
+                    match handshake::handshake(&shared, reader, stream, remote, false, false).await
+                    {
                         Ok(session) => session.serve().await,
-                        Err(reason) => {
-                            shared.notice(format!("refused a connection from {remote}: {reason}"))
-                        }
+                        Err(failed) if failed.routine => {}
+                        Err(failed) => shared.notice(format!(
+                            "refused a connection from {remote}: {}",
+                            failed.reason
+                        )),
                     }
                 });
             }

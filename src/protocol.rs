@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -100,7 +100,7 @@ pub struct IdRange {
     pub last: u64,
 }
 
-/// `HELLO <version> <node-id> <listen-port> <room> <name>`
+/// `HELLO <version> <node-id> <listen-port> <room> <need> <name>`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Hello<'a> {
     pub version: u32,
@@ -108,6 +108,9 @@ pub struct Hello<'a> {
     pub port: u16,
     /// The chat room; nodes of different rooms do not connect.
     pub room: &'a str,
+    /// The sender has fewer links than it aims for, and needs this one: a
+    /// node at its maximum drops a link to take it, and refuses it otherwise.
+    pub need: bool,
     pub name: &'a str,
 }
 

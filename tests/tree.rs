@@ -7,14 +7,9 @@
 
 mod support;
 
-use futures::io::{AsyncWrite, AsyncWriteExt};
-use p2pchat::message::FrameReader;
-use p2pchat::protocol::VERSION;
-use p2pchat::rt;
-use p2pchat::secure::{self, Identity};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
+use support::hand::Hand;
 use support::Peer;
 
 const T: Duration = Duration::from_secs(10);
@@ -22,104 +17,19 @@ const T: Duration = Duration::from_secs(10);
 /// further away.
 const ORIGIN: &str = "00000000000000aa";
 
-/// A peer driven by hand: what it receives is collected, frame by frame.
-struct Hand {
-    name: &'static str,
-    id: String,
-    writer: Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
-    stream: rt::Stream,
-    frames: Arc<Mutex<Vec<String>>>,
-}
-
-impl Hand {
-    /// Connects to the node at `port` as a real node would: Noise, then `HELLO`.
-    fn connect(node: &Peer, name: &'static str) -> Hand {
-        let identity = Identity::generate().unwrap();
-        let id = identity.node_id();
-        let stream = rt::block_on(rt::connect(([127, 0, 0, 1], node.port).into())).unwrap();
-        let link = rt::block_on(secure::handshake(
-            stream.clone(),
-            stream.clone(),
-            true,
-            &identity,
-            None,
-        ))
-        .unwrap();
-        let frames = Arc::new(Mutex::new(Vec::new()));
-        let collected = frames.clone();
-        rt::spawn(async move {
-            let mut reader = FrameReader::over(link.reader);
-            while let Ok(Some(body)) = reader.next_frame().await {
-                collected.lock().unwrap().push(body.to_string());
-            }
-        });
-        let hand = Hand {
-            name,
-            id: id.to_string(),
-            writer: Mutex::new(Box::new(link.writer)),
-            stream,
-            frames,
-        };
-        hand.send(&format!("HELLO {VERSION} {id} 1 lobby {name}"));
-        node.wait_for_line(T, |l| l.starts_with(&format!("*** connected to {name}")));
-        hand
-    }
-
-    /// Closes the link, as a node that leaves does.
-    fn close(self) {
-        let _ = self.stream.shutdown(std::net::Shutdown::Both);
-    }
-
-    fn send(&self, body: &str) {
-        let mut frame = Vec::new();
-        p2pchat::message::encode(body, &mut frame).unwrap();
-        let mut writer = self.writer.lock().unwrap();
-        rt::block_on(async {
-            writer.write_all(&frame).await.unwrap();
-            writer.flush().await.unwrap();
-        });
-    }
-
-    /// Waits for a frame whose body starts with `prefix`; returns it.
-    fn expect(&self, prefix: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            if let Some(f) = self.received(prefix).into_iter().next() {
-                return f;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} never received {prefix:?}; it got {:?}",
-                self.name,
-                self.frames.lock().unwrap()
-            );
-            thread::sleep(Duration::from_millis(10));
+/// The sequence numbers of the made-up origin announced to `hand`.
+fn announced(hand: &Hand) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for frame in hand.received("IHAVE ") {
+        for range in frame.split(' ').skip(1) {
+            let Some(ends) = range.strip_prefix(&format!("{ORIGIN}:")) else {
+                continue;
+            };
+            let (first, last) = ends.split_once('-').unwrap();
+            seqs.extend(first.parse::<u64>().unwrap()..=last.parse().unwrap());
         }
     }
-
-    /// The sequence numbers of the made-up origin announced to this peer.
-    fn announced(&self) -> Vec<u64> {
-        let mut seqs = Vec::new();
-        for frame in self.received("IHAVE ") {
-            for range in frame.split(' ').skip(1) {
-                let Some(ends) = range.strip_prefix(&format!("{ORIGIN}:")) else {
-                    continue;
-                };
-                let (first, last) = ends.split_once('-').unwrap();
-                seqs.extend(first.parse::<u64>().unwrap()..=last.parse().unwrap());
-            }
-        }
-        seqs
-    }
-
-    fn received(&self, prefix: &str) -> Vec<String> {
-        let frames = self.frames.lock().unwrap();
-        frames
-            .iter()
-            .filter(|f| f.starts_with(prefix))
-            .cloned()
-            .collect()
-    }
+    seqs
 }
 
 /// A live chat message of the made-up origin, as its neighbour passes it on.
@@ -214,11 +124,11 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
     one.send(&chat(3));
     alice.expect_line("xavier: line 3", T);
     let deadline = Instant::now() + T;
-    while two.announced() != [2, 3] {
+    while announced(&two) != [2, 3] {
         assert!(
             Instant::now() < deadline,
             "announced: {:?}",
-            two.announced()
+            announced(&two)
         );
         thread::sleep(Duration::from_millis(10));
     }
@@ -235,7 +145,7 @@ fn a_pruned_link_carries_announcements_until_a_graft() {
     one.send(&chat(5));
     alice.expect_line("xavier: line 5", T);
     thread::sleep(Duration::from_millis(300));
-    assert_eq!(two.announced(), [2, 3]);
+    assert_eq!(announced(&two), [2, 3]);
     assert!(two.received(&forwarded(4)).is_empty(), "sent whole");
 
     two.send(&format!("GRAFT {ORIGIN}:2-3"));

@@ -214,6 +214,7 @@ pub enum Input {
         id: u64,
         port: u16,
         room: String,
+        need: bool,
         name: String,
     },
     Chat {
@@ -261,12 +262,14 @@ pub fn check_input(input: &Input) {
             id,
             port,
             room,
+            need,
             name,
         } => Message::Hello(Hello {
             version: VERSION,
             id: NodeId(*id),
             port: *port,
             room,
+            need: *need,
             name,
         }),
         Input::Chat {

@@ -71,22 +71,37 @@ impl PeerSet {
         self.book.remove(&id);
     }
 
-    /// Addresses to dial now to approach the target, marked as being dialed.
+    /// Addresses to dial now, marked as being dialed: enough to reach the
+    /// target, or, at the target, one to replace a link lost (a peer that
+    /// crashed, or dropped this node to make room), while below the
+    /// maximum. Links lost are replaced even at the target because the
+    /// target alone would let a network drift apart: when a node drops a
+    /// link to take a newcomer, the other end may still have its target
+    /// and never dial again, though that link was the last between two
+    /// parts. Such a dial says it is not needed (see
+    /// [`PeerSet::needs_links`]), so a node at its maximum refuses it
+    /// rather than drop another link in turn.
     pub fn dial_plan(&mut self, now: Instant) -> Vec<SocketAddr> {
-        let wanted = self
-            .limits
-            .target
-            .saturating_sub(self.peers.len() + self.dialing.len());
-        let mut due: Vec<(&NodeId, &Known)> = self
-            .book
-            .iter()
-            .filter(|(id, k)| {
-                !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
-            })
-            .collect();
-        // Fresh addresses first, then those that failed least.
-        due.sort_by_key(|(id, k)| (k.failures, **id));
-        let plan: Vec<SocketAddr> = due.iter().take(wanted).map(|(_, k)| k.addr).collect();
+        let busy = self.peers.len() + self.dialing.len();
+        let wanted = match self.limits.target.saturating_sub(busy) {
+            0 if self.replacing() => 1,
+            wanted => wanted,
+        };
+        let mut due: Vec<(u32, u64, SocketAddr)> = Vec::new();
+        for (id, k) in &self.book {
+            if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
+            {
+                due.push((k.failures, self.rng.next_u64(), k.addr));
+            }
+        }
+        // Fresh addresses first, then those that failed least; among equals,
+        // at random, or nodes that learned the same addresses would all dial
+        // the same few.
+        due.sort_unstable();
+        let plan: Vec<SocketAddr> = due.iter().take(wanted).map(|d| d.2).collect();
+        if busy >= self.limits.target {
+            self.to_replace = self.to_replace.saturating_sub(plan.len() as u32);
+        }
         self.dialing.extend(plan.iter().copied());
         plan
     }
@@ -141,9 +156,16 @@ impl PeerSet {
             .min()
     }
 
-    /// True if the node wants more connections than it has or is making.
+    /// True if the node wants more connections than it has or is making:
+    /// to reach its target, or to replace a link it lost.
     pub fn wants_more(&self) -> bool {
-        self.peers.len() + self.dialing.len() < self.limits.target
+        self.peers.len() + self.dialing.len() < self.limits.target || self.replacing()
+    }
+
+    /// True if a lost link is to be replaced now: one dial at a time, and
+    /// only below the maximum.
+    fn replacing(&self) -> bool {
+        self.to_replace > 0 && self.dialing.is_empty() && self.peers.len() < self.limits.max
     }
 }
 
@@ -160,8 +182,9 @@ impl Known {
 #[cfg(test)]
 mod tests {
     use super::super::peers::tests::{addr, peer, set, ME};
-    use super::super::peers::Limits;
+    use super::super::peers::{Limits, REPLACE_TRIES};
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn dials_known_addresses_up_to_the_target() {
@@ -184,6 +207,67 @@ mod tests {
             !again.contains(&plan[0]),
             "a failed address waits for its back-off"
         );
+    }
+
+    #[test]
+    fn a_link_lost_at_the_target_is_replaced_one_dial_at_a_time_a_few_times() {
+        let t0 = Instant::now();
+        let mut s = set(2, 4);
+        for p in 1..=3 {
+            s.admit(NodeId(p), peer(p, p as u16, true), true, t0)
+                .unwrap();
+        }
+        for p in 101..=110 {
+            s.remember(NodeId(p), addr(p as u16), t0);
+        }
+        assert!(!s.wants_more(), "above the target, nothing lost");
+        assert!(s.dial_plan(t0).is_empty());
+        // Still at the target after the loss, yet it is replaced.
+        s.remove(NodeId(1), 1);
+        let mut now = t0;
+        let mut tries = 0;
+        loop {
+            let plan = s.dial_plan(now);
+            assert!(plan.len() <= 1, "one at a time: {plan:?}");
+            assert!(s.dial_plan(now).is_empty(), "not while one is on its way");
+            let Some(&dialed) = plan.first() else { break };
+            tries += 1;
+            s.dial_done(dialed, false, now);
+            now += Duration::from_millis(1);
+        }
+        assert_eq!(tries, REPLACE_TRIES, "then it gives up");
+        assert!(!s.wants_more());
+    }
+
+    #[test]
+    fn a_new_link_stands_for_a_lost_one() {
+        let now = Instant::now();
+        let mut s = set(1, 4);
+        s.admit(NodeId(1), peer(1, 1, true), true, now).unwrap();
+        s.admit(NodeId(2), peer(2, 2, true), true, now).unwrap();
+        s.remember(NodeId(101), addr(101), now);
+        s.remove(NodeId(1), 1);
+        assert!(s.wants_more());
+        let plan = s.dial_plan(now);
+        assert_eq!(plan, [addr(101)]);
+        s.dial_done(addr(101), true, now);
+        s.admit(NodeId(101), peer(3, 101, true), false, now)
+            .unwrap();
+        assert!(!s.wants_more(), "replaced");
+    }
+
+    #[test]
+    fn nodes_that_know_the_same_addresses_do_not_all_dial_the_same_one() {
+        let now = Instant::now();
+        let mut first = HashSet::new();
+        for _ in 0..30 {
+            let mut s = set(1, 8);
+            for p in 101..=110 {
+                s.remember(NodeId(p), addr(p as u16), now);
+            }
+            first.extend(s.dial_plan(now));
+        }
+        assert!(first.len() > 1, "{first:?}");
     }
 
     #[test]
@@ -224,7 +308,7 @@ mod tests {
     fn lost_nodes_are_explored_even_at_the_target() {
         let now = Instant::now();
         let mut s = set(1, 3);
-        s.admit(NodeId(101), peer(1, 101, true), now).unwrap();
+        s.admit(NodeId(101), peer(1, 101, true), true, now).unwrap();
         s.remember(NodeId(102), addr(102), now);
         assert!(s.dial_plan(now).is_empty(), "at the target");
         assert_eq!(s.explore(&[NodeId(101), NodeId(102)], now), Some(addr(102)));
@@ -245,7 +329,7 @@ mod tests {
     fn connected_peers_are_not_dialed() {
         let now = Instant::now();
         let mut s = set(4, 8);
-        s.admit(NodeId(1), peer(1, 1, false), Instant::now())
+        s.admit(NodeId(1), peer(1, 1, false), true, Instant::now())
             .unwrap();
         s.remember(NodeId(1), addr(1), now);
         assert!(s.dial_plan(now).is_empty());

@@ -36,7 +36,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
         for addr in plan {
             let shared = shared.clone();
             rt::spawn(async move {
-                let _ = dial(shared, addr).await;
+                let _ = dial(shared, addr, false).await;
             });
         }
         let woken = match next_retry {
@@ -53,15 +53,24 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
 }
 
 /// Connects to `addr` and handshakes; on success the connection is served in
-/// a task of its own. The caller has marked `addr` as being dialed.
-pub(super) async fn dial(shared: Arc<Shared>, addr: SocketAddr) -> Result<(), String> {
+/// a task of its own. The caller has marked `addr` as being dialed. An
+/// `urgent` link is one to take even from a node at its maximum.
+pub(super) async fn dial(
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    urgent: bool,
+) -> Result<(), String> {
     let result = match rt::timeout(CONNECT_TIMEOUT, rt::connect(addr)).await {
         None => Err("no answer (timed out)".to_string()),
         Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
             Err("nobody is listening there (connection refused)".to_string())
         }
         Some(Err(e)) => Err(e.to_string()),
-        Some(Ok(stream)) => handshake::handshake(&shared, stream.clone(), stream, addr, true).await,
+        Some(Ok(stream)) => {
+            handshake::handshake(&shared, stream.clone(), stream, addr, true, urgent)
+                .await
+                .map_err(|failed| failed.reason)
+        }
     };
     shared
         .lock()

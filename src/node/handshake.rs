@@ -4,7 +4,7 @@
 //! [`Session`] to serve.
 
 use super::connection::{error_frame, Reader, Session, Writer, LINGER};
-use super::peers::Peer;
+use super::peers::{Peer, Refusal};
 use super::queue::Queue;
 use super::router::{Shared, OUTBOX_BYTES};
 use crate::message::{Buffered, FrameReader, FrameWriter, Source};
@@ -31,35 +31,59 @@ impl Drop for HandshakeSlot<'_> {
     }
 }
 
+/// Why a connection did not become a session.
+pub(super) struct Failed {
+    pub reason: String,
+    /// The mesh's own upkeep (a second link to a peer, a spare link that a
+    /// full node turns down), not worth the user's attention.
+    pub routine: bool,
+}
+
+impl From<String> for Failed {
+    fn from(reason: String) -> Self {
+        Failed {
+            reason,
+            routine: false,
+        }
+    }
+}
+
 /// Exchanges `HELLO`s and admits the peer. On failure, returns the reason,
-/// after telling the peer when that is possible.
+/// after telling the peer when that is possible. The `HELLO` says whether
+/// this node needs the link: it has fewer than its target, or the link is
+/// `urgent` (a dial to rejoin a network that split).
 pub(super) async fn handshake<R, W>(
     shared: &Arc<Shared>,
     reader: R,
     writer: W,
     remote: SocketAddr,
     outbound: bool,
-) -> Result<Session, String>
+    urgent: bool,
+) -> Result<Session, Failed>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
         shared.handshakes.fetch_sub(1, Ordering::SeqCst);
-        return Err("too many connections are in their handshake".into());
+        return Err(String::from("too many connections are in their handshake").into());
     }
     let _slot = HandshakeSlot(shared);
     let task = shared.task_token();
     let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
     let mut reader = FrameReader::over(reader);
     let mut writer = FrameWriter::new(writer);
-    let name = shared.lock().name.clone();
+    let (name, need) = {
+        let state = shared.lock();
+        (state.name.clone(), urgent || state.peers.needs_links())
+    };
     let name: &str = &name;
     let hello = Message::Hello(Hello {
         version: VERSION,
         id: shared.id,
         port: shared.port,
         room: &shared.room,
+        need,
         name,
     });
     let mut frame = Vec::new();
@@ -77,23 +101,23 @@ where
     };
     let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
         Some(Ok(hello)) => hello,
-        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
+        Some(Err(failure)) => return Err(failure.report(&mut writer).await.into()),
         None => {
             let failure = Failure::tell(format!(
                 "no handshake within {} seconds",
                 HANDSHAKE_TIMEOUT.as_secs()
             ));
-            return Err(failure.report(&mut writer).await);
+            return Err(failure.report(&mut writer).await.into());
         }
     };
 
     if hello.room != shared.room {
         let reason = format!("it is in room {}, not {}", hello.room, shared.room);
-        return Err(Failure::tell(reason).report(&mut writer).await);
+        return Err(Failure::tell(reason).report(&mut writer).await.into());
     }
     if peer_key.is_some_and(|key| secure::node_id_of(&key) != hello.id) {
         let reason = "its node id is not the one its key gives".to_string();
-        return Err(Failure::tell(reason).report(&mut writer).await);
+        return Err(Failure::tell(reason).report(&mut writer).await.into());
     }
     let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
     let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
@@ -109,12 +133,16 @@ where
         link: Default::default(),
         taken: Vec::new(),
     };
-    let first = match shared.admit(hello.id, peer) {
+    let first = match shared.admit(hello.id, peer, hello.need) {
         Ok(first) => first,
         Err(refusal) => {
-            return Err(Failure::tell(refusal.reason().into())
+            let reason = Failure::tell(refusal.reason().into())
                 .report(&mut writer)
-                .await);
+                .await;
+            return Err(Failed {
+                reason,
+                routine: refusal != Refusal::Myself,
+            });
         }
     };
     Ok(Session {
@@ -171,6 +199,7 @@ struct OwnedHello {
     id: NodeId,
     port: u16,
     room: String,
+    need: bool,
     name: String,
 }
 
@@ -216,6 +245,7 @@ async fn read_hello<R: Source>(reader: &mut FrameReader<R>) -> Result<OwnedHello
             id: h.id,
             port: h.port,
             room: h.room.to_owned(),
+            need: h.need,
             name: h.name.to_owned(),
         }),
         Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),

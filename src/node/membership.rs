@@ -16,14 +16,15 @@ impl Shared {
     /// Registers a handshaken peer and introduces it to the others: it gets
     /// our peers' addresses, our history inventory and who is online; they
     /// get its address. Returns true for this node's first connection ever.
-    pub fn admit(&self, id: NodeId, mut peer: Peer) -> Result<bool, Refusal> {
+    /// `needed`: the peer needs the link (see [`super::peers::PeerSet::admit`]).
+    pub fn admit(&self, id: NodeId, mut peer: Peer, needed: bool) -> Result<bool, Refusal> {
         let mut state = self.lock();
         // Taken under the lock: every message handled after this instant is
         // fanned out to the new peer, every one before it is in the history.
         peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let new_outbox = peer.outbox.clone();
-        let closed = state.peers.admit(id, peer, Instant::now())?;
+        let closed = state.peers.admit(id, peer, needed, Instant::now())?;
         // Said first, under the same lock as everything fanned out to the
         // new peer: from this number on, every message of this node's own
         // goes to it.

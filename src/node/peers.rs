@@ -7,6 +7,7 @@
 use super::dial_book::Known;
 use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
+use super::random::Rng;
 use super::tree::Link;
 use crate::protocol::NodeId;
 use std::collections::{HashMap, HashSet};
@@ -129,7 +130,18 @@ pub struct PeerSet {
     /// The last answer of [`takers`](Self::takers). Forgotten by every
     /// way to change a peer but `iter_mut`, which is for sending.
     kept: Option<Kept>,
+    /// Dials left to replace links lost at or above the target (see
+    /// [`PeerSet::dial_plan`]): [`REPLACE_TRIES`] per link lost, one spent
+    /// per dial, and a new link pays for one lost.
+    pub(super) to_replace: u32,
+    /// Picks the peer that makes room, and the order of equal addresses.
+    pub(super) rng: Rng,
 }
+
+/// Dials made, at most, to replace one lost link beyond the target. Such a
+/// dial is refused by a node at its maximum, so a few may be needed; more
+/// would keep a node dialing in a network where every node is full.
+pub const REPLACE_TRIES: u32 = 3;
 
 /// Which peers, the sender and the origin aside, take an origin's
 /// messages whole (see [`PeerSet::takers`]).
@@ -161,6 +173,8 @@ impl PeerSet {
             book: HashMap::new(),
             dialing: HashSet::new(),
             kept: None,
+            to_replace: 0,
+            rng: Rng::default(),
         }
     }
 
@@ -172,20 +186,23 @@ impl PeerSet {
     /// both keep the one opened by the node with the lower id, so they agree
     /// without talking.
     ///
-    /// A node at its maximum still takes a newcomer and drops one of its
-    /// links instead (as HyParView does): refusing would leave a newcomer
-    /// that only knows busy nodes with no link at all, while the dropped
-    /// peer has others and dials again if it falls below its target.
+    /// A node at its maximum still takes a link that the other end `needed`
+    /// (it has fewer than its target: a newcomer that may know no other
+    /// node, or a node that lost its links), and drops one of its own, at
+    /// random, instead (as HyParView does). The dropped peer has other links,
+    /// and replaces the lost one (see [`PeerSet::dial_plan`]). A link the
+    /// other end merely wants is refused: making room for it would only
+    /// move the shortage elsewhere.
     pub fn admit(
         &mut self,
         id: NodeId,
         peer: Peer,
+        needed: bool,
         now: Instant,
     ) -> Result<Option<(NodeId, Peer)>, Refusal> {
         if id == self.me {
             return Err(Refusal::Myself);
         }
-        self.kept = None;
         let closed = if let Some(old) = self.peers.get(&id) {
             let opener = |outbound: bool| if outbound { self.me } else { id };
             let preferred = self.me.min(id);
@@ -194,29 +211,48 @@ impl PeerSet {
             }
             self.peers.remove(&id).map(|p| (id, p))
         } else if self.peers.len() >= self.limits.max {
-            // The longest-standing link: its peer has had time to make others.
-            let victim = self
+            if !needed || self.peers.is_empty() {
+                return Err(Refusal::Full);
+            }
+            // Not the longest-standing link, say: links between nodes that
+            // joined at different times would then go first, and a network
+            // whose newcomers all join through one node drifts into an old
+            // part and a new one.
+            let victim = *self
                 .peers
-                .iter()
-                .min_by_key(|(_, p)| p.since)
-                .map(|(id, _)| *id)
+                .keys()
+                .nth(self.rng.below(self.peers.len()))
                 .ok_or(Refusal::Full)?;
             self.peers.remove(&victim).map(|p| (victim, p))
         } else {
+            // A link more: it stands for one lost, if any.
+            self.to_replace = self.to_replace.saturating_sub(REPLACE_TRIES);
             None
         };
+        self.kept = None;
         self.connected(id, peer.listen, now);
         self.peers.insert(id, peer);
         Ok(closed)
     }
 
-    /// Forgets the connection `conn` to `id`, if it is still the current one.
+    /// Forgets the connection `conn` to `id`, if it is still the current
+    /// one. The link is lost, and is to be replaced, even at the target.
     pub fn remove(&mut self, id: NodeId, conn: ConnId) -> Option<Peer> {
         self.kept = None;
         match self.peers.get(&id) {
-            Some(p) if p.conn == conn => self.peers.remove(&id),
+            Some(p) if p.conn == conn => {
+                let most = REPLACE_TRIES * self.limits.max as u32;
+                self.to_replace = (self.to_replace + REPLACE_TRIES).min(most);
+                self.peers.remove(&id)
+            }
             _ => None,
         }
+    }
+
+    /// True while the node has fewer links than it aims for: it needs each
+    /// new one, and says so in its `HELLO`.
+    pub fn needs_links(&self) -> bool {
+        self.peers.len() < self.limits.target
     }
 
     pub fn get(&self, id: &NodeId) -> Option<&Peer> {
@@ -334,16 +370,40 @@ pub(super) mod tests {
         let now = Instant::now();
         let mut s = set(1, 2);
         assert_eq!(
-            s.admit(ME, peer(1, 1, true), now).err(),
+            s.admit(ME, peer(1, 1, true), true, now).err(),
             Some(Refusal::Myself)
         );
-        assert!(s.admit(NodeId(1), peer(2, 1, true), now).is_ok());
-        assert!(s.admit(NodeId(2), peer(3, 2, false), now).is_ok());
-        // Full: the newcomer is taken and the longest-standing link dropped.
-        let dropped = s.admit(NodeId(3), peer(4, 3, false), now).unwrap();
-        assert_eq!(dropped.map(|(id, p)| (id, p.conn)), Some((NodeId(1), 2)));
+        assert!(s.admit(NodeId(1), peer(2, 1, true), true, now).is_ok());
+        assert!(s.admit(NodeId(2), peer(3, 2, false), false, now).is_ok());
+        // Full: a link the other end merely wants is refused...
+        assert_eq!(
+            s.admit(NodeId(3), peer(4, 3, false), false, now).err(),
+            Some(Refusal::Full)
+        );
         assert_eq!(s.iter().count(), 2);
-        assert!(s.get(&NodeId(3)).is_some());
+        // ...and one it needs is taken, and a link dropped for it.
+        let dropped = s.admit(NodeId(4), peer(5, 4, false), true, now).unwrap();
+        let dropped = dropped.map(|(id, _)| id);
+        assert!(matches!(dropped, Some(NodeId(1 | 2))), "{dropped:?}");
+        assert_eq!(s.iter().count(), 2);
+        assert!(s.get(&NodeId(4)).is_some());
+        assert!(s.get(&NodeId(3)).is_none());
+    }
+
+    #[test]
+    fn the_link_dropped_to_make_room_is_picked_at_random() {
+        // Always the oldest would cut the links between nodes that joined
+        // early and late first.
+        let now = Instant::now();
+        let mut dropped = HashSet::new();
+        for _ in 0..40 {
+            let mut s = set(1, 2);
+            s.admit(NodeId(1), peer(1, 1, true), true, now).unwrap();
+            s.admit(NodeId(2), peer(2, 2, true), true, now).unwrap();
+            let closed = s.admit(NodeId(3), peer(3, 3, false), true, now).unwrap();
+            dropped.extend(closed.map(|(id, _)| id));
+        }
+        assert_eq!(dropped.len(), 2, "{dropped:?}");
     }
 
     #[test]
@@ -352,18 +412,20 @@ pub(super) mod tests {
         // connection opened by 50, the lower id.
         let mut mine = set(4, 8);
         assert!(mine
-            .admit(NodeId(60), peer(1, 60, true), Instant::now())
+            .admit(NodeId(60), peer(1, 60, true), true, Instant::now())
             .is_ok());
         assert_eq!(
-            mine.admit(NodeId(60), peer(2, 60, false), Instant::now())
+            mine.admit(NodeId(60), peer(2, 60, false), true, Instant::now())
                 .err(),
             Some(Refusal::Duplicate)
         );
 
         let mut theirs = PeerSet::new(NodeId(60), Limits::default());
-        assert!(theirs.admit(ME, peer(3, 50, true), Instant::now()).is_ok());
+        assert!(theirs
+            .admit(ME, peer(3, 50, true), true, Instant::now())
+            .is_ok());
         let replaced = theirs
-            .admit(ME, peer(4, 50, false), Instant::now())
+            .admit(ME, peer(4, 50, false), true, Instant::now())
             .unwrap();
         assert_eq!(replaced.map(|(_, p)| p.conn), Some(3));
         assert_eq!(theirs.get(&ME).map(|p| p.conn), Some(4));
@@ -371,10 +433,10 @@ pub(super) mod tests {
         // With a lower-id peer (40), the connection it opened is kept.
         let mut s = set(4, 8);
         assert!(s
-            .admit(NodeId(40), peer(5, 40, true), Instant::now())
+            .admit(NodeId(40), peer(5, 40, true), true, Instant::now())
             .is_ok());
         assert!(s
-            .admit(NodeId(40), peer(6, 40, false), Instant::now())
+            .admit(NodeId(40), peer(6, 40, false), true, Instant::now())
             .unwrap()
             .is_some());
     }
@@ -382,9 +444,9 @@ pub(super) mod tests {
     #[test]
     fn a_stale_connection_cannot_remove_its_successor() {
         let mut s = set(4, 8);
-        s.admit(NodeId(40), peer(1, 40, true), Instant::now())
+        s.admit(NodeId(40), peer(1, 40, true), true, Instant::now())
             .unwrap();
-        s.admit(NodeId(40), peer(2, 40, false), Instant::now())
+        s.admit(NodeId(40), peer(2, 40, false), true, Instant::now())
             .unwrap();
         let stale = Via {
             peer: NodeId(40),
@@ -407,7 +469,7 @@ pub(super) mod tests {
         let via = |peer: NodeId, conn: ConnId| Via { peer, conn };
         let mut s = set(4, 8);
         for (id, conn) in [(origin, 1), (a, 2), (b, 3)] {
-            s.admit(id, peer(conn, 9000 + conn as u16, true), now)
+            s.admit(id, peer(conn, 9000 + conn as u16, true), true, now)
                 .unwrap();
         }
         // a and b take the origin's messages whole until both prune it.
@@ -446,7 +508,7 @@ pub(super) mod tests {
             .pruned_by_peer(origin, 7);
         assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
         let c = NodeId(4);
-        s.admit(c, peer(4, 9004, true), now).unwrap();
+        s.admit(c, peer(4, 9004, true), true, now).unwrap();
         assert_eq!(
             s.takers(origin, Some(origin)),
             Takers::Some,
@@ -465,7 +527,7 @@ pub(super) mod tests {
         assert_eq!(s.takers(ME, None), Takers::Some);
         // No other peer at all: none takes it.
         let mut lone = set(4, 8);
-        lone.admit(a, peer(5, 9005, true), now).unwrap();
+        lone.admit(a, peer(5, 9005, true), true, now).unwrap();
         assert_eq!(lone.takers(origin, Some(a)), Takers::NoneFrom(0));
     }
 }

@@ -25,7 +25,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         if let Some(addr) = shared.explore() {
             let shared = shared.clone();
             rt::spawn(async move {
-                let _ = super::dialer::dial(shared, addr).await;
+                let _ = super::dialer::dial(shared, addr, true).await;
             });
         }
     }

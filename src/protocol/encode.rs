@@ -64,7 +64,7 @@ impl Message<'_> {
                 w.push_u64(h.port.into());
                 w.push_str(" ");
                 w.push_str(h.room);
-                w.push_str(" ");
+                w.push_str(if h.need { " 1 " } else { " 0 " });
                 w.push_str(h.name);
             }
             Message::Chat(c) => {

@@ -162,6 +162,15 @@ pub(super) fn ttl(s: &str) -> Result<u8, ProtocolError> {
     }
 }
 
+/// `1` or `0`.
+pub(super) fn flag(field: &'static str, s: &str) -> Result<bool, ProtocolError> {
+    match s {
+        "1" => Ok(true),
+        "0" => Ok(false),
+        _ => Err(invalid(field, s)),
+    }
+}
+
 /// Milliseconds since the Unix epoch.
 pub(super) fn timestamp(s: &str) -> Result<u64, ProtocolError> {
     decimal(s).ok_or_else(|| invalid("timestamp", s))

@@ -18,10 +18,11 @@ fn hello_reads_as_text_and_parses_back() {
         id: ID,
         port: 40123,
         room: "lobby",
+        need: true,
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 7 0123456789abcdef 40123 lobby zoë");
+    assert_eq!(body, "HELLO 8 0123456789abcdef 40123 lobby 1 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -123,42 +124,49 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 7 0123456789abcdef 4000 lobby",
+            "HELLO 8 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 7 0123456789ABCDEF 4000 lobby a",
+            "HELLO 8 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 7 0123456789abcdef 0 lobby a",
+            "HELLO 8 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 7 0123456789abcdef 65536 lobby a",
+            "HELLO 8 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 7 0123456789abcdef 4000 lobby a b",
+            "HELLO 8 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 7 0123456789abcdef 4000 lobby  a",
+            "HELLO 8 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
+            },
+        ),
+        (
+            "HELLO 8 0123456789abcdef 4000 lobby yes a",
+            Invalid {
+                field: "need",
+                value: "yes".into(),
             },
         ),
         (
@@ -330,7 +338,7 @@ fn errors_read_as_sentences() {
     let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 7)"
+        "protocol version 9 is not supported (this node speaks version 8)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -386,6 +394,7 @@ fn invalid_values_are_refused_by_the_encoder() {
                 id: ID,
                 port: 0,
                 room: "lobby",
+                need: false,
                 name: "a",
             }),
             ProtocolError::Invalid {
@@ -436,7 +445,7 @@ fn addr() -> impl Strategy<Value = SocketAddr> {
 /// Owned values from which any message can be borrowed.
 #[derive(Debug, Clone)]
 enum Owned {
-    Hello(NodeId, u16, String, String),
+    Hello(NodeId, u16, String, bool, String),
     Chat(bool, bool, u8, MsgId, u64, String, String),
     Have(Vec<MsgId>),
     Peers(Vec<(NodeId, SocketAddr)>),
@@ -468,7 +477,8 @@ fn presence_kind() -> impl Strategy<Value = PresenceKind> {
 
 fn owned() -> impl Strategy<Value = Owned> {
     prop_oneof![
-        (node_id(), 1..=u16::MAX, name(), name()).prop_map(|(i, p, r, n)| Owned::Hello(i, p, r, n)),
+        (node_id(), 1..=u16::MAX, name(), any::<bool>(), name())
+            .prop_map(|(i, p, r, w, n)| Owned::Hello(i, p, r, w, n)),
         (
             any::<bool>(),
             any::<bool>(),
@@ -499,11 +509,12 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
     match o {
         Owned::Have(ids) => encode_have(ids.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Peers(p) => encode_peers(p.iter().copied(), &mut out).map_err(EncodeError::from),
-        Owned::Hello(id, port, room, name) => Message::Hello(Hello {
+        Owned::Hello(id, port, room, need, name) => Message::Hello(Hello {
             version: VERSION,
             id: *id,
             port: *port,
             room,
+            need: *need,
             name,
         })
         .encode(&mut out),
@@ -539,11 +550,12 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
 
 fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
     match (m, o) {
-        (Message::Hello(h), Owned::Hello(id, port, room, name)) => {
+        (Message::Hello(h), Owned::Hello(id, port, room, need, name)) => {
             h.version == VERSION
                 && h.id == *id
                 && h.port == *port
                 && h.room == room
+                && h.need == *need
                 && h.name == name
         }
         (Message::Chat(c), Owned::Chat(history, action, ttl, id, ms, name, text)) => {

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)] // each test binary uses part of it
 
+pub mod hand;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -17,7 +17,7 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
 /// A valid `HELLO` for the node whose id is `id`.
 pub fn hello(id: &str, name: &str) -> Vec<u8> {
     let version = p2pchat::protocol::VERSION;
-    frame(format!("HELLO {version} {id} 1 lobby {name}").as_bytes())
+    frame(format!("HELLO {version} {id} 1 lobby 1 {name}").as_bytes())
 }
 
 /// Connects as a real node would (a Noise handshake with a fresh key),

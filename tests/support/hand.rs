@@ -1,0 +1,110 @@
+//! A peer driven by hand over a Noise link, as a real node would connect:
+//! what it sends is written frame by frame, and what it receives is
+//! collected, for tests that check the node's side of the protocol.
+
+use super::Peer;
+use futures::io::{AsyncWrite, AsyncWriteExt};
+use p2pchat::message::FrameReader;
+use p2pchat::protocol::VERSION;
+use p2pchat::rt;
+use p2pchat::secure::{self, Identity};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a hand waits for what it expects.
+const T: Duration = Duration::from_secs(10);
+
+pub struct Hand {
+    pub name: String,
+    pub id: String,
+    writer: Mutex<Box<dyn AsyncWrite + Unpin + Send>>,
+    stream: rt::Stream,
+    pub frames: Arc<Mutex<Vec<String>>>,
+}
+
+impl Hand {
+    /// Connects to `node` as a newcomer would (its `HELLO` says it needs
+    /// the link), and waits until the node shows it connected.
+    pub fn connect(node: &Peer, name: &str) -> Hand {
+        let hand = Hand::open(node, name, true);
+        node.wait_for_line(T, |l| l.starts_with(&format!("*** connected to {name}")));
+        hand
+    }
+
+    /// Connects to `node` and sends `HELLO`, saying whether this peer
+    /// `need`s the link; does not wait for the node's answer.
+    pub fn open(node: &Peer, name: &str, need: bool) -> Hand {
+        let identity = Identity::generate().unwrap();
+        let id = identity.node_id();
+        let stream = rt::block_on(rt::connect(([127, 0, 0, 1], node.port).into())).unwrap();
+        let link = rt::block_on(secure::handshake(
+            stream.clone(),
+            stream.clone(),
+            true,
+            &identity,
+            None,
+        ))
+        .unwrap();
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let collected = frames.clone();
+        rt::spawn(async move {
+            let mut reader = FrameReader::over(link.reader);
+            while let Ok(Some(body)) = reader.next_frame().await {
+                collected.lock().unwrap().push(body.to_string());
+            }
+        });
+        let hand = Hand {
+            name: name.to_string(),
+            id: id.to_string(),
+            writer: Mutex::new(Box::new(link.writer)),
+            stream,
+            frames,
+        };
+        let need = u8::from(need);
+        hand.send(&format!("HELLO {VERSION} {id} 1 lobby {need} {name}"));
+        hand
+    }
+
+    /// Closes the link, as a node that leaves does.
+    pub fn close(self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    pub fn send(&self, body: &str) {
+        let mut frame = Vec::new();
+        p2pchat::message::encode(body, &mut frame).unwrap();
+        let mut writer = self.writer.lock().unwrap();
+        rt::block_on(async {
+            writer.write_all(&frame).await.unwrap();
+            writer.flush().await.unwrap();
+        });
+    }
+
+    /// Waits for a frame whose body starts with `prefix`; returns it.
+    pub fn expect(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + T;
+        loop {
+            if let Some(f) = self.received(prefix).into_iter().next() {
+                return f;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never received {prefix:?}; it got {:?}",
+                self.name,
+                self.frames.lock().unwrap()
+            );
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The frames received so far whose bodies start with `prefix`.
+    pub fn received(&self, prefix: &str) -> Vec<String> {
+        let frames = self.frames.lock().unwrap();
+        frames
+            .iter()
+            .filter(|f| f.starts_with(prefix))
+            .cloned()
+            .collect()
+    }
+}
