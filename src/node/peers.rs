@@ -214,9 +214,9 @@ impl PeerSet {
             if !needed || self.peers.is_empty() {
                 return Err(Refusal::Full);
             }
-            // Not the longest-standing link, say: links between nodes that
-            // joined at different times would then go first, and a network
-            // whose newcomers all join through one node drifts into an old
+            // At random, not the longest-standing: links between nodes that
+            // joined at different times would go first, and a network whose
+            // newcomers all join through one node would drift into an old
             // part and a new one.
             let victim = *self
                 .peers
