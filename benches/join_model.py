@@ -8,7 +8,7 @@ the network ends in more than one piece. It shows, in seconds rather
 than hours of 100-process runs, whether a change to those rules keeps
 the network whole:
 
-    benches/join_model.py --rules old --runs 400   # about 1 run in 9 splits
+    benches/join_model.py --rules old --runs 400   # about one run in ten splits
     benches/join_model.py --rules new --runs 400   # none
 
 "old" is the rules before version 8 of the protocol: a full node drops its
