@@ -2,12 +2,10 @@
 //! what it sends is written frame by frame, and what it receives is
 //! collected, for tests that check the node's side of the protocol.
 
-use super::Peer;
+use super::{wire, Peer};
 use futures::io::{AsyncWrite, AsyncWriteExt};
 use p2pchat::message::FrameReader;
-use p2pchat::protocol::VERSION;
 use p2pchat::rt;
-use p2pchat::secure::{self, Identity};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,17 +33,7 @@ impl Hand {
     /// Connects to `node` and sends `HELLO`, saying whether this peer
     /// `need`s the link; does not wait for the node's answer.
     pub fn open(node: &Peer, name: &str, need: bool) -> Hand {
-        let identity = Identity::generate().unwrap();
-        let id = identity.node_id();
-        let stream = rt::block_on(rt::connect(([127, 0, 0, 1], node.port).into())).unwrap();
-        let link = rt::block_on(secure::handshake(
-            stream.clone(),
-            stream.clone(),
-            true,
-            &identity,
-            None,
-        ))
-        .unwrap();
+        let (id, link, stream) = rt::block_on(wire::connect(node.port));
         let frames = Arc::new(Mutex::new(Vec::new()));
         let collected = frames.clone();
         rt::spawn(async move {
@@ -56,13 +44,12 @@ impl Hand {
         });
         let hand = Hand {
             name: name.to_string(),
-            id: id.to_string(),
+            id: id.clone(),
             writer: Mutex::new(Box::new(link.writer)),
             stream,
             frames,
         };
-        let need = u8::from(need);
-        hand.send(&format!("HELLO {VERSION} {id} 1 lobby {need} {name}"));
+        hand.send(&wire::hello_body(&id, name, need));
         hand
     }
 

@@ -14,24 +14,40 @@ pub fn frame(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A valid `HELLO` for the node whose id is `id`.
+/// A valid `HELLO` for the node whose id is `id`, saying it needs the link.
 pub fn hello(id: &str, name: &str) -> Vec<u8> {
+    frame(hello_body(id, name, true).as_bytes())
+}
+
+/// A `HELLO`'s body, saying whether the sender `need`s the link.
+pub fn hello_body(id: &str, name: &str, need: bool) -> String {
     let version = p2pchat::protocol::VERSION;
-    frame(format!("HELLO {version} {id} 1 lobby 1 {name}").as_bytes())
+    let need = u8::from(need);
+    format!("HELLO {version} {id} 1 lobby {need} {name}")
+}
+
+/// An encrypted link to a node.
+pub type Link = secure::Link<rt::Stream, rt::Stream>;
+
+/// Connects to the node at `port` as a real node would: a Noise handshake
+/// with a fresh key. Returns this end's node id, the link, and the socket,
+/// to shut it down.
+pub async fn connect(port: u16) -> (String, Link, rt::Stream) {
+    let identity = Identity::generate().unwrap();
+    let stream = rt::connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let link = secure::handshake(stream.clone(), stream.clone(), true, &identity, None)
+        .await
+        .unwrap();
+    (identity.node_id().to_string(), link, stream)
 }
 
 /// Connects as a real node would (a Noise handshake with a fresh key),
 /// sends the bytes `script` makes from this peer's node id, and returns
 /// what the node sends back before it closes the link, or within 8 seconds.
 pub fn poke(port: u16, script: impl FnOnce(&str) -> Vec<u8>) -> String {
-    let identity = Identity::generate().unwrap();
-    let bytes = script(&identity.node_id().to_string());
     rt::block_on(async {
-        let addr = ([127, 0, 0, 1], port).into();
-        let stream = rt::connect(addr).await.unwrap();
-        let link = secure::handshake(stream.clone(), stream, true, &identity, None)
-            .await
-            .unwrap();
+        let (id, link, _) = connect(port).await;
+        let bytes = script(&id);
         let (mut reader, mut writer) = (link.reader, link.writer);
         let _ = writer.write_all(&bytes).await;
         let _ = writer.flush().await;
