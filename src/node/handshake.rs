@@ -101,23 +101,23 @@ where
     };
     let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
         Some(Ok(hello)) => hello,
-        Some(Err(failure)) => return Err(failure.report(&mut writer).await.into()),
+        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
         None => {
             let failure = Failure::tell(format!(
                 "no handshake within {} seconds",
                 HANDSHAKE_TIMEOUT.as_secs()
             ));
-            return Err(failure.report(&mut writer).await.into());
+            return Err(failure.report(&mut writer).await);
         }
     };
 
     if hello.room != shared.room {
         let reason = format!("it is in room {}, not {}", hello.room, shared.room);
-        return Err(Failure::tell(reason).report(&mut writer).await.into());
+        return Err(Failure::tell(reason).report(&mut writer).await);
     }
     if peer_key.is_some_and(|key| secure::node_id_of(&key) != hello.id) {
         let reason = "its node id is not the one its key gives".to_string();
-        return Err(Failure::tell(reason).report(&mut writer).await.into());
+        return Err(Failure::tell(reason).report(&mut writer).await);
     }
     let outbox = Arc::new(Queue::new(OUTBOX_BYTES));
     let conn = shared.next_conn.fetch_add(1, Ordering::SeqCst);
@@ -136,12 +136,12 @@ where
     let first = match shared.admit(hello.id, peer, hello.need) {
         Ok(first) => first,
         Err(refusal) => {
-            let reason = Failure::tell(refusal.reason().into())
+            let failed = Failure::tell(refusal.reason().into())
                 .report(&mut writer)
                 .await;
             return Err(Failed {
-                reason,
                 routine: refusal != Refusal::Myself,
+                ..failed
             });
         }
     };
@@ -224,13 +224,14 @@ impl Failure {
         }
     }
 
-    /// Sends the reason to the peer if it should hear it; returns it.
-    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> String {
+    /// Sends the reason to the peer if it should hear it; returns the
+    /// failure, as the user may be told it.
+    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> Failed {
         if let Some(frame) = self.tell_peer.then(|| error_frame(&self.reason)).flatten() {
             writer.queue_encoded(&frame);
             let _ = rt::timeout(LINGER, writer.close()).await;
         }
-        self.reason
+        self.reason.into()
     }
 }
 
