@@ -7,6 +7,7 @@
 pub mod app;
 pub mod display;
 pub mod input;
+pub mod log;
 pub mod message;
 pub mod multicast;
 pub mod node;

@@ -57,9 +57,20 @@ struct Args {
     #[argh(switch)]
     timestamps: bool,
 
+    /// write diagnostics to FILE rather than standard error; what is
+    /// logged is set by RUST_LOG (for example RUST_LOG=p2pchat=debug),
+    /// and nothing is without it
+    #[argh(option, arg_name = "FILE")]
+    log: Option<PathBuf>,
+
     /// for benchmarks only: links without encryption
     #[argh(switch, hidden_help)]
     insecure_plaintext: bool,
+
+    /// for tests: the most links this node keeps (default 8); it aims for
+    /// 4, or this many if fewer
+    #[argh(option, hidden_help)]
+    max_peers: Option<usize>,
 }
 
 fn main() {
@@ -81,6 +92,10 @@ fn main() {
     };
     if let Err(e) = validate_room(&args.room) {
         usage_error(&format!("bad room name: {e}"));
+    }
+    if let Err(e) = p2pchat::log::init(args.log.as_deref()) {
+        eprintln!("p2pchat: {e}");
+        std::process::exit(2);
     }
     let identity = match &args.key {
         Some(path) => Identity::load_or_create(path),
@@ -104,12 +119,26 @@ fn main() {
         discovery: !args.no_discovery,
         bind: args.bind,
         port: args.listen_port.unwrap_or(0),
-        limits: Limits::default(),
+        limits: limits(args.max_peers),
     };
     let options = Options {
         timestamps: args.timestamps,
     };
     std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
+}
+
+/// The default limits, with at most `max_peers` links if given.
+fn limits(max_peers: Option<usize>) -> Limits {
+    let default = Limits::default();
+    match max_peers {
+        None => default,
+        Some(0) => usage_error("--max-peers must be at least 1"),
+        Some(max) => Limits {
+            max,
+            target: default.target.min(max),
+            ..default
+        },
+    }
 }
 
 fn usage_error(message: &str) -> ! {

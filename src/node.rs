@@ -15,6 +15,7 @@ mod discovery;
 mod frame_ring;
 mod gather;
 mod handshake;
+mod heal;
 mod history;
 mod id_hash;
 mod membership;
@@ -47,6 +48,10 @@ use std::time::Duration;
 
 /// How long `quit` waits for the peers' queues to drain.
 const QUIT_LINGER: Duration = Duration::from_secs(3);
+/// How long an explicit join that the node refused waits for the two
+/// networks to turn out to be one: more than a heartbeat, by which every
+/// online user has been heard of.
+pub const JOIN_WAIT: Duration = Duration::from_secs(5);
 
 /// What a node needs to start.
 pub struct Config {
@@ -87,6 +92,15 @@ pub enum StartError {
         port: u16,
         reason: String,
     },
+    /// The node there answered, but did not take the link, and is not in
+    /// this node's network either.
+    Refused {
+        host: String,
+        port: u16,
+        name: String,
+        id: NodeId,
+        reason: String,
+    },
 }
 
 impl fmt::Display for StartError {
@@ -103,6 +117,17 @@ impl fmt::Display for StartError {
             StartError::Join { host, port, reason } => {
                 write!(f, "could not join through {host} port {port}: {reason}")
             }
+            StartError::Refused {
+                host,
+                port,
+                name,
+                id,
+                reason,
+            } => write!(
+                f,
+                "could not join through {host} port {port}: {name} (node {id}) did not take the link ({reason}); \
+                 try another member's address, or leave the address out to find the room by LAN discovery"
+            ),
         }
     }
 }
@@ -162,6 +187,7 @@ impl Node {
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
         rt::spawn(broadcast::run(shared.clone(), wake_tree_rx));
+        rt::spawn(heal::run(shared.clone()));
         if config.discovery {
             rt::spawn(discovery::run(shared.clone()));
         }
@@ -197,8 +223,11 @@ impl Node {
         self.shared.lock().name.to_string()
     }
 
-    /// Connects to the network through `host` and `port`. Done once one of
-    /// the host's addresses has completed the handshake.
+    /// Connects to the network through `host` and `port`. Done once the
+    /// node there is a peer that took the link, or is online in this
+    /// node's network: LAN discovery may have linked the two already, so a
+    /// refusal as a second link, or as one too many for a full node, is
+    /// success if the two are one network within [`JOIN_WAIT`].
     pub async fn join(&self, host: &str, port: u16) -> Result<(), StartError> {
         let addrs = rt::resolve(host, port)
             .await
@@ -209,16 +238,67 @@ impl Node {
         let mut reason = String::from("the name has no address");
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);
-            match dialer::dial(self.shared.clone(), addr, false).await {
-                Ok(()) => return Ok(()),
-                Err(e) => reason = e,
+            let (peer, refusal) = match dialer::dial(self.shared.clone(), addr, false).await {
+                Ok(peer) => (Some((peer, self.peer_name(peer))), None),
+                Err(failed) => (failed.peer, Some(failed.reason)),
+            };
+            let Some((peer, name)) = peer else {
+                reason = refusal.unwrap_or_default();
+                continue;
+            };
+            if self.joined(peer).await {
+                return Ok(());
             }
+            let said = self.shared.lock().refusal_by(peer).map(str::to_owned);
+            let why = refusal
+                .or(said)
+                .unwrap_or_else(|| "it closed the link".into());
+            tracing::debug!(%addr, node = %peer, "join failed: {why}");
+            return Err(StartError::Refused {
+                host: host.into(),
+                port,
+                name,
+                id: peer,
+                reason: why,
+            });
         }
         Err(StartError::Join {
             host: host.into(),
             port,
             reason,
         })
+    }
+
+    /// Waits up to [`JOIN_WAIT`] until `peer` is linked (it sent `START`,
+    /// so it took the link) or online in this node's network.
+    async fn joined(&self, peer: NodeId) -> bool {
+        let deadline = std::time::Instant::now() + JOIN_WAIT;
+        loop {
+            {
+                let state = self.shared.lock();
+                let linked = state
+                    .peers
+                    .get(&peer)
+                    .is_some_and(|p| p.link.own_from().is_some());
+                if linked || state.roster.is_online(peer) {
+                    return true;
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            rt::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The name of peer `id`, as it said in its `HELLO`.
+    fn peer_name(&self, id: NodeId) -> String {
+        let state = self.shared.lock();
+        state
+            .peers
+            .get(&id)
+            .map(|p| p.name.clone())
+            .unwrap_or_default()
     }
 
     /// Sends chat lines from this node's user, in order: each a `(text,
@@ -320,11 +400,15 @@ async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
                     match handshake::handshake(&shared, reader, stream, remote, false, false).await
                     {
                         Ok(session) => session.serve().await,
-                        Err(failed) if failed.routine => {}
-                        Err(failed) => shared.notice(format!(
-                            "refused a connection from {remote}: {}",
-                            failed.reason
-                        )),
+                        Err(failed) => {
+                            tracing::debug!(%remote, "refused a connection: {}", failed.reason);
+                            if !failed.routine {
+                                shared.notice(format!(
+                                    "refused a connection from {remote}: {}",
+                                    failed.reason
+                                ));
+                            }
+                        }
                     }
                 });
             }

@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -108,10 +108,24 @@ pub struct Hello<'a> {
     pub port: u16,
     /// The chat room; nodes of different rooms do not connect.
     pub room: &'a str,
-    /// The sender has fewer links than it aims for, and needs this one: a
-    /// node at its maximum drops a link to take it, and refuses it otherwise.
-    pub need: bool,
+    /// How much the sender needs this link: what a node at its maximum
+    /// does with it.
+    pub need: Need,
     pub name: &'a str,
+}
+
+/// How much a node needs the link it opens, as its `HELLO` says; each
+/// says more than the one before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Need {
+    /// `0`: one more link would be welcome; a full node refuses it.
+    Spare,
+    /// `1`: the sender has fewer links than it aims for (a newcomer has
+    /// none); a full node drops one of its links to take it.
+    Needed,
+    /// `2`: the link joins two parts of a split network; a full node takes
+    /// it beyond its maximum, up to a small surplus, which it prunes later.
+    Heal,
 }
 
 /// `MSG|ME|HIST|HISTME <ttl> <origin>:<seq> <unix-ms> <name> <text>`

@@ -10,203 +10,11 @@
 
 mod support;
 
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-use support::{wait_who, Peer, BIN};
+use std::time::{Duration, Instant};
+use support::lan::{Addrs, Lan, DUAL, V6_ONLY};
+use support::{wait_who, Peer};
 
 const T: Duration = Duration::from_secs(20);
-
-/// A small LAN of namespaces, deleted on drop.
-struct Lan {
-    prefix: String,
-    switch: String,
-    hosts: Vec<String>,
-}
-
-/// Addresses of one host.
-#[derive(Clone, Copy)]
-struct Addrs {
-    v4: bool,
-    v6: bool,
-}
-
-const DUAL: Addrs = Addrs { v4: true, v6: true };
-const V6_ONLY: Addrs = Addrs {
-    v4: false,
-    v6: true,
-};
-
-impl Lan {
-    /// A LAN with one host per entry of `hosts`, or `None` where namespaces
-    /// cannot be made here.
-    fn new(hosts: &[Addrs]) -> Option<Lan> {
-        static COUNT: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNT.fetch_add(1, Ordering::SeqCst);
-        let prefix = format!("p2pt{}x{n}", std::process::id());
-        if !can_make_namespaces(&prefix) {
-            return None;
-        }
-        let mut lan = Lan {
-            switch: format!("{prefix}sw"),
-            prefix,
-            hosts: Vec::new(),
-        };
-        ip(&["netns", "add", &lan.switch]);
-        ip(&["-n", &lan.switch, "link", "add", "br0", "type", "bridge"]);
-        // Without a querier, snooping would hold multicast back; flood it.
-        let _ = try_ip(&[
-            "-n",
-            &lan.switch,
-            "link",
-            "set",
-            "br0",
-            "type",
-            "bridge",
-            "mcast_snooping",
-            "0",
-        ]);
-        ip(&["-n", &lan.switch, "link", "set", "br0", "up"]);
-        for (i, addrs) in hosts.iter().enumerate() {
-            lan.add_host(i + 1, *addrs);
-        }
-        Some(lan)
-    }
-
-    fn add_host(&mut self, i: usize, addrs: Addrs) {
-        let ns = format!("{}h{i}", self.prefix);
-        ip(&["netns", "add", &ns]);
-        self.hosts.push(ns.clone());
-        // Addresses are usable at once: no duplicate address detection.
-        for conf in ["all", "default"] {
-            netns_sh(
-                &ns,
-                &format!("echo 0 > /proc/sys/net/ipv6/conf/{conf}/accept_dad"),
-            );
-        }
-        let port = format!("p{i}");
-        ip(&[
-            "-n",
-            &self.switch,
-            "link",
-            "add",
-            &port,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "netns",
-            &ns,
-        ]);
-        ip(&["-n", &self.switch, "link", "set", &port, "master", "br0"]);
-        ip(&["-n", &self.switch, "link", "set", &port, "up"]);
-        ip(&["-n", &ns, "link", "set", "lo", "up"]);
-        if !addrs.v6 {
-            netns_sh(&ns, "echo 1 > /proc/sys/net/ipv6/conf/eth0/disable_ipv6");
-        }
-        if addrs.v4 {
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("10.77.0.{i}/24"),
-                "dev",
-                "eth0",
-            ]);
-        }
-        if addrs.v6 {
-            ip(&[
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("fd77::{i}/64"),
-                "dev",
-                "eth0",
-                "nodad",
-            ]);
-        }
-        ip(&["-n", &ns, "link", "set", "eth0", "up"]);
-    }
-
-    /// Starts `p2pchat NAME ARGS...` on host `i` (from 1), discovery on.
-    fn node(&self, i: usize, name: &str, args: &[&str]) -> Peer {
-        let mut command = Command::new("ip");
-        command
-            .args(["netns", "exec", &self.hosts[i - 1], BIN, name])
-            .args(args);
-        let mut peer = Peer::spawn_command(name, command);
-        let line = peer.wait_for_line(T, |l| l.contains("listening on "));
-        peer.port = support::listening_port(&line).expect("a port");
-        peer
-    }
-
-    /// Unplugs host `i` from the switch, or plugs it back.
-    fn link(&self, i: usize, up: bool) {
-        let state = if up { "up" } else { "down" };
-        ip(&["-n", &self.switch, "link", "set", &format!("p{i}"), state]);
-    }
-}
-
-impl Drop for Lan {
-    fn drop(&mut self) {
-        for ns in self.hosts.iter().chain([&self.switch]) {
-            let _ = try_ip(&["netns", "del", ns]);
-        }
-    }
-}
-
-/// Runs `ip ARGS`, panicking with its error if it fails.
-fn ip(args: &[&str]) {
-    if let Err(e) = try_ip(args) {
-        panic!("ip {}: {e}", args.join(" "));
-    }
-}
-
-fn try_ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| e.to_string())?;
-    match out.status.success() {
-        true => Ok(()),
-        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
-    }
-}
-
-/// Runs a shell command inside a namespace (for its /proc/sys).
-fn netns_sh(ns: &str, script: &str) {
-    ip(&["netns", "exec", ns, "sh", "-c", script]);
-}
-
-/// Whether this process may make namespaces, installing iproute2 first if
-/// it is missing. Prints the reason when it may not.
-fn can_make_namespaces(prefix: &str) -> bool {
-    if Command::new("ip").arg("-V").output().is_err() {
-        let _ = Command::new("apt-get")
-            .args(["install", "-y", "-qq", "iproute2"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
-    }
-    let probe = format!("{prefix}probe");
-    let result = try_ip(&["netns", "add", &probe]);
-    let _ = try_ip(&["netns", "del", &probe]);
-    match result {
-        Ok(()) => true,
-        Err(e) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI must be able to make network namespaces: {e}"
-            );
-            eprintln!(
-                "skipped: cannot make network namespaces here (needs root and iproute2): {e}"
-            );
-            false
-        }
-    }
-}
 
 /// Three dual-stack hosts running alice, bob and carol, who found each
 /// other by discovery alone (nobody typed an address).
@@ -354,6 +162,122 @@ fn a_link_down_splits_the_network_and_up_heals_it_with_history() {
                 .filter(|l| l.ends_with(&format!(": {text}")))
                 .count();
             assert_eq!(n, 1, "{} shows {text:?} {n} times", p.name);
+        }
+    }
+}
+
+/// Twelve hosts each run `p2pchat uN` with no address, all started at
+/// once, and each says a line straight away, before any link may exist.
+/// Within 15 s of the start they are one chat, and every host shows every
+/// line, live or as history: if they formed in parts, the parts found each
+/// other and exchanged what was said.
+fn lan_party(addrs: Addrs) {
+    let Some(lan) = Lan::new(&[addrs; 12]) else {
+        return;
+    };
+    let start = Instant::now();
+    let nodes: Vec<Peer> = (1..=12)
+        .map(|i| lan.spawn(i, &format!("u{i}"), &[]))
+        .collect();
+    for p in &nodes {
+        p.say(&format!("early word from {}", p.name));
+    }
+    let names: Vec<String> = nodes.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let one_chat = start + Duration::from_secs(15);
+    for p in &nodes {
+        let left = one_chat.saturating_duration_since(Instant::now());
+        wait_who(p, &names, left.max(Duration::from_millis(1)));
+    }
+    for p in &nodes {
+        for q in &nodes {
+            let line = format!("{}: early word from {}", q.name, q.name);
+            p.wait_until(T, &format!("the line {line:?}"), |ls| {
+                ls.iter().filter(|l| l.ends_with(&line)).count() == 1
+            });
+        }
+    }
+}
+
+#[test]
+fn twelve_hosts_started_at_once_are_one_chat_within_15_s() {
+    for _ in 0..2 {
+        lan_party(DUAL);
+    }
+}
+
+#[test]
+fn twelve_ipv6_only_hosts_started_at_once_are_one_chat_within_15_s() {
+    lan_party(V6_ONLY);
+}
+
+/// `.ci/run` runs this one: the LAN stayed split in 3 of 7 starts before
+/// splits were healed.
+#[test]
+#[ignore = "20 starts of 12 hosts, a few minutes: run by .ci/run"]
+fn twelve_hosts_started_at_once_are_one_chat_20_times_in_a_row() {
+    for _ in 0..20 {
+        lan_party(DUAL);
+    }
+}
+
+/// Two chats of five hosts each form apart, each node at its target of
+/// links, then their LANs are joined into one. Every node now hears the
+/// other chat's announcements, of nodes missing from its roster: that is a
+/// split, and it is healed, although no node needs a link. Lines said
+/// apart arrive everywhere as history.
+#[test]
+fn two_chats_formed_apart_become_one_when_their_lans_are_joined() {
+    let Some(lan) = Lan::new(&[DUAL; 10]) else {
+        return;
+    };
+    let (left, right) = (1..=5, 6..=10);
+    let names = |hosts: std::ops::RangeInclusive<usize>| -> Vec<String> {
+        hosts.map(|i| format!("u{i}")).collect()
+    };
+    let apart = |hosts: std::ops::RangeInclusive<usize>| -> Vec<Peer> {
+        let nodes: Vec<Peer> = hosts
+            .clone()
+            .map(|i| lan.node(i, &format!("u{i}"), &[]))
+            .collect();
+        let names = names(hosts);
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        for p in &nodes {
+            wait_who(p, &names, T);
+            support::wait_connections(p, 4, T);
+        }
+        for p in &nodes {
+            p.say(&format!("apart, from {}", p.name));
+        }
+        nodes
+    };
+    for i in right.clone() {
+        lan.link(i, false);
+    }
+    let mut nodes = apart(left.clone());
+    for i in left.clone() {
+        lan.link(i, false);
+    }
+    for i in right.clone() {
+        lan.link(i, true);
+    }
+    nodes.extend(apart(right.clone()));
+    let joined = Instant::now();
+    for i in left {
+        lan.link(i, true);
+    }
+    let all = names(1..=10);
+    let all: Vec<&str> = all.iter().map(String::as_str).collect();
+    for p in &nodes {
+        wait_who(p, &all, Duration::from_secs(30));
+    }
+    eprintln!("one chat {:?} after the LANs were joined", joined.elapsed());
+    for p in &nodes {
+        for q in &nodes {
+            let line = format!("{}: apart, from {}", q.name, q.name);
+            p.wait_until(T, &format!("the line {line:?}"), |ls| {
+                ls.iter().filter(|l| l.ends_with(&line)).count() == 1
+            });
         }
     }
 }

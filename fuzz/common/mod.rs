@@ -8,7 +8,7 @@
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
 use p2pchat::protocol::{
-    self, Announcement, Chat, EncodeError, Hello, IdRange, KeptChat, Message, MsgId, NodeId,
+    self, Announcement, Chat, EncodeError, Hello, IdRange, KeptChat, Message, MsgId, Need, NodeId,
     Presence, PresenceKind, VERSION,
 };
 
@@ -214,7 +214,8 @@ pub enum Input {
         id: u64,
         port: u16,
         room: String,
-        need: bool,
+        /// `<need>`, from its value modulo 3.
+        need: u8,
         name: String,
     },
     Chat {
@@ -269,7 +270,7 @@ pub fn check_input(input: &Input) {
             id: NodeId(*id),
             port: *port,
             room,
-            need: *need,
+            need: [Need::Spare, Need::Needed, Need::Heal][usize::from(*need % 3)],
             name,
         }),
         Input::Chat {

@@ -4,7 +4,7 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
-use super::peers::PeerSet;
+use super::peers::{PeerSet, HEAL_SURPLUS};
 use crate::protocol::NodeId;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -14,6 +14,8 @@ pub(super) struct Known {
     addr: SocketAddr,
     failures: u32,
     retry_at: Instant,
+    /// When the node was first heard of at this address.
+    learned: Instant,
 }
 
 impl PeerSet {
@@ -25,7 +27,7 @@ impl PeerSet {
     /// the other waits [`Limits::defer`](super::peers::Limits::defer) before it tries.
     /// Returns true if the address is new to the book.
     pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) -> bool {
-        let now = match self.me < id {
+        let due = match self.me < id {
             true => now,
             false => now + self.limits.defer,
         };
@@ -35,7 +37,7 @@ impl PeerSet {
         if let Some(k) = self.book.get_mut(&id) {
             let changed = k.addr != addr && !self.peers.contains_key(&id);
             if changed {
-                *k = Known::new(addr, now);
+                *k = Known::new(addr, due, now);
             }
             return changed;
         }
@@ -52,7 +54,7 @@ impl PeerSet {
                 None => return false,
             };
         }
-        self.book.insert(id, Known::new(addr, now));
+        self.book.insert(id, Known::new(addr, due, now));
         true
     }
 
@@ -106,21 +108,56 @@ impl PeerSet {
         plan
     }
 
-    /// An address to try among nodes `ids` (users seen lost), even at the
-    /// target: a split leaves two parts whose nodes all have enough links,
-    /// and only such a dial joins them again. Marked as being dialed.
-    pub fn explore(&mut self, ids: &[NodeId], now: Instant) -> Option<SocketAddr> {
-        if self.peers.len() >= self.limits.max {
-            return None;
+    /// What to do about a split, if this node sees one: a node it knows
+    /// of that is not a peer and not `online` in the roster belongs to
+    /// another part of the network (or crashed). Such a node is dialed with
+    /// [`Need::Heal`](crate::protocol::Need::Heal), even at or above the
+    /// target, up to [`HEAL_SURPLUS`] beyond the maximum, one at a time.
+    /// The roster must have settled first: the node has been linked for
+    /// [`Limits::settle`](super::peers::Limits::settle), by when every
+    /// node of its part has said it is online; and the node must have been
+    /// known for [`Limits::news`](super::peers::Limits::news), since a
+    /// newcomer's `JOIN` takes a moment to spread.
+    /// With nothing to heal and more links than the maximum, a surplus link
+    /// is pruned instead.
+    pub fn heal_plan(&mut self, online: impl Fn(NodeId) -> bool, now: Instant) -> Heal {
+        let (settle, news) = (self.limits.settle, self.limits.news);
+        let settled = self.linked_since.is_some_and(|t| t + settle <= now);
+        if !settled {
+            return Heal::Nothing;
         }
-        let addr = ids
+        let apart: Vec<(NodeId, SocketAddr, bool)> = self
+            .book
             .iter()
-            .filter(|id| !self.peers.contains_key(id))
-            .filter_map(|id| self.book.get(id))
-            .find(|k| k.retry_at <= now && !self.dialing.contains(&k.addr))
-            .map(|k| k.addr)?;
-        self.dialing.insert(addr);
-        Some(addr)
+            .filter(|(id, k)| {
+                !self.peers.contains_key(id) && k.learned + news <= now && !online(**id)
+            })
+            .map(|(id, k)| {
+                (
+                    *id,
+                    k.addr,
+                    k.retry_at <= now && !self.dialing.contains(&k.addr),
+                )
+            })
+            .collect();
+        let due: Vec<(NodeId, SocketAddr)> = apart
+            .iter()
+            .filter(|(_, _, due)| *due)
+            .map(|(id, addr, _)| (*id, *addr))
+            .collect();
+        let room = self.peers.len() < self.limits.max + HEAL_SURPLUS;
+        if room && self.healing.is_none() && !due.is_empty() {
+            let (id, addr) = due[self.rng.below(due.len())];
+            self.dialing.insert(addr);
+            self.healing = Some(addr);
+            return Heal::Dial(id, addr);
+        }
+        if apart.is_empty() {
+            if let Some(id) = self.surplus(now) {
+                return Heal::Prune(id);
+            }
+        }
+        Heal::Nothing
     }
 
     /// Marks the start of a dial that is not in the plan (the join address).
@@ -131,6 +168,9 @@ impl PeerSet {
     /// Records how a dial ended; a failure backs the address off exponentially.
     pub fn dial_done(&mut self, addr: SocketAddr, ok: bool, now: Instant) {
         self.dialing.remove(&addr);
+        if self.healing == Some(addr) {
+            self.healing = None;
+        }
         if ok {
             return;
         }
@@ -170,13 +210,25 @@ impl PeerSet {
 }
 
 impl Known {
-    fn new(addr: SocketAddr, now: Instant) -> Self {
+    fn new(addr: SocketAddr, due: Instant, now: Instant) -> Self {
         Known {
             addr,
             failures: 0,
-            retry_at: now,
+            retry_at: due,
+            learned: now,
         }
     }
+}
+
+/// What [`PeerSet::heal_plan`] found to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heal {
+    /// Dial this node, which is in another part of the network.
+    Dial(NodeId, SocketAddr),
+    /// Close the link to this peer: the node has more than its maximum,
+    /// and no part of the network is missing.
+    Prune(NodeId),
+    Nothing,
 }
 
 #[cfg(test)]
@@ -184,6 +236,7 @@ mod tests {
     use super::super::peers::tests::{addr, peer, set, ME};
     use super::super::peers::{Limits, REPLACE_TRIES};
     use super::*;
+    use crate::protocol::Need;
     use std::collections::HashSet;
 
     #[test]
@@ -214,7 +267,7 @@ mod tests {
         let t0 = Instant::now();
         let mut s = set(2, 4);
         for p in 1..=3 {
-            s.admit(NodeId(p), peer(p, p as u16, true), true, t0)
+            s.admit(NodeId(p), peer(p, p as u16, true), Need::Needed, t0)
                 .unwrap();
         }
         for p in 101..=110 {
@@ -243,15 +296,17 @@ mod tests {
     fn a_new_link_stands_for_a_lost_one() {
         let now = Instant::now();
         let mut s = set(1, 4);
-        s.admit(NodeId(1), peer(1, 1, true), true, now).unwrap();
-        s.admit(NodeId(2), peer(2, 2, true), true, now).unwrap();
+        s.admit(NodeId(1), peer(1, 1, true), Need::Needed, now)
+            .unwrap();
+        s.admit(NodeId(2), peer(2, 2, true), Need::Needed, now)
+            .unwrap();
         s.remember(NodeId(101), addr(101), now);
         s.remove(NodeId(1), 1);
         assert!(s.wants_more());
         let plan = s.dial_plan(now);
         assert_eq!(plan, [addr(101)]);
         s.dial_done(addr(101), true, now);
-        s.admit(NodeId(101), peer(3, 101, true), false, now)
+        s.admit(NodeId(101), peer(3, 101, true), Need::Spare, now)
             .unwrap();
         assert!(!s.wants_more(), "replaced");
     }
@@ -304,15 +359,118 @@ mod tests {
         assert_eq!(s.dial_plan(later), [addr(40)]);
     }
 
+    /// A node at its target, linked since `t0` to peers 1..=`links`,
+    /// which knows of nodes 101 and 102 since `t0`.
+    fn settled(links: u64, t0: Instant) -> PeerSet {
+        let mut s = set(2, 4);
+        for p in 1..=links {
+            s.admit(NodeId(p), peer(p, p as u16, true), Need::Needed, t0)
+                .unwrap();
+        }
+        s.remember(NodeId(101), addr(101), t0);
+        s.remember(NodeId(102), addr(102), t0);
+        s
+    }
+
     #[test]
-    fn lost_nodes_are_explored_even_at_the_target() {
-        let now = Instant::now();
-        let mut s = set(1, 3);
-        s.admit(NodeId(101), peer(1, 101, true), true, now).unwrap();
-        s.remember(NodeId(102), addr(102), now);
-        assert!(s.dial_plan(now).is_empty(), "at the target");
-        assert_eq!(s.explore(&[NodeId(101), NodeId(102)], now), Some(addr(102)));
-        assert_eq!(s.explore(&[NodeId(102)], now), None, "already being dialed");
+    fn a_known_node_missing_from_the_roster_is_dialed_to_heal_even_at_the_target() {
+        let t0 = Instant::now();
+        let later = t0 + Limits::default().settle;
+        let mut s = settled(2, t0);
+        let online = |id: NodeId| id == NodeId(101);
+        assert!(s.dial_plan(later).is_empty(), "at the target");
+        assert_eq!(
+            s.heal_plan(online, t0),
+            Heal::Nothing,
+            "not before the roster has settled"
+        );
+        assert_eq!(
+            s.heal_plan(online, later),
+            Heal::Dial(NodeId(102), addr(102))
+        );
+        assert_eq!(s.heal_plan(online, later), Heal::Nothing, "one at a time");
+        s.dial_done(addr(102), false, later);
+        assert_eq!(
+            s.heal_plan(online, later),
+            Heal::Nothing,
+            "a failed address waits for its back-off"
+        );
+        let all_online = |_| true;
+        assert_eq!(
+            s.heal_plan(all_online, later + Duration::from_secs(60)),
+            Heal::Nothing
+        );
+    }
+
+    #[test]
+    fn a_node_heard_of_just_now_is_not_yet_a_sign_of_a_split() {
+        // Its JOIN may not have reached this node yet.
+        let t0 = Instant::now();
+        let Limits { settle, news, .. } = Limits::default();
+        let mut s = settled(2, t0);
+        let now = t0 + settle;
+        s.remember(NodeId(103), addr(103), now);
+        let online = |id: NodeId| id != NodeId(103);
+        assert_eq!(s.heal_plan(online, now), Heal::Nothing);
+        assert_eq!(
+            s.heal_plan(online, now + news),
+            Heal::Dial(NodeId(103), addr(103))
+        );
+    }
+
+    #[test]
+    fn healing_stops_two_links_beyond_the_maximum_and_prunes_when_whole() {
+        let t0 = Instant::now();
+        let settle = Limits::default().settle;
+        let mut s = settled(4, t0); // at its maximum of 4
+        let (a, b) = (NodeId(101), NodeId(102));
+        let nobody_else = |id: NodeId| id != a && id != b;
+        let now = t0 + settle;
+        for _ in 0..2 {
+            let Heal::Dial(id, at) = s.heal_plan(nobody_else, now) else {
+                panic!("a healing dial up to the maximum plus 2");
+            };
+            s.dial_done(at, true, now);
+            let mut healing = peer(id.0, at.port(), true);
+            healing.since = now;
+            s.admit(id, healing, Need::Heal, now).unwrap();
+        }
+        assert_eq!(s.iter().count(), 6);
+        s.remember(NodeId(103), addr(103), t0);
+        let only_103_missing = |id: NodeId| id != NodeId(103);
+        assert_eq!(
+            s.heal_plan(only_103_missing, now),
+            Heal::Nothing,
+            "no room for more, and something still missing: nothing pruned"
+        );
+        // Whole again: the surplus goes, one link at a time, never one of
+        // the links that just healed the split.
+        let whole = |_| true;
+        let later = now + settle;
+        assert_eq!(
+            s.heal_plan(whole, later),
+            Heal::Nothing,
+            "healing links are young"
+        );
+        // Old enough for the links from before the split, not for those
+        // that healed it.
+        let much_later = now + settle + Duration::from_millis(100);
+        let Heal::Prune(gone) = s.heal_plan(whole, much_later) else {
+            panic!("a surplus link pruned");
+        };
+        assert!(gone.0 <= 4, "{gone:?}");
+        s.drop_surplus(gone);
+        let Heal::Prune(next) = s.heal_plan(whole, much_later) else {
+            panic!("a second one");
+        };
+        s.drop_surplus(next);
+        assert_eq!(s.iter().count(), 4);
+        assert_eq!(
+            s.heal_plan(whole, much_later),
+            Heal::Nothing,
+            "at the maximum"
+        );
+        assert!(!s.wants_more(), "a pruned link is not replaced");
     }
 
     #[test]
@@ -329,7 +487,7 @@ mod tests {
     fn connected_peers_are_not_dialed() {
         let now = Instant::now();
         let mut s = set(4, 8);
-        s.admit(NodeId(1), peer(1, 1, false), true, Instant::now())
+        s.admit(NodeId(1), peer(1, 1, false), Need::Needed, Instant::now())
             .unwrap();
         s.remember(NodeId(1), addr(1), now);
         assert!(s.dial_plan(now).is_empty());

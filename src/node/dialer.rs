@@ -5,9 +5,9 @@
 //! finished) or an address's back-off ends; an idle, well-connected node
 //! never wakes it.
 
-use super::handshake;
+use super::handshake::{self, Failed};
 use super::router::Shared;
-use crate::protocol::PresenceKind;
+use crate::protocol::{NodeId, PresenceKind};
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -53,35 +53,42 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
 }
 
 /// Connects to `addr` and handshakes; on success the connection is served in
-/// a task of its own. The caller has marked `addr` as being dialed. An
-/// `urgent` link is one to take even from a node at its maximum.
+/// a task of its own, and the peer's id returned. The caller has marked
+/// `addr` as being dialed. A `heal` link joins two parts of a split
+/// network: a full node takes it beyond its maximum.
 pub(super) async fn dial(
     shared: Arc<Shared>,
     addr: SocketAddr,
-    urgent: bool,
-) -> Result<(), String> {
+    heal: bool,
+) -> Result<NodeId, Failed> {
+    tracing::debug!(%addr, heal, "dialing");
     let result = match rt::timeout(CONNECT_TIMEOUT, rt::connect(addr)).await {
-        None => Err("no answer (timed out)".to_string()),
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-            Err("nobody is listening there (connection refused)".to_string())
-        }
-        Some(Err(e)) => Err(e.to_string()),
+        None => Err(Failed::from("no answer (timed out)".to_string())),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failed::from(
+            "nobody is listening there (connection refused)".to_string(),
+        )),
+        Some(Err(e)) => Err(Failed::from(e.to_string())),
         Some(Ok(stream)) => {
-            handshake::handshake(&shared, stream.clone(), stream, addr, true, urgent)
-                .await
-                .map_err(|failed| failed.reason)
+            handshake::handshake(&shared, stream.clone(), stream, addr, true, heal).await
         }
     };
+    match &result {
+        Ok(session) => tracing::debug!(%addr, node = %session.peer, "dial succeeded"),
+        Err(failed) => {
+            tracing::debug!(%addr, node = ?failed.peer.as_ref().map(|p| p.0.to_string()), "dial failed: {}", failed.reason)
+        }
+    }
     shared
         .lock()
         .peers
         .dial_done(addr, result.is_ok(), Instant::now());
     shared.wake_dialer();
     let session = result?;
+    let peer = session.peer;
     if session.first {
         // This node just joined a network by dialing into it: say so.
         shared.announce_self(PresenceKind::Join).wait().await;
     }
     rt::spawn(session.serve());
-    Ok(())
+    Ok(peer)
 }

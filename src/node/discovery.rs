@@ -5,11 +5,14 @@
 //! in reply to a node heard of for the first time (at most once a second).
 //! Datagrams from anyone on the LAN are parsed as strictly as frames; one
 //! that is malformed, from another room, from this node or from a node
-//! already connected changes nothing.
+//! already connected changes nothing. A node is taken only once heard
+//! twice at one address: a real node announces again within a second or
+//! five, while a datagram made up once, or sent from an address nobody
+//! listens at, is not taken at its word.
 
 use super::router::Shared;
 use crate::multicast::Multicast;
-use crate::protocol::{Announcement, MAX_ANNOUNCEMENT};
+use crate::protocol::{Announcement, NodeId, MAX_ANNOUNCEMENT};
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -80,6 +83,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
 async fn listen(shared: Arc<Shared>, socket: rt::UdpSocket, mut reply: mpsc::Sender<()>) {
     let mut buf = [0u8; MAX_ANNOUNCEMENT + 1];
     let mut budget = Budget::new(NEW_PER_SECOND);
+    let mut sightings = Sightings::default();
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf).await else {
             // A transient error (an ICMP report, say): keep listening.
@@ -89,15 +93,36 @@ async fn listen(shared: Arc<Shared>, socket: rt::UdpSocket, mut reply: mpsc::Sen
         if shared.is_quitting() {
             return;
         }
-        let Ok(a) = Announcement::parse(&buf[..len]) else {
-            continue;
+        let a = match Announcement::parse(&buf[..len]) {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(%from, "announcement ignored: {e}");
+                continue;
+            }
         };
-        if a.room != shared.room || a.id == shared.id || !budget.take() {
+        if a.room != shared.room {
+            tracing::debug!(%from, room = a.room, "announcement ignored: another room");
             continue;
         }
-        if shared.discovered(a.id, listen_addr(from, a.port)) {
+        if a.id == shared.id {
+            continue;
+        }
+        let addr = listen_addr(from, a.port);
+        let times = sightings.seen(a.id, addr);
+        if times <= 2 {
+            // A newcomer should hear of us twice soon: answer its first
+            // two announcements (once a second at most).
             let _ = reply.try_send(());
         }
+        if times == 1 {
+            tracing::debug!(node = %a.id, %addr, "announcement heard once; taken when heard again");
+            continue;
+        }
+        if !budget.take() {
+            tracing::debug!(node = %a.id, %addr, "announcement ignored: too many new nodes this second");
+            continue;
+        }
+        shared.discovered(a.id, addr);
     }
 }
 
@@ -107,6 +132,45 @@ fn listen_addr(from: SocketAddr, port: u16) -> SocketAddr {
     let mut addr = from;
     addr.set_port(port);
     addr
+}
+
+/// Nodes heard of once so far, and where: a node is taken when heard a
+/// second time at the same address. Bounded: when full, the oldest half
+/// is forgotten, so a flood of made-up ids costs a fixed amount of memory
+/// and delays a real node by one announcement at most.
+#[derive(Default)]
+struct Sightings {
+    /// Where each node was heard, how often there, and when last (by
+    /// `clock`).
+    once: std::collections::HashMap<NodeId, (SocketAddr, u32, u64)>,
+    /// Counts sightings, to know which are the oldest.
+    clock: u64,
+}
+
+/// Nodes [`Sightings`] remembers at most.
+const SIGHTINGS: usize = 256;
+
+impl Sightings {
+    /// Notes that `id` announced itself at `addr`; returns how many times
+    /// in a row it was heard there, this one included.
+    fn seen(&mut self, id: NodeId, addr: SocketAddr) -> u32 {
+        self.clock += 1;
+        if let Some((at, times, last)) = self.once.get_mut(&id) {
+            if *at == addr {
+                *times = times.saturating_add(1);
+                *last = self.clock;
+                return *times;
+            }
+        }
+        if self.once.len() >= SIGHTINGS && !self.once.contains_key(&id) {
+            let mut ages: Vec<u64> = self.once.values().map(|(_, _, t)| *t).collect();
+            ages.sort_unstable();
+            let cut = ages[ages.len() / 2];
+            self.once.retain(|_, (_, _, t)| *t > cut);
+        }
+        self.once.insert(id, (addr, 1, self.clock));
+        1
+    }
 }
 
 /// Allows `per_second` events a second.
@@ -151,6 +215,38 @@ mod tests {
         assert!(!b.take());
         b.since -= Duration::from_secs(1);
         assert!(b.take());
+    }
+
+    #[test]
+    fn a_node_is_taken_when_heard_twice_at_one_address() {
+        let mut s = Sightings::default();
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "10.0.0.1:4000".parse().unwrap(),
+            "10.0.0.2:4000".parse().unwrap(),
+        );
+        assert_eq!(s.seen(NodeId(1), a), 1);
+        assert_eq!(s.seen(NodeId(1), a), 2);
+        assert_eq!(s.seen(NodeId(1), a), 3, "and every time after");
+        assert_eq!(s.seen(NodeId(2), a), 1);
+        assert_eq!(s.seen(NodeId(2), b), 1, "another address starts over");
+        assert_eq!(s.seen(NodeId(2), b), 2);
+    }
+
+    #[test]
+    fn a_flood_of_made_up_ids_is_bounded_and_a_real_node_still_gets_in() {
+        let mut s = Sightings::default();
+        let real: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        assert_eq!(s.seen(NodeId(u64::MAX), real), 1);
+        for i in 0..10_000u64 {
+            let fake = SocketAddr::from(([10, 9, 9, 9], (i % 60_000) as u16 + 1));
+            s.seen(NodeId(i), fake);
+            assert!(s.once.len() <= SIGHTINGS);
+        }
+        // Forgotten in the flood, the real node is taken one
+        // announcement later.
+        if s.seen(NodeId(u64::MAX), real) == 1 {
+            assert_eq!(s.seen(NodeId(u64::MAX), real), 2);
+        }
     }
 
     #[test]

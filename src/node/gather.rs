@@ -164,7 +164,12 @@ mod tests {
         for i in 1..=n {
             let mut p = peer(i, 1000 + i as u16, true);
             p.outbox = std::sync::Arc::new(Queue::new(1 << 30));
-            let _ = peers.admit(NodeId(i), p, true, std::time::Instant::now());
+            let _ = peers.admit(
+                NodeId(i),
+                p,
+                crate::protocol::Need::Needed,
+                std::time::Instant::now(),
+            );
         }
         peers
     }

@@ -8,7 +8,7 @@ use super::peers::{Peer, Refusal};
 use super::queue::Queue;
 use super::router::{Shared, OUTBOX_BYTES};
 use crate::message::{Buffered, FrameReader, FrameWriter, Source};
-use crate::protocol::{Hello, Message, NodeId, VERSION};
+use crate::protocol::{Hello, Message, Need, NodeId, VERSION};
 use crate::rt;
 use crate::secure;
 use futures::io::{AsyncRead, AsyncWrite};
@@ -37,6 +37,9 @@ pub(super) struct Failed {
     /// The mesh's own upkeep (a second link to a peer, a spare link that a
     /// full node turns down), not worth the user's attention.
     pub routine: bool,
+    /// The node at the other end and its user's name, if its `HELLO` came
+    /// before the failure.
+    pub peer: Option<(NodeId, String)>,
 }
 
 impl From<String> for Failed {
@@ -44,21 +47,23 @@ impl From<String> for Failed {
         Failed {
             reason,
             routine: false,
+            peer: None,
         }
     }
 }
 
 /// Exchanges `HELLO`s and admits the peer. On failure, returns the reason,
-/// after telling the peer when that is possible. The `HELLO` says whether
-/// this node needs the link: it has fewer than its target, or the link is
-/// `urgent` (a dial to rejoin a network that split).
+/// after telling the peer when that is possible. The `HELLO` says how much
+/// this node needs the link: it heals a split (`heal`, a dial to a part of
+/// the network missing from the roster), or the node has fewer links than
+/// its target, or neither.
 pub(super) async fn handshake<R, W>(
     shared: &Arc<Shared>,
     reader: R,
     writer: W,
     remote: SocketAddr,
     outbound: bool,
-    urgent: bool,
+    heal: bool,
 ) -> Result<Session, Failed>
 where
     R: AsyncRead + Unpin + Send + 'static,
@@ -75,7 +80,12 @@ where
     let mut writer = FrameWriter::new(writer);
     let (name, need) = {
         let state = shared.lock();
-        (state.name.clone(), urgent || state.peers.needs_links())
+        let need = match (heal, state.peers.needs_links()) {
+            (true, _) => Need::Heal,
+            (false, true) => Need::Needed,
+            (false, false) => Need::Spare,
+        };
+        (state.name.clone(), need)
     };
     let name: &str = &name;
     let hello = Message::Hello(Hello {
@@ -133,14 +143,26 @@ where
         link: Default::default(),
         taken: Vec::new(),
     };
-    let first = match shared.admit(hello.id, peer, hello.need) {
+    // A link this node opened is as needed as it said it is, whatever the
+    // other end says: a dial to heal a split is taken above the maximum
+    // at both ends.
+    let admit_as = match outbound {
+        true => hello.need.max(need),
+        false => hello.need,
+    };
+    let first = match shared.admit(hello.id, peer, admit_as) {
         Ok(first) => first,
         Err(refusal) => {
+            tracing::debug!(
+                node = %hello.id, name = %hello.name, %remote, outbound,
+                need = ?hello.need, "refused the link: {}", refusal.reason()
+            );
             let failed = Failure::tell(refusal.reason().into())
                 .report(&mut writer)
                 .await;
             return Err(Failed {
                 routine: refusal != Refusal::Myself,
+                peer: Some((hello.id, hello.name)),
                 ..failed
             });
         }
@@ -199,7 +221,7 @@ struct OwnedHello {
     id: NodeId,
     port: u16,
     room: String,
-    need: bool,
+    need: Need,
     name: String,
 }
 

@@ -2,11 +2,12 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
+use super::dial_book::Heal;
 use super::gather::{push, push_now};
 use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
 use super::router::{encode_with, resend, Shared, Waits};
-use crate::protocol::{self, IdList, Message, MsgId, NodeId, PeerList};
+use crate::protocol::{self, IdList, Message, MsgId, Need, NodeId, PeerList};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -16,15 +17,15 @@ impl Shared {
     /// Registers a handshaken peer and introduces it to the others: it gets
     /// our peers' addresses, our history inventory and who is online; they
     /// get its address. Returns true for this node's first connection ever.
-    /// `needed`: the peer needs the link (see [`super::peers::PeerSet::admit`]).
-    pub fn admit(&self, id: NodeId, mut peer: Peer, needed: bool) -> Result<bool, Refusal> {
+    /// `need`: how much the link is needed (see [`super::peers::PeerSet::admit`]).
+    pub fn admit(&self, id: NodeId, mut peer: Peer, need: Need) -> Result<bool, Refusal> {
         let mut state = self.lock();
         // Taken under the lock: every message handled after this instant is
         // fanned out to the new peer, every one before it is in the history.
         peer.since = Instant::now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let new_outbox = peer.outbox.clone();
-        let closed = state.peers.admit(id, peer, needed, Instant::now())?;
+        let closed = state.peers.admit(id, peer, need, Instant::now())?;
         // Said first, under the same lock as everything fanned out to the
         // new peer: from this number on, every message of this node's own
         // goes to it.
@@ -83,8 +84,14 @@ impl Shared {
         let removed = state.peers.remove(id, conn);
         if let Some(peer) = &removed {
             self.origin_gone(&mut state, id, peer.link.own_from());
+            if peer.link.own_from().is_none() {
+                state.note_refusal(id, reason);
+            }
         }
         drop(state);
+        if let Some(peer) = &removed {
+            tracing::debug!(node = %id, name = %peer.name, remote = %peer.remote, "link closed: {reason}");
+        }
         if let Some(peer) = removed {
             if !self.is_quitting() {
                 self.notice(format!(
@@ -126,27 +133,52 @@ impl Shared {
         }
     }
 
-    /// Notes a node of this room heard of on the LAN, to dial it when this
-    /// node wants more connections. True if it was news (not connected, and
-    /// its address not known already).
+    /// Notes a node of this room heard of on the LAN (twice, at one
+    /// address), to dial it when this node wants more connections, or to
+    /// heal a split if it is missing from the roster. True if it was news:
+    /// not connected, and its address not known already.
     pub fn discovered(&self, id: NodeId, addr: SocketAddr) -> bool {
         let mut state = self.lock();
         if state.peers.get(&id).is_some() {
+            tracing::trace!(node = %id, %addr, "announcement ignored: already a peer");
             return false;
         }
         let new = state.peers.remember(id, addr, Instant::now());
+        match new {
+            true => tracing::debug!(node = %id, %addr, "announcement: a new node of the room"),
+            false => tracing::trace!(node = %id, %addr, "announcement ignored: address known"),
+        }
         if new && state.peers.wants_more() {
             self.wake_dialer();
         }
         new
     }
 
-    /// An address of a lost user's node to dial, if any is due (see
-    /// [`PeerSet::explore`]).
-    pub fn explore(&self) -> Option<SocketAddr> {
+    /// What to do about a split now (see [`PeerSet::heal_plan`]).
+    pub fn heal_plan(&self) -> Heal {
         let mut state = self.lock();
-        let lost = state.roster.lost();
-        state.peers.explore(&lost, Instant::now())
+        let state = &mut *state;
+        let roster = &state.roster;
+        state
+            .peers
+            .heal_plan(|id| roster.is_online(id), Instant::now())
+    }
+
+    /// Closes the link to `id`, one more than the node keeps now that the
+    /// split it healed is gone.
+    pub fn prune_surplus(&self, id: NodeId) {
+        let mut state = self.lock();
+        let Some(peer) = state.peers.drop_surplus(id) else {
+            return;
+        };
+        self.origin_gone(&mut state, id, peer.link.own_from());
+        let error = state.encode(&Message::Error(
+            "this node has more peers than it keeps, and closed a surplus link",
+        ));
+        push_now(&peer.outbox, error.ok());
+        peer.outbox.close();
+        drop(state);
+        tracing::debug!(node = %id, name = %peer.name, "closed a surplus link");
     }
 }
 

@@ -9,7 +9,7 @@ use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
 use super::random::Rng;
 use super::tree::Link;
-use crate::protocol::NodeId;
+use crate::protocol::{Need, NodeId};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -104,6 +104,14 @@ pub struct Limits {
     /// How long a node waits before dialing a newly learned node with a
     /// lower id, which is expected to dial it first.
     pub defer: Duration,
+    /// How long a node waits, once linked, before it takes a node of the
+    /// room missing from its roster as a sign of a split: by then every
+    /// node of its part has said it is online (one heartbeat).
+    pub settle: Duration,
+    /// How long a node heard of must have been known before its absence
+    /// from the roster means a split: a newcomer's first link and its
+    /// `JOIN` take a moment to reach everyone.
+    pub news: Duration,
 }
 
 impl Default for Limits {
@@ -115,6 +123,8 @@ impl Default for Limits {
             max_failures: 60,
             max_backoff: Duration::from_secs(8),
             defer: Duration::from_secs(1),
+            settle: Duration::from_secs(4),
+            news: Duration::from_secs(2),
         }
     }
 }
@@ -136,7 +146,16 @@ pub struct PeerSet {
     pub(super) to_replace: u32,
     /// Picks the peer that makes room, and the order of equal addresses.
     pub(super) rng: Rng,
+    /// Since when the node has had at least one link without a break: its
+    /// roster has settled a heartbeat after (see [`PeerSet::heal_plan`]).
+    pub(super) linked_since: Option<Instant>,
+    /// The address of the healing dial under way, if any: one at a time.
+    pub(super) healing: Option<SocketAddr>,
 }
+
+/// Links a node takes beyond its maximum to heal a split (see
+/// [`Need::Heal`]).
+pub const HEAL_SURPLUS: usize = 2;
 
 /// Dials made, at most, to replace one lost link beyond the target. Such a
 /// dial is refused by a node at its maximum, so a few may be needed; more
@@ -175,6 +194,8 @@ impl PeerSet {
             kept: None,
             to_replace: 0,
             rng: Rng::default(),
+            linked_since: None,
+            healing: None,
         }
     }
 
@@ -186,23 +207,28 @@ impl PeerSet {
     /// both keep the one opened by the node with the lower id, so they agree
     /// without talking.
     ///
-    /// A node at its maximum still takes a link that the other end `needed`
-    /// (it has fewer than its target: a newcomer that may know no other
-    /// node, or a node that lost its links), and drops one of its own, at
-    /// random, instead (as HyParView does). The dropped peer has other links,
-    /// and replaces the lost one (see [`PeerSet::dial_plan`]). A link the
-    /// other end merely wants is refused: making room for it would only
-    /// move the shortage elsewhere.
+    /// A node at its maximum still takes a link that the other end
+    /// [`Need::Needed`] (it has fewer than its target: a newcomer that may
+    /// know no other node, or a node that lost its links), and drops one of
+    /// its own, at random, instead (as HyParView does). The dropped peer has
+    /// other links, and replaces the lost one (see [`PeerSet::dial_plan`]).
+    /// A link that joins two parts of a split network ([`Need::Heal`]) is
+    /// taken beyond the maximum, up to [`HEAL_SURPLUS`] more, without
+    /// dropping any: the surplus is pruned once the parts are one (see
+    /// [`PeerSet::surplus`]). A link the other end merely wants
+    /// ([`Need::Spare`]) is refused: making room for it would only move the
+    /// shortage elsewhere.
     pub fn admit(
         &mut self,
         id: NodeId,
         peer: Peer,
-        needed: bool,
+        need: Need,
         now: Instant,
     ) -> Result<Option<(NodeId, Peer)>, Refusal> {
         if id == self.me {
             return Err(Refusal::Myself);
         }
+        let heal_room = need == Need::Heal && self.peers.len() < self.limits.max + HEAL_SURPLUS;
         let closed = if let Some(old) = self.peers.get(&id) {
             let opener = |outbound: bool| if outbound { self.me } else { id };
             let preferred = self.me.min(id);
@@ -210,8 +236,8 @@ impl PeerSet {
                 return Err(Refusal::Duplicate);
             }
             self.peers.remove(&id).map(|p| (id, p))
-        } else if self.peers.len() >= self.limits.max {
-            if !needed || self.peers.is_empty() {
+        } else if self.peers.len() >= self.limits.max && !heal_room {
+            if need == Need::Spare || self.peers.is_empty() {
                 return Err(Refusal::Full);
             }
             // At random, not the longest-standing: links between nodes that
@@ -231,8 +257,30 @@ impl PeerSet {
         };
         self.kept = None;
         self.connected(id, peer.listen, now);
+        if self.peers.is_empty() {
+            self.linked_since = Some(now);
+        }
         self.peers.insert(id, peer);
         Ok(closed)
+    }
+
+    /// A link to close because the node has more than its maximum, taken
+    /// on to heal a split (see [`Need::Heal`]): one at random among those
+    /// older than [`Limits::settle`] twice over, so that the links that
+    /// just joined two parts stay while the parts mix. `None` at or below
+    /// the maximum.
+    pub fn surplus(&mut self, now: Instant) -> Option<NodeId> {
+        if self.peers.len() <= self.limits.max {
+            return None;
+        }
+        let old: Vec<NodeId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.since + 2 * self.limits.settle <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        let pick = *old.get(self.rng.below(old.len().max(1)))?;
+        Some(pick)
     }
 
     /// Forgets the connection `conn` to `id`, if it is still the current
@@ -243,10 +291,21 @@ impl PeerSet {
             Some(p) if p.conn == conn => {
                 let most = REPLACE_TRIES * self.limits.max as u32;
                 self.to_replace = (self.to_replace + REPLACE_TRIES).min(most);
-                self.peers.remove(&id)
+                let removed = self.peers.remove(&id);
+                if self.peers.is_empty() {
+                    self.linked_since = None;
+                }
+                removed
             }
             _ => None,
         }
+    }
+
+    /// Forgets the link to `id`, closed as a surplus (see
+    /// [`surplus`](Self::surplus)): not a link lost, so not replaced.
+    pub fn drop_surplus(&mut self, id: NodeId) -> Option<Peer> {
+        self.kept = None;
+        self.peers.remove(&id)
     }
 
     /// True while the node has fewer links than it aims for: it needs each
@@ -370,24 +429,50 @@ pub(super) mod tests {
         let now = Instant::now();
         let mut s = set(1, 2);
         assert_eq!(
-            s.admit(ME, peer(1, 1, true), true, now).err(),
+            s.admit(ME, peer(1, 1, true), Need::Needed, now).err(),
             Some(Refusal::Myself)
         );
-        assert!(s.admit(NodeId(1), peer(2, 1, true), true, now).is_ok());
-        assert!(s.admit(NodeId(2), peer(3, 2, false), false, now).is_ok());
+        assert!(s
+            .admit(NodeId(1), peer(2, 1, true), Need::Needed, now)
+            .is_ok());
+        assert!(s
+            .admit(NodeId(2), peer(3, 2, false), Need::Spare, now)
+            .is_ok());
         // Full: a link the other end merely wants is refused...
         assert_eq!(
-            s.admit(NodeId(3), peer(4, 3, false), false, now).err(),
+            s.admit(NodeId(3), peer(4, 3, false), Need::Spare, now)
+                .err(),
             Some(Refusal::Full)
         );
         assert_eq!(s.iter().count(), 2);
         // ...and one it needs is taken, and a link dropped for it.
-        let dropped = s.admit(NodeId(4), peer(5, 4, false), true, now).unwrap();
+        let dropped = s
+            .admit(NodeId(4), peer(5, 4, false), Need::Needed, now)
+            .unwrap();
         let dropped = dropped.map(|(id, _)| id);
         assert!(matches!(dropped, Some(NodeId(1 | 2))), "{dropped:?}");
         assert_eq!(s.iter().count(), 2);
         assert!(s.get(&NodeId(4)).is_some());
         assert!(s.get(&NodeId(3)).is_none());
+    }
+
+    #[test]
+    fn a_link_that_heals_a_split_is_taken_beyond_the_maximum_without_dropping_one() {
+        let now = Instant::now();
+        let mut s = set(1, 2);
+        s.admit(NodeId(1), peer(1, 1, true), Need::Needed, now)
+            .unwrap();
+        s.admit(NodeId(2), peer(2, 2, true), Need::Needed, now)
+            .unwrap();
+        for p in 3..=4 {
+            let closed = s.admit(NodeId(p), peer(p, p as u16, false), Need::Heal, now);
+            assert!(matches!(closed, Ok(None)), "{p}");
+        }
+        assert_eq!(s.iter().count(), 2 + HEAL_SURPLUS);
+        // Beyond the surplus, a healing link makes room as a needed one does.
+        let closed = s.admit(NodeId(5), peer(5, 5, false), Need::Heal, now);
+        assert!(matches!(closed, Ok(Some(_))));
+        assert_eq!(s.iter().count(), 2 + HEAL_SURPLUS);
     }
 
     #[test]
@@ -398,9 +483,13 @@ pub(super) mod tests {
         let mut dropped = HashSet::new();
         for _ in 0..40 {
             let mut s = set(1, 2);
-            s.admit(NodeId(1), peer(1, 1, true), true, now).unwrap();
-            s.admit(NodeId(2), peer(2, 2, true), true, now).unwrap();
-            let closed = s.admit(NodeId(3), peer(3, 3, false), true, now).unwrap();
+            s.admit(NodeId(1), peer(1, 1, true), Need::Needed, now)
+                .unwrap();
+            s.admit(NodeId(2), peer(2, 2, true), Need::Needed, now)
+                .unwrap();
+            let closed = s
+                .admit(NodeId(3), peer(3, 3, false), Need::Needed, now)
+                .unwrap();
             dropped.extend(closed.map(|(id, _)| id));
         }
         assert_eq!(dropped.len(), 2, "{dropped:?}");
@@ -412,20 +501,20 @@ pub(super) mod tests {
         // connection opened by 50, the lower id.
         let mut mine = set(4, 8);
         assert!(mine
-            .admit(NodeId(60), peer(1, 60, true), true, Instant::now())
+            .admit(NodeId(60), peer(1, 60, true), Need::Needed, Instant::now())
             .is_ok());
         assert_eq!(
-            mine.admit(NodeId(60), peer(2, 60, false), true, Instant::now())
+            mine.admit(NodeId(60), peer(2, 60, false), Need::Needed, Instant::now())
                 .err(),
             Some(Refusal::Duplicate)
         );
 
         let mut theirs = PeerSet::new(NodeId(60), Limits::default());
         assert!(theirs
-            .admit(ME, peer(3, 50, true), true, Instant::now())
+            .admit(ME, peer(3, 50, true), Need::Needed, Instant::now())
             .is_ok());
         let replaced = theirs
-            .admit(ME, peer(4, 50, false), true, Instant::now())
+            .admit(ME, peer(4, 50, false), Need::Needed, Instant::now())
             .unwrap();
         assert_eq!(replaced.map(|(_, p)| p.conn), Some(3));
         assert_eq!(theirs.get(&ME).map(|p| p.conn), Some(4));
@@ -433,10 +522,10 @@ pub(super) mod tests {
         // With a lower-id peer (40), the connection it opened is kept.
         let mut s = set(4, 8);
         assert!(s
-            .admit(NodeId(40), peer(5, 40, true), true, Instant::now())
+            .admit(NodeId(40), peer(5, 40, true), Need::Needed, Instant::now())
             .is_ok());
         assert!(s
-            .admit(NodeId(40), peer(6, 40, false), true, Instant::now())
+            .admit(NodeId(40), peer(6, 40, false), Need::Needed, Instant::now())
             .unwrap()
             .is_some());
     }
@@ -444,9 +533,9 @@ pub(super) mod tests {
     #[test]
     fn a_stale_connection_cannot_remove_its_successor() {
         let mut s = set(4, 8);
-        s.admit(NodeId(40), peer(1, 40, true), true, Instant::now())
+        s.admit(NodeId(40), peer(1, 40, true), Need::Needed, Instant::now())
             .unwrap();
-        s.admit(NodeId(40), peer(2, 40, false), true, Instant::now())
+        s.admit(NodeId(40), peer(2, 40, false), Need::Needed, Instant::now())
             .unwrap();
         let stale = Via {
             peer: NodeId(40),
@@ -469,7 +558,7 @@ pub(super) mod tests {
         let via = |peer: NodeId, conn: ConnId| Via { peer, conn };
         let mut s = set(4, 8);
         for (id, conn) in [(origin, 1), (a, 2), (b, 3)] {
-            s.admit(id, peer(conn, 9000 + conn as u16, true), true, now)
+            s.admit(id, peer(conn, 9000 + conn as u16, true), Need::Needed, now)
                 .unwrap();
         }
         // a and b take the origin's messages whole until both prune it.
@@ -508,7 +597,7 @@ pub(super) mod tests {
             .pruned_by_peer(origin, 7);
         assert_eq!(s.takers(origin, Some(origin)), Takers::NoneFrom(10));
         let c = NodeId(4);
-        s.admit(c, peer(4, 9004, true), true, now).unwrap();
+        s.admit(c, peer(4, 9004, true), Need::Needed, now).unwrap();
         assert_eq!(
             s.takers(origin, Some(origin)),
             Takers::Some,
@@ -527,7 +616,8 @@ pub(super) mod tests {
         assert_eq!(s.takers(ME, None), Takers::Some);
         // No other peer at all: none takes it.
         let mut lone = set(4, 8);
-        lone.admit(a, peer(5, 9005, true), true, now).unwrap();
+        lone.admit(a, peer(5, 9005, true), Need::Needed, now)
+            .unwrap();
         assert_eq!(lone.takers(origin, Some(a)), Takers::NoneFrom(0));
     }
 }

@@ -1,6 +1,6 @@
-//! The heartbeat: tells the network this user is still here, notices users
-//! who stopped saying so (their program crashed, their machine or link
-//! vanished), and tries to reach them again in case the network split.
+//! The heartbeat: tells the network this user is still here, and notices
+//! users who stopped saying so (their program crashed, their machine or
+//! link vanished, or the network split: `heal.rs` sees to that).
 
 use super::router::Shared;
 use crate::protocol::PresenceKind;
@@ -22,11 +22,5 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         shared.announce_self(PresenceKind::Alive).wait().await;
         shared.expire_users(EXPIRY);
-        if let Some(addr) = shared.explore() {
-            let shared = shared.clone();
-            rt::spawn(async move {
-                let _ = super::dialer::dial(shared, addr, true).await;
-            });
-        }
     }
 }

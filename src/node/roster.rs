@@ -186,13 +186,9 @@ impl Roster {
         }
     }
 
-    /// The users marked lost: crashed, or cut off by a split.
-    pub fn lost(&self) -> Vec<NodeId> {
-        self.members
-            .iter()
-            .filter(|(_, m)| !m.online)
-            .map(|(id, _)| *id)
-            .collect()
+    /// True if `id` is online: heard from lately, and not gone.
+    pub fn is_online(&self, id: NodeId) -> bool {
+        self.members.get(&id).is_some_and(|m| m.online)
     }
 
     /// The online users, sorted by name, then id.
@@ -298,11 +294,13 @@ mod tests {
         assert_eq!(r.heard(A, "alicia", t), Heard::Renamed("alice".into()));
         let lost = r.expire(t + Duration::from_secs(20), Duration::from_secs(10), ME);
         assert_eq!(lost, [(A, "alicia".to_string())]);
-        assert_eq!(r.lost(), [A]);
+        assert!(!r.is_online(A));
         assert_eq!(
             r.heard(A, "alicia", t + Duration::from_secs(21)),
             Heard::Back
         );
+        assert!(r.is_online(A));
+        assert!(!r.is_online(B), "never heard of");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::rt;
 use crate::secure::Identity;
 use futures::channel::mpsc;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -111,7 +112,14 @@ pub(super) struct State {
     /// of the display's lock and one wake-up for a read's worth of lines,
     /// in the order the node decided them.
     pub(super) shown: Vec<u8>,
+    /// The last few peers that closed a link before taking it (it said
+    /// `ERROR` where `START` was due), and why: what an explicit join
+    /// reports when it fails.
+    pub(super) refused_by: VecDeque<(NodeId, String)>,
 }
+
+/// Refusals [`State::refused_by`] keeps.
+const REFUSALS_KEPT: usize = 8;
 
 /// Queues that were full after a push: the source waits for them before it
 /// takes its next message (a connection: before its next read, so a queue
@@ -157,6 +165,20 @@ impl Waits {
 }
 
 impl State {
+    /// Notes that `peer` closed a link before taking it, and why.
+    pub(super) fn note_refusal(&mut self, peer: NodeId, reason: &str) {
+        if self.refused_by.len() == REFUSALS_KEPT {
+            self.refused_by.pop_front();
+        }
+        self.refused_by.push_back((peer, reason.to_owned()));
+    }
+
+    /// Why `peer` last refused a link, if it did lately.
+    pub(super) fn refusal_by(&self, peer: NodeId) -> Option<&str> {
+        let found = self.refused_by.iter().rev().find(|(id, _)| *id == peer);
+        found.map(|(_, reason)| reason.as_str())
+    }
+
     /// The number this node's next message of its own will carry.
     pub(super) fn next_seq(&self) -> u64 {
         self.next_seq
@@ -227,6 +249,7 @@ impl Shared {
                 wants: Wants::default(),
                 ticking: false,
                 shown: Vec::new(),
+                refused_by: VecDeque::new(),
             }),
             display,
             wake_dialer,

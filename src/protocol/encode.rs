@@ -2,7 +2,7 @@
 //! would refuse, so that what is sent always reads back as what was meant.
 
 use super::fields::{self, validate_name};
-use super::{split_at_space, EncodeError, IdRange, Message, MsgId, NodeId, ProtocolError};
+use super::{split_at_space, EncodeError, IdRange, Message, MsgId, Need, NodeId, ProtocolError};
 use crate::message::{self, BodyWriter, FrameError};
 use std::net::SocketAddr;
 
@@ -64,7 +64,11 @@ impl Message<'_> {
                 w.push_u64(h.port.into());
                 w.push_str(" ");
                 w.push_str(h.room);
-                w.push_str(if h.need { " 1 " } else { " 0 " });
+                w.push_str(match h.need {
+                    Need::Spare => " 0 ",
+                    Need::Needed => " 1 ",
+                    Need::Heal => " 2 ",
+                });
                 w.push_str(h.name);
             }
             Message::Chat(c) => {

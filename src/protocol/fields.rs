@@ -1,7 +1,7 @@
 //! Parsers for single fields. Each accepts exactly the form `PROTOCOL.md`
 //! gives and nothing looser.
 
-use super::{numbers, IdRange, MsgId, NodeId, ProtocolError};
+use super::{numbers, IdRange, MsgId, Need, NodeId, ProtocolError};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -162,12 +162,13 @@ pub(super) fn ttl(s: &str) -> Result<u8, ProtocolError> {
     }
 }
 
-/// `1` or `0`.
-pub(super) fn flag(field: &'static str, s: &str) -> Result<bool, ProtocolError> {
+/// `HELLO`'s `<need>`: `0`, `1` or `2`.
+pub(super) fn need(s: &str) -> Result<Need, ProtocolError> {
     match s {
-        "1" => Ok(true),
-        "0" => Ok(false),
-        _ => Err(invalid(field, s)),
+        "0" => Ok(Need::Spare),
+        "1" => Ok(Need::Needed),
+        "2" => Ok(Need::Heal),
+        _ => Err(invalid("need", s)),
     }
 }
 

@@ -155,7 +155,7 @@ fn parse_hello(mut f: Fields<'_>) -> Result<Hello<'_>, ProtocolError> {
     let id = fields::node_id(f.next("node id")?)?;
     let port = fields::port(f.next("listen port")?)?;
     let room = fields::room(f.next("room")?)?;
-    let need = fields::flag("need", f.next("need")?)?;
+    let need = fields::need(f.next("need")?)?;
     let name = validate_name(f.next("name")?)?;
     f.end()?;
     Ok(Hello {

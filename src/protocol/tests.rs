@@ -18,11 +18,11 @@ fn hello_reads_as_text_and_parses_back() {
         id: ID,
         port: 40123,
         room: "lobby",
-        need: true,
+        need: Need::Heal,
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 8 0123456789abcdef 40123 lobby 1 zoë");
+    assert_eq!(body, "HELLO 9 0123456789abcdef 40123 lobby 2 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -124,49 +124,56 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 8 0123456789abcdef 4000 lobby 0",
+            "HELLO 9 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 8 0123456789ABCDEF 4000 lobby 0 a",
+            "HELLO 9 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 8 0123456789abcdef 0 lobby 0 a",
+            "HELLO 9 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 8 0123456789abcdef 65536 lobby 0 a",
+            "HELLO 9 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 8 0123456789abcdef 4000 lobby 0 a b",
+            "HELLO 9 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 8 0123456789abcdef 4000 lobby 0  a",
+            "HELLO 9 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 8 0123456789abcdef 4000 lobby yes a",
+            "HELLO 9 0123456789abcdef 4000 lobby yes a",
             Invalid {
                 field: "need",
                 value: "yes".into(),
+            },
+        ),
+        (
+            "HELLO 9 0123456789abcdef 4000 lobby 3 a",
+            Invalid {
+                field: "need",
+                value: "3".into(),
             },
         ),
         (
@@ -335,10 +342,10 @@ fn names_are_validated() {
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = Message::parse("HELLO 9 0123456789abcdef 1 a").unwrap_err();
+    let e = Message::parse("HELLO 10 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 9 is not supported (this node speaks version 8)"
+        "protocol version 10 is not supported (this node speaks version 9)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -394,7 +401,7 @@ fn invalid_values_are_refused_by_the_encoder() {
                 id: ID,
                 port: 0,
                 room: "lobby",
-                need: false,
+                need: Need::Spare,
                 name: "a",
             }),
             ProtocolError::Invalid {
@@ -445,7 +452,7 @@ fn addr() -> impl Strategy<Value = SocketAddr> {
 /// Owned values from which any message can be borrowed.
 #[derive(Debug, Clone)]
 enum Owned {
-    Hello(NodeId, u16, String, bool, String),
+    Hello(NodeId, u16, String, Need, String),
     Chat(bool, bool, u8, MsgId, u64, String, String),
     Have(Vec<MsgId>),
     Peers(Vec<(NodeId, SocketAddr)>),
@@ -466,6 +473,10 @@ fn id_range() -> impl Strategy<Value = IdRange> {
     })
 }
 
+fn need() -> impl Strategy<Value = Need> {
+    prop_oneof![Just(Need::Spare), Just(Need::Needed), Just(Need::Heal)]
+}
+
 fn presence_kind() -> impl Strategy<Value = PresenceKind> {
     prop_oneof![
         Just(PresenceKind::Join),
@@ -477,7 +488,7 @@ fn presence_kind() -> impl Strategy<Value = PresenceKind> {
 
 fn owned() -> impl Strategy<Value = Owned> {
     prop_oneof![
-        (node_id(), 1..=u16::MAX, name(), any::<bool>(), name())
+        (node_id(), 1..=u16::MAX, name(), need(), name())
             .prop_map(|(i, p, r, w, n)| Owned::Hello(i, p, r, w, n)),
         (
             any::<bool>(),

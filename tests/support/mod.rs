@@ -8,6 +8,7 @@
 #![allow(dead_code)] // each test binary uses part of it
 
 pub mod hand;
+pub mod lan;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -210,6 +211,11 @@ impl Peer {
         }
     }
 
+    /// How the process ended, if it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -280,6 +286,14 @@ fn collect(source: impl Read + Send + 'static, out: Arc<Output>) {
         }
         out.changed.notify_all();
     });
+}
+
+/// A random time from zero to `most`, different in every call: for gaps
+/// between starts, where a race may hide at any spacing.
+pub fn random_up_to(most: Duration) -> Duration {
+    use std::hash::BuildHasher;
+    let x = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    most.mul_f64((x % 10_001) as f64 / 10_000.0)
 }
 
 /// The port in a `listening on ADDR:PORT` line.
