@@ -242,7 +242,8 @@ impl Node {
                 Ok(peer) => (Some((peer, self.peer_name(peer))), None),
                 Err(failed) => (failed.peer, Some(failed.reason)),
             };
-            let Some((peer, name)) = peer else {
+            let Some((peer, name)) = peer.filter(|(id, _)| *id != self.shared.id) else {
+                // No node answered, or this very node did.
                 reason = refusal.unwrap_or_default();
                 continue;
             };

@@ -2,6 +2,9 @@
 //! (a newcomer) is taken and one of the node's links dropped for it; one
 //! that merely wants another link is refused, quietly, so that replacing
 //! lost links never makes full nodes drop links in turn.
+//!
+//! Discovery is off (the harness's loopback default): the node's links must
+//! be exactly the hand-made peers the test opens.
 
 mod support;
 

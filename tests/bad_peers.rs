@@ -5,6 +5,9 @@
 //! then sends whatever bytes a test gives it through the encrypted link, so
 //! every check below reaches the protocol layer behind encryption. Raw
 //! sockets that never speak Noise are refused before it.
+//!
+//! Discovery is off (the harness's loopback default): each check needs the
+//! node's only link to be the bad peer's, or one honest peer it names.
 
 mod support;
 

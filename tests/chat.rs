@@ -367,3 +367,36 @@ fn joining_a_node_of_another_room_fails_clearly() {
     );
     carol.wait_for_line(T, |l| l.starts_with("*** connected to alice"));
 }
+
+/// The tests above that chat, leave and join, again with LAN discovery on,
+/// the default users run, in a network namespace of their own (see
+/// `support::on_lan`): discovery links the nodes as well as the explicit
+/// joins do, and nothing may differ for the user.
+mod with_discovery {
+    use super::support::on_lan;
+
+    #[test]
+    fn two_nodes_chat_both_ways_with_non_ascii_text() {
+        on_lan(super::two_nodes_chat_both_ways_with_non_ascii_text);
+    }
+
+    #[test]
+    fn quit_exits_zero_and_peers_see_the_leave() {
+        on_lan(super::quit_exits_zero_and_peers_see_the_leave);
+    }
+
+    #[test]
+    fn end_of_input_and_ctrl_c_leave_cleanly() {
+        on_lan(super::end_of_input_and_ctrl_c_leave_cleanly);
+    }
+
+    #[test]
+    fn a_late_joiner_sees_the_history_marked_as_such() {
+        on_lan(super::a_late_joiner_sees_the_history_marked_as_such);
+    }
+
+    #[test]
+    fn a_burst_of_lines_keeps_its_order_around_refusals_and_commands() {
+        on_lan(super::a_burst_of_lines_keeps_its_order_around_refusals_and_commands);
+    }
+}

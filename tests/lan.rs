@@ -170,14 +170,18 @@ fn a_link_down_splits_the_network_and_up_heals_it_with_history() {
 /// once, and each says a line straight away, before any link may exist.
 /// Within 15 s of the start they are one chat, and every host shows every
 /// line, live or as history: if they formed in parts, the parts found each
-/// other and exchanged what was said.
+/// other and exchanged what was said. u1 keeps 2 links at most, so it is
+/// full; two latecomers join through it by address, and get in.
 fn lan_party(addrs: Addrs) {
     let Some(lan) = Lan::new(&[addrs; 12]) else {
         return;
     };
     let start = Instant::now();
     let nodes: Vec<Peer> = (1..=12)
-        .map(|i| lan.spawn(i, &format!("u{i}"), &[]))
+        .map(|i| match i {
+            1 => lan.spawn(i, "u1", &["--max-peers", "2"]),
+            _ => lan.spawn(i, &format!("u{i}"), &[]),
+        })
         .collect();
     for p in &nodes {
         p.say(&format!("early word from {}", p.name));
@@ -196,6 +200,24 @@ fn lan_party(addrs: Addrs) {
                 ls.iter().filter(|l| l.ends_with(&line)).count() == 1
             });
         }
+    }
+    let u1 = match addrs.v4 {
+        true => Lan::v4(1),
+        false => "fd77::1".to_string(),
+    };
+    let port = support::listening_port(&nodes[0].wait_for_line(T, |l| l.contains("listening on ")))
+        .expect("a port")
+        .to_string();
+    let mut names = names.clone();
+    let mut late = Vec::new();
+    for (host, name) in [(5, "late1"), (9, "late2")] {
+        let p = lan.node(host, name, &[&u1, &port]);
+        names.push(name);
+        wait_who(&p, &names, T);
+        late.push(p);
+    }
+    for p in &mut late {
+        assert!(p.exited().is_none(), "{} exited:\n{}", p.name, p.stderr());
     }
 }
 

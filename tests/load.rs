@@ -1,6 +1,9 @@
 //! Backpressure with nothing lost: a frozen peer does not stall the others
 //! for long, a large piped input reaches every node, and links that open or
 //! re-form in the middle of a flood lose and repeat nothing. Real processes.
+//!
+//! Discovery is off (the harness's loopback default): each test builds a
+//! chain or a ring whose shape decides which links a flood crosses.
 
 mod support;
 

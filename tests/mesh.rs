@@ -1,5 +1,9 @@
 //! The mesh: exactly-once delivery over cycles, healing after a crash, and
 //! history sync after a split. Real processes on loopback.
+//!
+//! Discovery is off (the harness's loopback default): the meshes have exact
+//! shapes, and a split made with a relay must not be bridged by nodes
+//! that hear each other on a LAN.
 
 mod support;
 

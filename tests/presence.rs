@@ -169,3 +169,26 @@ fn users_a_peer_names_are_passed_on_to_the_nodes_behind_it() {
     assert_eq!(reply.matches("ROSTER").count(), 1, "{reply:?}");
     assert!(!reply.contains(":zed"), "{reply:?}");
 }
+
+/// The tests above, again with LAN discovery on, the default users run,
+/// in a network namespace of their own (see `support::on_lan`). The last
+/// test above is not among them: its hand-made peer must be the only one
+/// that names the users behind it.
+mod with_discovery {
+    use super::support::on_lan;
+
+    #[test]
+    fn joins_leaves_and_crashes_are_seen_by_every_node() {
+        on_lan(super::joins_leaves_and_crashes_are_seen_by_every_node);
+    }
+
+    #[test]
+    fn users_with_the_same_name_are_told_apart() {
+        on_lan(super::users_with_the_same_name_are_told_apart);
+    }
+
+    #[test]
+    fn a_rename_is_seen_network_wide_and_actions_read_as_actions() {
+        on_lan(super::a_rename_is_seen_network_wide_and_actions_read_as_actions);
+    }
+}

@@ -5,6 +5,9 @@
 //! It runs 100 processes at once, a few hundred MiB, beside whatever else
 //! runs, so a plain `cargo test` skips it; `.ci/run` runs it alone with
 //! `cargo test --test scale -- --ignored` (a few seconds).
+//!
+//! Discovery is off: 100 nodes announcing on one host would all dial each
+//! other, and the test is of how the mesh forms through peer exchange.
 
 mod support;
 

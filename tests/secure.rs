@@ -1,4 +1,8 @@
 //! Encrypted links and private rooms, with real processes.
+//!
+//! Discovery is off (the harness's loopback default): a wrong or missing
+//! secret must be refused on the link the test makes, and a tap between
+//! two nodes must be their only link.
 
 mod support;
 

@@ -4,6 +4,9 @@
 //!
 //! Needs tmux. Without it the tests say so and pass, except under CI
 //! (`CI` set), where `.ci/run` installs tmux and a missing one is a failure.
+//!
+//! Discovery is off (the harness's loopback default): these tests are of
+//! the terminal, with one peer linked as the test says.
 
 mod support;
 

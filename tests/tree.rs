@@ -4,6 +4,10 @@
 //! own link brings them (`START`), and not before, that a pruned link
 //! carries announcements instead of messages, that `GRAFT` brings them back
 //! whole, and that a node asks for announced messages it lacks.
+//!
+//! Discovery is off (the harness's loopback default): the node's links must
+//! be exactly the hand-driven peers, so that which link prunes what is
+//! known.
 
 mod support;
 

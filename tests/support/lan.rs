@@ -25,8 +25,8 @@ pub struct Lan {
 /// Addresses of one host.
 #[derive(Clone, Copy)]
 pub struct Addrs {
-    v4: bool,
-    v6: bool,
+    pub v4: bool,
+    pub v6: bool,
 }
 
 pub const DUAL: Addrs = Addrs { v4: true, v6: true };

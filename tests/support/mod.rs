@@ -60,10 +60,15 @@ impl Peer {
         peer
     }
 
-    /// Runs `p2pchat NAME --no-discovery ARGS...` without waiting for
-    /// anything. Tests on loopback never announce on the machine's real
-    /// network; discovery is tested inside network namespaces (`tests/lan.rs`).
+    /// Runs `p2pchat NAME ARGS...` without waiting for anything: with
+    /// `--no-discovery` on the machine's loopback, so that it never
+    /// announces on the machine's real network; or, inside [`on_lan`], with
+    /// discovery on (the default users run) in the test's own namespace.
     pub fn spawn_raw(name: &str, args: &[&str]) -> Peer {
+        let on_lan = LAN.with(|lan| lan.borrow().as_ref().map(|lan| lan.command(1, name, args)));
+        if let Some(command) = on_lan {
+            return Peer::spawn_command(name, command);
+        }
         let mut command = Command::new(BIN);
         command.arg(name).arg("--no-discovery").args(args);
         Peer::spawn_command(name, command)
@@ -286,6 +291,31 @@ fn collect(source: impl Read + Send + 'static, out: Arc<Output>) {
         }
         out.changed.notify_all();
     });
+}
+
+thread_local! {
+    /// The namespace that [`on_lan`] runs a test's nodes in.
+    static LAN: std::cell::RefCell<Option<lan::Lan>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `test` with every node it starts inside a network namespace made
+/// for it, with LAN discovery on, as users run p2pchat; the nodes still
+/// join each other by `127.0.0.1` as the test says. Returns without running
+/// it where namespaces cannot be made (never under CI: see [`lan::Lan::new`]).
+pub fn on_lan(test: impl FnOnce()) {
+    let Some(lan) = lan::Lan::new(&[lan::DUAL]) else {
+        return;
+    };
+    LAN.with(|l| *l.borrow_mut() = Some(lan));
+    // Cleared even if the test panics, so the namespace is deleted.
+    struct Clear;
+    impl Drop for Clear {
+        fn drop(&mut self) {
+            LAN.with(|l| l.borrow_mut().take());
+        }
+    }
+    let _clear = Clear;
+    test();
 }
 
 /// A random time from zero to `most`, different in every call: for gaps
