@@ -8,6 +8,7 @@ use super::gather::push_now;
 use super::peers::Via;
 use super::roster::Heard;
 use super::router::{encode_with, Shared, State, Waits};
+use super::seen::Path;
 use crate::display::Event;
 use crate::protocol::{
     self, Chat, ChatBurst, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind,
@@ -35,6 +36,7 @@ impl Shared {
             shared: self,
             state,
             now: Instant::now(),
+            latest_ms: now_ms().saturating_add(MOST_AHEAD_MS),
             waits: Waits::default(),
         }
     }
@@ -77,7 +79,11 @@ impl Shared {
         let mut state = self.lock();
         self.note_path(&mut state, via, p.id);
         let from = via.map(|v| v.peer);
-        if !state.seen.insert(p.id, now) {
+        let path = match from == Some(p.id.origin) {
+            true => Path::Direct,
+            false => Path::Relayed,
+        };
+        if !state.seen.insert_from(p.id, path, now) {
             return Waits::default();
         }
         let mut waits = Waits::default();
@@ -122,6 +128,7 @@ impl Shared {
         let text = match heard {
             // A join is a one-time event: news even if a roster named the
             // user a moment before it arrived.
+            Heard::Full => return,
             _ if joined => format!("{} joined", shown()),
             Heard::Back => format!("{} is back", shown()),
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
@@ -136,6 +143,9 @@ impl Shared {
     /// they are passed on in a roster of their own, rather than left to
     /// their next heartbeat. Only users new to a node are passed on, so the
     /// news stops where it is known.
+    /// Each entry costs a lookup or two, and the roster is bounded, so
+    /// however many rosters a peer sends, the work is in proportion to
+    /// their bytes.
     pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
         let now = Instant::now();
         let mut state = self.lock();
@@ -300,8 +310,14 @@ pub(super) struct ChatBatch<'a> {
     shared: &'a Shared,
     state: MutexGuard<'a, State>,
     now: Instant,
+    /// The latest time a message may carry: later is made up.
+    latest_ms: u64,
     waits: Waits,
 }
+
+/// How far ahead of this node's clock a chat message's time may be, in
+/// milliseconds: an hour, for clocks that are off.
+const MOST_AHEAD_MS: u64 = 3_600_000;
 
 impl ChatBatch<'_> {
     /// Handles a chat message, parsed from `body` (the end of `frame`, as
@@ -313,7 +329,14 @@ impl ChatBatch<'_> {
         if !chat.history {
             shared.note_path(state, Some(via), chat.id);
         }
-        if !state.seen.insert(chat.id, now) {
+        if chat.time_ms > self.latest_ms {
+            return;
+        }
+        let path = match via.peer == chat.id.origin && !chat.history {
+            true => Path::Direct,
+            false => Path::Relayed,
+        };
+        if !state.seen.insert_from(chat.id, path, now) {
             return;
         }
         let tagged = if chat.history {

@@ -160,6 +160,11 @@ fn handle_buffered<R: Source>(
             Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
             Err(e) => return Err(refuse(outbox, e.to_string())),
         }
+        if waits.must_wait() {
+            // A queue is full: wait for room before the next frame, which
+            // may ask for more.
+            break;
+        }
     }
     if let Some(batch) = batch {
         waits.add(batch.finish());

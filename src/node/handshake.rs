@@ -142,6 +142,7 @@ where
         key: peer_key,
         link: Default::default(),
         taken: Vec::new(),
+        answered: Default::default(),
     };
     // A link this node opened is as needed as it said it is, whatever the
     // other end says: a dial to heal a split is taken above the maximum

@@ -103,10 +103,18 @@ impl Shared {
         }
     }
     /// Sends peer `to` the history messages its `HAVE` list lacks.
+    /// Answered once per link: a repeat would queue the history again.
     pub fn on_have(&self, to: Via, have: IdList<'_>) -> Waits {
-        let have: HashSet<MsgId> = have.iter().collect();
-        let state = self.lock();
+        let mut state = self.lock();
         let mut waits = Waits::default();
+        let Some(peer) = state.peers.current_mut(to) else {
+            return waits;
+        };
+        if std::mem::replace(&mut peer.answered.have, true) {
+            tracing::debug!(node = %to.peer, "a second HAVE on one link: not answered");
+            return waits;
+        }
+        let have: HashSet<MsgId> = have.iter().collect();
         let Some(peer) = state.peers.current(to) else {
             return waits;
         };

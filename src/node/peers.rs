@@ -54,6 +54,16 @@ pub struct Peer {
     /// The parts of the gathered run that go to it, in order (see
     /// `gather.rs`); queued before the node's lock is released.
     pub taken: Vec<Range<usize>>,
+    /// What it has had its one answer to on this link.
+    pub answered: Answered,
+}
+
+/// Messages a peer sends once per link, at its start: a repeat is not
+/// answered, or it could make the node do the same work again and again.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Answered {
+    /// Its `HAVE` was answered with the history it lacked.
+    pub have: bool,
 }
 
 impl Peer {
@@ -410,6 +420,7 @@ pub(super) mod tests {
             key: None,
             link: Default::default(),
             taken: Vec::new(),
+            answered: Answered::default(),
         }
     }
 

@@ -5,21 +5,35 @@
 //! keeps them online, so a dropped link that leaves them reachable another
 //! way shows nothing. Lost users are remembered for a while, so that their
 //! return can be told apart from a first join.
+//!
+//! Any peer can name users who do not exist, so the roster is bounded
+//! ([`MAX_MEMBERS`]): when it is full, the longest-lost user makes room,
+//! and with none lost a newcomer is not taken until one is. Telling equal
+//! names apart costs one lookup per change, not a pass over everyone.
 
 use super::id_hash::BuildIdHasher;
 use crate::protocol::NodeId;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+/// Users a roster holds at most: a network of 10,000 members fits.
+pub const MAX_MEMBERS: usize = 16_384;
+
 pub struct Roster {
     members: HashMap<NodeId, Member, BuildIdHasher>,
+    /// How many online users go by each name: more than one, and each of
+    /// them is shown with a tag.
+    online_names: HashMap<String, u32>,
+    /// Members not online, so a full roster knows at once whether one can
+    /// make room.
+    lost: usize,
+    max_members: usize,
     /// How long a lost user is remembered.
     forget_after: Duration,
     /// The last user [`heard_tagged`](Self::heard_tagged) found online
     /// under the same name, and when: a batch of messages from one sender,
     /// which share one `now`, then looks them up once. Every change to who
-    /// is online, or by which name, ends in [`retag`](Self::retag), which
-    /// forgets it.
+    /// is online, or by which name, forgets it.
     last: Option<Last>,
 }
 
@@ -35,9 +49,6 @@ struct Member {
     name: String,
     last_heard: Instant,
     online: bool,
-    /// Another online user goes by the same name. Kept up to date as users
-    /// come, go and rename (rare), so that a message's check is a lookup.
-    tagged: bool,
 }
 
 /// What hearing from a user changed.
@@ -51,45 +62,108 @@ pub enum Heard {
     Renamed(String),
     /// Nothing new.
     Same,
+    /// Not known, and not taken: the roster is full of online users.
+    Full,
 }
 
 impl Roster {
     pub fn new(forget_after: Duration) -> Self {
+        Roster::bounded(forget_after, MAX_MEMBERS)
+    }
+
+    /// A roster of at most `max_members` users.
+    pub fn bounded(forget_after: Duration, max_members: usize) -> Self {
         Roster {
             members: HashMap::default(),
+            online_names: HashMap::new(),
+            lost: 0,
+            max_members,
             forget_after,
             last: None,
         }
     }
 
+    /// Counts one more online user called `name`.
+    fn name_in(&mut self, name: &str) {
+        self.last = None;
+        match self.online_names.get_mut(name) {
+            Some(n) => *n += 1,
+            None => {
+                self.online_names.insert(name.to_owned(), 1);
+            }
+        }
+    }
+
+    /// Counts one online user called `name` fewer.
+    fn name_out(&mut self, name: &str) {
+        self.last = None;
+        if let Some(n) = self.online_names.get_mut(name) {
+            *n -= 1;
+            if *n == 0 {
+                self.online_names.remove(name);
+            }
+        }
+    }
+
+    /// True if more than one online user goes by `name`.
+    fn shared_name(&self, name: &str) -> bool {
+        self.online_names.get(name).is_some_and(|n| *n > 1)
+    }
+
+    /// Makes room for one more member if the roster is full: forgets the
+    /// longest-lost one. False if every member is online.
+    fn make_room(&mut self) -> bool {
+        if self.members.len() < self.max_members {
+            return true;
+        }
+        if self.lost == 0 {
+            return false;
+        }
+        let oldest = self
+            .members
+            .iter()
+            .filter(|(_, m)| !m.online)
+            .min_by_key(|(_, m)| m.last_heard)
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            self.members.remove(&id);
+            self.lost -= 1;
+        }
+        true
+    }
+
     /// Records that `id`, called `name`, was heard from at `now`.
     pub fn heard(&mut self, id: NodeId, name: &str, now: Instant) -> Heard {
-        match self.members.get_mut(&id) {
-            None => {
-                self.members.insert(
-                    id,
-                    Member {
-                        name: name.to_owned(),
-                        last_heard: now,
-                        online: true,
-                        tagged: false,
-                    },
-                );
-                self.retag();
-                Heard::New
+        let Some(m) = self.members.get_mut(&id) else {
+            if !self.make_room() {
+                return Heard::Full;
             }
-            Some(m) => {
-                // A late or replayed message must not roll the clock back.
-                m.last_heard = m.last_heard.max(now);
-                let was_online = std::mem::replace(&mut m.online, true);
-                let old = (m.name != name).then(|| std::mem::replace(&mut m.name, name.to_owned()));
-                let heard = match (was_online, old) {
-                    (true, None) => return Heard::Same,
-                    (true, Some(old)) => Heard::Renamed(old),
-                    (false, _) => Heard::Back,
-                };
-                self.retag();
-                heard
+            self.members.insert(
+                id,
+                Member {
+                    name: name.to_owned(),
+                    last_heard: now,
+                    online: true,
+                },
+            );
+            self.name_in(name);
+            return Heard::New;
+        };
+        // A late or replayed message must not roll the clock back.
+        m.last_heard = m.last_heard.max(now);
+        let was_online = std::mem::replace(&mut m.online, true);
+        let old = (m.name != name).then(|| std::mem::replace(&mut m.name, name.to_owned()));
+        match (was_online, old) {
+            (true, None) => Heard::Same,
+            (true, Some(old)) => {
+                self.name_out(&old);
+                self.name_in(name);
+                Heard::Renamed(old)
+            }
+            (false, _) => {
+                self.lost -= 1;
+                self.name_in(name);
+                Heard::Back
             }
         }
     }
@@ -101,10 +175,10 @@ impl Roster {
     pub fn heard_tagged(&mut self, id: NodeId, name: &str, now: Instant) -> (Heard, bool) {
         if let Some(last) = &self.last {
             if last.id == id && last.at == now && last.name == name {
-                debug_assert!(self.members.get(&id).is_some_and(|m| m.online
-                    && m.name == name
-                    && m.last_heard >= now
-                    && m.tagged == last.tagged));
+                debug_assert!(self
+                    .members
+                    .get(&id)
+                    .is_some_and(|m| m.online && m.name == name && m.last_heard >= now));
                 return (Heard::Same, last.tagged);
             }
         }
@@ -114,43 +188,29 @@ impl Roster {
             .filter(|m| m.online && m.name == name)
         {
             m.last_heard = m.last_heard.max(now);
+            let tagged = self.online_names.get(name).is_some_and(|n| *n > 1);
             let last = self.last.get_or_insert_with(|| Last {
                 id,
                 name: String::new(),
                 at: now,
-                tagged: m.tagged,
+                tagged,
             });
-            (last.id, last.at, last.tagged) = (id, now, m.tagged);
+            (last.id, last.at, last.tagged) = (id, now, tagged);
             last.name.clear();
             last.name.push_str(name);
-            return (Heard::Same, m.tagged);
+            return (Heard::Same, tagged);
         }
         let heard = self.heard(id, name, now);
         (heard, self.is_ambiguous(id, name))
     }
 
-    /// Works out again which online users share a name. Called after every
-    /// change to who is online or by which name.
-    fn retag(&mut self) {
-        self.last = None;
-        let mut online: HashMap<&str, u32> = HashMap::new();
-        for m in self.members.values().filter(|m| m.online) {
-            *online.entry(&m.name).or_default() += 1;
-        }
-        let shared: Vec<String> = online
-            .into_iter()
-            .filter(|(_, n)| *n > 1)
-            .map(|(name, _)| name.to_owned())
-            .collect();
-        for m in self.members.values_mut() {
-            m.tagged = m.online && shared.contains(&m.name);
-        }
-    }
-
     /// Removes a user who left; returns their name if they were online.
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;
-        self.retag();
+        match m.online {
+            true => self.name_out(&m.name),
+            false => self.lost -= 1,
+        }
         m.online.then_some(m.name)
     }
 
@@ -158,8 +218,10 @@ impl Roster {
     /// (`me` never), and forgets long-lost ones. Returns the newly lost.
     pub fn expire(&mut self, now: Instant, expiry: Duration, me: NodeId) -> Vec<(NodeId, String)> {
         let forget_after = self.forget_after;
+        let before = self.members.len();
         self.members
             .retain(|_, m| m.online || now.duration_since(m.last_heard) < forget_after);
+        self.lost -= before - self.members.len();
         let mut lost = Vec::new();
         for (id, m) in &mut self.members {
             if *id != me && m.online && now.duration_since(m.last_heard) >= expiry {
@@ -167,8 +229,9 @@ impl Roster {
                 lost.push((*id, m.name.clone()));
             }
         }
-        if !lost.is_empty() {
-            self.retag();
+        for (_, name) in &lost {
+            self.lost += 1;
+            self.name_out(name);
         }
         lost.sort_by(|a, b| a.1.cmp(&b.1));
         lost
@@ -177,12 +240,10 @@ impl Roster {
     /// True if another online user than `id` goes by `name`.
     pub fn is_ambiguous(&self, id: NodeId, name: &str) -> bool {
         match self.members.get(&id) {
-            Some(m) if m.online && m.name == name => m.tagged,
-            // A name the user no longer goes by (a message from history).
-            _ => self
-                .members
-                .iter()
-                .any(|(other, m)| *other != id && m.online && m.name == name),
+            Some(m) if m.online && m.name == name => self.shared_name(name),
+            // A name the user no longer goes by (a message from history):
+            // any online user by that name is another.
+            _ => self.online_names.contains_key(name),
         }
     }
 
@@ -283,6 +344,41 @@ mod tests {
         let later = t + Duration::from_secs(10);
         assert_eq!(r.expire(later, Duration::from_secs(3), ME).len(), 1);
         assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Back, false));
+    }
+
+    #[test]
+    fn a_full_roster_makes_room_with_the_longest_lost_and_never_an_online_user() {
+        let t = Instant::now();
+        let mut r = Roster::bounded(Duration::from_secs(3600), 3);
+        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
+            r.heard(NodeId(i as u64), name, t + Duration::from_secs(i as u64));
+        }
+        assert_eq!(r.heard(NodeId(9), "z", t), Heard::Full);
+        assert!(!r.is_online(NodeId(9)));
+        assert_eq!(r.online().len(), 3);
+        // a and b go quiet; a was heard from longest ago.
+        let later = t + Duration::from_secs(20);
+        r.heard(NodeId(2), "c", later);
+        assert_eq!(r.expire(later, Duration::from_secs(10), ME).len(), 2);
+        assert_eq!(r.heard(NodeId(9), "z", later), Heard::New);
+        assert_eq!(r.heard(NodeId(1), "b", later), Heard::Back, "b stayed");
+        assert_eq!(r.heard(NodeId(0), "a", later), Heard::Full, "a made room");
+        assert_eq!(r.online().len(), 3);
+    }
+
+    #[test]
+    fn thousands_of_equal_names_are_tagged_and_untagged_by_counting() {
+        let t = Instant::now();
+        let mut r = roster();
+        for i in 0..5000 {
+            r.heard(NodeId(i), "same", t);
+        }
+        assert!(r.is_ambiguous(NodeId(7), "same"));
+        for i in 1..5000 {
+            r.left(NodeId(i));
+        }
+        assert!(!r.is_ambiguous(NodeId(0), "same"), "alone again");
+        assert_eq!(r.display_name(NodeId(0), "same"), "same");
     }
 
     #[test]

@@ -146,6 +146,12 @@ impl Waits {
         }
     }
 
+    /// True if some queue was full: the source should wait before it
+    /// takes its next message.
+    pub fn must_wait(&self) -> bool {
+        !self.outboxes.is_empty() || self.display.is_some()
+    }
+
     /// Adds the queues `other` waits for.
     pub fn add(&mut self, other: Waits) {
         for q in &other.outboxes {

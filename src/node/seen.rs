@@ -12,17 +12,43 @@
 //!
 //! Bounds: at most `max_origins` origins, each forgotten after `ttl` without
 //! news.
+//!
+//! Any peer may send a message with any origin and number, so numbers are
+//! checked before they are believed (PROTOCOL.md §6): one more than
+//! [`JUMP`] above the highest seen of its origin, and more than [`AHEAD`]
+//! ahead of this node's clock (numbers start at the time in
+//! microseconds), is refused; too many gaps never move the floor across a
+//! wide one, but give up the claims far above the rest; and a message that
+//! comes over its origin's own link is believed even below a floor that
+//! others raised. Without these, a few made-up numbers far ahead would
+//! silence an origin for good.
 
 use super::id_hash::BuildIdHasher;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// How far below the first number heard of an origin its older messages
-/// still count as new: a history replay to a newcomer is shorter than this.
-pub const BACKLOG: u64 = 1024;
+/// A gap between runs wider than this sets the runs above it apart, as
+/// claims far ahead of the rest (see [`Seen::has_outliers`]).
+pub const OUTLIER_GAP: u64 = 1024;
 /// Runs of seen numbers kept per origin.
 pub const MAX_RUNS: usize = 64;
+/// How far above the highest number seen of an origin a number may be.
+pub const JUMP: u64 = 1 << 20;
+/// How far ahead of this node's clock, in microseconds, a number may be: a
+/// node that restarts with the same id starts at its clock, which may be
+/// ahead of ours.
+pub const AHEAD: u64 = 3_600_000_000;
+
+/// Which way a message came: the origin's own link is the one path on
+/// which nobody else can speak for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Over the origin's own link, live.
+    Direct,
+    /// Passed on by another node, or replayed.
+    Relayed,
+}
 
 #[derive(Clone)]
 pub struct SeenCache {
@@ -40,17 +66,51 @@ struct Seen {
     /// from each other and from the floor.
     runs: Vec<(u64, u64)>,
     last_used: Instant,
+    /// The highest number that came over the origin's own link.
+    direct_high: Option<u64>,
 }
 
 impl Seen {
     fn new(seq: u64, now: Instant) -> Self {
         let mut seen = Seen {
-            floor: seq.saturating_sub(BACKLOG),
+            // Every number counts as new until seen: the first one heard
+            // may be made up, and a floor under it would hide the
+            // origin's real ones below it.
+            floor: 0,
             runs: Vec::new(),
             last_used: now,
+            direct_high: None,
         };
         seen.insert(seq);
         seen
+    }
+
+    /// The highest number seen.
+    fn high(&self) -> u64 {
+        self.runs
+            .last()
+            .map_or(self.floor.saturating_sub(1), |r| r.1)
+    }
+
+    /// Marks `seq`, which came by `path`; true if it was not marked
+    /// before and is plausible.
+    fn insert_from(&mut self, seq: u64, path: Path) -> bool {
+        if seq > self.high().saturating_add(JUMP) && !near_clock(seq) {
+            return false;
+        }
+        if path == Path::Direct {
+            let before = self.direct_high.replace(seq);
+            if seq < self.floor && before.map_or(true, |h| seq > h) {
+                // The origin itself sends a number it never sent before,
+                // below a floor that others raised: they spoke for it.
+                // Its link is believed, and their claims forgotten.
+                self.floor = seq.saturating_add(1);
+                self.runs.clear();
+                return true;
+            }
+            self.direct_high = Some(before.map_or(seq, |h| h.max(seq)));
+        }
+        self.insert(seq)
     }
 
     /// Marks `seq`; true if it was not marked before.
@@ -84,15 +144,27 @@ impl Seen {
             (false, false) => self.runs.insert(i, (seq, seq)),
         }
         // A run that reaches the floor joins it; too many runs give up the
-        // oldest gap.
+        // oldest gap, unless some runs lie far above the rest: then the
+        // highest goes, for the floor must never pass numbers the origin
+        // has yet to send on the word of numbers nobody can vouch for.
         while let Some(&(first, last)) = self.runs.first() {
             if first != self.floor && self.runs.len() <= MAX_RUNS {
                 break;
+            }
+            if first != self.floor && self.has_outliers() {
+                self.runs.pop();
+                continue;
             }
             self.floor = last.saturating_add(1);
             self.runs.remove(0);
         }
         true
+    }
+
+    /// True if a gap wider than [`OUTLIER_GAP`] separates two runs: the
+    /// runs above it are numbers far ahead of the rest.
+    fn has_outliers(&self) -> bool {
+        self.runs.windows(2).any(|w| w[1].0 - w[0].1 > OUTLIER_GAP)
     }
 
     /// Appends to `out` the parts of `range` not seen.
@@ -126,6 +198,15 @@ impl Seen {
     }
 }
 
+/// True if `seq` is no more than [`AHEAD`] ahead of this node's clock in
+/// microseconds, where every origin starts counting.
+fn near_clock(seq: u64) -> bool {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64);
+    seq <= now.saturating_add(AHEAD)
+}
+
 impl SeenCache {
     pub fn new(max_origins: usize, ttl: Duration) -> Self {
         SeenCache {
@@ -135,23 +216,36 @@ impl SeenCache {
         }
     }
 
-    /// Records `id`; true if it is new and should be handled.
+    /// Records `id`, a message passed on or replayed; true if it is new
+    /// and should be handled.
     pub fn insert(&mut self, id: MsgId, now: Instant) -> bool {
+        self.insert_from(id, Path::Relayed, now)
+    }
+
+    /// Records `id`, which came by `path`; true if it is new and
+    /// plausible, and should be handled.
+    pub fn insert_from(&mut self, id: MsgId, path: Path, now: Instant) -> bool {
         if let Some(w) = self.origins.get_mut(&id.origin) {
             // The same `now` as the last message's, in a batch: no
             // subtraction needed.
             if w.last_used == now || now.duration_since(w.last_used) < self.ttl {
                 w.last_used = now;
-                return w.insert(id.seq);
+                return w.insert_from(id.seq, path);
             }
             // Expired: forget what was seen, as if the origin were new.
-            *w = Seen::new(id.seq, now);
-            return true;
+            self.origins.remove(&id.origin);
+        }
+        if !near_clock(id.seq) {
+            return false;
         }
         if self.origins.len() >= self.max_origins {
             self.evict(now);
         }
-        self.origins.insert(id.origin, Seen::new(id.seq, now));
+        let mut seen = Seen::new(id.seq, now);
+        if path == Path::Direct {
+            seen.direct_high = Some(id.seq);
+        }
+        self.origins.insert(id.origin, seen);
         true
     }
 
@@ -218,17 +312,16 @@ mod tests {
     }
 
     #[test]
-    fn older_messages_of_a_new_origin_are_new_within_the_backlog() {
+    fn older_messages_of_a_new_origin_are_new() {
+        // The first number heard may be made up: nothing below it is
+        // taken as seen on its word.
         let now = Instant::now();
         let mut c = cache();
         assert!(c.insert(id(1, 5000), now));
         assert!(c.insert(id(1, 4990), now));
         assert!(!c.insert(id(1, 4990), now));
-        assert!(c.insert(id(1, 5000 - BACKLOG), now));
-        assert!(
-            !c.insert(id(1, 5000 - BACKLOG - 1), now),
-            "below the backlog counts as seen"
-        );
+        assert!(c.insert(id(1, 1), now));
+        assert!(!c.insert(id(1, 1), now));
     }
 
     #[test]
@@ -262,6 +355,69 @@ mod tests {
         );
         let newest_gap = 10_000 + 2 * (MAX_RUNS as u64 + 8) + 1;
         assert!(c.insert(id(1, newest_gap), now));
+    }
+
+    fn clock_us() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros() as u64
+    }
+
+    #[test]
+    fn numbers_far_ahead_are_refused() {
+        let now = Instant::now();
+        let mut c = cache();
+        let s = clock_us();
+        assert!(c.insert(id(1, s), now));
+        assert!(!c.insert(id(1, s + 1_000_000_000_000), now), "10^12 ahead");
+        assert!(c.insert(id(1, s + JUMP), now), "a jump within bounds");
+        assert!(
+            c.insert(id(1, s + 5 * JUMP), now),
+            "a restart with the same id starts at its clock"
+        );
+        assert!(!c.insert(id(2, s + 2 * AHEAD), now), "a new origin too");
+    }
+
+    #[test]
+    fn made_up_numbers_ahead_of_an_origin_never_silence_it() {
+        // Seventy made-up numbers, each as far above the last as allowed,
+        // overflow the runs: they go, not the origin's next numbers.
+        let now = Instant::now();
+        let mut c = cache();
+        let s = clock_us();
+        for seq in s..s + 10 {
+            assert!(c.insert(id(1, seq), now));
+        }
+        for k in 1..=70 {
+            c.insert(id(1, s + 10 + k * (JUMP - 1)), now);
+            assert!(c.origins[&NodeId(1)].runs.len() <= MAX_RUNS);
+        }
+        for seq in s + 10..s + 2000 {
+            assert!(c.insert(id(1, seq), now), "{} silenced", seq - s);
+        }
+        // Heard first, before any real number, they hide none.
+        let mut fresh = cache();
+        for k in 1..=70 {
+            fresh.insert(id(1, s + 10 + k * (JUMP - 1)), now);
+        }
+        for seq in s..s + 2000 {
+            assert!(fresh.insert(id(1, seq), now), "{} silenced", seq - s);
+        }
+        // Spaced 2 apart right above, from any path, they may hide the
+        // origin's next numbers from relays, but never on its own link.
+        let high = s + 2000;
+        for k in 1..=70 {
+            c.insert(id(1, high + 2 * k), now);
+        }
+        assert!(!c.insert(id(1, high), now), "relayed: taken as seen");
+        assert!(
+            c.insert_from(id(1, high), Path::Direct, now),
+            "its own link"
+        );
+        assert!(c.insert_from(id(1, high + 1), Path::Direct, now));
+        assert!(!c.insert_from(id(1, high + 1), Path::Direct, now), "once");
+        assert!(!c.insert(id(1, high + 1), now), "and once by any path");
     }
 
     #[test]

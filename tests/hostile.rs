@@ -1,0 +1,155 @@
+//! Hostile peers (PROTOCOL.md §6): a peer that completes the handshake like
+//! a real node, then says things about other origins, cannot silence them.
+//!
+//! Discovery is off (the harness's loopback default): the hostile peer
+//! must reach every node through links the test makes.
+
+mod support;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use support::hand::Hand;
+use support::{peer_names, wait_connections, wait_who, Peer};
+
+const T: Duration = Duration::from_secs(10);
+/// A user is shown as lost after three missed heartbeats (12 s), swept
+/// every 4 s: waiting this long shows that nobody took the victim for lost.
+const LOST_AFTER: Duration = Duration::from_secs(18);
+
+fn node_id(peer: &Peer) -> String {
+    let line = peer.wait_for_line(T, |l| l.contains("(node "));
+    line.split("(node ").nth(1).unwrap()[..16].to_string()
+}
+
+fn clock_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64
+}
+
+/// Six nodes; a hostile peer linked to every one of them sends presence
+/// messages in the victim's name, numbered as `forged` says; then the
+/// victim chats. Every node shows every line, and nobody shows the victim
+/// as lost. The victim keeps two links, so that most nodes hear it only
+/// through others: its own link is the one path a node believes whatever
+/// others said.
+fn victim_is_heard_despite(forged: impl Fn(u64) -> u64) {
+    let victim = Peer::spawn("victim", &["--max-peers", "2"]);
+    let mut nodes = vec![];
+    for i in 0..5 {
+        let via = if i == 0 { &victim } else { &nodes[i - 1] };
+        nodes.push(Peer::join(&format!("n{i}"), via));
+    }
+    let names = ["n0", "n1", "n2", "n3", "n4", "victim"];
+    for p in &nodes {
+        wait_connections(p, 2, T);
+        wait_who(p, &names, T);
+    }
+    let neighbours = peer_names(&victim);
+    let far: Vec<&Peer> = nodes
+        .iter()
+        .filter(|p| !neighbours.contains(&p.name))
+        .collect();
+    assert!(far.len() >= 2, "the victim's neighbours: {neighbours:?}");
+    let origin = node_id(&victim);
+    let hands: Vec<Hand> = nodes.iter().map(|p| Hand::connect(p, "mallory")).collect();
+    for hand in &hands {
+        for k in 1..=70 {
+            hand.send(&format!("ALIVE 32 {origin}:{} victim", forged(k)));
+        }
+    }
+    for i in 0..5 {
+        victim.say(&format!("still here {i}"));
+    }
+    for p in &nodes {
+        for i in 0..5 {
+            p.expect_line(&format!("victim: still here {i}"), T);
+        }
+    }
+    std::thread::sleep(LOST_AFTER);
+    victim.say("and still");
+    for p in &nodes {
+        p.expect_line("victim: and still", T);
+        assert_eq!(p.count("*** victim lost connection"), 0, "{}", p.name);
+    }
+}
+
+#[test]
+fn numbers_far_ahead_in_a_victims_name_do_not_silence_it() {
+    // The attack as it was found: 10^12 ahead, 2 apart.
+    let base = clock_us() + 1_000_000_000_000;
+    victim_is_heard_despite(|k| base + 2 * k);
+}
+
+#[test]
+fn numbers_walking_ahead_in_a_victims_name_do_not_silence_it() {
+    // Each as far above the last as a node takes, and near enough to the
+    // clock: believed one by one, they are given up when they overflow.
+    let base = clock_us();
+    victim_is_heard_despite(|k| base + 10_000_000 + k * ((1 << 20) - 1));
+}
+
+#[test]
+fn a_chat_line_dated_more_than_an_hour_ahead_is_not_shown() {
+    let alice = Peer::start("alice");
+    let hand = Hand::connect(&alice, "mallory");
+    let now_ms = clock_us() / 1000;
+    let ahead = now_ms + 2 * 3_600_000;
+    let id = &hand.id;
+    hand.send(&format!("MSG 32 {id}:1 {ahead} mallory from the future"));
+    hand.send(&format!("MSG 32 {id}:2 {now_ms} mallory from now"));
+    alice.expect_line("mallory: from now", T);
+    assert_eq!(alice.count("mallory: from the future"), 0);
+}
+
+/// Resident memory of a process, in bytes.
+fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+#[test]
+fn a_hundred_have_frames_cost_one_history() {
+    // A full history: 8 MiB in lines of 40 KB.
+    let alice = Peer::start("alice");
+    let line = "x".repeat(40_000);
+    for i in 0..210 {
+        alice.say(&format!("{i} {line}"));
+    }
+    alice.wait_until(T, "the last long line", |ls| {
+        ls.iter().any(|l| l.starts_with("alice: 209 "))
+    });
+    // Old enough to be replayed as history.
+    std::thread::sleep(Duration::from_millis(2500));
+    let before = rss(alice.pid());
+    let hand = Hand::connect(&alice, "mallory");
+    hand.send("HAVE");
+    // The one answer comes whole; the repeats add nothing.
+    let mut got = 0;
+    for _ in 0..20 {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = hand.received("HIST ").len();
+        if now == got && got > 0 {
+            break;
+        }
+        got = now;
+    }
+    assert!(got >= 150, "the history came: {got} lines");
+    for _ in 0..99 {
+        hand.send("HAVE");
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hand.received("HIST ").len(), got, "answered once");
+    let grown = rss(alice.pid()).saturating_sub(before);
+    assert!(grown < 64 << 20, "RSS grew by {} MiB", grown >> 20);
+    // And the node still chats.
+    let bob = Peer::join("bob", &alice);
+    bob.say("still fine");
+    alice.expect_line("bob: still fine", T);
+}
