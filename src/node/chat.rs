@@ -83,7 +83,10 @@ impl Shared {
             true => Path::Direct,
             false => Path::Relayed,
         };
-        if !state.seen.insert_from(p.id, path, now) {
+        let st = &mut *state;
+        let (seen, roster, peers) = (&mut st.seen, &st.roster, &st.peers);
+        let kept = |o: NodeId| roster.is_online(o) || peers.get(&o).is_some();
+        if !seen.insert_keeping(p.id, path, now, kept) {
             return Waits::default();
         }
         let mut waits = Waits::default();
@@ -336,7 +339,9 @@ impl ChatBatch<'_> {
             true => Path::Direct,
             false => Path::Relayed,
         };
-        if !state.seen.insert_from(chat.id, path, now) {
+        let (seen, roster, peers) = (&mut state.seen, &state.roster, &state.peers);
+        let kept = |o: NodeId| roster.is_online(o) || peers.get(&o).is_some();
+        if !seen.insert_keeping(chat.id, path, now, kept) {
             return;
         }
         let tagged = if chat.history {

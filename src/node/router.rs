@@ -46,7 +46,8 @@ const HISTORY_BYTES: usize = 8 << 20;
 /// How long a message id is remembered. History older than half of it is
 /// not replayed, so a replay never outlives the receiver's memory of it.
 const SEEN_TTL: Duration = Duration::from_secs(3600);
-const SEEN_ORIGINS: usize = 4096;
+/// Origins the seen-cache remembers: as many as the roster's users.
+const SEEN_ORIGINS: usize = super::roster::MAX_MEMBERS;
 /// A replayed message younger than this is still news: it goes out as it
 /// would be passed on, not marked as history (see [`resend`]).
 pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);

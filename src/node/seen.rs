@@ -225,6 +225,20 @@ impl SeenCache {
     /// Records `id`, which came by `path`; true if it is new and
     /// plausible, and should be handled.
     pub fn insert_from(&mut self, id: MsgId, path: Path, now: Instant) -> bool {
+        self.insert_keeping(id, path, now, |_| false)
+    }
+
+    /// [`insert_from`](Self::insert_from), where making room for a new
+    /// origin never forgets one that `keep` names (a peer, an online
+    /// user) while another can go: made-up origins must not push real
+    /// ones out, or their messages would be shown again.
+    pub fn insert_keeping(
+        &mut self,
+        id: MsgId,
+        path: Path,
+        now: Instant,
+        keep: impl Fn(NodeId) -> bool,
+    ) -> bool {
         if let Some(w) = self.origins.get_mut(&id.origin) {
             // The same `now` as the last message's, in a batch: no
             // subtraction needed.
@@ -239,7 +253,7 @@ impl SeenCache {
             return false;
         }
         if self.origins.len() >= self.max_origins {
-            self.evict(now);
+            self.evict(now, keep);
         }
         let mut seen = Seen::new(id.seq, now);
         if path == Path::Direct {
@@ -257,18 +271,21 @@ impl SeenCache {
         }
     }
 
-    /// Drops expired origins, and if none had expired, the least recently used.
-    fn evict(&mut self, now: Instant) {
+    /// Drops expired origins, and if none had expired, the least recently
+    /// used of those `keep` does not name, or of all if it names every one.
+    fn evict(&mut self, now: Instant, keep: impl Fn(NodeId) -> bool) {
         let ttl = self.ttl;
         self.origins
             .retain(|_, w| now.duration_since(w.last_used) < ttl);
         if self.origins.len() >= self.max_origins {
-            let oldest = self
-                .origins
-                .iter()
-                .min_by_key(|(_, w)| w.last_used)
-                .map(|(id, _)| *id);
-            if let Some(id) = oldest {
+            let oldest = |kept: bool| {
+                self.origins
+                    .iter()
+                    .filter(|(id, _)| kept || !keep(**id))
+                    .min_by_key(|(_, w)| w.last_used)
+                    .map(|(id, _)| *id)
+            };
+            if let Some(id) = oldest(false).or_else(|| oldest(true)) {
                 self.origins.remove(&id);
             }
         }
@@ -439,6 +456,20 @@ mod tests {
         }
         // The most recent origins are still remembered.
         assert!(!c.insert(id(9, 1), t0 + Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn made_up_origins_never_push_out_a_kept_one() {
+        let t0 = Instant::now();
+        let mut c = SeenCache::new(3, Duration::from_secs(60));
+        let member = |o: NodeId| o == NodeId(1);
+        c.insert(id(1, 1), t0);
+        for o in 100..200 {
+            let later = t0 + Duration::from_millis(o);
+            c.insert_keeping(id(o, 1), Path::Relayed, later, member);
+            assert!(c.origins() <= 3);
+        }
+        assert!(!c.insert(id(1, 1), t0), "the member's message is still seen");
     }
 
     #[test]
