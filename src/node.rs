@@ -10,6 +10,7 @@ mod broadcast;
 mod chat;
 mod connection;
 mod dial_book;
+mod dial_budget;
 mod dialer;
 mod discovery;
 mod frame_ring;
@@ -394,7 +395,7 @@ async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
                 if shared.is_quitting() {
                     continue;
                 }
-                let remote = SocketAddr::new(remote.ip().to_canonical(), remote.port());
+                let remote = canonical(remote);
                 let shared = shared.clone();
                 rt::spawn(async move {
                     let reader = stream.clone();
@@ -422,9 +423,39 @@ async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
     }
 }
 
+/// `addr` with an IPv4-mapped IPv6 address (a dual-stack listener's view
+/// of an IPv4 peer) written as IPv4; an IPv6 address keeps its interface,
+/// which a link-local one needs.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => addr,
+        },
+        SocketAddr::V4(_) => addr,
+    }
+}
+
 /// The size limit for a text the user types, given the fields around it.
 pub fn max_text_len(name: &str) -> usize {
     // MSG <ttl> <16 hex>:<seq> <time> <name> <text>, with the widest numbers.
     let overhead = "MSG 255 ".len() + 16 + 1 + 20 + 1 + 20 + 1 + name.len() + 1;
     MAX_BODY - overhead
+}
+
+#[cfg(test)]
+mod tests {
+    use super::canonical;
+    use std::net::SocketAddr;
+
+    #[test]
+    fn canonical_addresses_unmap_ipv4_and_keep_an_ipv6_interface() {
+        let mapped: SocketAddr = "[::ffff:10.0.0.1]:4000".parse().unwrap();
+        assert_eq!(canonical(mapped), "10.0.0.1:4000".parse().unwrap());
+        let link_local: SocketAddr = "[fe80::1%7]:4000".parse().unwrap();
+        let SocketAddr::V6(kept) = canonical(link_local) else {
+            panic!("an IPv6 address stays one")
+        };
+        assert_eq!(kept.scope_id(), 7);
+    }
 }

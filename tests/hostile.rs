@@ -153,3 +153,38 @@ fn a_hundred_have_frames_cost_one_history() {
     bob.say("still fine");
     alice.expect_line("bob: still fine", T);
 }
+
+/// The lines of `node`'s debug log that say it dialed one of the made-up
+/// addresses (mallory's own, port 1, is dialed again once its link times
+/// out, as any lost peer's is).
+fn dials(node: &Peer) -> usize {
+    let log = node.stderr();
+    let dialing = log.lines().filter(|l| l.contains("dialing"));
+    dialing.filter(|l| !l.contains("addr=127.0.0.1:1 ")).count()
+}
+
+#[test]
+fn a_thousand_made_up_addresses_cost_a_few_dials_that_die_out() {
+    let mut command = std::process::Command::new(support::BIN);
+    command.args(["alice", "--no-discovery"]);
+    command.env("RUST_LOG", "p2pchat=debug");
+    let mut alice = Peer::spawn_command("alice", command);
+    let line = alice.wait_for_line(T, |l| l.contains("listening on "));
+    alice.port = support::listening_port(&line).unwrap();
+    let hand = Hand::connect(&alice, "mallory");
+    // Ports on this machine where nobody listens: each dial is refused.
+    let list: Vec<String> = (0..1000u64)
+        .map(|i| format!("{:016x}@127.0.0.1:{}", 0xdead_0000 + i, 2 + i))
+        .collect();
+    hand.send(&format!("PEERS {}", list.join(" ")));
+    std::thread::sleep(Duration::from_secs(15));
+    let early = dials(&alice);
+    // Eight new addresses from the frame, each tried three times at most.
+    assert!(
+        (1..=24).contains(&early),
+        "{early} dials:\n{}",
+        alice.stderr()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(dials(&alice), early, "still dialing");
+}

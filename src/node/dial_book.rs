@@ -4,6 +4,7 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
+use super::dial_budget::DialBudget;
 use super::peers::{PeerSet, HEAL_SURPLUS};
 use crate::protocol::NodeId;
 use std::net::SocketAddr;
@@ -16,17 +17,34 @@ pub(super) struct Known {
     retry_at: Instant,
     /// When the node was first heard of at this address.
     learned: Instant,
+    /// How this node learned of it.
+    source: Source,
 }
 
+/// How a node's address came to be known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// From a LAN announcement: anyone on the LAN may have sent it.
+    Discovery,
+    /// From a peer's list: the peer may be lying.
+    Exchange,
+    /// This node was linked to it there: the address is vouched for.
+    Linked,
+}
+
+/// Failed dials after which an address nobody vouched for is forgotten.
+pub const UNVERIFIED_FAILURES: u32 = 3;
+
 impl PeerSet {
-    /// Notes where node `id` accepts connections (from peer exchange).
+    /// Notes where node `id` accepts connections, learned from `source`.
     ///
     /// Peer exchange introduces two nodes to each other at once; if both
     /// dialed, one of the two connections would be dropped, with whatever was
     /// queued on it. So the node with the lower id dials a newcomer at once and
     /// the other waits [`Limits::defer`](super::peers::Limits::defer) before it tries.
-    /// Returns true if the address is new to the book.
-    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, now: Instant) -> bool {
+    /// An address this node was linked to is never replaced by one that
+    /// nobody vouched for. Returns true if the address is new to the book.
+    pub fn remember(&mut self, id: NodeId, addr: SocketAddr, source: Source, now: Instant) -> bool {
         let due = match self.me < id {
             true => now,
             false => now + self.limits.defer,
@@ -35,9 +53,12 @@ impl PeerSet {
             return false;
         }
         if let Some(k) = self.book.get_mut(&id) {
-            let changed = k.addr != addr && !self.peers.contains_key(&id);
+            let vouched = k.source == Source::Linked && source != Source::Linked;
+            let changed = k.addr != addr && !vouched && !self.peers.contains_key(&id);
             if changed {
-                *k = Known::new(addr, due, now);
+                // Known since then all the same (a node announces itself on
+                // IPv4 and IPv6 alike).
+                *k = Known::new(addr, source, due, k.learned);
             }
             return changed;
         }
@@ -54,16 +75,26 @@ impl PeerSet {
                 None => return false,
             };
         }
-        self.book.insert(id, Known::new(addr, due, now));
+        self.book.insert(id, Known::new(addr, source, due, now));
         true
     }
 
     /// Notes that node `id`, listening at `listen`, is now connected: its
     /// address works.
     pub(super) fn connected(&mut self, id: NodeId, listen: SocketAddr, now: Instant) {
-        self.remember(id, listen, now);
+        self.remember(id, listen, Source::Linked, now);
         if let Some(k) = self.book.get_mut(&id) {
             k.failures = 0;
+            k.source = Source::Linked;
+        }
+    }
+
+    /// Takes the dial budget for `k`'s address if nobody vouched for it;
+    /// false if there is none left now (see [`DialBudget`](super::dial_budget::DialBudget)).
+    fn afford(budget: &mut DialBudget, k: &Known, now: Instant) -> bool {
+        match k.source {
+            Source::Linked => true,
+            source => budget.take(k.addr, source == Source::Discovery, now),
         }
     }
 
@@ -89,18 +120,28 @@ impl PeerSet {
             0 if self.replacing() => 1,
             wanted => wanted,
         };
-        let mut due: Vec<(u32, u64, SocketAddr)> = Vec::new();
+        let mut due: Vec<(u32, u64, NodeId)> = Vec::new();
         for (id, k) in &self.book {
             if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
             {
-                due.push((k.failures, self.rng.next_u64(), k.addr));
+                due.push((k.failures, self.rng.next_u64(), *id));
             }
         }
         // Fresh addresses first, then those that failed least; among equals,
         // at random, or nodes that learned the same addresses would all dial
-        // the same few.
+        // the same few. Those nobody vouched for only while the budget lasts.
         due.sort_unstable();
-        let plan: Vec<SocketAddr> = due.iter().take(wanted).map(|d| d.2).collect();
+        let mut plan: Vec<SocketAddr> = Vec::new();
+        for (_, _, id) in due {
+            if plan.len() == wanted {
+                break;
+            }
+            if let Some(k) = self.book.get(&id) {
+                if Self::afford(&mut self.budget, k, now) {
+                    plan.push(k.addr);
+                }
+            }
+        }
         if busy >= self.limits.target {
             self.to_replace = self.to_replace.saturating_sub(plan.len() as u32);
         }
@@ -148,9 +189,15 @@ impl PeerSet {
         let room = self.peers.len() < self.limits.max + HEAL_SURPLUS;
         if room && self.healing.is_none() && !due.is_empty() {
             let (id, addr) = due[self.rng.below(due.len())];
-            self.dialing.insert(addr);
-            self.healing = Some(addr);
-            return Heal::Dial(id, addr);
+            let affordable = match self.book.get(&id) {
+                Some(k) => Self::afford(&mut self.budget, k, now),
+                None => false,
+            };
+            if affordable {
+                self.dialing.insert(addr);
+                self.healing = Some(addr);
+                return Heal::Dial(id, addr);
+            }
         }
         if apart.is_empty() {
             if let Some(id) = self.surplus(now) {
@@ -166,8 +213,11 @@ impl PeerSet {
     }
 
     /// Records how a dial ended; a failure backs the address off exponentially.
+    /// An address nobody vouched for is forgotten after
+    /// [`UNVERIFIED_FAILURES`].
     pub fn dial_done(&mut self, addr: SocketAddr, ok: bool, now: Instant) {
         self.dialing.remove(&addr);
+        self.budget.done(addr);
         if self.healing == Some(addr) {
             self.healing = None;
         }
@@ -183,16 +233,29 @@ impl PeerSet {
             k.failures += 1;
             let backoff = Duration::from_millis(250 << k.failures.min(8)).min(max_backoff);
             k.retry_at = now + backoff;
-            k.failures < max_failures
+            let most = match k.source {
+                Source::Linked => max_failures,
+                _ => max_failures.min(UNVERIFIED_FAILURES),
+            };
+            k.failures < most
         });
     }
 
-    /// When the next backed-off address becomes due, if any is waiting.
+    /// When the next address waiting can be dialed: its back-off over, and
+    /// the dial budget with room for it if it needs any. An address learned
+    /// by discovery waits for the discovery dial under way, whose end wakes
+    /// the dialer; so never a time that has passed already, or the dialer
+    /// would spin.
     pub fn next_retry(&self) -> Option<Instant> {
+        let room = self.budget.next_room();
         self.book
             .iter()
             .filter(|(id, k)| !self.peers.contains_key(id) && !self.dialing.contains(&k.addr))
-            .map(|(_, k)| k.retry_at)
+            .filter_map(|(_, k)| match k.source {
+                Source::Linked => Some(k.retry_at),
+                Source::Discovery if self.budget.discovery_busy() => None,
+                _ => Some(room.map_or(k.retry_at, |r| r.max(k.retry_at))),
+            })
             .min()
     }
 
@@ -210,12 +273,13 @@ impl PeerSet {
 }
 
 impl Known {
-    fn new(addr: SocketAddr, due: Instant, now: Instant) -> Self {
+    fn new(addr: SocketAddr, source: Source, due: Instant, now: Instant) -> Self {
         Known {
             addr,
             failures: 0,
             retry_at: due,
             learned: now,
+            source,
         }
     }
 }
@@ -244,9 +308,9 @@ mod tests {
         let now = Instant::now();
         let mut s = set(2, 8);
         for p in 101..=105 {
-            s.remember(NodeId(p), addr(p as u16), now);
+            s.remember(NodeId(p), addr(p as u16), Source::Exchange, now);
         }
-        s.remember(ME, addr(99), now); // never dial myself
+        s.remember(ME, addr(99), Source::Exchange, now); // never dial myself
         let plan = s.dial_plan(now);
         assert_eq!(plan.len(), 2);
         assert!(!plan.contains(&addr(99)));
@@ -271,7 +335,7 @@ mod tests {
                 .unwrap();
         }
         for p in 101..=110 {
-            s.remember(NodeId(p), addr(p as u16), t0);
+            s.remember(NodeId(p), addr(p as u16), Source::Exchange, t0);
         }
         assert!(!s.wants_more(), "above the target, nothing lost");
         assert!(s.dial_plan(t0).is_empty());
@@ -300,7 +364,7 @@ mod tests {
             .unwrap();
         s.admit(NodeId(2), peer(2, 2, true), Need::Needed, now)
             .unwrap();
-        s.remember(NodeId(101), addr(101), now);
+        s.remember(NodeId(101), addr(101), Source::Exchange, now);
         s.remove(NodeId(1), 1);
         assert!(s.wants_more());
         let plan = s.dial_plan(now);
@@ -318,7 +382,7 @@ mod tests {
         for _ in 0..30 {
             let mut s = set(1, 8);
             for p in 101..=110 {
-                s.remember(NodeId(p), addr(p as u16), now);
+                s.remember(NodeId(p), addr(p as u16), Source::Exchange, now);
             }
             first.extend(s.dial_plan(now));
         }
@@ -336,7 +400,7 @@ mod tests {
                 ..Limits::default()
             },
         );
-        s.remember(NodeId(101), addr(1), t0);
+        s.remember(NodeId(101), addr(1), Source::Exchange, t0);
         let mut now = t0;
         for _ in 0..3 {
             let plan = s.dial_plan(now);
@@ -352,8 +416,8 @@ mod tests {
     fn of_two_nodes_introduced_to_each_other_the_lower_id_dials_first() {
         let now = Instant::now();
         let mut s = set(4, 8);
-        s.remember(NodeId(60), addr(60), now); // higher than ME: dial now
-        s.remember(NodeId(40), addr(40), now); // lower: it will dial us
+        s.remember(NodeId(60), addr(60), Source::Exchange, now); // higher than ME: dial now
+        s.remember(NodeId(40), addr(40), Source::Exchange, now); // lower: it will dial us
         assert_eq!(s.dial_plan(now), [addr(60)]);
         let later = now + Limits::default().defer;
         assert_eq!(s.dial_plan(later), [addr(40)]);
@@ -367,8 +431,8 @@ mod tests {
             s.admit(NodeId(p), peer(p, p as u16, true), Need::Needed, t0)
                 .unwrap();
         }
-        s.remember(NodeId(101), addr(101), t0);
-        s.remember(NodeId(102), addr(102), t0);
+        s.remember(NodeId(101), addr(101), Source::Exchange, t0);
+        s.remember(NodeId(102), addr(102), Source::Exchange, t0);
         s
     }
 
@@ -409,7 +473,7 @@ mod tests {
         let Limits { settle, news, .. } = Limits::default();
         let mut s = settled(2, t0);
         let now = t0 + settle;
-        s.remember(NodeId(103), addr(103), now);
+        s.remember(NodeId(103), addr(103), Source::Exchange, now);
         let online = |id: NodeId| id != NodeId(103);
         assert_eq!(s.heal_plan(online, now), Heal::Nothing);
         assert_eq!(
@@ -436,7 +500,7 @@ mod tests {
             s.admit(id, healing, Need::Heal, now).unwrap();
         }
         assert_eq!(s.iter().count(), 6);
-        s.remember(NodeId(103), addr(103), t0);
+        s.remember(NodeId(103), addr(103), Source::Exchange, t0);
         let only_103_missing = |id: NodeId| id != NodeId(103);
         assert_eq!(
             s.heal_plan(only_103_missing, now),
@@ -474,10 +538,107 @@ mod tests {
     }
 
     #[test]
+    fn addresses_nobody_vouched_for_cost_the_budget_and_are_soon_forgotten() {
+        let t0 = Instant::now();
+        let mut s = set(8, 8);
+        for p in 1..=1000u16 {
+            s.remember(NodeId(1000 + u64::from(p)), addr(p), Source::Exchange, t0);
+        }
+        // However often the dialer asks, 60 dials a minute at most.
+        let mut dialed = 0;
+        let mut now = t0;
+        while now < t0 + Duration::from_secs(60) {
+            for a in s.dial_plan(now) {
+                dialed += 1;
+                s.dial_done(a, false, now);
+            }
+            now += Duration::from_millis(100);
+        }
+        assert_eq!(dialed, 60, "dials in a minute");
+        // Each is given up after a few failures.
+        let mut s = set(1, 8);
+        s.remember(NodeId(101), addr(1), Source::Exchange, t0);
+        let mut now = t0;
+        for _ in 0..UNVERIFIED_FAILURES {
+            let plan = s.dial_plan(now);
+            assert_eq!(plan, [addr(1)]);
+            s.dial_done(addr(1), false, now);
+            now = s.next_retry().unwrap_or(now);
+        }
+        assert!(s.next_retry().is_none(), "forgotten");
+    }
+
+    #[test]
+    fn discovery_dials_one_at_a_time_and_cannot_move_a_known_node() {
+        let t0 = Instant::now();
+        let mut s = set(4, 8);
+        s.remember(NodeId(101), addr(1), Source::Discovery, t0);
+        s.remember(NodeId(102), addr(2), Source::Discovery, t0);
+        s.remember(NodeId(103), addr(3), Source::Exchange, t0);
+        let plan = s.dial_plan(t0);
+        assert_eq!(
+            plan.len(),
+            2,
+            "one from discovery, one from a peer: {plan:?}"
+        );
+        assert!(plan.contains(&addr(3)));
+        let first = *plan.iter().find(|a| **a != addr(3)).unwrap();
+        s.dial_done(first, true, t0);
+        s.dial_done(addr(3), true, t0);
+        let (first_id, other) = match first == addr(1) {
+            true => (NodeId(101), addr(2)),
+            false => (NodeId(102), addr(1)),
+        };
+        s.admit(first_id, peer(1, first.port(), true), Need::Needed, t0)
+            .unwrap();
+        s.admit(NodeId(103), peer(2, 3, true), Need::Needed, t0)
+            .unwrap();
+        assert_eq!(s.dial_plan(t0), [other], "the next discovery dial");
+        // A node this one was linked to keeps its address.
+        s.connected(NodeId(104), addr(4), t0);
+        assert!(!s.remember(NodeId(104), addr(9), Source::Discovery, t0));
+        assert!(!s.remember(NodeId(104), addr(9), Source::Exchange, t0));
+        s.remember(NodeId(105), addr(5), Source::Discovery, t0);
+        assert!(
+            s.remember(NodeId(105), addr(8), Source::Exchange, t0),
+            "not linked: moved"
+        );
+    }
+
+    #[test]
+    fn an_address_the_budget_holds_back_is_not_due_again_at_once() {
+        // The dialer sleeps until next_retry: a time already past while
+        // the plan is empty would make it spin.
+        let t0 = Instant::now();
+        let mut s = set(4, 8);
+        s.remember(NodeId(101), addr(1), Source::Discovery, t0);
+        s.remember(NodeId(102), addr(2), Source::Discovery, t0);
+        assert_eq!(s.dial_plan(t0).len(), 1);
+        assert!(s.dial_plan(t0).is_empty());
+        assert_eq!(s.next_retry(), None, "woken when the dial ends");
+        let mut s = set(4, 8);
+        for p in 1..=61u16 {
+            s.remember(NodeId(100 + u64::from(p)), addr(p), Source::Exchange, t0);
+        }
+        let mut dialed = 0;
+        for _ in 0..20 {
+            for a in s.dial_plan(t0) {
+                dialed += 1;
+                s.dial_done(a, false, t0);
+            }
+        }
+        assert_eq!(dialed, 60);
+        assert!(s.dial_plan(t0).is_empty());
+        assert!(s
+            .next_retry()
+            .is_some_and(|at| at >= t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
     fn a_node_that_left_is_not_dialed_again() {
         let now = Instant::now();
         let mut s = set(4, 8);
-        s.remember(NodeId(101), addr(1), now);
+        s.remember(NodeId(101), addr(1), Source::Exchange, now);
         s.forget(NodeId(101));
         assert!(s.dial_plan(now).is_empty());
         assert!(s.next_retry().is_none());
@@ -489,7 +650,7 @@ mod tests {
         let mut s = set(4, 8);
         s.admit(NodeId(1), peer(1, 1, false), Need::Needed, Instant::now())
             .unwrap();
-        s.remember(NodeId(1), addr(1), now);
+        s.remember(NodeId(1), addr(1), Source::Exchange, now);
         assert!(s.dial_plan(now).is_empty());
         assert!(s.wants_more());
     }

@@ -135,7 +135,7 @@ where
         conn,
         name: hello.name.clone(),
         remote,
-        listen: SocketAddr::new(remote.ip().to_canonical(), hello.port),
+        listen: with_port(remote, hello.port),
         outbound,
         outbox: outbox.clone(),
         since: Instant::now(),
@@ -215,6 +215,14 @@ where
             HANDSHAKE_TIMEOUT.as_secs()
         )),
     }
+}
+
+/// `addr` with another port, its interface kept: an IPv6 link-local
+/// address means nothing without it.
+fn with_port(addr: SocketAddr, port: u16) -> SocketAddr {
+    let mut addr = addr;
+    addr.set_port(port);
+    addr
 }
 
 /// The peer's `HELLO`, copied out of the read buffer.

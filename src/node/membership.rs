@@ -2,7 +2,7 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
-use super::dial_book::Heal;
+use super::dial_book::{Heal, Source};
 use super::gather::{push, push_now};
 use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
@@ -12,6 +12,10 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
+
+/// New addresses taken from one `PEERS` frame, at most: an honest peer has
+/// at most its maximum of links to tell of.
+pub const NEW_PER_PEERS: usize = 8;
 
 impl Shared {
     /// Registers a handshaken peer and introduces it to the others: it gets
@@ -129,12 +133,21 @@ impl Shared {
         waits
     }
 
-    /// Remembers the addresses a peer shared, to dial them when needed.
+    /// Remembers the addresses a peer shared, to dial them when needed:
+    /// at most [`NEW_PER_PEERS`] new ones per frame, so that a made-up list
+    /// cannot fill the book.
     pub fn on_peers(&self, list: PeerList<'_>) {
         let now = Instant::now();
         let mut state = self.lock();
+        let mut new = 0;
         for (id, addr) in list.iter() {
-            state.peers.remember(id, addr, now);
+            if new == NEW_PER_PEERS {
+                tracing::debug!("PEERS: the rest of a long list ignored");
+                break;
+            }
+            if state.peers.remember(id, addr, Source::Exchange, now) {
+                new += 1;
+            }
         }
         if state.peers.wants_more() {
             self.wake_dialer();
@@ -151,7 +164,9 @@ impl Shared {
             tracing::trace!(node = %id, %addr, "announcement ignored: already a peer");
             return false;
         }
-        let new = state.peers.remember(id, addr, Instant::now());
+        let new = state
+            .peers
+            .remember(id, addr, Source::Discovery, Instant::now());
         match new {
             true => tracing::debug!(node = %id, %addr, "announcement: a new node of the room"),
             false => tracing::trace!(node = %id, %addr, "announcement ignored: address known"),

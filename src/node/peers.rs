@@ -5,6 +5,7 @@
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
 use super::dial_book::Known;
+use super::dial_budget::{self, DialBudget};
 use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
 use super::random::Rng;
@@ -161,6 +162,8 @@ pub struct PeerSet {
     pub(super) linked_since: Option<Instant>,
     /// The address of the healing dial under way, if any: one at a time.
     pub(super) healing: Option<SocketAddr>,
+    /// What dials to addresses nobody vouched for may still cost.
+    pub(super) budget: DialBudget,
 }
 
 /// Links a node takes beyond its maximum to heal a split (see
@@ -206,6 +209,7 @@ impl PeerSet {
             rng: Rng::default(),
             linked_since: None,
             healing: None,
+            budget: DialBudget::new(dial_budget::PER_MINUTE),
         }
     }
 

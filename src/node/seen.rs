@@ -469,7 +469,10 @@ mod tests {
             c.insert_keeping(id(o, 1), Path::Relayed, later, member);
             assert!(c.origins() <= 3);
         }
-        assert!(!c.insert(id(1, 1), t0), "the member's message is still seen");
+        assert!(
+            !c.insert(id(1, 1), t0),
+            "the member's message is still seen"
+        );
     }
 
     #[test]
