@@ -11,6 +11,7 @@ use crate::node::short_id;
 use crate::protocol::KeptChat;
 use crate::sanitize::push_sanitized;
 use std::io::{self, IoSlice, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -49,6 +50,8 @@ pub struct Display {
     /// freed buffer of tens of KiB goes back to the system, and the next
     /// one is faulted in again page by page as lines fill it.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// Notices dropped while the queue was full, to say so once it is not.
+    dropped: AtomicU64,
 }
 
 impl Display {
@@ -57,6 +60,7 @@ impl Display {
             text: Queue::new(QUEUE_BYTES),
             style,
             spare: Mutex::new(Vec::new()),
+            dropped: AtomicU64::new(0),
         })
     }
 
@@ -103,9 +107,26 @@ impl Display {
         self.text.push_then_full(text, len)
     }
 
-    /// Shows one event.
+    /// Shows one event, without waiting. Chat lines come through
+    /// [`queue`](Self::queue), whose producers wait when the terminal falls
+    /// behind; what comes here does not wait, so while the queue is full it
+    /// is dropped and counted instead, and the count shown once there is
+    /// room: a stalled terminal must not make memory grow.
     pub fn show(&self, event: &Event<'_>) {
+        if self.text.bytes() >= QUEUE_BYTES {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut text = Vec::new();
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            let what = match dropped {
+                1 => "1 notice".to_string(),
+                n => format!("{n} notices"),
+            };
+            let note = format!("{what} not shown: the terminal was not keeping up");
+            self.format(&Event::Notice(&note), &mut text);
+        }
         self.format(event, &mut text);
         self.queue(text);
     }
@@ -462,6 +483,30 @@ mod tests {
         assert_eq!(l, "bob: ^[[2J^Gboom\n");
         let n = shown(&Event::Notice("x\u{1b}]0;t\u{7}"), Style::default());
         assert_eq!(n, "*** x^[]0;t^G\n");
+    }
+
+    #[test]
+    fn notices_for_a_stalled_terminal_are_counted_not_queued() {
+        let display = Display::new(Style::default());
+        // Nothing prints: the queue fills with the first notices.
+        let long = "n".repeat(1000);
+        for _ in 0..1_000_000 {
+            display.show(&Event::Notice(&long));
+        }
+        let held = display.text.bytes();
+        assert!(held < QUEUE_BYTES + 2000, "{held} bytes held");
+        // Once the terminal has taken them, the count comes first.
+        let mut taken = Vec::new();
+        crate::rt::block_on(display.text.pop_batch(usize::MAX, &mut taken));
+        display.show(&Event::Notice("next"));
+        let mut next = Vec::new();
+        crate::rt::block_on(display.text.pop_batch(usize::MAX, &mut next));
+        let text = String::from_utf8(next.concat()).unwrap();
+        let dropped = 1_000_000 - taken.len();
+        assert_eq!(
+            text,
+            format!("*** {dropped} notices not shown: the terminal was not keeping up\n*** next\n")
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ struct Args {
 
 fn main() {
     let args: Args = argh::from_env();
+    raise_open_file_limit();
     if let Err(e) = validate_name(&args.name) {
         eprintln!("p2pchat: {e}");
         std::process::exit(2);
@@ -125,6 +126,25 @@ fn main() {
         timestamps: args.timestamps,
     };
     std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
+}
+
+/// Raises the soft limit on open files to the hard limit: every link and
+/// every connection in its handshake holds one, and a flood of them should
+/// meet the node's own bounds, not the system's default of 1,024.
+fn raise_open_file_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            // Failing leaves the limit as it was, which still works.
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
 }
 
 /// The default limits, with at most `max_peers` links if given.

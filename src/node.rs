@@ -6,6 +6,7 @@
 
 pub mod queue;
 
+mod accept;
 mod broadcast;
 mod chat;
 mod connection;
@@ -21,6 +22,7 @@ mod history;
 mod id_hash;
 mod membership;
 mod peers;
+mod pending;
 mod presence;
 mod random;
 mod recent;
@@ -184,7 +186,7 @@ impl Node {
             wake_tree,
             tasks,
         ));
-        rt::spawn(accept_loop(shared.clone(), listener));
+        rt::spawn(accept::run(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
         rt::spawn(broadcast::run(shared.clone(), wake_tree_rx));
@@ -340,6 +342,20 @@ impl Node {
         list
     }
 
+    /// What `:peers` says besides the peers: connections in their
+    /// handshake, and those refused lately, summed per address.
+    pub fn connection_notes(&self) -> Vec<String> {
+        let pending = self.shared.pending();
+        let mut notes = Vec::new();
+        match pending.len() {
+            0 => {}
+            1 => notes.push("1 connection in its handshake".to_string()),
+            n => notes.push(format!("{n} connections in their handshake")),
+        }
+        notes.extend(pending.summary(std::time::Instant::now()));
+        notes
+    }
+
     /// The users online in the whole network, as shown (equal names tagged).
     pub fn who(&self) -> Vec<String> {
         let state = self.shared.lock();
@@ -388,74 +404,9 @@ async fn listen(bind: Option<IpAddr>, port: u16) -> Result<rt::Listener, StartEr
     }
 }
 
-async fn accept_loop(shared: Arc<Shared>, listener: rt::Listener) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, remote)) => {
-                if shared.is_quitting() {
-                    continue;
-                }
-                let remote = canonical(remote);
-                let shared = shared.clone();
-                rt::spawn(async move {
-                    let reader = stream.clone();
-                    match handshake::handshake(&shared, reader, stream, remote, false, false).await
-                    {
-                        Ok(session) => session.serve().await,
-                        Err(failed) => {
-                            tracing::debug!(%remote, "refused a connection: {}", failed.reason);
-                            if !failed.routine {
-                                shared.notice(format!(
-                                    "refused a connection from {remote}: {}",
-                                    failed.reason
-                                ));
-                            }
-                        }
-                    }
-                });
-            }
-            Err(e) => {
-                // Out of file descriptors, most likely: pause rather than spin.
-                shared.notice(format!("could not accept a connection: {e}"));
-                rt::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    }
-}
-
-/// `addr` with an IPv4-mapped IPv6 address (a dual-stack listener's view
-/// of an IPv4 peer) written as IPv4; an IPv6 address keeps its interface,
-/// which a link-local one needs.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr {
-        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
-            None => addr,
-        },
-        SocketAddr::V4(_) => addr,
-    }
-}
-
 /// The size limit for a text the user types, given the fields around it.
 pub fn max_text_len(name: &str) -> usize {
     // MSG <ttl> <16 hex>:<seq> <time> <name> <text>, with the widest numbers.
     let overhead = "MSG 255 ".len() + 16 + 1 + 20 + 1 + 20 + 1 + name.len() + 1;
     MAX_BODY - overhead
-}
-
-#[cfg(test)]
-mod tests {
-    use super::canonical;
-    use std::net::SocketAddr;
-
-    #[test]
-    fn canonical_addresses_unmap_ipv4_and_keep_an_ipv6_interface() {
-        let mapped: SocketAddr = "[::ffff:10.0.0.1]:4000".parse().unwrap();
-        assert_eq!(canonical(mapped), "10.0.0.1:4000".parse().unwrap());
-        let link_local: SocketAddr = "[fe80::1%7]:4000".parse().unwrap();
-        let SocketAddr::V6(kept) = canonical(link_local) else {
-            panic!("an IPv6 address stays one")
-        };
-        assert_eq!(kept.scope_id(), 7);
-    }
 }

@@ -212,6 +212,9 @@ fn show_peers(node: &Node) {
         };
         node.notice(format!("  {} {} ({how}, {key})", p.name, p.remote));
     }
+    for line in node.connection_notes() {
+        node.notice(line);
+    }
 }
 
 #[cfg(test)]

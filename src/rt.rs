@@ -61,7 +61,9 @@ pub struct Listener(async_std::net::TcpListener);
 
 impl Listener {
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        async_std::net::TcpListener::bind(addr).await.map(Listener)
+        let listener = async_std::net::TcpListener::bind(addr).await?;
+        defer_accept(&listener);
+        Ok(Listener(listener))
     }
 
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
@@ -73,6 +75,32 @@ impl Listener {
         set_up(&stream)?;
         Ok((stream, addr))
     }
+}
+
+/// Asks the kernel to hand over a connection only once its first bytes
+/// have come (Linux's `TCP_DEFER_ACCEPT`): a p2pchat peer speaks first,
+/// and connections that never speak then cost the node nothing until the
+/// kernel gives up waiting. Elsewhere, or if refused, connections come as
+/// usual, and the accept loop's own bounds apply.
+fn defer_accept(listener: &async_std::net::TcpListener) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let seconds: libc::c_int = 1;
+        // SAFETY: setsockopt reads `seconds`, of the size given, from a
+        // live socket's descriptor.
+        unsafe {
+            libc::setsockopt(
+                listener.as_raw_fd(),
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&seconds as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            );
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = listener;
 }
 
 /// Opens a TCP connection.

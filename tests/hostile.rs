@@ -188,3 +188,126 @@ fn a_thousand_made_up_addresses_cost_a_few_dials_that_die_out() {
     std::thread::sleep(Duration::from_secs(5));
     assert_eq!(dials(&alice), early, "still dialing");
 }
+
+/// Lets the test process hold `n` sockets at once.
+fn allow_open_files(n: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write the struct given.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+        if limit.rlim_cur < n {
+            limit.rlim_cur = n.min(limit.rlim_max);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// How long `joiner`, joining `node`, takes until `node` shows it linked.
+fn join_time(node: &Peer, name: &str) -> (Peer, Duration) {
+    let started = std::time::Instant::now();
+    let joiner = Peer::join(name, node);
+    let linked = format!("*** connected to {name} ");
+    while !node.lines().iter().any(|l| l.starts_with(&linked)) {
+        assert!(
+            started.elapsed() < T,
+            "{name} never got in:\n{}\n{}",
+            joiner.lines().join("\n"),
+            joiner.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (joiner, started.elapsed())
+}
+
+/// A newcomer gets in while connections that never speak hold the node's
+/// handshake slots, and the node's own dials go through.
+fn newcomers_get_in_despite(
+    attack: impl FnOnce(u16, std::sync::Arc<std::sync::atomic::AtomicBool>),
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let alice = Peer::start("alice");
+    let stop = Arc::new(AtomicBool::new(false));
+    attack(alice.port, stop.clone());
+    std::thread::sleep(Duration::from_secs(2));
+    let (bob, took) = join_time(&alice, "bob");
+    eprintln!("bob joined in {took:?} under attack");
+    assert!(took < Duration::from_secs(6), "bob took {took:?}");
+    // carol joins bob; alice hears of her from bob and dials her.
+    let carol = Peer::join("carol", &bob);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to carol "));
+    carol.say("got through");
+    alice.expect_line("carol: got through", T);
+    stop.store(true, Ordering::SeqCst);
+}
+
+#[test]
+fn sixty_four_silent_connections_reopened_as_they_close_lock_nobody_out() {
+    newcomers_get_in_despite(|port, stop| {
+        for _ in 0..64 {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+                        continue;
+                    };
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut buf = [0u8; 64];
+                    let _ = std::io::Read::read(&mut s, &mut buf);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn two_thousand_idle_connections_lock_nobody_out() {
+    allow_open_files(4096);
+    newcomers_get_in_despite(|port, stop| {
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for _ in 0..2000 {
+                if let Ok(s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                    held.push(s);
+                }
+            }
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+    });
+}
+
+#[test]
+fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    use std::os::unix::process::CommandExt;
+    let mut command = std::process::Command::new(support::BIN);
+    command.args(["alice", "--no-discovery"]);
+    // Started with the usual soft limit, below the hard one.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let mut limit = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit);
+            limit.rlim_cur = limit.rlim_max.min(256);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            Ok(())
+        });
+    }
+    let alice = Peer::spawn_command("alice", command);
+    alice.wait_for_line(T, |l| l.contains("listening on "));
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", alice.pid())).unwrap();
+    let files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let words: Vec<&str> = files.split_whitespace().collect();
+    // Max open files  SOFT  HARD  files
+    assert_eq!(words[3], words[4], "{files}");
+}

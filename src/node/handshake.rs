@@ -19,17 +19,6 @@ use std::time::{Duration, Instant};
 
 /// A peer has this long to complete the handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Connections allowed in the handshake at once; more are closed at once.
-const MAX_HANDSHAKES: usize = 64;
-
-/// Counts a connection as handshaking for as long as it lives.
-struct HandshakeSlot<'a>(&'a Shared);
-
-impl Drop for HandshakeSlot<'_> {
-    fn drop(&mut self) {
-        self.0.handshakes.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Why a connection did not become a session.
 pub(super) struct Failed {
@@ -69,11 +58,6 @@ where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    if shared.handshakes.fetch_add(1, Ordering::SeqCst) >= MAX_HANDSHAKES {
-        shared.handshakes.fetch_sub(1, Ordering::SeqCst);
-        return Err(String::from("too many connections are in their handshake").into());
-    }
-    let _slot = HandshakeSlot(shared);
     let task = shared.task_token();
     let (reader, writer, peer_key) = secure_link(shared, reader, writer, outbound).await?;
     let mut reader = FrameReader::over(reader);

@@ -15,6 +15,7 @@
 use super::gather::Gathered;
 use super::history::History;
 use super::peers::{Frame, Limits, PeerSet};
+use super::pending::Pending;
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::Roster;
@@ -27,7 +28,7 @@ use crate::rt;
 use crate::secure::Identity;
 use futures::channel::mpsc;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,7 +83,8 @@ pub(super) struct Shared {
     /// Starts the tree's ticks when there is something to announce or ask.
     pub(super) wake_tree: mpsc::Sender<()>,
     pub next_conn: AtomicU64,
-    pub handshakes: AtomicUsize,
+    /// Inbound connections in their handshake, and those turned away.
+    pending: Mutex<Pending>,
     pub quitting: AtomicBool,
     /// Set by the first connection ever admitted.
     pub(super) connected_once: AtomicBool,
@@ -262,7 +264,7 @@ impl Shared {
             wake_dialer,
             wake_tree,
             next_conn: AtomicU64::new(1),
-            handshakes: AtomicUsize::new(0),
+            pending: Mutex::new(Pending::default()),
             quitting: AtomicBool::new(false),
             connected_once: AtomicBool::new(false),
             tasks: Mutex::new(Some(tasks)),
@@ -272,6 +274,11 @@ impl Shared {
     pub fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock; recover rather than cascade.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The inbound connections in their handshake, and those turned away.
+    pub fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn notice(&self, text: String) {

@@ -47,6 +47,41 @@ impl Peer {
         Peer::spawn(name, &[])
     }
 
+    /// Starts a new chat whose node logs at the debug level
+    /// (`RUST_LOG=p2pchat=debug`) to standard error, for tests of what a
+    /// node refuses: that goes to the log, not the chat.
+    pub fn start_logged(name: &str) -> Peer {
+        let mut command = Command::new(BIN);
+        command.arg(name).arg("--no-discovery");
+        command.env("RUST_LOG", "p2pchat=debug");
+        let mut peer = Peer::spawn_command(name, command);
+        let line = peer.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on "));
+        peer.port = listening_port(&line).unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
+        peer
+    }
+
+    /// Waits for a line of standard error (the log) that `pred` accepts.
+    pub fn wait_for_log(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut lines = self.stderr.lines.lock().unwrap();
+        loop {
+            if let Some(l) = lines.iter().find(|l| pred(l)) {
+                return l.clone();
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                let all = lines.join("\n");
+                drop(lines);
+                panic!(
+                    "{}: timed out after {timeout:?} waiting for a log line\n--- stderr:\n{all}",
+                    self.name
+                );
+            }
+            let wait = (deadline - now).min(Duration::from_millis(50));
+            lines = self.stderr.changed.wait_timeout(lines, wait).unwrap().0;
+        }
+    }
+
     /// Joins the chat through `via`.
     pub fn join(name: &str, via: &Peer) -> Peer {
         Peer::spawn(name, &["127.0.0.1", &via.port.to_string()])
