@@ -311,3 +311,48 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     // Max open files  SOFT  HARD  files
     assert_eq!(words[3], words[4], "{files}");
 }
+
+/// The largest delay of `lines` sent one at a time by `from`, each timed
+/// until `to` shows it.
+fn worst_delay(from: &Peer, to: &Peer, lines: &[String]) -> Duration {
+    let mut worst = Duration::ZERO;
+    for line in lines {
+        let started = std::time::Instant::now();
+        from.say(line);
+        to.expect_line(&format!("{}: {line}", from.name), T);
+        worst = worst.max(started.elapsed());
+    }
+    worst
+}
+
+#[test]
+fn a_flood_of_graft_frames_costs_little_and_delays_nobody() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    // Recent messages of alice's to ask for, again and again.
+    for i in 0..500 {
+        alice.say(&format!("recent {i} {}", "r".repeat(200)));
+    }
+    bob.expect_line(&format!("alice: recent 499 {}", "r".repeat(200)), T);
+    let origin = node_id(&alice);
+    let hand = Hand::connect(&alice, "mallory");
+    let flood = std::thread::spawn(move || {
+        for _ in 0..40_000 {
+            hand.send(&format!("GRAFT {origin}:0-{}", u64::MAX));
+        }
+        hand
+    });
+    let lines: Vec<String> = (0..20).map(|i| format!("honest {i}")).collect();
+    let worst = worst_delay(&bob, &alice, &lines);
+    let hand = flood.join().unwrap();
+    eprintln!("worst delay of an honest line during the flood: {worst:?}");
+    assert!(worst < Duration::from_millis(1500), "{worst:?}");
+    // What was resent in answer is bounded by the link's allowance (the
+    // recent cache's size, 3.5 MiB, per 10 s), not by the number of
+    // requests; every request costs 16 KiB of it before any work.
+    std::thread::sleep(Duration::from_millis(500));
+    let frames = [hand.received("MSG "), hand.received("HIST ")].concat();
+    let resent: usize = frames.iter().map(String::len).sum();
+    assert!(resent <= (3 << 20) + (1 << 19), "{resent} bytes resent");
+}

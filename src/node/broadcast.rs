@@ -15,6 +15,11 @@ use crate::protocol::{self, EncodeError, IdList, IdRange, MsgId, NodeId, RangeLi
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
+
+/// What one `GRAFT` costs of its link's resend allowance before any work:
+/// an honest node asks rarely (a link closed, an announcement unanswered),
+/// so a peer that asks thousands of times runs out at once.
+pub const GRAFT_COST: usize = 16 << 10;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -276,6 +281,7 @@ impl Shared {
 
     /// Peer `from` asks for these messages, and for their origins' messages
     /// whole from now on.
+    /// Each request costs [`GRAFT_COST`] of the link's resend allowance.
     pub fn on_graft(&self, from: Via, ranges: RangeList<'_>) -> Waits {
         let now = Instant::now();
         let mut guard = self.lock();
@@ -288,8 +294,15 @@ impl Shared {
         for range in &ranges {
             peer.link.grafted_by_peer(range.origin);
         }
-        let mut allowance = peer.link.resend_allowance(now);
-        for (frame, age) in state.recent.get(&ranges, now) {
+        // A request costs a share of the link's allowance before any work:
+        // looking through the recent messages is work even when it finds
+        // nothing. Copies stop where the allowance does.
+        let Some(mut allowance) = peer.link.resend_allowance(now).checked_sub(GRAFT_COST) else {
+            tracing::debug!(node = %from.peer, "GRAFT ignored: its link's allowance is spent");
+            return waits;
+        };
+        peer.link.resent(GRAFT_COST);
+        for (frame, age) in state.recent.get(&ranges, now, allowance) {
             // As with history (§5.5).
             let Some(frame) = resend(frame, age, self.id) else {
                 continue;

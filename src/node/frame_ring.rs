@@ -155,12 +155,22 @@ impl<M: Copy> FrameRing<M> {
     }
 
     /// Copies of the frames whose notes `wanted` picks, oldest first, each
-    /// with what `wanted` made of its note.
-    pub fn copies<T>(&self, mut wanted: impl FnMut(M) -> Option<T>) -> Vec<(Frame, T)> {
+    /// with what `wanted` made of its note, up to `max_bytes` of them: the
+    /// copying stops at the first frame that would pass it.
+    pub fn copies<T>(
+        &self,
+        max_bytes: usize,
+        mut wanted: impl FnMut(M) -> Option<T>,
+    ) -> Vec<(Frame, T)> {
         let mut at = self.head;
         let mut found = Vec::new();
+        let mut left = max_bytes;
         for &(note, len) in &self.entries {
             if let Some(made) = wanted(note) {
+                let Some(rest) = left.checked_sub(len) else {
+                    break;
+                };
+                left = rest;
                 let frame = match self.slices(at, len) {
                     (whole, []) => Frame::copy_from_slice(whole),
                     (a, b) => Frame::from([a, b].concat()),
@@ -230,7 +240,7 @@ mod tests {
             prop_assert_eq!(ring.bytes(), model.iter().map(|(_, f)| f.len()).sum::<usize>());
             let odd = |k: usize| (k % 2 == 1).then_some(k);
             let got: Vec<(Vec<u8>, usize)> =
-                ring.copies(odd).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
+                ring.copies(usize::MAX, odd).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
             let want: Vec<(Vec<u8>, usize)> =
                 model.into_iter().filter(|(k, _)| k % 2 == 1).map(|(k, f)| (f, k)).collect();
             prop_assert_eq!(got, want);

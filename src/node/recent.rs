@@ -53,10 +53,15 @@ impl Recent {
     }
 
     /// Copies of the frames held of `ranges`, in the order they came, each
-    /// with its age.
-    pub fn get(&self, ranges: &[IdRange], now: Instant) -> Vec<(Frame, Duration)> {
+    /// with its age, up to `max_bytes` of them.
+    pub fn get(
+        &self,
+        ranges: &[IdRange],
+        now: Instant,
+        max_bytes: usize,
+    ) -> Vec<(Frame, Duration)> {
         let wanted = Wanted::new(ranges);
-        self.ring.copies(|(id, at)| {
+        self.ring.copies(max_bytes, |(id, at)| {
             wanted
                 .contains(&id)
                 .then(|| now.saturating_duration_since(at))
@@ -130,6 +135,18 @@ mod tests {
     }
 
     #[test]
+    fn copies_stop_at_the_byte_budget() {
+        let now = Instant::now();
+        let mut r = Recent::new(1 << 20, Duration::from_secs(60));
+        for seq in 1..=10 {
+            r.insert(id(seq), &frame(100), now);
+        }
+        let got = r.get(&[range(1, 10)], now, 350);
+        assert_eq!(got.len(), 3, "three frames of 100 bytes fit in 350");
+        assert!(r.get(&[range(1, 10)], now, 99).is_empty());
+    }
+
+    #[test]
     fn ranges_give_the_frames_held_in_the_order_they_came() {
         let now = Instant::now();
         let mut r = Recent::new(1000, Duration::from_secs(10));
@@ -137,14 +154,18 @@ mod tests {
             r.insert(id(seq), &frame(seq as usize), now);
         }
         let lens: Vec<usize> = r
-            .get(&[range(2, 5)], now)
+            .get(&[range(2, 5)], now, usize::MAX)
             .iter()
             .map(|(f, _)| f.len())
             .collect();
         assert_eq!(lens, [3, 2, 5]);
-        assert!(r.get(&[range(6, u64::MAX)], now).is_empty());
+        assert!(r.get(&[range(6, u64::MAX)], now, usize::MAX).is_empty());
         let many = [range(5, 5), range(1, 1), range(0, 1), range(9, 20)];
-        let lens: Vec<usize> = r.get(&many, now).iter().map(|(f, _)| f.len()).collect();
+        let lens: Vec<usize> = r
+            .get(&many, now, usize::MAX)
+            .iter()
+            .map(|(f, _)| f.len())
+            .collect();
         assert_eq!(lens, [1, 5], "overlapping and unsorted ranges");
     }
 
@@ -157,12 +178,15 @@ mod tests {
         }
         assert_eq!(r.len(), 3);
         let kept: Vec<usize> = r
-            .get(&[range(0, 9)], now)
+            .get(&[range(0, 9)], now, usize::MAX)
             .iter()
             .map(|(f, _)| f.len())
             .collect();
         assert_eq!(kept.len(), 3);
-        assert!(r.get(&[range(0, 6)], now).is_empty(), "the oldest are gone");
+        assert!(
+            r.get(&[range(0, 6)], now, usize::MAX).is_empty(),
+            "the oldest are gone"
+        );
     }
 
     proptest::proptest! {
@@ -187,7 +211,7 @@ mod tests {
                 }
             }
             let got: Vec<Vec<u8>> = r
-                .get(&[range(0, u64::MAX)], now)
+                .get(&[range(0, u64::MAX)], now, usize::MAX)
                 .into_iter()
                 .map(|(f, _)| f.to_vec())
                 .collect();
@@ -206,7 +230,7 @@ mod tests {
         r.insert(id(2), &frame(1), t0);
         r.insert(id(3), &frame(1), t1);
         r.insert(id(4), &frame(1), t1);
-        let got = r.get(&[range(1, 4)], t1);
+        let got = r.get(&[range(1, 4)], t1, usize::MAX);
         assert_eq!(got.len(), 2, "the first batch expired by the second");
         assert_eq!(got[0].1, Duration::ZERO);
         assert_eq!(r.len(), 2);
