@@ -37,6 +37,7 @@ impl Shared {
             state,
             now: Instant::now(),
             latest_ms: now_ms().saturating_add(MOST_AHEAD_MS),
+            delivered: None,
             waits: Waits::default(),
         }
     }
@@ -315,6 +316,9 @@ pub(super) struct ChatBatch<'a> {
     now: Instant,
     /// The latest time a message may carry: later is made up.
     latest_ms: u64,
+    /// The link the batch's messages came over, and how many of them were
+    /// new here: credited to the peer when the batch ends.
+    delivered: Option<(Via, u64)>,
     waits: Waits,
 }
 
@@ -343,6 +347,13 @@ impl ChatBatch<'_> {
         let kept = |o: NodeId| roster.is_online(o) || peers.get(&o).is_some();
         if !seen.insert_keeping(chat.id, path, now, kept) {
             return;
+        }
+        match &mut self.delivered {
+            Some((v, n)) if *v == via => *n += 1,
+            _ => {
+                Self::credit(state, self.delivered.take());
+                self.delivered = Some((via, 1));
+            }
         }
         let tagged = if chat.history {
             state.roster.is_ambiguous(chat.id.origin, chat.name)
@@ -373,8 +384,19 @@ impl ChatBatch<'_> {
     /// Shows the batch's lines and releases the lock; returns the queues to
     /// wait for.
     pub fn finish(mut self) -> Waits {
+        Self::credit(&mut self.state, self.delivered.take());
         self.shared.hand_over(&mut self.state, &mut self.waits);
         std::mem::take(&mut self.waits)
+    }
+
+    /// Credits a peer with the messages that were new here: a full node
+    /// keeps the peers that bring news (see `PeerSet::admit`).
+    fn credit(state: &mut State, delivered: Option<(Via, u64)>) {
+        if let Some((via, n)) = delivered {
+            if let Some(peer) = state.peers.current_mut(via) {
+                peer.delivered += n;
+            }
+        }
     }
 }
 
@@ -382,6 +404,7 @@ impl Drop for ChatBatch<'_> {
     /// A batch cut short (the peer broke a rule) still shows the lines of
     /// the messages it handled.
     fn drop(&mut self) {
+        Self::credit(&mut self.state, self.delivered.take());
         self.shared.hand_over(&mut self.state, &mut self.waits);
     }
 }

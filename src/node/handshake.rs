@@ -127,6 +127,7 @@ where
         link: Default::default(),
         taken: Vec::new(),
         answered: Default::default(),
+        delivered: 0,
     };
     // A link this node opened is as needed as it said it is, whatever the
     // other end says: a dial to heal a split is taken above the maximum
@@ -142,6 +143,11 @@ where
                 node = %hello.id, name = %hello.name, %remote, outbound,
                 need = ?hello.need, "refused the link: {}", refusal.reason()
             );
+            if refusal == Refusal::Full {
+                if let Some(peers) = shared.addresses_for(remote) {
+                    writer.queue_encoded(&peers);
+                }
+            }
             let failed = Failure::tell(refusal.reason().into())
                 .report(&mut writer)
                 .await;

@@ -177,6 +177,20 @@ impl Shared {
         new
     }
 
+    /// A `PEERS` frame naming up to [`NEW_PER_PEERS`] of this node's peers,
+    /// for a newcomer at `remote` that a full node turns down: it has
+    /// somewhere else to go.
+    pub fn addresses_for(&self, remote: SocketAddr) -> Option<Frame> {
+        let state = self.lock();
+        let others = state
+            .peers
+            .iter()
+            .filter(|(_, p)| shareable(p.listen, remote))
+            .map(|(id, p)| (*id, p.listen))
+            .take(NEW_PER_PEERS);
+        encode_with(|out| protocol::encode_peers(others, out))
+    }
+
     /// What to do about a split now (see [`PeerSet::heal_plan`]).
     pub fn heal_plan(&self) -> Heal {
         let mut state = self.lock();

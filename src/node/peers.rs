@@ -57,6 +57,8 @@ pub struct Peer {
     pub taken: Vec<Range<usize>>,
     /// What it has had its one answer to on this link.
     pub answered: Answered,
+    /// Chat messages that were new here when it brought them.
+    pub delivered: u64,
 }
 
 /// Messages a peer sends once per link, at its start: a repeat is not
@@ -162,9 +164,14 @@ pub struct PeerSet {
     pub(super) linked_since: Option<Instant>,
     /// The address of the healing dial under way, if any: one at a time.
     pub(super) healing: Option<SocketAddr>,
+    /// When a link was last dropped to make room for a newcomer.
+    evicted: Option<Instant>,
     /// What dials to addresses nobody vouched for may still cost.
     pub(super) budget: DialBudget,
 }
+
+/// The shortest time between two links dropped to make room for newcomers.
+pub const EVICTION_GAP: Duration = Duration::from_millis(250);
 
 /// Links a node takes beyond its maximum to heal a split (see
 /// [`Need::Heal`]).
@@ -209,6 +216,7 @@ impl PeerSet {
             rng: Rng::default(),
             linked_since: None,
             healing: None,
+            evicted: None,
             budget: DialBudget::new(dial_budget::PER_MINUTE),
         }
     }
@@ -251,18 +259,34 @@ impl PeerSet {
             }
             self.peers.remove(&id).map(|p| (id, p))
         } else if self.peers.len() >= self.limits.max && !heal_room {
-            if need == Need::Spare || self.peers.is_empty() {
+            if need == Need::Spare {
                 return Err(Refusal::Full);
             }
-            // At random, not the longest-standing: links between nodes that
-            // joined at different times would go first, and a network whose
-            // newcomers all join through one node would drift into an old
-            // part and a new one.
-            let victim = *self
+            // Room is made at most every EVICTION_GAP, never by dropping a
+            // link this node dialed (a crowd of newcomers that all say they
+            // need a link must not cut the node off from the peers it
+            // chose), and by dropping the peer that brought the least news,
+            // at random among equals: not the longest-standing, for links
+            // between nodes that joined at different times would go first,
+            // and a network whose newcomers all join through one node would
+            // drift into an old part and a new one.
+            if self.evicted.is_some_and(|t| now < t + EVICTION_GAP) {
+                return Err(Refusal::Full);
+            }
+            let inbound: Vec<(NodeId, u64)> = self
                 .peers
-                .keys()
-                .nth(self.rng.below(self.peers.len()))
-                .ok_or(Refusal::Full)?;
+                .iter()
+                .filter(|(_, p)| !p.outbound)
+                .map(|(id, p)| (*id, p.delivered))
+                .collect();
+            let least = inbound.iter().map(|(_, d)| *d).min().ok_or(Refusal::Full)?;
+            let candidates: Vec<NodeId> = inbound
+                .iter()
+                .filter(|(_, d)| *d == least)
+                .map(|(id, _)| *id)
+                .collect();
+            let victim = candidates[self.rng.below(candidates.len())];
+            self.evicted = Some(now);
             self.peers.remove(&victim).map(|p| (victim, p))
         } else {
             // A link more: it stands for one lost, if any.
@@ -425,6 +449,7 @@ pub(super) mod tests {
             link: Default::default(),
             taken: Vec::new(),
             answered: Answered::default(),
+            delivered: 0,
         }
     }
 
@@ -491,6 +516,43 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn room_is_never_made_by_dropping_a_dialed_link_or_one_that_brings_news() {
+        let t0 = Instant::now();
+        let mut s = set(2, 4);
+        // Two links this node dialed, two it accepted; one of those brought
+        // news.
+        s.admit(NodeId(1), peer(1, 1, true), Need::Needed, t0)
+            .unwrap();
+        s.admit(NodeId(2), peer(2, 2, true), Need::Needed, t0)
+            .unwrap();
+        s.admit(NodeId(3), peer(3, 3, false), Need::Needed, t0)
+            .unwrap();
+        s.admit(NodeId(4), peer(4, 4, false), Need::Needed, t0)
+            .unwrap();
+        s.get_mut(&NodeId(3)).unwrap().delivered = 10;
+        // A crowd of newcomers that all need a link.
+        let mut now = t0;
+        let mut dropped = Vec::new();
+        for p in 10..20u64 {
+            now += EVICTION_GAP;
+            if let Ok(Some((id, _))) =
+                s.admit(NodeId(p), peer(p, p as u16, false), Need::Needed, now)
+            {
+                dropped.push(id);
+            }
+        }
+        assert_eq!(dropped[0], NodeId(4), "the one that brought nothing first");
+        assert!(
+            !dropped.contains(&NodeId(1)) && !dropped.contains(&NodeId(2)),
+            "{dropped:?}"
+        );
+        assert!(s.get(&NodeId(1)).is_some() && s.get(&NodeId(2)).is_some());
+        // No more than one every EVICTION_GAP.
+        let again = s.admit(NodeId(99), peer(99, 99, false), Need::Needed, now);
+        assert_eq!(again.err(), Some(Refusal::Full));
+    }
+
+    #[test]
     fn the_link_dropped_to_make_room_is_picked_at_random() {
         // Always the oldest would cut the links between nodes that joined
         // early and late first.
@@ -498,9 +560,9 @@ pub(super) mod tests {
         let mut dropped = HashSet::new();
         for _ in 0..40 {
             let mut s = set(1, 2);
-            s.admit(NodeId(1), peer(1, 1, true), Need::Needed, now)
+            s.admit(NodeId(1), peer(1, 1, false), Need::Needed, now)
                 .unwrap();
-            s.admit(NodeId(2), peer(2, 2, true), Need::Needed, now)
+            s.admit(NodeId(2), peer(2, 2, false), Need::Needed, now)
                 .unwrap();
             let closed = s
                 .admit(NodeId(3), peer(3, 3, false), Need::Needed, now)
