@@ -356,3 +356,45 @@ fn a_flood_of_graft_frames_costs_little_and_delays_nobody() {
     let resent: usize = frames.iter().map(String::len).sum();
     assert!(resent <= (3 << 20) + (1 << 19), "{resent} bytes resent");
 }
+
+#[test]
+fn eight_sybil_links_that_claim_need_cut_no_node_off() {
+    let mut nodes = vec![Peer::start("n0")];
+    for i in 1..10 {
+        let via = &nodes[i / 2];
+        nodes.push(Peer::join(&format!("n{i}"), via));
+    }
+    let names: Vec<String> = nodes.iter().map(|p| p.name.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    for p in &nodes {
+        wait_who(p, &names, T);
+    }
+    // Eight fresh keys from one address, each saying it needs the link,
+    // forwarding nothing, all aimed at n5, and each opened again with a
+    // fresh key whenever n5 drops it.
+    let target = &nodes[5];
+    let mut sybils: Vec<Hand> = (0..8)
+        .map(|i| Hand::open(target, &format!("sybil{i}"), true))
+        .collect();
+    let attack_until = std::time::Instant::now() + Duration::from_secs(4);
+    let mut reopened = 0;
+    while std::time::Instant::now() < attack_until {
+        for (i, hand) in sybils.iter_mut().enumerate() {
+            if !hand.received("ERROR").is_empty() {
+                *hand = Hand::open(target, &format!("sybil{i}"), true);
+                reopened += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    eprintln!("sybil links reopened: {reopened}");
+    for p in &nodes {
+        p.say(&format!("line from {}", p.name));
+    }
+    for p in &nodes {
+        for q in &nodes {
+            p.expect_line(&format!("{}: line from {}", q.name, q.name), T);
+        }
+    }
+    drop(sybils);
+}
