@@ -398,3 +398,60 @@ fn eight_sybil_links_that_claim_need_cut_no_node_off() {
     }
     drop(sybils);
 }
+
+#[test]
+fn big_rosters_and_twenty_thousand_made_up_users_stall_nothing() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    let hand = Hand::connect(&alice, "mallory");
+    let flood = std::thread::spawn(move || {
+        // Two rosters of 2,900 users of one name (64 KiB each), each a tag
+        // to work out.
+        for r in 0..2u64 {
+            let entries: Vec<String> = (0..2900u64)
+                .map(|i| format!("{:016x}:same", 0xaaaa_0000_0000 + r * 10_000 + i))
+                .collect();
+            hand.send(&format!("ROSTER {}", entries.join(" ")));
+        }
+        // Then 20,000 users who say they are alive once.
+        for i in 0..20_000u64 {
+            hand.send(&format!(
+                "ALIVE 32 {:016x}:1 ghost{i}",
+                0xbbbb_0000_0000 + i
+            ));
+        }
+        hand
+    });
+    let lines: Vec<String> = (0..20).map(|i| format!("honest {i}")).collect();
+    let worst = worst_delay(&bob, &alice, &lines);
+    let _hand = flood.join().unwrap();
+    eprintln!("worst delay of an honest line: {worst:?}");
+    assert!(worst < Duration::from_secs(2), "{worst:?}");
+    // :who is bounded by the roster's size.
+    let answer = support::who(&alice);
+    let online: usize = answer
+        .trim_start_matches("*** ")
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!(online <= 16_384, "{online} online");
+    // When the made-up users go quiet, one line says so, not thousands;
+    // and the real link never timed out.
+    alice.wait_for_line(Duration::from_secs(30), |l| {
+        l.contains(" users lost connection: ")
+    });
+    let lost = alice
+        .lines()
+        .iter()
+        .filter(|l| l.contains("lost connection"))
+        .count();
+    assert!(lost < 10, "{lost} lost lines");
+    bob.say("after all that");
+    alice.expect_line("bob: after all that", T);
+    assert!(!alice
+        .lines()
+        .iter()
+        .any(|l| l.contains("connection to bob")));
+}

@@ -176,12 +176,29 @@ impl Shared {
         waits
     }
 
-    /// Marks as lost the users not heard from within `expiry`.
+    /// Marks as lost the users not heard from within `expiry`. Many lost at
+    /// once (a split, or users a peer made up) make one line, not one each.
     pub fn expire_users(&self, expiry: Duration) {
         let mut state = self.lock();
-        for (id, name) in state.roster.expire(Instant::now(), expiry, self.id) {
-            let shown = state.roster.display_name(id, &name);
-            self.notice(format!("{shown} lost connection"));
+        let lost = state.roster.expire(Instant::now(), expiry, self.id);
+        let shown: Vec<String> = lost
+            .iter()
+            .take(LOST_NAMED + 1)
+            .map(|(id, name)| state.roster.display_name(*id, name))
+            .collect();
+        drop(state);
+        match lost.len() {
+            0 => {}
+            n if n <= LOST_NAMED => {
+                for name in shown {
+                    self.notice(format!("{name} lost connection"));
+                }
+            }
+            n => self.notice(format!(
+                "{n} users lost connection: {} and {} more",
+                shown[..LOST_NAMED].join(", "),
+                n - LOST_NAMED
+            )),
         }
     }
 
@@ -321,6 +338,10 @@ pub(super) struct ChatBatch<'a> {
     delivered: Option<(Via, u64)>,
     waits: Waits,
 }
+
+/// Users lost at once that are each shown on a line of their own; more
+/// make one line naming this many.
+const LOST_NAMED: usize = 5;
 
 /// How far ahead of this node's clock a chat message's time may be, in
 /// milliseconds: an hour, for clocks that are off.

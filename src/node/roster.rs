@@ -111,7 +111,9 @@ impl Roster {
     }
 
     /// Makes room for one more member if the roster is full: forgets the
-    /// longest-lost one. False if every member is online.
+    /// longest-lost eighth of the lost ones at once, so that a flood of
+    /// newcomers costs one pass per eighth, not per newcomer. False if
+    /// every member is online.
     fn make_room(&mut self) -> bool {
         if self.members.len() < self.max_members {
             return true;
@@ -119,14 +121,18 @@ impl Roster {
         if self.lost == 0 {
             return false;
         }
-        let oldest = self
+        let mut lost: Vec<(Instant, NodeId)> = self
             .members
             .iter()
             .filter(|(_, m)| !m.online)
-            .min_by_key(|(_, m)| m.last_heard)
-            .map(|(id, _)| *id);
-        if let Some(id) = oldest {
-            self.members.remove(&id);
+            .map(|(id, m)| (m.last_heard, *id))
+            .collect();
+        let cut = (self.max_members / 8).clamp(1, lost.len());
+        if cut < lost.len() {
+            lost.select_nth_unstable(cut);
+        }
+        for (_, id) in &lost[..cut] {
+            self.members.remove(id);
             self.lost -= 1;
         }
         true

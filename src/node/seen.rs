@@ -271,23 +271,38 @@ impl SeenCache {
         }
     }
 
-    /// Drops expired origins, and if none had expired, the least recently
-    /// used of those `keep` does not name, or of all if it names every one.
+    /// Drops expired origins, and if that made too little room, the least
+    /// recently used eighth of those `keep` does not name (of all, if it
+    /// names nearly every one): room for many newcomers at once, so that a
+    /// flood of new origins costs a pass over the cache per eighth of it,
+    /// not per origin.
     fn evict(&mut self, now: Instant, keep: impl Fn(NodeId) -> bool) {
         let ttl = self.ttl;
         self.origins
             .retain(|_, w| now.duration_since(w.last_used) < ttl);
-        if self.origins.len() >= self.max_origins {
-            let oldest = |kept: bool| {
-                self.origins
-                    .iter()
-                    .filter(|(id, _)| kept || !keep(**id))
-                    .min_by_key(|(_, w)| w.last_used)
-                    .map(|(id, _)| *id)
-            };
-            if let Some(id) = oldest(false).or_else(|| oldest(true)) {
-                self.origins.remove(&id);
-            }
+        let room = (self.max_origins / 8).max(1);
+        if self.origins.len() + room <= self.max_origins {
+            return;
+        }
+        let mut candidates: Vec<(Instant, NodeId)> = self
+            .origins
+            .iter()
+            .filter(|(id, _)| !keep(**id))
+            .map(|(id, w)| (w.last_used, *id))
+            .collect();
+        if candidates.len() < room {
+            candidates = self
+                .origins
+                .iter()
+                .map(|(id, w)| (w.last_used, *id))
+                .collect();
+        }
+        let cut = room.min(candidates.len());
+        if cut < candidates.len() {
+            candidates.select_nth_unstable(cut);
+        }
+        for (_, id) in &candidates[..cut] {
+            self.origins.remove(id);
         }
     }
 
