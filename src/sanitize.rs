@@ -44,12 +44,36 @@ fn printable_ascii(bytes: &[u8]) -> bool {
 }
 
 fn needs_escape(c: char) -> bool {
-    c.is_control() || is_invisible_format(c)
+    c.is_control() || is_invisible(c)
 }
 
-/// Characters that change how surrounding text is ordered or shown.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+/// Characters that show nothing, or change how the text around them is
+/// ordered or shown: zero-width and bidirectional marks, line and
+/// paragraph separators, fillers that render blank, interlinear
+/// annotation marks and tag characters. A peer could hide text or fake
+/// its order with them, so they are shown as `<U+XXXX>`, and no name may
+/// hold them. (Variation selectors stay: emoji need them.)
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{17B4}'
+            | '\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{2028}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 fn push_visible(out: &mut String, c: char) {
@@ -86,6 +110,27 @@ mod tests {
         assert_eq!(sanitize("del\u{7f}"), "del^?");
         assert_eq!(sanitize("csi\u{9b}2J"), "csi<U+009B>2J");
         assert_eq!(sanitize("abc\u{202e}def"), "abc<U+202E>def");
+    }
+
+    #[test]
+    fn invisible_and_reordering_characters_are_shown() {
+        for c in [
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{180E}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{3164}',
+            '\u{FFF9}',
+            '\u{FFFB}',
+            '\u{E0001}',
+            '\u{E007F}',
+        ] {
+            let shown = sanitize(&format!("a{c}b")).into_owned();
+            assert_eq!(shown, format!("a<U+{:04X}>b", c as u32));
+        }
+        // Emoji keep their variation selectors and joiners' neighbours.
+        assert!(matches!(sanitize("❤\u{FE0F}"), Cow::Borrowed(_)));
     }
 
     #[test]

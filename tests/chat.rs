@@ -354,12 +354,14 @@ fn help_shows_usage_options_and_examples() {
 
 #[test]
 fn joining_a_node_of_another_room_fails_clearly() {
-    let alice = Peer::spawn("alice", &["--room", "team"]);
+    let alice = Peer::spawn_logged("alice", &["--room", "team"]);
     let mut bob = Peer::spawn_raw("bob", &["127.0.0.1", &alice.port.to_string()]);
     assert_eq!(bob.wait_exit(T).code(), Some(1));
     let err = bob.stderr();
     assert!(err.contains("it is in room team, not lobby"), "{err}");
-    alice.wait_for_line(T, |l| l.contains("it is in room lobby, not team"));
+    // alice says why in her log, not in the chat.
+    alice.wait_for_log(T, |l| l.contains("it is in room lobby, not team"));
+    assert!(!alice.lines().iter().any(|l| l.contains("room lobby")));
     // The same room works.
     let carol = Peer::spawn(
         "carol",

@@ -21,8 +21,8 @@ pub const MAX_MEMBERS: usize = 16_384;
 
 pub struct Roster {
     members: HashMap<NodeId, Member, BuildIdHasher>,
-    /// How many online users go by each name: more than one, and each of
-    /// them is shown with a tag.
+    /// How many online users go by each name's skeleton (see
+    /// [`skeleton`]): more than one, and each of them is shown with a tag.
     online_names: HashMap<String, u32>,
     /// Members not online, so a full roster knows at once whether one can
     /// make room.
@@ -47,8 +47,17 @@ struct Last {
 #[derive(Debug, Clone)]
 struct Member {
     name: String,
+    /// The name's [`skeleton`], worked out once per name.
+    skeleton: String,
     last_heard: Instant,
     online: bool,
+}
+
+/// What a name looks like, as Unicode's confusables list has it (UTS #39):
+/// `bob` and `bоb` (a Cyrillic о) have one skeleton, so each of them is
+/// shown with a tag while both are online, as if they were equal.
+pub fn skeleton(name: &str) -> String {
+    unicode_security::skeleton(name).collect()
 }
 
 /// What hearing from a user changed.
@@ -83,31 +92,31 @@ impl Roster {
         }
     }
 
-    /// Counts one more online user called `name`.
-    fn name_in(&mut self, name: &str) {
+    /// Counts one more online user whose name's skeleton is `skeleton`.
+    fn name_in(&mut self, skeleton: &str) {
         self.last = None;
-        match self.online_names.get_mut(name) {
+        match self.online_names.get_mut(skeleton) {
             Some(n) => *n += 1,
             None => {
-                self.online_names.insert(name.to_owned(), 1);
+                self.online_names.insert(skeleton.to_owned(), 1);
             }
         }
     }
 
-    /// Counts one online user called `name` fewer.
-    fn name_out(&mut self, name: &str) {
+    /// Counts one such online user fewer.
+    fn name_out(&mut self, skeleton: &str) {
         self.last = None;
-        if let Some(n) = self.online_names.get_mut(name) {
+        if let Some(n) = self.online_names.get_mut(skeleton) {
             *n -= 1;
             if *n == 0 {
-                self.online_names.remove(name);
+                self.online_names.remove(skeleton);
             }
         }
     }
 
-    /// True if more than one online user goes by `name`.
-    fn shared_name(&self, name: &str) -> bool {
-        self.online_names.get(name).is_some_and(|n| *n > 1)
+    /// True if more than one online user goes by names of this skeleton.
+    fn shared_name(&self, skeleton: &str) -> bool {
+        self.online_names.get(skeleton).is_some_and(|n| *n > 1)
     }
 
     /// Makes room for one more member if the roster is full: forgets the
@@ -144,31 +153,40 @@ impl Roster {
             if !self.make_room() {
                 return Heard::Full;
             }
+            let skeleton = skeleton(name);
+            self.name_in(&skeleton);
             self.members.insert(
                 id,
                 Member {
                     name: name.to_owned(),
+                    skeleton,
                     last_heard: now,
                     online: true,
                 },
             );
-            self.name_in(name);
             return Heard::New;
         };
         // A late or replayed message must not roll the clock back.
         m.last_heard = m.last_heard.max(now);
         let was_online = std::mem::replace(&mut m.online, true);
-        let old = (m.name != name).then(|| std::mem::replace(&mut m.name, name.to_owned()));
+        let old = (m.name != name).then(|| {
+            let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton(name));
+            (
+                std::mem::replace(&mut m.name, name.to_owned()),
+                old_skeleton,
+            )
+        });
+        let new_skeleton = m.skeleton.clone();
         match (was_online, old) {
             (true, None) => Heard::Same,
-            (true, Some(old)) => {
-                self.name_out(&old);
-                self.name_in(name);
+            (true, Some((old, old_skeleton))) => {
+                self.name_out(&old_skeleton);
+                self.name_in(&new_skeleton);
                 Heard::Renamed(old)
             }
             (false, _) => {
                 self.lost -= 1;
-                self.name_in(name);
+                self.name_in(&new_skeleton);
                 Heard::Back
             }
         }
@@ -194,7 +212,7 @@ impl Roster {
             .filter(|m| m.online && m.name == name)
         {
             m.last_heard = m.last_heard.max(now);
-            let tagged = self.online_names.get(name).is_some_and(|n| *n > 1);
+            let tagged = self.online_names.get(&m.skeleton).is_some_and(|n| *n > 1);
             let last = self.last.get_or_insert_with(|| Last {
                 id,
                 name: String::new(),
@@ -214,7 +232,7 @@ impl Roster {
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;
         match m.online {
-            true => self.name_out(&m.name),
+            true => self.name_out(&m.skeleton),
             false => self.lost -= 1,
         }
         m.online.then_some(m.name)
@@ -232,24 +250,27 @@ impl Roster {
         for (id, m) in &mut self.members {
             if *id != me && m.online && now.duration_since(m.last_heard) >= expiry {
                 m.online = false;
-                lost.push((*id, m.name.clone()));
+                lost.push((*id, m.name.clone(), m.skeleton.clone()));
             }
         }
-        for (_, name) in &lost {
+        for (_, _, skeleton) in &lost {
             self.lost += 1;
-            self.name_out(name);
+            self.name_out(skeleton);
         }
+        let mut lost: Vec<(NodeId, String)> =
+            lost.into_iter().map(|(id, name, _)| (id, name)).collect();
         lost.sort_by(|a, b| a.1.cmp(&b.1));
         lost
     }
 
-    /// True if another online user than `id` goes by `name`.
+    /// True if another online user than `id` goes by `name`, or by a name
+    /// that looks the same.
     pub fn is_ambiguous(&self, id: NodeId, name: &str) -> bool {
         match self.members.get(&id) {
-            Some(m) if m.online && m.name == name => self.shared_name(name),
+            Some(m) if m.online && m.name == name => self.shared_name(&m.skeleton),
             // A name the user no longer goes by (a message from history):
-            // any online user by that name is another.
-            _ => self.online_names.contains_key(name),
+            // any online user by a name of its skeleton is another.
+            _ => self.online_names.contains_key(&skeleton(name)),
         }
     }
 
@@ -370,6 +391,21 @@ mod tests {
         assert_eq!(r.heard(NodeId(1), "b", later), Heard::Back, "b stayed");
         assert_eq!(r.heard(NodeId(0), "a", later), Heard::Full, "a made room");
         assert_eq!(r.online().len(), 3);
+    }
+
+    #[test]
+    fn names_that_look_the_same_are_told_apart() {
+        let t = Instant::now();
+        let mut r = roster();
+        r.heard(A, "bob", t);
+        assert!(!r.is_ambiguous(A, "bob"));
+        // A Cyrillic о, and a Latin one with the Cyrillic elsewhere.
+        r.heard(B, "b\u{43e}b", t);
+        assert!(r.is_ambiguous(A, "bob"));
+        assert!(r.is_ambiguous(B, "b\u{43e}b"));
+        assert!(r.display_name(B, "b\u{43e}b").contains('#'));
+        r.left(B);
+        assert!(!r.is_ambiguous(A, "bob"));
     }
 
     #[test]

@@ -72,11 +72,7 @@ pub(super) fn is_plain_name(name: &[u8]) -> bool {
 }
 
 fn forbidden_in_name(c: char) -> bool {
-    c.is_whitespace()
-        || c.is_control()
-        || c == '#'
-        // Zero-width and bidirectional formatting characters.
-        || matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{00AD}')
+    c.is_whitespace() || c.is_control() || c == '#' || crate::sanitize::is_invisible(c)
 }
 
 /// Checks a room name: the same rules as a user name.

@@ -435,6 +435,7 @@ fn a_relayed_message_keeps_its_fields_as_they_came() {
 
 fn name() -> impl Strategy<Value = String> {
     "[^\\s\\p{Cc}\\p{Cf}\\u{2060}-\\u{2069}#]{1,32}"
+        .prop_filter("a valid name", |n| validate_name(n).is_ok())
 }
 
 fn node_id() -> impl Strategy<Value = NodeId> {

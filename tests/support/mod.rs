@@ -51,8 +51,13 @@ impl Peer {
     /// (`RUST_LOG=p2pchat=debug`) to standard error, for tests of what a
     /// node refuses: that goes to the log, not the chat.
     pub fn start_logged(name: &str) -> Peer {
+        Peer::spawn_logged(name, &[])
+    }
+
+    /// [`start_logged`](Self::start_logged), with more arguments.
+    pub fn spawn_logged(name: &str, args: &[&str]) -> Peer {
         let mut command = Command::new(BIN);
-        command.arg(name).arg("--no-discovery");
+        command.arg(name).arg("--no-discovery").args(args);
         command.env("RUST_LOG", "p2pchat=debug");
         let mut peer = Peer::spawn_command(name, command);
         let line = peer.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on "));
