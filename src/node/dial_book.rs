@@ -224,21 +224,22 @@ impl PeerSet {
         if ok {
             return;
         }
-        let max_failures = self.limits.max_failures;
-        let max_backoff = self.limits.max_backoff;
+        let limits = self.limits;
         self.book.retain(|_, k| {
-            if k.addr != addr {
-                return true;
-            }
-            k.failures += 1;
-            let backoff = Duration::from_millis(250 << k.failures.min(8)).min(max_backoff);
-            k.retry_at = now + backoff;
-            let most = match k.source {
-                Source::Linked => max_failures,
-                _ => max_failures.min(UNVERIFIED_FAILURES),
-            };
-            k.failures < most
+            k.addr != addr || k.failed(limits.max_failures, limits.max_backoff, now)
         });
+    }
+
+    /// Notes that node `id` turned down a link this node had taken (it
+    /// was full, say): as a failed dial, its address backs off, or a node
+    /// would dial it again at once, and again.
+    pub(super) fn turned_down_by(&mut self, id: NodeId, now: Instant) {
+        let limits = self.limits;
+        if let Some(k) = self.book.get_mut(&id) {
+            if !k.failed(limits.max_failures, limits.max_backoff, now) {
+                self.book.remove(&id);
+            }
+        }
     }
 
     /// When the next address waiting can be dialed: its back-off over, and
@@ -273,6 +274,19 @@ impl PeerSet {
 }
 
 impl Known {
+    /// Counts a failure and backs the address off exponentially; false if
+    /// it is to be forgotten.
+    fn failed(&mut self, max_failures: u32, max_backoff: Duration, now: Instant) -> bool {
+        self.failures += 1;
+        let backoff = Duration::from_millis(250 << self.failures.min(8)).min(max_backoff);
+        self.retry_at = now + backoff;
+        let most = match self.source {
+            Source::Linked => max_failures,
+            _ => max_failures.min(UNVERIFIED_FAILURES),
+        };
+        self.failures < most
+    }
+
     fn new(addr: SocketAddr, source: Source, due: Instant, now: Instant) -> Self {
         Known {
             addr,
@@ -632,6 +646,22 @@ mod tests {
         assert!(s
             .next_retry()
             .is_some_and(|at| at >= t0 + Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn a_link_turned_down_is_not_replaced_and_its_address_backs_off() {
+        let t0 = Instant::now();
+        let mut s = set(2, 4);
+        s.admit(NodeId(1), peer(1, 1, true), Need::Needed, t0)
+            .unwrap();
+        s.admit(NodeId(2), peer(2, 2, true), Need::Needed, t0)
+            .unwrap();
+        assert!(!s.wants_more());
+        assert!(s.turned_down(NodeId(2), 2, t0).is_some());
+        assert!(s.turned_down(NodeId(2), 2, t0).is_none(), "once");
+        let plan = s.dial_plan(t0);
+        assert!(plan.is_empty(), "not at once: {plan:?}");
+        assert!(s.next_retry().is_some_and(|at| at > t0));
     }
 
     #[test]

@@ -85,12 +85,21 @@ impl Shared {
     pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, reason: &str) {
         outbox.close();
         let mut state = self.lock();
-        let removed = state.peers.remove(id, conn);
+        // A link closed before its START came was never taken: the other
+        // end turned it down.
+        let started = state
+            .peers
+            .current(Via { peer: id, conn })
+            .map(|p| p.link.own_from().is_some());
+        let removed = match started {
+            Some(false) => {
+                state.note_refusal(id, reason);
+                state.peers.turned_down(id, conn, Instant::now())
+            }
+            _ => state.peers.remove(id, conn),
+        };
         if let Some(peer) = &removed {
             self.origin_gone(&mut state, id, peer.link.own_from());
-            if peer.link.own_from().is_none() {
-                state.note_refusal(id, reason);
-            }
         }
         drop(state);
         if let Some(peer) = &removed {

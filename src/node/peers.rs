@@ -339,6 +339,22 @@ impl PeerSet {
         }
     }
 
+    /// Forgets connection `conn` to `id`, which the other end closed before
+    /// taking it (it said `ERROR` where `START` was due): not a link lost,
+    /// so not replaced, but a dial that failed, so its address backs off.
+    pub fn turned_down(&mut self, id: NodeId, conn: ConnId, now: Instant) -> Option<Peer> {
+        if !self.peers.get(&id).is_some_and(|p| p.conn == conn) {
+            return None;
+        }
+        self.kept = None;
+        let peer = self.peers.remove(&id);
+        if self.peers.is_empty() {
+            self.linked_since = None;
+        }
+        self.turned_down_by(id, now);
+        peer
+    }
+
     /// Forgets the link to `id`, closed as a surplus (see
     /// [`surplus`](Self::surplus)): not a link lost, so not replaced.
     pub fn drop_surplus(&mut self, id: NodeId) -> Option<Peer> {
