@@ -146,6 +146,7 @@ impl Shared {
         if !origin.link.started(seq) {
             return;
         }
+        state.peers.link_taken(via.peer);
         let start = MsgId {
             origin: via.peer,
             seq,

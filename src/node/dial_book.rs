@@ -80,12 +80,20 @@ impl PeerSet {
     }
 
     /// Notes that node `id`, listening at `listen`, is now connected: its
-    /// address works.
+    /// address is vouched for. Its failures count on until the link is
+    /// taken at the other end too (see [`link_taken`](Self::link_taken)).
     pub(super) fn connected(&mut self, id: NodeId, listen: SocketAddr, now: Instant) {
         self.remember(id, listen, Source::Linked, now);
         if let Some(k) = self.book.get_mut(&id) {
-            k.failures = 0;
             k.source = Source::Linked;
+        }
+    }
+
+    /// Notes that peer `id` took the link (its `START` came): dialing its
+    /// address works.
+    pub fn link_taken(&mut self, id: NodeId) {
+        if let Some(k) = self.book.get_mut(&id) {
+            k.failures = 0;
         }
     }
 
@@ -661,7 +669,20 @@ mod tests {
         assert!(s.turned_down(NodeId(2), 2, t0).is_none(), "once");
         let plan = s.dial_plan(t0);
         assert!(plan.is_empty(), "not at once: {plan:?}");
-        assert!(s.next_retry().is_some_and(|at| at > t0));
+        let first = s.next_retry().unwrap();
+        assert!(first > t0);
+        // Taken and turned down again: it waits longer, for linking is
+        // not the other end taking the link.
+        s.admit(NodeId(2), peer(3, 2, true), Need::Needed, first)
+            .unwrap();
+        s.turned_down(NodeId(2), 3, first);
+        let second = s.next_retry().unwrap();
+        assert!(
+            second - first > first - t0,
+            "{:?} then {:?}",
+            first - t0,
+            second - first
+        );
     }
 
     #[test]

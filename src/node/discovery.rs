@@ -21,7 +21,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const EVERY: Duration = Duration::from_secs(5);
-const REPLY_GAP: Duration = Duration::from_secs(1);
+/// The second announcement at start comes this long after the first.
+const SECOND: Duration = Duration::from_secs(1);
+/// Replies to newcomers go out this far apart at most: close enough that a
+/// newcomer's second announcement, a second after its first, is answered
+/// too, so that it hears every node twice at once.
+const REPLY_GAP: Duration = Duration::from_millis(400);
 /// New nodes taken from discovery per second at most, so that a flood of
 /// made-up announcements cannot crowd real addresses out of the book.
 const NEW_PER_SECOND: u32 = 20;
@@ -59,22 +64,30 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
     drop(reply);
 
+    // Announce at start, again after a second, then every few seconds,
+    // and in between when a newcomer should hear of us. The schedule is
+    // kept by the clock: replies must not push the second announcement
+    // back, or a newcomer would hear it only five seconds later.
     let mut last_sent: Option<Instant> = None;
-    let mut round = 0u32;
+    let mut due = Instant::now();
+    let mut first = true;
     loop {
         if shared.is_quitting() {
             return;
         }
-        let recent = last_sent.is_some_and(|t| t.elapsed() < REPLY_GAP);
-        if !recent {
+        let now = Instant::now();
+        let scheduled = now >= due;
+        let recent = last_sent.is_some_and(|t| now.duration_since(t) < REPLY_GAP);
+        if scheduled || !recent {
             multicast.join_new_interfaces();
             multicast.announce(&datagram);
-            last_sent = Some(Instant::now());
+            last_sent = Some(now);
         }
-        // Announce again after a second at start, then every few seconds, or
-        // sooner when a newcomer should hear of us.
-        let wait = if round == 0 { REPLY_GAP } else { EVERY };
-        round += 1;
+        if scheduled {
+            due = now + if first { SECOND } else { EVERY };
+            first = false;
+        }
+        let wait = due.saturating_duration_since(Instant::now());
         let _ = rt::timeout(wait, replies.next()).await;
     }
 }

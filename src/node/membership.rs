@@ -158,6 +158,9 @@ impl Shared {
                 new += 1;
             }
         }
+        if new > 0 {
+            tracing::debug!("PEERS: {new} new addresses");
+        }
         if state.peers.wants_more() {
             self.wake_dialer();
         }
