@@ -42,7 +42,7 @@ fn nodes_with_the_same_secret_chat() {
 
 #[test]
 fn a_wrong_secret_or_none_is_refused_with_a_clear_error() {
-    let alice = Peer::spawn("alice", &["--secret", "correct horse"]);
+    let alice = Peer::spawn_logged("alice", &["--secret", "correct horse"]);
     let port = alice.port.to_string();
     for (name, args) in [
         ("eve", vec!["--secret", "wrong horse", "127.0.0.1", &port]),
@@ -58,13 +58,15 @@ fn a_wrong_secret_or_none_is_refused_with_a_clear_error() {
             "{name}: {err}"
         );
     }
-    // Alice logged one line for each and goes on.
-    alice.wait_until(T, "two refusals", |ls| {
-        ls.iter()
-            .filter(|l| l.contains("wrong room secret, or not a p2pchat peer"))
-            .count()
-            == 2
-    });
+    // Alice logged one line for each, showed none in the chat, and goes on.
+    let refused = |l: &str| l.contains("wrong room secret, or not a p2pchat peer");
+    alice.wait_for_log(T, refused);
+    let deadline = std::time::Instant::now() + T;
+    while alice.stderr().lines().filter(|l| refused(l)).count() < 2 {
+        assert!(std::time::Instant::now() < deadline, "{}", alice.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!alice.lines().iter().any(|l| refused(l)));
     // The other way round too: a node with a secret cannot join an open room.
     let open = Peer::start("open");
     let mut secretive = Peer::spawn_raw(
@@ -75,8 +77,9 @@ fn a_wrong_secret_or_none_is_refused_with_a_clear_error() {
 }
 
 /// alice, and bob linked to her only through a tap that keeps every byte.
+/// alice logs what she refuses (`RUST_LOG`): refusals never reach the chat.
 fn linked_through_a_tap() -> (Peer, Relay, Peer) {
-    let alice = Peer::spawn("alice", &["--bind", "127.0.0.1"]);
+    let alice = Peer::spawn_logged("alice", &["--bind", "127.0.0.1"]);
     let tap = Relay::capture(
         "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
         SocketAddr::from(([127, 0, 0, 1], alice.port)),
@@ -156,7 +159,7 @@ fn a_recorded_session_played_again_is_refused() {
     let mut answer = Vec::new();
     let _ = replay.read_to_end(&mut answer);
 
-    alice.wait_for_line(T, |l| {
+    alice.wait_for_log(T, |l| {
         l.contains("wrong room secret, or not a p2pchat peer")
     });
     std::thread::sleep(Duration::from_millis(500));
