@@ -15,11 +15,6 @@ const T: Duration = Duration::from_secs(10);
 /// every 4 s: waiting this long shows that nobody took the victim for lost.
 const LOST_AFTER: Duration = Duration::from_secs(18);
 
-fn node_id(peer: &Peer) -> String {
-    let line = peer.wait_for_line(T, |l| l.contains("(node "));
-    line.split("(node ").nth(1).unwrap()[..16].to_string()
-}
-
 fn clock_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -51,7 +46,7 @@ fn victim_is_heard_despite(forged: impl Fn(u64) -> u64) {
         .filter(|p| !neighbours.contains(&p.name))
         .collect();
     assert!(far.len() >= 2, "the victim's neighbours: {neighbours:?}");
-    let origin = node_id(&victim);
+    let origin = victim.node_id();
     let hands: Vec<Hand> = nodes.iter().map(|p| Hand::connect(p, "mallory")).collect();
     for hand in &hands {
         for k in 1..=70 {
@@ -168,9 +163,7 @@ fn a_thousand_made_up_addresses_cost_a_few_dials_that_die_out() {
     let mut command = std::process::Command::new(support::BIN);
     command.args(["alice", "--no-discovery"]);
     command.env("RUST_LOG", "p2pchat=debug");
-    let mut alice = Peer::spawn_command("alice", command);
-    let line = alice.wait_for_line(T, |l| l.contains("listening on "));
-    alice.port = support::listening_port(&line).unwrap();
+    let alice = Peer::listening(Peer::spawn_command("alice", command));
     let hand = Hand::connect(&alice, "mallory");
     // Ports on this machine where nobody listens: each dial is refused.
     let list: Vec<String> = (0..1000u64)
@@ -335,7 +328,7 @@ fn a_flood_of_graft_frames_costs_little_and_delays_nobody() {
         alice.say(&format!("recent {i} {}", "r".repeat(200)));
     }
     bob.expect_line(&format!("alice: recent 499 {}", "r".repeat(200)), T);
-    let origin = node_id(&alice);
+    let origin = alice.node_id();
     let hand = Hand::connect(&alice, "mallory");
     let flood = std::thread::spawn(move || {
         for _ in 0..40_000 {

@@ -98,10 +98,7 @@ fn the_debug_log_explains_a_refused_join_and_an_ignored_announcement() {
     let debug = |host: usize, name: &str, args: &[&str]| {
         let mut command = lan.command(host, name, args);
         command.env("RUST_LOG", "p2pchat=debug");
-        let mut peer = Peer::spawn_command(name, command);
-        let line = peer.wait_for_line(T, |l| l.contains("listening on "));
-        peer.port = support::listening_port(&line).expect("a port");
-        peer
+        Peer::listening(Peer::spawn_command(name, command))
     };
     // alice logs to standard error; carol, of another room, announces
     // herself where alice hears it.
@@ -135,17 +132,7 @@ fn the_debug_log_explains_a_refused_join_and_an_ignored_announcement() {
         "bob's log:\n{log}"
     );
     // alice's log says why she refused bob, and why she ignores carol.
-    let says = |what: &str| {
-        let deadline = std::time::Instant::now() + T;
-        while !alice.stderr().contains(what) {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "alice's log never said {what:?}:\n{}",
-                alice.stderr()
-            );
-            thread::sleep(Duration::from_millis(100));
-        }
-    };
+    let says = |what: &str| alice.wait_for_log(T, |l| l.contains(what));
     says("refused a connection: it is in room blue, not red");
     says("announcement ignored: another room");
     // None of it reaches the chat.

@@ -34,11 +34,6 @@ fn strangers<'a>(all: &'a [Peer], subject: &Peer) -> Vec<&'a Peer> {
         .collect()
 }
 
-fn node_id(peer: &Peer) -> String {
-    let line = peer.wait_for_line(T, |l| l.contains("(node "));
-    line.split("(node ").nth(1).unwrap()[..16].to_string()
-}
-
 #[test]
 fn joins_leaves_and_crashes_are_seen_by_every_node() {
     let nodes = network();
@@ -97,7 +92,7 @@ fn users_with_the_same_name_are_told_apart() {
     let alice = Peer::start("alice");
     let carol1 = Peer::join("carol", &alice);
     let carol2 = Peer::join("carol", &alice);
-    let (id1, id2) = (node_id(&carol1), node_id(&carol2));
+    let (id1, id2) = (carol1.node_id(), carol2.node_id());
     let (tag1, tag2) = (
         format!("carol#{}", &id1[..4]),
         format!("carol#{}", &id2[..4]),

@@ -5,8 +5,9 @@
 
 use super::broadcast::Onward;
 use super::gather::push_now;
+use super::peers::PeerSet;
 use super::peers::Via;
-use super::roster::Heard;
+use super::roster::{Heard, Roster};
 use super::router::{encode_with, Shared, State, Waits};
 use super::seen::Path;
 use crate::display::Event;
@@ -85,9 +86,8 @@ impl Shared {
             false => Path::Relayed,
         };
         let st = &mut *state;
-        let (seen, roster, peers) = (&mut st.seen, &st.roster, &st.peers);
-        let kept = |o: NodeId| roster.is_online(o) || peers.get(&o).is_some();
-        if !seen.insert_keeping(p.id, path, now, kept) {
+        let kept = known_origins(&st.roster, &st.peers);
+        if !st.seen.insert_keeping(p.id, path, now, kept) {
             return Waits::default();
         }
         let mut waits = Waits::default();
@@ -364,9 +364,8 @@ impl ChatBatch<'_> {
             true => Path::Direct,
             false => Path::Relayed,
         };
-        let (seen, roster, peers) = (&mut state.seen, &state.roster, &state.peers);
-        let kept = |o: NodeId| roster.is_online(o) || peers.get(&o).is_some();
-        if !seen.insert_keeping(chat.id, path, now, kept) {
+        let kept = known_origins(&state.roster, &state.peers);
+        if !state.seen.insert_keeping(chat.id, path, now, kept) {
             return;
         }
         match &mut self.delivered {
@@ -428,6 +427,12 @@ impl Drop for ChatBatch<'_> {
         Self::credit(&mut self.state, self.delivered.take());
         self.shared.hand_over(&mut self.state, &mut self.waits);
     }
+}
+
+/// The origins the seen-cache must not forget while another can go: the
+/// online users and the peers.
+fn known_origins<'a>(roster: &'a Roster, peers: &'a PeerSet) -> impl Fn(NodeId) -> bool + 'a {
+    |o| roster.is_online(o) || peers.get(&o).is_some()
 }
 
 /// Milliseconds since the Unix epoch.

@@ -132,10 +132,7 @@ impl Lan {
     /// Starts `p2pchat NAME ARGS...` on host `i` (from 1), discovery on,
     /// and waits for its listening line.
     pub fn node(&self, i: usize, name: &str, args: &[&str]) -> Peer {
-        let mut peer = self.spawn(i, name, args);
-        let line = peer.wait_for_line(T, |l| l.contains("listening on "));
-        peer.port = super::listening_port(&line).expect("a port");
-        peer
+        Peer::listening(self.spawn(i, name, args))
     }
 
     /// Starts `p2pchat NAME ARGS...` on host `i` (from 1), discovery on,

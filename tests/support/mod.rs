@@ -59,10 +59,7 @@ impl Peer {
         let mut command = Command::new(BIN);
         command.arg(name).arg("--no-discovery").args(args);
         command.env("RUST_LOG", "p2pchat=debug");
-        let mut peer = Peer::spawn_command(name, command);
-        let line = peer.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on "));
-        peer.port = listening_port(&line).unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
-        peer
+        Peer::listening(Peer::spawn_command(name, command))
     }
 
     /// Waits for a line of standard error (the log) that `pred` accepts.
@@ -94,10 +91,21 @@ impl Peer {
 
     /// Runs `p2pchat NAME ARGS...` and waits for its listening line.
     pub fn spawn(name: &str, args: &[&str]) -> Peer {
-        let mut peer = Peer::spawn_raw(name, args);
-        let line = peer.wait_for_line(Duration::from_secs(10), |l| l.contains("listening on "));
-        peer.port = listening_port(&line).unwrap_or_else(|| panic!("{name}: no port in {line:?}"));
+        Peer::listening(Peer::spawn_raw(name, args))
+    }
+
+    /// Waits for `peer`'s listening line and notes its port.
+    pub fn listening(mut peer: Peer) -> Peer {
+        let line = peer.wait_for_line(Duration::from_secs(20), |l| l.contains("listening on "));
+        peer.port =
+            listening_port(&line).unwrap_or_else(|| panic!("{}: no port in {line:?}", peer.name));
         peer
+    }
+
+    /// The node id its start-up line gives.
+    pub fn node_id(&self) -> String {
+        let line = self.wait_for_line(Duration::from_secs(10), |l| l.contains("(node "));
+        line.split("(node ").nth(1).unwrap_or_default()[..16].to_string()
     }
 
     /// Runs `p2pchat NAME ARGS...` without waiting for anything: with
