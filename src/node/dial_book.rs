@@ -7,7 +7,8 @@
 use super::dial_budget::DialBudget;
 use super::peers::{PeerSet, HEAL_SURPLUS};
 use crate::protocol::NodeId;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// A node's listening address, and how dialing it went.
@@ -35,6 +36,21 @@ pub enum Source {
 /// Failed dials after which an address nobody vouched for is forgotten.
 pub const UNVERIFIED_FAILURES: u32 = 3;
 
+/// Nodes heard of by discovery at one host, at most, in the book: more
+/// than a host runs, so that a flood of announcements from one address
+/// cannot crowd the others out.
+pub const DISCOVERED_PER_HOST: usize = 16;
+
+/// How long a connection attempt gets.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long one to a node heard of by LAN discovery gets: on the LAN a
+/// node answers within milliseconds, and a made-up address must not hold
+/// the one discovery dial for long.
+pub const LAN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Hosts whose failed dials are remembered, at most.
+const FAILED_HOSTS: usize = 1024;
+
 impl PeerSet {
     /// Notes where node `id` accepts connections, learned from `source`.
     ///
@@ -43,7 +59,9 @@ impl PeerSet {
     /// queued on it. So the node with the lower id dials a newcomer at once and
     /// the other waits [`Limits::defer`](super::peers::Limits::defer) before it tries.
     /// An address this node was linked to is never replaced by one that
-    /// nobody vouched for. Returns true if the address is new to the book.
+    /// nobody vouched for, nor one nobody vouched for by another before
+    /// it failed: an anonymous sender cannot move a node it has heard of.
+    /// Returns true if the address is new to the book.
     pub fn remember(&mut self, id: NodeId, addr: SocketAddr, source: Source, now: Instant) -> bool {
         let due = match self.me < id {
             true => now,
@@ -53,8 +71,12 @@ impl PeerSet {
             return false;
         }
         if let Some(k) = self.book.get_mut(&id) {
-            let vouched = k.source == Source::Linked && source != Source::Linked;
-            let changed = k.addr != addr && !vouched && !self.peers.contains_key(&id);
+            let kept = match (k.source, source) {
+                (_, Source::Linked) => false,
+                (Source::Linked, _) => true,
+                _ => k.failures == 0,
+            };
+            let changed = k.addr != addr && !kept && !self.peers.contains_key(&id);
             if changed {
                 // Known since then all the same (a node announces itself on
                 // IPv4 and IPv6 alike).
@@ -62,13 +84,18 @@ impl PeerSet {
             }
             return changed;
         }
+        if source == Source::Discovery && self.discovered_at(addr.ip()) >= DISCOVERED_PER_HOST {
+            return false;
+        }
         if self.book.len() >= self.limits.book_size {
-            // Make room by forgetting the address that failed most.
+            // Make room by forgetting the address that failed most, and
+            // among those, one of the host the book holds most of.
+            let crowds = self.discovered_by_host();
             let worst = self
                 .book
                 .iter()
                 .filter(|(id, _)| !self.peers.contains_key(id))
-                .max_by_key(|(_, k)| k.failures)
+                .max_by_key(|(_, k)| (k.failures, k.crowd(&crowds)))
                 .map(|(id, _)| *id);
             match worst {
                 Some(w) => self.book.remove(&w),
@@ -95,6 +122,25 @@ impl PeerSet {
         if let Some(k) = self.book.get_mut(&id) {
             k.failures = 0;
         }
+    }
+
+    /// Nodes heard of by discovery at host `ip`, not linked.
+    fn discovered_at(&self, ip: IpAddr) -> usize {
+        self.book
+            .values()
+            .filter(|k| k.source == Source::Discovery && k.addr.ip() == ip)
+            .count()
+    }
+
+    /// [`discovered_at`](Self::discovered_at) for every host at once.
+    fn discovered_by_host(&self) -> HashMap<IpAddr, usize> {
+        let mut crowds = HashMap::new();
+        for k in self.book.values() {
+            if k.source == Source::Discovery {
+                *crowds.entry(k.addr.ip()).or_insert(0) += 1;
+            }
+        }
+        crowds
     }
 
     /// Takes the dial budget for `k`'s address if nobody vouched for it;
@@ -128,19 +174,27 @@ impl PeerSet {
             0 if self.replacing() => 1,
             wanted => wanted,
         };
-        let mut due: Vec<(u32, u64, NodeId)> = Vec::new();
+        let crowds = self.discovered_by_host();
+        let mut due: Vec<(u32, usize, u32, u64, NodeId)> = Vec::new();
         for (id, k) in &self.book {
             if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
             {
-                due.push((k.failures, self.rng.next_u64(), *id));
+                let host_failed = match k.source {
+                    Source::Linked => 0,
+                    _ => self.failed_hosts.get(&k.addr.ip()).copied().unwrap_or(0),
+                };
+                let crowd = k.crowd(&crowds);
+                due.push((host_failed, crowd, k.failures, self.rng.next_u64(), *id));
             }
         }
-        // Fresh addresses first, then those that failed least; among equals,
-        // at random, or nodes that learned the same addresses would all dial
-        // the same few. Those nobody vouched for only while the budget lasts.
+        // Hosts that never failed first, then those announcing fewest
+        // nodes (a host announcing hundreds is lying), then fresh
+        // addresses, then those that failed least; among equals, at random,
+        // or nodes that learned the same addresses would all dial the same
+        // few. Those nobody vouched for only while the budget lasts.
         due.sort_unstable();
         let mut plan: Vec<SocketAddr> = Vec::new();
-        for (_, _, id) in due {
+        for (_, _, _, _, id) in due {
             if plan.len() == wanted {
                 break;
             }
@@ -215,6 +269,18 @@ impl PeerSet {
         Heal::Nothing
     }
 
+    /// How long a connection attempt to `addr` gets.
+    pub fn connect_timeout(&self, addr: SocketAddr) -> Duration {
+        let discovered = self
+            .book
+            .values()
+            .any(|k| k.addr == addr && k.source == Source::Discovery);
+        match discovered {
+            true => LAN_CONNECT_TIMEOUT,
+            false => CONNECT_TIMEOUT,
+        }
+    }
+
     /// Marks the start of a dial that is not in the plan (the join address).
     pub fn dialing(&mut self, addr: SocketAddr) {
         self.dialing.insert(addr);
@@ -229,8 +295,25 @@ impl PeerSet {
         if self.healing == Some(addr) {
             self.healing = None;
         }
+        let vouched = self
+            .book
+            .values()
+            .any(|k| k.addr == addr && k.source == Source::Linked);
         if ok {
+            self.failed_hosts.remove(&addr.ip());
             return;
+        }
+        if !vouched {
+            if self.failed_hosts.len() >= FAILED_HOSTS
+                && !self.failed_hosts.contains_key(&addr.ip())
+            {
+                // Forget the host that failed least.
+                let least = self.failed_hosts.iter().min_by_key(|(_, n)| **n);
+                if let Some(ip) = least.map(|(ip, _)| *ip) {
+                    self.failed_hosts.remove(&ip);
+                }
+            }
+            *self.failed_hosts.entry(addr.ip()).or_insert(0) += 1;
         }
         let limits = self.limits;
         self.book.retain(|_, k| {
@@ -282,6 +365,15 @@ impl PeerSet {
 }
 
 impl Known {
+    /// How many nodes discovery heard of at this address's host, if this
+    /// one was heard of there too; else 0.
+    fn crowd(&self, crowds: &HashMap<IpAddr, usize>) -> usize {
+        match self.source {
+            Source::Discovery => crowds.get(&self.addr.ip()).copied().unwrap_or(0),
+            _ => 0,
+        }
+    }
+
     /// Counts a failure and backs the address off exponentially; false if
     /// it is to be forgotten.
     fn failed(&mut self, max_failures: u32, max_backoff: Duration, now: Instant) -> bool {

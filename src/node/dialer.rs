@@ -15,9 +15,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A connection attempt gets this long.
-const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
-
 pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
     loop {
         if shared.is_quitting() {
@@ -62,7 +59,8 @@ pub(super) async fn dial(
     heal: bool,
 ) -> Result<NodeId, Failed> {
     tracing::debug!(%addr, heal, "dialing");
-    let result = match rt::timeout(CONNECT_TIMEOUT, rt::connect(addr)).await {
+    let patience = shared.lock().peers.connect_timeout(addr);
+    let result = match rt::timeout(patience, rt::connect(addr)).await {
         None => Err(Failed::from("no answer (timed out)".to_string())),
         Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failed::from(
             "nobody is listening there (connection refused)".to_string(),

@@ -8,7 +8,9 @@
 //! already connected changes nothing. A node is taken only once heard
 //! twice at one address: a real node announces again within a second or
 //! five, while a datagram made up once, or sent from an address nobody
-//! listens at, is not taken at its word.
+//! listens at, is not taken at its word. A flood of made-up nodes from one
+//! host fills only that host's share, here and in the dial book, and the
+//! dial book tries hosts that announce few nodes, and never failed, first.
 
 use super::router::Shared;
 use crate::multicast::Multicast;
@@ -27,9 +29,6 @@ const SECOND: Duration = Duration::from_secs(1);
 /// newcomer's second announcement, a second after its first, is answered
 /// too, so that it hears every node twice at once.
 const REPLY_GAP: Duration = Duration::from_millis(400);
-/// New nodes taken from discovery per second at most, so that a flood of
-/// made-up announcements cannot crowd real addresses out of the book.
-const NEW_PER_SECOND: u32 = 20;
 
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut multicast = match Multicast::open() {
@@ -95,7 +94,6 @@ pub(super) async fn run(shared: Arc<Shared>) {
 /// Handles the datagrams of one socket.
 async fn listen(shared: Arc<Shared>, socket: rt::UdpSocket, mut reply: mpsc::Sender<()>) {
     let mut buf = [0u8; MAX_ANNOUNCEMENT + 1];
-    let mut budget = Budget::new(NEW_PER_SECOND);
     let mut sightings = Sightings::default();
     loop {
         let Ok((len, from)) = socket.recv_from(&mut buf).await else {
@@ -131,10 +129,6 @@ async fn listen(shared: Arc<Shared>, socket: rt::UdpSocket, mut reply: mpsc::Sen
             tracing::debug!(node = %a.id, %addr, "announcement heard once; taken when heard again");
             continue;
         }
-        if !budget.take() {
-            tracing::debug!(node = %a.id, %addr, "announcement ignored: too many new nodes this second");
-            continue;
-        }
         shared.discovered(a.id, addr);
     }
 }
@@ -148,9 +142,11 @@ fn listen_addr(from: SocketAddr, port: u16) -> SocketAddr {
 }
 
 /// Nodes heard of once so far, and where: a node is taken when heard a
-/// second time at the same address. Bounded: when full, the oldest half
-/// is forgotten, so a flood of made-up ids costs a fixed amount of memory
-/// and delays a real node by one announcement at most.
+/// second time at the same address. Bounded: one host holds at most
+/// [`PER_HOST`] of them, its newest displacing its oldest, so a flood from
+/// one address forgets only its own; when full all the same (a flood from
+/// many addresses), the oldest half is forgotten, so made-up ids cost a
+/// fixed amount of memory.
 #[derive(Default)]
 struct Sightings {
     /// Where each node was heard, how often there, and when last (by
@@ -162,6 +158,9 @@ struct Sightings {
 
 /// Nodes [`Sightings`] remembers at most.
 const SIGHTINGS: usize = 256;
+/// Nodes [`Sightings`] remembers at most from one host: more than a host
+/// runs, but far fewer than [`SIGHTINGS`].
+const PER_HOST: usize = 16;
 
 impl Sightings {
     /// Notes that `id` announced itself at `addr`; returns how many times
@@ -175,6 +174,16 @@ impl Sightings {
                 return *times;
             }
         }
+        let from_host = self
+            .once
+            .iter()
+            .filter(|(other, (at, _, _))| at.ip() == addr.ip() && **other != id);
+        if from_host.clone().count() >= PER_HOST {
+            let oldest = from_host.min_by_key(|(_, (_, _, t))| *t).map(|(id, _)| *id);
+            if let Some(oldest) = oldest {
+                self.once.remove(&oldest);
+            }
+        }
         if self.once.len() >= SIGHTINGS && !self.once.contains_key(&id) {
             let mut ages: Vec<u64> = self.once.values().map(|(_, _, t)| *t).collect();
             ages.sort_unstable();
@@ -186,49 +195,9 @@ impl Sightings {
     }
 }
 
-/// Allows `per_second` events a second.
-struct Budget {
-    per_second: u32,
-    left: u32,
-    since: Instant,
-}
-
-impl Budget {
-    fn new(per_second: u32) -> Self {
-        Budget {
-            per_second,
-            left: per_second,
-            since: Instant::now(),
-        }
-    }
-
-    fn take(&mut self) -> bool {
-        if self.since.elapsed() >= Duration::from_secs(1) {
-            self.left = self.per_second;
-            self.since = Instant::now();
-        }
-        match self.left {
-            0 => false,
-            _ => {
-                self.left -= 1;
-                true
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_budget_limits_each_second() {
-        let mut b = Budget::new(3);
-        assert!(b.take() && b.take() && b.take());
-        assert!(!b.take());
-        b.since -= Duration::from_secs(1);
-        assert!(b.take());
-    }
 
     #[test]
     fn a_node_is_taken_when_heard_twice_at_one_address() {
@@ -260,6 +229,18 @@ mod tests {
         if s.seen(NodeId(u64::MAX), real) == 1 {
             assert_eq!(s.seen(NodeId(u64::MAX), real), 2);
         }
+    }
+
+    #[test]
+    fn a_flood_from_one_host_forgets_only_its_own() {
+        let mut s = Sightings::default();
+        let real: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+        assert_eq!(s.seen(NodeId(u64::MAX), real), 1);
+        for i in 0..10_000u64 {
+            s.seen(NodeId(i), SocketAddr::from(([10, 9, 9, 9], 1 + i as u16)));
+        }
+        assert!(s.once.len() <= PER_HOST + 1);
+        assert_eq!(s.seen(NodeId(u64::MAX), real), 2, "taken when heard again");
     }
 
     #[test]

@@ -168,6 +168,9 @@ pub struct PeerSet {
     evicted: Option<Instant>,
     /// What dials to addresses nobody vouched for may still cost.
     pub(super) budget: DialBudget,
+    /// Failed dials to addresses nobody vouched for, by host: a host
+    /// that announced made-up nodes is dialed after those that did not.
+    pub(super) failed_hosts: HashMap<std::net::IpAddr, u32>,
 }
 
 /// The shortest time between two links dropped to make room for newcomers.
@@ -218,6 +221,7 @@ impl PeerSet {
             healing: None,
             evicted: None,
             budget: DialBudget::new(dial_budget::PER_MINUTE),
+            failed_hosts: HashMap::new(),
         }
     }
 

@@ -150,6 +150,11 @@ impl Lan {
         command
     }
 
+    /// Host `i`'s namespace, for [`enter`].
+    pub fn namespace(&self, i: usize) -> String {
+        format!("/run/netns/{}", self.hosts[i - 1])
+    }
+
     /// Host `i`'s IPv4 address.
     pub fn v4(i: usize) -> String {
         format!("10.77.0.{i}")
@@ -168,6 +173,18 @@ impl Drop for Lan {
             let _ = try_ip(&["netns", "del", ns]);
         }
     }
+}
+
+/// Moves the calling thread into `namespace` (from [`Lan::namespace`]):
+/// the sockets it opens from then on are that host's, for a hostile host
+/// written in the test itself.
+pub fn enter(namespace: &str) {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open(namespace).unwrap_or_else(|e| panic!("{namespace}: {e}"));
+    // SAFETY: setns on a descriptor that is open for the whole call.
+    let done = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    let error = std::io::Error::last_os_error();
+    assert_eq!(done, 0, "setns {namespace}: {error}");
 }
 
 /// Runs `ip ARGS`, panicking with its error if it fails.

@@ -301,9 +301,57 @@ fn discovery_dials_one_at_a_time_and_cannot_move_a_known_node() {
     assert!(!s.remember(NodeId(104), addr(9), Source::Exchange, t0));
     s.remember(NodeId(105), addr(5), Source::Discovery, t0);
     assert!(
-        s.remember(NodeId(105), addr(8), Source::Exchange, t0),
-        "not linked: moved"
+        !s.remember(NodeId(105), addr(8), Source::Exchange, t0),
+        "not moved by another unverified word before it failed"
     );
+    s.dialing(addr(5));
+    s.dial_done(addr(5), false, t0);
+    assert!(
+        s.remember(NodeId(105), addr(8), Source::Exchange, t0),
+        "moved once it failed"
+    );
+}
+
+fn on(host: u8, port: u16) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, host], port))
+}
+
+#[test]
+fn a_host_announcing_many_nodes_holds_a_small_share_and_is_dialed_last() {
+    let t0 = Instant::now();
+    let mut s = set(1, 8);
+    for p in 0..1000u16 {
+        s.remember(
+            NodeId(1000 + u64::from(p)),
+            on(9, 1 + p),
+            Source::Discovery,
+            t0,
+        );
+    }
+    let held = s
+        .book
+        .values()
+        .filter(|k| k.addr.ip() == on(9, 0).ip())
+        .count();
+    assert_eq!(held, DISCOVERED_PER_HOST);
+    assert!(s.remember(NodeId(99), on(1, 4000), Source::Discovery, t0));
+    assert_eq!(
+        s.dial_plan(t0),
+        [on(1, 4000)],
+        "the host with one node first"
+    );
+}
+
+#[test]
+fn a_host_whose_nodes_failed_is_dialed_after_others() {
+    let t0 = Instant::now();
+    let mut s = set(1, 8);
+    s.remember(NodeId(101), on(9, 1), Source::Exchange, t0);
+    s.dialing(on(9, 1));
+    s.dial_done(on(9, 1), false, t0);
+    s.remember(NodeId(102), on(9, 2), Source::Exchange, t0);
+    s.remember(NodeId(103), on(1, 1), Source::Exchange, t0);
+    assert_eq!(s.dial_plan(t0), [on(1, 1)]);
 }
 
 #[test]
