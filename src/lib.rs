@@ -4,6 +4,7 @@
 //! typed messages ([`protocol`]), which the [`node`] floods to its peers and
 //! hands to the [`display`]. The [`prompt`] feeds the user's lines in.
 
+pub mod amount;
 pub mod app;
 pub mod display;
 pub mod input;

@@ -1,12 +1,14 @@
 //! The `p2pchat` command: parses the command line and starts the runtime.
 
 use argh::FromArgs;
+use p2pchat::amount;
 use p2pchat::app::{self, Join, Options};
-use p2pchat::node::{Config, Limits};
+use p2pchat::node::{Config, HistoryWindow, Limits};
 use p2pchat::protocol::{validate_name, validate_room};
 use p2pchat::secure::{room_key, Identity};
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// A peer-to-peer chat for the terminal. Every user's program is a server
 /// and a client at once: start a chat with a name, or join one through any
@@ -53,6 +55,17 @@ struct Args {
     #[argh(option, arg_name = "FILE")]
     key: Option<PathBuf>,
 
+    /// how long chat history is kept, for newcomers and for the other side
+    /// of a split once it heals: like 90s, 10m or 2h (default 10m; 0 keeps
+    /// none)
+    #[argh(option, arg_name = "AGE", from_str_fn(amount_duration))]
+    history: Option<Duration>,
+
+    /// how many bytes of chat history are kept at most: like 512KiB, 8MiB
+    /// or 1GiB (default 8MiB)
+    #[argh(option, arg_name = "SIZE", from_str_fn(amount_bytes))]
+    history_size: Option<usize>,
+
     /// show the time before every message, not only before history
     #[argh(switch)]
     timestamps: bool,
@@ -74,7 +87,7 @@ struct Args {
 }
 
 fn main() {
-    let args: Args = argh::from_env();
+    let args = parse_args();
     raise_open_file_limit();
     if let Err(e) = validate_name(&args.name) {
         eprintln!("p2pchat: {e}");
@@ -121,11 +134,38 @@ fn main() {
         bind: args.bind,
         port: args.listen_port.unwrap_or(0),
         limits: limits(args.max_peers),
+        history: history(args.history, args.history_size),
     };
     let options = Options {
         timestamps: args.timestamps,
     };
     std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
+}
+
+/// The command line, or the end of the process: `--help` prints the help
+/// and exits with 0; a usage error says what is wrong, prefixed like every
+/// other error, and exits with 2.
+fn parse_args() -> Args {
+    let strings: Vec<String> = std::env::args_os()
+        .map(|s| s.to_string_lossy().into_owned())
+        .collect();
+    let command = strings
+        .first()
+        .and_then(|c| std::path::Path::new(c).file_name())
+        .and_then(|c| c.to_str())
+        .unwrap_or("p2pchat");
+    let rest: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
+    match Args::from_args(&[command], &rest) {
+        Ok(args) => args,
+        Err(argh::EarlyExit {
+            output,
+            status: Ok(()),
+        }) => {
+            println!("{output}");
+            std::process::exit(0);
+        }
+        Err(argh::EarlyExit { output, .. }) => usage_error(output.trim_end()),
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: every link and
@@ -159,6 +199,23 @@ fn limits(max_peers: Option<usize>) -> Limits {
             ..default
         },
     }
+}
+
+/// The default history window, with what the user changed.
+fn history(age: Option<Duration>, bytes: Option<usize>) -> HistoryWindow {
+    let default = HistoryWindow::default();
+    HistoryWindow {
+        age: age.unwrap_or(default.age),
+        bytes: bytes.unwrap_or(default.bytes),
+    }
+}
+
+fn amount_duration(text: &str) -> Result<Duration, String> {
+    amount::duration(text)
+}
+
+fn amount_bytes(text: &str) -> Result<usize, String> {
+    amount::bytes(text)
 }
 
 fn usage_error(message: &str) -> ! {

@@ -32,6 +32,7 @@ mod seen;
 mod tree;
 mod wants;
 
+pub use history::Window as HistoryWindow;
 pub use peers::Limits;
 pub use roster::short_id;
 
@@ -74,6 +75,8 @@ pub struct Config {
     /// Listen port; 0 lets the OS choose.
     pub port: u16,
     pub limits: Limits,
+    /// How much chat history the node keeps and replays.
+    pub history: HistoryWindow,
 }
 
 /// Why a node could not start or join.
@@ -179,6 +182,7 @@ impl Node {
             config.room,
             local.port(),
             config.limits,
+            config.history,
             security,
             id,
             display,

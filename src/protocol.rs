@@ -24,7 +24,7 @@ mod parse;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
     encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
-    encode_roster, ChatBurst,
+    encode_roster, ChatBurst, MAX_HAVE_RUNS,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 pub use kept::KeptChat;
@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 9;
+pub const VERSION: u32 = 10;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -72,7 +72,7 @@ pub enum Message<'a> {
     /// A user joined, is still there, renamed or left; flooded like a chat line.
     Presence(Presence<'a>),
     /// The ids of the chat messages the sender keeps in its history.
-    Have(IdList<'a>),
+    Have(RangeList<'a>),
     /// Listen addresses of nodes the sender knows.
     Peers(PeerList<'a>),
     /// The users the sender knows to be online.

@@ -173,6 +173,37 @@ fn a_late_joiner_sees_the_history_marked_as_such() {
     );
 }
 
+/// `--history` sets how long history is kept: a line older than that is
+/// not replayed to a joiner, a newer one is.
+#[test]
+fn history_older_than_the_window_is_not_replayed() {
+    let alice = Peer::spawn("alice", &["--history", "4s"]);
+    alice.say("too old");
+    alice.expect_line("alice: too old", T);
+    std::thread::sleep(Duration::from_millis(4500));
+    alice.say("still kept");
+    alice.expect_line("alice: still kept", T);
+    std::thread::sleep(Duration::from_millis(2500));
+    let bob = Peer::join("bob", &alice);
+    let line = bob.wait_for_line(T, |l| l.ends_with("alice: still kept"));
+    assert!(line.starts_with("[history "), "{line}");
+    alice.say("now live");
+    bob.expect_line("alice: now live", T);
+    let old = bob.lines().into_iter().filter(|l| l.contains("too old"));
+    assert_eq!(old.count(), 0, "{:?}", bob.lines());
+    let mut none = Peer::spawn_raw("carol", &["--history", "ten minutes"]);
+    assert_eq!(
+        none.wait_exit(T).code(),
+        Some(2),
+        "a bad window is a usage error"
+    );
+    assert!(
+        none.stderr().contains("not a duration"),
+        "{}",
+        none.stderr()
+    );
+}
+
 /// Lines piped in at once are sent as a burst; a refused line or a command
 /// among them keeps its place.
 #[test]

@@ -1,134 +1,221 @@
-//! The most recent chat messages, replayed to a peer that lacks them.
+//! The most recent chat messages, replayed to a peer that lacks them: the
+//! history window, set by age and bytes (by default 10 minutes or 8 MiB,
+//! whichever is less), so that a split shorter than the window loses
+//! nothing.
 //!
 //! Entries are copies of the frames as they came in (or went out, for this
-//! node's own); `router::resend` readies one to be sent again. The history
-//! is a ring of slots, each with a buffer of its own that the entry
-//! replacing it reuses: a message costs one short copy, with no allocation
-//! and nothing to let go.
+//! node's own); `router::resend` readies one to be sent again. An entry
+//! that goes gives its buffer to the next one: a message costs one short
+//! copy, and seldom an allocation.
 
 use super::peers::Frame;
-use crate::protocol::MsgId;
-use std::collections::HashSet;
+use crate::protocol::{IdRange, MsgId, NodeId};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-/// The largest buffer a slot keeps for the next entry; a larger one, left
-/// by a big frame, is given back when its entry goes.
+/// The largest buffer kept for the next entry; a larger one, left by a big
+/// frame, is given back when its entry goes.
 const REUSED_BYTES: usize = 4 << 10;
+/// Buffers kept for the next entries, at most.
+const SPARE: usize = 64;
+/// What an entry costs beyond its frame's bytes (its id, time and buffer),
+/// counted against the byte bound, so that the bound holds for a history
+/// of many short lines too.
+pub const ENTRY_OVERHEAD: usize = 64;
 
-pub struct History {
-    /// The entries, oldest at `oldest`, `len` of them, wrapping around.
-    slots: Vec<Slot>,
-    oldest: usize,
-    len: usize,
-    /// Bytes of the frames held.
-    bytes: usize,
-    capacity: usize,
-    max_bytes: usize,
-    /// Older entries are not replayed: the receiver may have forgotten that
-    /// it saw them, and would show them twice.
-    max_age: Duration,
+/// How much history a node keeps and replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// Messages older than this are neither kept nor replayed.
+    pub age: Duration,
+    /// Bytes the entries may take, [`ENTRY_OVERHEAD`] each included.
+    pub bytes: usize,
 }
 
-struct Slot {
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            age: Duration::from_secs(600),
+            bytes: 8 << 20,
+        }
+    }
+}
+
+pub struct History {
+    /// The entries, oldest first.
+    entries: VecDeque<Entry>,
+    /// Buffers of entries gone, for the next ones.
+    spare: Vec<Vec<u8>>,
+    /// Bytes held, [`ENTRY_OVERHEAD`] per entry included.
+    bytes: usize,
+    window: Window,
+}
+
+struct Entry {
     id: MsgId,
     received: Instant,
     frame: Vec<u8>,
 }
 
 impl History {
-    /// A history of at most `capacity` messages and `max_bytes` of frames.
-    pub fn new(capacity: usize, max_bytes: usize, max_age: Duration) -> Self {
+    pub fn new(window: Window) -> Self {
         History {
-            slots: Vec::new(),
-            oldest: 0,
-            len: 0,
+            entries: VecDeque::new(),
+            spare: Vec::new(),
             bytes: 0,
-            capacity,
-            max_bytes,
-            max_age,
+            window,
         }
     }
 
     /// Adds a copy of a message's frame, forgetting the oldest as far as
-    /// the bounds ask. A frame larger than the whole byte bound is not
+    /// the window asks. A frame larger than the whole byte bound is not
     /// kept, and costs no other message its place.
     pub fn push(&mut self, id: MsgId, frame: &[u8], now: Instant) {
-        if self.capacity == 0 || frame.len() > self.max_bytes {
+        let cost = frame.len() + ENTRY_OVERHEAD;
+        if cost > self.window.bytes || self.window.age.is_zero() {
             return;
         }
-        while self.len == self.capacity || self.bytes + frame.len() > self.max_bytes {
+        self.forget_old(now);
+        while self.bytes + cost > self.window.bytes {
             self.forget_oldest();
         }
-        let at = self.slot(self.len);
-        if at == self.slots.len() {
-            self.slots.push(Slot {
-                id,
-                received: now,
-                frame: Vec::new(),
-            });
-        }
-        let slot = &mut self.slots[at];
-        (slot.id, slot.received) = (id, now);
-        slot.frame.clear();
-        slot.frame.extend_from_slice(frame);
-        self.len += 1;
-        self.bytes += frame.len();
+        let mut buffer = self.spare.pop().unwrap_or_default();
+        buffer.extend_from_slice(frame);
+        self.entries.push_back(Entry {
+            id,
+            received: now,
+            frame: buffer,
+        });
+        self.bytes += cost;
     }
 
-    /// The slot `i` places after the oldest, `i` at most the capacity: a
-    /// wrap by subtraction, as a division would cost more than the copy.
-    fn slot(&self, i: usize) -> usize {
-        let at = self.oldest + i;
-        if at >= self.capacity {
-            at - self.capacity
-        } else {
-            at
+    /// Forgets the entries older than the window.
+    fn forget_old(&mut self, now: Instant) {
+        while self
+            .entries
+            .front()
+            .is_some_and(|e| now.duration_since(e.received) >= self.window.age)
+        {
+            self.forget_oldest();
         }
     }
 
     fn forget_oldest(&mut self) {
-        let slot = &mut self.slots[self.oldest];
-        self.bytes -= slot.frame.len();
-        if slot.frame.capacity() > REUSED_BYTES {
-            slot.frame = Vec::new();
+        let Some(mut entry) = self.entries.pop_front() else {
+            return;
+        };
+        self.bytes -= entry.frame.len() + ENTRY_OVERHEAD;
+        if entry.frame.capacity() <= REUSED_BYTES && self.spare.len() < SPARE {
+            entry.frame.clear();
+            self.spare.push(entry.frame);
         }
-        self.oldest = self.slot(1);
-        self.len -= 1;
-    }
-
-    /// The entries, oldest first.
-    fn entries(&self) -> impl Iterator<Item = &Slot> + '_ {
-        (0..self.len).map(|i| &self.slots[self.slot(i)])
     }
 
     /// The ids held, oldest first.
+    #[cfg(test)]
     pub fn ids(&self) -> impl Iterator<Item = MsgId> + '_ {
-        self.entries().map(|slot| slot.id)
+        self.entries.iter().map(|e| e.id)
+    }
+
+    /// The ids held, as runs of consecutive numbers of one origin, the
+    /// newest messages' runs first: what a `HAVE` lists, as far as a frame
+    /// holds.
+    pub fn runs(&self) -> Vec<IdRange> {
+        let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>> = HashMap::new();
+        for (age, e) in self.entries.iter().rev().enumerate() {
+            by_origin
+                .entry(e.id.origin)
+                .or_default()
+                .push((e.id.seq, age));
+        }
+        // Each run, with the age rank of its newest entry.
+        let mut runs: Vec<(usize, IdRange)> = Vec::new();
+        for (origin, mut seqs) in by_origin {
+            seqs.sort_unstable();
+            let mut run: Option<(usize, IdRange)> = None;
+            for (seq, age) in seqs {
+                match &mut run {
+                    Some((newest, r)) if r.last.checked_add(1) == Some(seq) || r.last == seq => {
+                        r.last = seq;
+                        *newest = (*newest).min(age);
+                    }
+                    _ => {
+                        runs.extend(run.take());
+                        let r = IdRange {
+                            origin,
+                            first: seq,
+                            last: seq,
+                        };
+                        run = Some((age, r));
+                    }
+                }
+            }
+            runs.extend(run);
+        }
+        runs.sort_unstable_by_key(|(newest, r)| (*newest, r.origin, r.first));
+        runs.into_iter().map(|(_, r)| r).collect()
     }
 
     /// The frames a peer holding `have` lacks, oldest first, each with how
     /// long ago this node received it: those received before `since` (later
-    /// ones went to that peer live) and young enough to replay.
+    /// ones went to that peer live) and within the window.
     pub fn missing_from(
         &self,
-        have: &HashSet<MsgId>,
+        have: &Held,
         since: Instant,
         now: Instant,
     ) -> Vec<(Frame, Duration)> {
-        self.entries()
-            .filter_map(|slot| {
-                let age = now.duration_since(slot.received);
-                (slot.received < since && age < self.max_age && !have.contains(&slot.id))
-                    .then(|| (Frame::copy_from_slice(&slot.frame), age))
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let age = now.duration_since(e.received);
+                (e.received < since && age < self.window.age && !have.contains(e.id))
+                    .then(|| (Frame::copy_from_slice(&e.frame), age))
             })
             .collect()
+    }
+}
+
+/// What a peer's `HAVE` says it holds: runs of numbers by origin.
+#[derive(Default)]
+pub struct Held {
+    runs: HashMap<NodeId, Vec<(u64, u64)>>,
+}
+
+impl Held {
+    pub fn new(ranges: impl Iterator<Item = IdRange>) -> Self {
+        let mut runs: HashMap<NodeId, Vec<(u64, u64)>> = HashMap::new();
+        for r in ranges {
+            runs.entry(r.origin).or_default().push((r.first, r.last));
+        }
+        for list in runs.values_mut() {
+            // Sorted and merged, so that one run at most can hold a number.
+            list.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
+            for &(first, last) in list.iter() {
+                match merged.last_mut() {
+                    Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
+                    _ => merged.push((first, last)),
+                }
+            }
+            *list = merged;
+        }
+        Held { runs }
+    }
+
+    /// True if a run holds `id`.
+    pub fn contains(&self, id: MsgId) -> bool {
+        let Some(list) = self.runs.get(&id.origin) else {
+            return false;
+        };
+        let starts = list.partition_point(|(first, _)| *first <= id.seq);
+        starts > 0 && list[starts - 1].1 >= id.seq
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NodeId;
 
     fn id(seq: u64) -> MsgId {
         MsgId {
@@ -141,22 +228,19 @@ mod tests {
         vec![n; usize::from(n)]
     }
 
-    #[test]
-    fn keeps_the_most_recent_in_order() {
-        let now = Instant::now();
-        let mut h = History::new(3, 1000, Duration::from_secs(60));
-        for n in 1..=5 {
-            h.push(id(n), &frame(n as u8), now);
+    fn window(secs: u64, bytes: usize) -> Window {
+        Window {
+            age: Duration::from_secs(secs),
+            bytes,
         }
-        assert_eq!(h.ids().collect::<Vec<_>>(), [id(3), id(4), id(5)]);
     }
 
     #[test]
     fn keeps_no_more_bytes_than_its_bound() {
         let now = Instant::now();
-        let mut h = History::new(10, 1000, Duration::from_secs(60));
+        let mut h = History::new(window(60, 1000));
         for n in 1..=5 {
-            h.push(id(n), &[b'x'; 400], now);
+            h.push(id(n), &[b'x'; 400 - ENTRY_OVERHEAD], now);
         }
         assert_eq!(h.ids().collect::<Vec<_>>(), [id(4), id(5)]);
         h.push(id(6), &[b'x'; 1001], now);
@@ -168,39 +252,64 @@ mod tests {
     }
 
     #[test]
+    fn keeps_no_older_messages_than_its_age() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut h = History::new(window(60, 1 << 20));
+        h.push(id(1), &frame(1), t0);
+        h.push(id(2), &frame(2), at(30));
+        h.push(id(3), &frame(3), at(61));
+        assert_eq!(h.ids().collect::<Vec<_>>(), [id(2), id(3)]);
+        let mut none = History::new(window(0, 1 << 20));
+        none.push(id(1), &frame(1), t0);
+        assert_eq!(none.ids().count(), 0, "a window of 0 keeps nothing");
+    }
+
+    #[test]
+    fn many_short_lines_count_what_each_entry_costs() {
+        let now = Instant::now();
+        let mut h = History::new(window(600, 8 << 20));
+        for n in 0..200_000 {
+            h.push(id(n), b"a short line", now);
+        }
+        let held = h.ids().count();
+        assert_eq!(held, (8 << 20) / (12 + ENTRY_OVERHEAD));
+    }
+
+    #[test]
     fn big_buffers_are_given_back_when_their_entries_go() {
         let now = Instant::now();
-        let mut h = History::new(4, 1 << 20, Duration::from_secs(60));
+        let mut h = History::new(window(60, 4 * (60_000 + ENTRY_OVERHEAD)));
         for n in 0..4 {
             h.push(id(n), &[b'x'; 60_000], now);
         }
-        for n in 4..8 {
+        for n in 4..200 {
             h.push(id(n), b"an ordinary line", now);
         }
-        let held: usize = h.slots.iter().map(|s| s.frame.capacity()).sum();
-        assert!(held <= 4 * REUSED_BYTES, "{held}");
+        let held: usize = h.entries.iter().map(|e| e.frame.capacity()).sum();
+        let spare: usize = h.spare.iter().map(|b| b.capacity()).sum();
+        assert!(held + spare <= 260 * REUSED_BYTES, "{held} + {spare}");
+        assert!(h.spare.iter().all(|b| b.capacity() <= REUSED_BYTES));
     }
 
     proptest::proptest! {
-        /// Whatever the sizes and bounds, the history holds exactly the
-        /// newest frames within both bounds, byte for byte, as a list of
-        /// copies would.
+        /// Whatever the sizes and bound, the history holds exactly the
+        /// newest frames within it, byte for byte, as a list of copies
+        /// would.
         #[test]
         fn it_holds_what_a_list_of_copies_would(
-            capacity in 0usize..6,
-            max_bytes in 0usize..300,
+            max_bytes in 0usize..600,
             lens in proptest::collection::vec(0usize..120, 0..40),
         ) {
             let now = Instant::now();
-            let mut h = History::new(capacity, max_bytes, Duration::from_secs(60));
-            let mut model: std::collections::VecDeque<(MsgId, Vec<u8>)> = Default::default();
+            let mut h = History::new(window(60, max_bytes));
+            let mut model: VecDeque<(MsgId, Vec<u8>)> = Default::default();
             for (n, len) in lens.into_iter().enumerate() {
                 let frame: Vec<u8> = (0..len).map(|i| (n * 7 + i) as u8).collect();
                 h.push(id(n as u64), &frame, now);
-                if capacity > 0 && len <= max_bytes {
-                    while model.len() == capacity
-                        || model.iter().map(|(_, f)| f.len()).sum::<usize>() + len > max_bytes
-                    {
+                let cost = |f: &Vec<u8>| f.len() + ENTRY_OVERHEAD;
+                if cost(&frame) <= max_bytes {
+                    while model.iter().map(|(_, f)| cost(f)).sum::<usize>() + cost(&frame) > max_bytes {
                         model.pop_front();
                     }
                     model.push_back((id(n as u64), frame));
@@ -210,25 +319,89 @@ mod tests {
             proptest::prop_assert_eq!(h.ids().collect::<Vec<_>>(), ids);
             let later = now + Duration::from_secs(1);
             let frames: Vec<Vec<u8>> = h
-                .missing_from(&HashSet::new(), later, later)
+                .missing_from(&Held::default(), later, later)
                 .into_iter()
                 .map(|(f, _)| f.to_vec())
                 .collect();
             let want: Vec<Vec<u8>> = model.into_iter().map(|(_, f)| f).collect();
             proptest::prop_assert_eq!(frames, want);
         }
+
+        /// The runs a history lists hold exactly its ids.
+        #[test]
+        fn its_runs_hold_exactly_its_ids(
+            ids in proptest::collection::vec((0u64..3, 0u64..40), 0..60),
+        ) {
+            let now = Instant::now();
+            let mut h = History::new(window(60, 1 << 20));
+            for (origin, seq) in &ids {
+                h.push(MsgId { origin: NodeId(*origin), seq: *seq }, b"x", now);
+            }
+            let held = Held::new(h.runs().into_iter());
+            for origin in 0..3 {
+                for seq in 0..40 {
+                    let id = MsgId { origin: NodeId(origin), seq };
+                    proptest::prop_assert_eq!(
+                        held.contains(id),
+                        ids.contains(&(origin, seq)),
+                        "{:?}", id
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_newest_runs_come_first() {
+        let now = Instant::now();
+        let mut h = History::new(window(60, 1 << 20));
+        let of = |origin, seq| MsgId {
+            origin: NodeId(origin),
+            seq,
+        };
+        for seq in 10..20 {
+            h.push(of(1, seq), b"x", now);
+        }
+        h.push(of(2, 5), b"x", now);
+        h.push(of(1, 30), b"x", now);
+        let runs: Vec<(u64, u64, u64)> = h
+            .runs()
+            .iter()
+            .map(|r| (r.origin.0, r.first, r.last))
+            .collect();
+        assert_eq!(runs, [(1, 30, 30), (2, 5, 5), (1, 10, 19)]);
+    }
+
+    #[test]
+    fn overlapping_runs_from_a_peer_are_merged() {
+        let r = |first, last| IdRange {
+            origin: NodeId(1),
+            first,
+            last,
+        };
+        let held = Held::new([r(1, 10), r(5, 20), r(30, 30), r(0, 2)].into_iter());
+        assert!(held.contains(id(0)) && held.contains(id(20)) && held.contains(id(30)));
+        assert!(!held.contains(id(21)) && !held.contains(id(31)));
+        assert_eq!(held.runs[&NodeId(1)], [(0, 20), (30, 30)]);
     }
 
     #[test]
     fn replays_only_what_the_peer_lacks_and_only_recent_entries() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
-        let mut h = History::new(10, 1000, Duration::from_secs(60));
+        let mut h = History::new(window(60, 1000));
         h.push(id(1), &frame(1), t0);
         h.push(id(2), &frame(2), at(50));
         h.push(id(3), &frame(3), at(50));
         h.push(id(4), &frame(4), at(65)); // after the peer joined: sent live
-        let have = HashSet::from([id(3)]);
+        let have = Held::new(
+            [IdRange {
+                origin: NodeId(1),
+                first: 3,
+                last: 3,
+            }]
+            .into_iter(),
+        );
         assert_eq!(
             h.missing_from(&have, at(60), at(70)),
             [(Frame::from(frame(2)), Duration::from_secs(20))]

@@ -4,11 +4,11 @@
 
 use super::dial_book::{Heal, Source};
 use super::gather::{push, push_now};
+use super::history::Held;
 use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
 use super::router::{encode_with, resend, Shared, Waits};
-use crate::protocol::{self, IdList, Message, MsgId, Need, NodeId, PeerList};
-use std::collections::HashSet;
+use crate::protocol::{self, Message, Need, NodeId, PeerList, RangeList};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -61,8 +61,8 @@ impl Shared {
                 .filter(|(other, p)| **other != id && shareable(p.listen, remote))
                 .map(|(other, p)| (*other, p.listen));
             send(new, encode_with(|out| protocol::encode_peers(others, out)));
-            let ids = state.history.ids();
-            send(new, encode_with(|out| protocol::encode_have(ids, out)));
+            let runs = state.history.runs().into_iter();
+            send(new, encode_with(|out| protocol::encode_have(runs, out)));
             let online = state.roster.online();
             let members = online.iter().map(|(id, name)| (*id, name.as_str()));
             send(
@@ -117,7 +117,7 @@ impl Shared {
     }
     /// Sends peer `to` the history messages its `HAVE` list lacks.
     /// Answered once per link: a repeat would queue the history again.
-    pub fn on_have(&self, to: Via, have: IdList<'_>) -> Waits {
+    pub fn on_have(&self, to: Via, have: RangeList<'_>) -> Waits {
         let mut state = self.lock();
         let mut waits = Waits::default();
         let Some(peer) = state.peers.current_mut(to) else {
@@ -127,7 +127,7 @@ impl Shared {
             tracing::debug!(node = %to.peer, "a second HAVE on one link: not answered");
             return waits;
         }
-        let have: HashSet<MsgId> = have.iter().collect();
+        let have = Held::new(have.iter());
         let Some(peer) = state.peers.current(to) else {
             return waits;
         };

@@ -13,7 +13,7 @@
 //! broadcast tree in `broadcast.rs`.
 
 use super::gather::Gathered;
-use super::history::History;
+use super::history::{History, Window};
 use super::peers::{Frame, Limits, PeerSet};
 use super::pending::Pending;
 use super::queue::Queue;
@@ -40,12 +40,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// more. With 256 KiB rather than 1 MiB, a 5-node chain spent about 6%
 /// less CPU per message.
 pub const OUTBOX_BYTES: usize = 256 << 10;
-/// Chat messages kept for peers that lack them, and their bytes at most:
-/// 200 lines, or fewer when they are very long.
-const HISTORY_LEN: usize = 200;
-const HISTORY_BYTES: usize = 8 << 20;
-/// How long a message id is remembered. History older than half of it is
-/// not replayed, so a replay never outlives the receiver's memory of it.
+/// How long a message id is remembered, at least: twice the history
+/// window if that is longer, so that a replay never outlives the
+/// receiver's memory of it.
 const SEEN_TTL: Duration = Duration::from_secs(3600);
 /// Origins the seen-cache remembers: as many as the roster's users.
 const SEEN_ORIGINS: usize = super::roster::MAX_MEMBERS;
@@ -231,6 +228,7 @@ impl Shared {
         room: String,
         port: u16,
         limits: Limits,
+        history: Window,
         security: Option<Security>,
         id: NodeId,
         display: Arc<Display>,
@@ -238,6 +236,7 @@ impl Shared {
         wake_tree: mpsc::Sender<()>,
         tasks: mpsc::Sender<()>,
     ) -> Shared {
+        let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
         let mut roster = Roster::new(SEEN_TTL);
         roster.heard(id, &name, Instant::now());
         Shared {
@@ -251,8 +250,8 @@ impl Shared {
                 scratch: Vec::new(),
                 gathered: Gathered::default(),
                 peers: PeerSet::new(id, limits),
-                seen: SeenCache::new(SEEN_ORIGINS, SEEN_TTL),
-                history: History::new(HISTORY_LEN, HISTORY_BYTES, SEEN_TTL / 2),
+                seen: SeenCache::new(SEEN_ORIGINS, seen_ttl),
+                history: History::new(history),
                 roster,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),

@@ -88,7 +88,7 @@ impl Message<'_> {
                 w.push_str(" ");
                 w.push_str(c.text);
             }
-            Message::Have(ids) => write_ids(w, "HAVE", ids.iter()),
+            Message::Have(ranges) => write_ranges(w, "HAVE", ranges.iter()),
             Message::Peers(peers) => write_peers(w, peers.iter()),
             Message::Presence(p) => {
                 w.push_str(p.kind.word());
@@ -191,9 +191,18 @@ fn write_id(w: &mut BodyWriter<'_>, id: MsgId) {
     w.push_u64(id.seq);
 }
 
-/// Appends a `HAVE` frame listing `ids`.
-pub fn encode_have(ids: impl Iterator<Item = MsgId>, out: &mut Vec<u8>) -> Result<(), FrameError> {
-    message::encode_with(out, message::MAX_BODY, |w| write_ids(w, "HAVE", ids))
+/// The most runs a `HAVE` frame lists: as many of the longest as fit.
+pub const MAX_HAVE_RUNS: usize = (message::MAX_BODY - 4) / MAX_RANGE_LEN;
+/// ` <16 hex>:<u64>-<u64>`, at its longest.
+const MAX_RANGE_LEN: usize = 1 + 16 + 1 + 20 + 1 + 20;
+
+/// Appends a `HAVE` frame listing the first [`MAX_HAVE_RUNS`] of `runs`.
+pub fn encode_have(
+    runs: impl Iterator<Item = IdRange>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    let runs = runs.take(MAX_HAVE_RUNS);
+    message::encode_with(out, message::MAX_BODY, |w| write_ranges(w, "HAVE", runs))
 }
 
 /// Appends a `PRUNE` frame listing `<origin>:<start>` pairs.

@@ -117,7 +117,7 @@ impl<'a> Message<'a> {
             "ALIVE" => parse_presence(fields("ALIVE"), PresenceKind::Alive),
             "NICK" => parse_presence(fields("NICK"), PresenceKind::Nick),
             "LEAVE" => parse_presence(fields("LEAVE"), PresenceKind::Leave),
-            "HAVE" => parse_list(rest, fields::msg_id).map(|s| Message::Have(IdList(s))),
+            "HAVE" => parse_list(rest, fields::id_range).map(|s| Message::Have(RangeList(s))),
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),

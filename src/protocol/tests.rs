@@ -22,7 +22,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 9 0123456789abcdef 40123 lobby 2 zoë");
+    assert_eq!(body, "HELLO 10 0123456789abcdef 40123 lobby 2 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -52,17 +52,22 @@ fn hist_is_a_chat_marked_as_history() {
 
 #[test]
 fn lists_parse_lazily_and_may_be_empty() {
-    let Ok(Message::Have(ids)) = Message::parse("HAVE 0123456789abcdef:1 00000000000000ff:2")
+    let Ok(Message::Have(ids)) = Message::parse("HAVE 0123456789abcdef:1-3 00000000000000ff:2-2")
     else {
         panic!()
     };
     assert_eq!(
         ids.iter().collect::<Vec<_>>(),
         vec![
-            MsgId { origin: ID, seq: 1 },
-            MsgId {
+            IdRange {
+                origin: ID,
+                first: 1,
+                last: 3
+            },
+            IdRange {
                 origin: NodeId(255),
-                seq: 2
+                first: 2,
+                last: 2
             }
         ]
     );
@@ -124,53 +129,53 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 4000 lobby 0",
+            "HELLO 10 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 9 0123456789ABCDEF 4000 lobby 0 a",
+            "HELLO 10 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 0 lobby 0 a",
+            "HELLO 10 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 65536 lobby 0 a",
+            "HELLO 10 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 4000 lobby 0 a b",
+            "HELLO 10 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 9 0123456789abcdef 4000 lobby 0  a",
+            "HELLO 10 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 4000 lobby yes a",
+            "HELLO 10 0123456789abcdef 4000 lobby yes a",
             Invalid {
                 field: "need",
                 value: "yes".into(),
             },
         ),
         (
-            "HELLO 9 0123456789abcdef 4000 lobby 3 a",
+            "HELLO 10 0123456789abcdef 4000 lobby 3 a",
             Invalid {
                 field: "need",
                 value: "3".into(),
@@ -194,7 +199,7 @@ fn bad_messages_are_refused_with_a_reason() {
         ("MSG 1 0123456789abcdef:1 0 a ", EmptyText),
         ("ERROR", EmptyText),
         (
-            "HAVE 0123456789abcdef:1 ",
+            "HAVE 0123456789abcdef:1-1 ",
             Invalid {
                 field: "list",
                 value: "an empty entry (two spaces in a row, or a trailing space)".into(),
@@ -342,10 +347,10 @@ fn names_are_validated() {
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = Message::parse("HELLO 10 0123456789abcdef 1 a").unwrap_err();
+    let e = Message::parse("HELLO 11 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 10 is not supported (this node speaks version 9)"
+        "protocol version 11 is not supported (this node speaks version 10)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -455,7 +460,7 @@ fn addr() -> impl Strategy<Value = SocketAddr> {
 enum Owned {
     Hello(NodeId, u16, String, Need, String),
     Chat(bool, bool, u8, MsgId, u64, String, String),
-    Have(Vec<MsgId>),
+    Have(Vec<IdRange>),
     Peers(Vec<(NodeId, SocketAddr)>),
     Roster(Vec<(NodeId, String)>),
     Presence(PresenceKind, u8, MsgId, String),
@@ -502,7 +507,7 @@ fn owned() -> impl Strategy<Value = Owned> {
         )
             .prop_map(|(h, a, t, i, ms, n, x)| Owned::Chat(h, a, t, i, ms, n, x)),
         proptest::collection::vec((node_id(), name()), 0..20).prop_map(Owned::Roster),
-        proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Have),
+        proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Have),
         proptest::collection::vec((node_id(), addr()), 0..20).prop_map(Owned::Peers),
         (presence_kind(), any::<u8>(), msg_id(), name())
             .prop_map(|(k, t, i, n)| Owned::Presence(k, t, i, n)),
@@ -681,4 +686,23 @@ proptest! {
     fn valid_names_are_accepted(n in name()) {
         prop_assert_eq!(validate_name(&n), Ok(n.as_str()));
     }
+}
+
+#[test]
+fn a_have_lists_as_many_runs_as_a_frame_holds() {
+    let runs = (0..5_000u64).map(|n| IdRange {
+        origin: NodeId(u64::MAX - n),
+        first: u64::MAX - 2 * n - 1,
+        last: u64::MAX - 2 * n,
+    });
+    let mut out = Vec::new();
+    encode_have(runs, &mut out).expect("fits");
+    let Ok(crate::message::Decoded::Frame { body, .. }) = crate::message::decode(&out) else {
+        panic!("not one frame")
+    };
+    let Ok(Message::Have(listed)) = Message::parse(body) else {
+        panic!("not a HAVE")
+    };
+    assert_eq!(listed.iter().count(), MAX_HAVE_RUNS);
+    const { assert!(MAX_HAVE_RUNS > 1_000) };
 }
