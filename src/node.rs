@@ -15,11 +15,14 @@ mod dial_budget;
 mod dialer;
 mod discovery;
 mod frame_ring;
+#[doc(hidden)]
+pub mod fuzzing;
 mod gather;
 mod handshake;
 mod heal;
 mod history;
 mod id_hash;
+mod id_runs;
 mod membership;
 mod peers;
 mod pending;

@@ -56,6 +56,11 @@ fn handshake_inputs_pass() {
 }
 
 #[test]
+fn tables_inputs_pass() {
+    replay("tables", p2pchat::node::fuzzing::check_tables);
+}
+
+#[test]
 fn reassembly_inputs_pass() {
     replay("reassembly", |data| {
         if let Ok(input) = common::Reassembly::arbitrary_take_rest(Unstructured::new(data)) {

@@ -13,13 +13,13 @@ use std::time::{Duration, Instant};
 
 /// A node's listening address, and how dialing it went.
 pub(super) struct Known {
-    addr: SocketAddr,
+    pub(super) addr: SocketAddr,
     failures: u32,
     retry_at: Instant,
     /// When the node was first heard of at this address.
     learned: Instant,
     /// How this node learned of it.
-    source: Source,
+    pub(super) source: Source,
 }
 
 /// How a node's address came to be known.
@@ -271,14 +271,18 @@ impl PeerSet {
 
     /// How long a connection attempt to `addr` gets.
     pub fn connect_timeout(&self, addr: SocketAddr) -> Duration {
-        let discovered = self
-            .book
-            .values()
-            .any(|k| k.addr == addr && k.source == Source::Discovery);
-        match discovered {
-            true => LAN_CONNECT_TIMEOUT,
-            false => CONNECT_TIMEOUT,
+        match self.source_of(addr) {
+            Some(Source::Discovery) => LAN_CONNECT_TIMEOUT,
+            _ => CONNECT_TIMEOUT,
         }
+    }
+
+    /// How this node learned of the node at `addr`, if it knows one there.
+    pub(super) fn source_of(&self, addr: SocketAddr) -> Option<Source> {
+        self.book
+            .values()
+            .find(|k| k.addr == addr)
+            .map(|k| k.source)
     }
 
     /// Marks the start of a dial that is not in the plan (the join address).

@@ -148,7 +148,7 @@ fn listen_addr(from: SocketAddr, port: u16) -> SocketAddr {
 /// many addresses), the oldest half is forgotten, so made-up ids cost a
 /// fixed amount of memory.
 #[derive(Default)]
-struct Sightings {
+pub(super) struct Sightings {
     /// Where each node was heard, how often there, and when last (by
     /// `clock`).
     once: std::collections::HashMap<NodeId, (SocketAddr, u32, u64)>,
@@ -157,15 +157,15 @@ struct Sightings {
 }
 
 /// Nodes [`Sightings`] remembers at most.
-const SIGHTINGS: usize = 256;
+pub(super) const SIGHTINGS: usize = 256;
 /// Nodes [`Sightings`] remembers at most from one host: more than a host
 /// runs, but far fewer than [`SIGHTINGS`].
-const PER_HOST: usize = 16;
+pub(super) const PER_HOST: usize = 16;
 
 impl Sightings {
     /// Notes that `id` announced itself at `addr`; returns how many times
     /// in a row it was heard there, this one included.
-    fn seen(&mut self, id: NodeId, addr: SocketAddr) -> u32 {
+    pub(super) fn seen(&mut self, id: NodeId, addr: SocketAddr) -> u32 {
         self.clock += 1;
         if let Some((at, times, last)) = self.once.get_mut(&id) {
             if *at == addr {
@@ -192,6 +192,12 @@ impl Sightings {
         }
         self.once.insert(id, (addr, 1, self.clock));
         1
+    }
+
+    /// Nodes remembered, in all and from `ip`.
+    pub(super) fn held(&self, ip: std::net::IpAddr) -> (usize, usize) {
+        let from = self.once.values().filter(|(at, _, _)| at.ip() == ip);
+        (self.once.len(), from.count())
     }
 }
 

@@ -143,15 +143,18 @@ impl<M: Copy> FrameRing<M> {
     }
 
     /// Frames held.
-    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Bytes held.
-    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.held
+    }
+
+    /// The frames' notes, oldest first.
+    pub fn notes(&self) -> impl Iterator<Item = M> + '_ {
+        self.entries.iter().map(|(note, _)| *note)
     }
 
     /// Copies of the frames whose notes `wanted` picks, oldest first, each

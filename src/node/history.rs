@@ -4,21 +4,17 @@
 //! nothing.
 //!
 //! Entries are copies of the frames as they came in (or went out, for this
-//! node's own); `router::resend` readies one to be sent again. An entry
-//! that goes gives its buffer to the next one: a message costs one short
-//! copy, and seldom an allocation.
+//! node's own), back to back in a [`FrameRing`]: a message costs one short
+//! copy and no allocation. `router::resend` readies one to be sent again.
 
+use super::frame_ring::FrameRing;
+use super::id_runs::IdRuns;
 use super::peers::Frame;
 use crate::protocol::{IdRange, MsgId, NodeId};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-/// The largest buffer kept for the next entry; a larger one, left by a big
-/// frame, is given back when its entry goes.
-const REUSED_BYTES: usize = 4 << 10;
-/// Buffers kept for the next entries, at most.
-const SPARE: usize = 64;
-/// What an entry costs beyond its frame's bytes (its id, time and buffer),
+/// What an entry costs beyond its frame's bytes (its id, time and place),
 /// counted against the byte bound, so that the bound holds for a history
 /// of many short lines too.
 pub const ENTRY_OVERHEAD: usize = 64;
@@ -42,27 +38,14 @@ impl Default for Window {
 }
 
 pub struct History {
-    /// The entries, oldest first.
-    entries: VecDeque<Entry>,
-    /// Buffers of entries gone, for the next ones.
-    spare: Vec<Vec<u8>>,
-    /// Bytes held, [`ENTRY_OVERHEAD`] per entry included.
-    bytes: usize,
+    ring: FrameRing<(MsgId, Instant)>,
     window: Window,
-}
-
-struct Entry {
-    id: MsgId,
-    received: Instant,
-    frame: Vec<u8>,
 }
 
 impl History {
     pub fn new(window: Window) -> Self {
         History {
-            entries: VecDeque::new(),
-            spare: Vec::new(),
-            bytes: 0,
+            ring: FrameRing::new(window.bytes),
             window,
         }
     }
@@ -75,46 +58,24 @@ impl History {
         if cost > self.window.bytes || self.window.age.is_zero() {
             return;
         }
-        self.forget_old(now);
-        while self.bytes + cost > self.window.bytes {
-            self.forget_oldest();
+        if let Some(cutoff) = now.checked_sub(self.window.age) {
+            while self.ring.oldest().is_some_and(|((_, at), _)| at <= cutoff) {
+                self.ring.pop();
+            }
         }
-        let mut buffer = self.spare.pop().unwrap_or_default();
-        buffer.extend_from_slice(frame);
-        self.entries.push_back(Entry {
-            id,
-            received: now,
-            frame: buffer,
-        });
-        self.bytes += cost;
+        while self.held() + cost > self.window.bytes && self.ring.pop().is_some() {}
+        self.ring.push((id, now), frame);
     }
 
-    /// Forgets the entries older than the window.
-    fn forget_old(&mut self, now: Instant) {
-        while self
-            .entries
-            .front()
-            .is_some_and(|e| now.duration_since(e.received) >= self.window.age)
-        {
-            self.forget_oldest();
-        }
-    }
-
-    fn forget_oldest(&mut self) {
-        let Some(mut entry) = self.entries.pop_front() else {
-            return;
-        };
-        self.bytes -= entry.frame.len() + ENTRY_OVERHEAD;
-        if entry.frame.capacity() <= REUSED_BYTES && self.spare.len() < SPARE {
-            entry.frame.clear();
-            self.spare.push(entry.frame);
-        }
+    /// Bytes held, [`ENTRY_OVERHEAD`] per entry included.
+    fn held(&self) -> usize {
+        self.ring.bytes() + self.ring.len() * ENTRY_OVERHEAD
     }
 
     /// The ids held, oldest first.
     #[cfg(test)]
     pub fn ids(&self) -> impl Iterator<Item = MsgId> + '_ {
-        self.entries.iter().map(|e| e.id)
+        self.ring.notes().map(|(id, _)| id)
     }
 
     /// The ids held, as runs of consecutive numbers of one origin, the
@@ -122,13 +83,14 @@ impl History {
     /// holds.
     pub fn runs(&self) -> Vec<IdRange> {
         let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>> = HashMap::new();
-        for (age, e) in self.entries.iter().rev().enumerate() {
+        let newest = self.ring.len();
+        for (at, (id, _)) in self.ring.notes().enumerate() {
             by_origin
-                .entry(e.id.origin)
+                .entry(id.origin)
                 .or_default()
-                .push((e.id.seq, age));
+                .push((id.seq, newest - at));
         }
-        // Each run, with the age rank of its newest entry.
+        // Each run, with how new its newest entry is (0 for the newest).
         let mut runs: Vec<(usize, IdRange)> = Vec::new();
         for (origin, mut seqs) in by_origin {
             seqs.sort_unstable();
@@ -161,55 +123,14 @@ impl History {
     /// ones went to that peer live) and within the window.
     pub fn missing_from(
         &self,
-        have: &Held,
+        have: &IdRuns,
         since: Instant,
         now: Instant,
     ) -> Vec<(Frame, Duration)> {
-        self.entries
-            .iter()
-            .filter_map(|e| {
-                let age = now.duration_since(e.received);
-                (e.received < since && age < self.window.age && !have.contains(e.id))
-                    .then(|| (Frame::copy_from_slice(&e.frame), age))
-            })
-            .collect()
-    }
-}
-
-/// What a peer's `HAVE` says it holds: runs of numbers by origin.
-#[derive(Default)]
-pub struct Held {
-    runs: HashMap<NodeId, Vec<(u64, u64)>>,
-}
-
-impl Held {
-    pub fn new(ranges: impl Iterator<Item = IdRange>) -> Self {
-        let mut runs: HashMap<NodeId, Vec<(u64, u64)>> = HashMap::new();
-        for r in ranges {
-            runs.entry(r.origin).or_default().push((r.first, r.last));
-        }
-        for list in runs.values_mut() {
-            // Sorted and merged, so that one run at most can hold a number.
-            list.sort_unstable();
-            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
-            for &(first, last) in list.iter() {
-                match merged.last_mut() {
-                    Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
-                    _ => merged.push((first, last)),
-                }
-            }
-            *list = merged;
-        }
-        Held { runs }
-    }
-
-    /// True if a run holds `id`.
-    pub fn contains(&self, id: MsgId) -> bool {
-        let Some(list) = self.runs.get(&id.origin) else {
-            return false;
-        };
-        let starts = list.partition_point(|(first, _)| *first <= id.seq);
-        starts > 0 && list[starts - 1].1 >= id.seq
+        self.ring.copies(usize::MAX, |(id, received)| {
+            let age = now.duration_since(received);
+            (received < since && age < self.window.age && !have.contains(id)).then_some(age)
+        })
     }
 }
 
@@ -276,22 +197,6 @@ mod tests {
         assert_eq!(held, (8 << 20) / (12 + ENTRY_OVERHEAD));
     }
 
-    #[test]
-    fn big_buffers_are_given_back_when_their_entries_go() {
-        let now = Instant::now();
-        let mut h = History::new(window(60, 4 * (60_000 + ENTRY_OVERHEAD)));
-        for n in 0..4 {
-            h.push(id(n), &[b'x'; 60_000], now);
-        }
-        for n in 4..200 {
-            h.push(id(n), b"an ordinary line", now);
-        }
-        let held: usize = h.entries.iter().map(|e| e.frame.capacity()).sum();
-        let spare: usize = h.spare.iter().map(|b| b.capacity()).sum();
-        assert!(held + spare <= 260 * REUSED_BYTES, "{held} + {spare}");
-        assert!(h.spare.iter().all(|b| b.capacity() <= REUSED_BYTES));
-    }
-
     proptest::proptest! {
         /// Whatever the sizes and bound, the history holds exactly the
         /// newest frames within it, byte for byte, as a list of copies
@@ -303,7 +208,7 @@ mod tests {
         ) {
             let now = Instant::now();
             let mut h = History::new(window(60, max_bytes));
-            let mut model: VecDeque<(MsgId, Vec<u8>)> = Default::default();
+            let mut model: std::collections::VecDeque<(MsgId, Vec<u8>)> = Default::default();
             for (n, len) in lens.into_iter().enumerate() {
                 let frame: Vec<u8> = (0..len).map(|i| (n * 7 + i) as u8).collect();
                 h.push(id(n as u64), &frame, now);
@@ -319,7 +224,7 @@ mod tests {
             proptest::prop_assert_eq!(h.ids().collect::<Vec<_>>(), ids);
             let later = now + Duration::from_secs(1);
             let frames: Vec<Vec<u8>> = h
-                .missing_from(&Held::default(), later, later)
+                .missing_from(&IdRuns::default(), later, later)
                 .into_iter()
                 .map(|(f, _)| f.to_vec())
                 .collect();
@@ -337,7 +242,7 @@ mod tests {
             for (origin, seq) in &ids {
                 h.push(MsgId { origin: NodeId(*origin), seq: *seq }, b"x", now);
             }
-            let held = Held::new(h.runs().into_iter());
+            let held = IdRuns::new(h.runs().into_iter());
             for origin in 0..3 {
                 for seq in 0..40 {
                     let id = MsgId { origin: NodeId(origin), seq };
@@ -373,19 +278,6 @@ mod tests {
     }
 
     #[test]
-    fn overlapping_runs_from_a_peer_are_merged() {
-        let r = |first, last| IdRange {
-            origin: NodeId(1),
-            first,
-            last,
-        };
-        let held = Held::new([r(1, 10), r(5, 20), r(30, 30), r(0, 2)].into_iter());
-        assert!(held.contains(id(0)) && held.contains(id(20)) && held.contains(id(30)));
-        assert!(!held.contains(id(21)) && !held.contains(id(31)));
-        assert_eq!(held.runs[&NodeId(1)], [(0, 20), (30, 30)]);
-    }
-
-    #[test]
     fn replays_only_what_the_peer_lacks_and_only_recent_entries() {
         let t0 = Instant::now();
         let at = |s| t0 + Duration::from_secs(s);
@@ -394,7 +286,7 @@ mod tests {
         h.push(id(2), &frame(2), at(50));
         h.push(id(3), &frame(3), at(50));
         h.push(id(4), &frame(4), at(65)); // after the peer joined: sent live
-        let have = Held::new(
+        let have = IdRuns::new(
             [IdRange {
                 origin: NodeId(1),
                 first: 3,

@@ -4,7 +4,7 @@
 
 use super::dial_book::{Heal, Source};
 use super::gather::{push, push_now};
-use super::history::Held;
+use super::id_runs::IdRuns;
 use super::peers::{ConnId, Frame, Peer, Refusal, Via};
 use super::queue::Queue;
 use super::router::{encode_with, resend, Shared, Waits};
@@ -127,7 +127,7 @@ impl Shared {
             tracing::debug!(node = %to.peer, "a second HAVE on one link: not answered");
             return waits;
         }
-        let have = Held::new(have.iter());
+        let have = IdRuns::new(have.iter());
         let Some(peer) = state.peers.current(to) else {
             return waits;
         };

@@ -114,6 +114,11 @@ impl Pending {
         self.entries.len()
     }
 
+    /// Of which from `source`.
+    pub fn of_source(&self, source: IpAddr) -> usize {
+        self.entries.iter().filter(|e| e.source == source).count()
+    }
+
     /// Counts a failed handshake from `source`.
     pub fn refused(&mut self, source: IpAddr, now: Instant) {
         if self

@@ -8,10 +8,9 @@
 //! (`router::resend`), which spares encoding every message anew.
 
 use super::frame_ring::FrameRing;
-use super::id_hash::BuildIdHasher;
+use super::id_runs::IdRuns;
 use super::peers::Frame;
-use crate::protocol::{IdRange, MsgId, NodeId};
-use std::collections::HashMap;
+use crate::protocol::{IdRange, MsgId};
 use std::time::{Duration, Instant};
 
 pub struct Recent {
@@ -60,10 +59,10 @@ impl Recent {
         now: Instant,
         max_bytes: usize,
     ) -> Vec<(Frame, Duration)> {
-        let wanted = Wanted::new(ranges);
+        let wanted = IdRuns::new(ranges.iter().copied());
         self.ring.copies(max_bytes, |(id, at)| {
             wanted
-                .contains(&id)
+                .contains(id)
                 .then(|| now.saturating_duration_since(at))
         })
     }
@@ -71,42 +70,6 @@ impl Recent {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.ring.len()
-    }
-}
-
-/// Requested ranges, merged and sorted per origin, so that checking an
-/// entry costs a lookup and a binary search however many ranges came.
-struct Wanted(HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>);
-
-impl Wanted {
-    fn new(ranges: &[IdRange]) -> Self {
-        let mut by_origin: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher> = HashMap::default();
-        for r in ranges {
-            by_origin
-                .entry(r.origin)
-                .or_default()
-                .push((r.first, r.last));
-        }
-        for list in by_origin.values_mut() {
-            list.sort_unstable();
-            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(list.len());
-            for &(first, last) in list.iter() {
-                match merged.last_mut() {
-                    Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
-                    _ => merged.push((first, last)),
-                }
-            }
-            *list = merged;
-        }
-        Wanted(by_origin)
-    }
-
-    fn contains(&self, id: &MsgId) -> bool {
-        let Some(list) = self.0.get(&id.origin) else {
-            return false;
-        };
-        let i = list.partition_point(|r| r.1 < id.seq);
-        list.get(i).is_some_and(|r| r.0 <= id.seq)
     }
 }
 

@@ -307,7 +307,6 @@ impl SeenCache {
     }
 
     /// Origins remembered now.
-    #[cfg(test)]
     pub fn origins(&self) -> usize {
         self.origins.len()
     }
