@@ -6,9 +6,10 @@
 //! node's lock.
 
 use super::gather::{push, push_now, GATHER_FRAME};
+use super::id_runs::IdRuns;
 use super::peers::{Frame, Takers, Via};
 use super::queue::Queue;
-use super::router::{encode_with, resend, Shared, State, Waits};
+use super::router::{encode_with, resend, Shared, State, Waits, RECENT_AGE};
 use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
 use crate::protocol::{self, EncodeError, IdList, IdRange, MsgId, NodeId, RangeList};
@@ -49,9 +50,10 @@ impl Onward<'_> {
 }
 
 impl Shared {
-    /// Keeps a new message's `frame` in the recent cache, queues it (as
-    /// `onward` says) for the peers that take its origin whole, and notes
-    /// it for announcing to the others. Never back to `from`, nor to the
+    /// Queues a new message's `frame` (as `onward` says) for the peers that
+    /// take its origin whole, and notes it for announcing to the others.
+    /// The caller has kept the frame for peers that may ask for it: in the
+    /// history if it is a chat message, else in the recent cache. Never back to `from`, nor to the
     /// origin, which has it. The caller hands over the frames gathered
     /// (`Shared::hand_over`) before it releases the lock.
     #[allow(clippy::too_many_arguments)]
@@ -62,10 +64,8 @@ impl Shared {
         id: MsgId,
         frame: &[u8],
         onward: Onward<'_>,
-        now: Instant,
         waits: &mut Waits,
     ) {
-        state.recent.insert(id, frame, now);
         let takers = state.peers.takers(id.origin, from);
         // Every other peer has it from the origin's own link: nothing to do.
         if matches!(takers, Takers::NoneFrom(start) if id.seq >= start) {
@@ -303,7 +303,17 @@ impl Shared {
             return waits;
         };
         peer.link.resent(GRAFT_COST);
-        for (frame, age) in state.recent.get(&ranges, now, allowance) {
+        // Chat messages from the history, the rest from the recent cache,
+        // as young as the recent cache keeps.
+        let wanted = IdRuns::new(ranges.iter().copied());
+        let mut found = state.history.recent(&wanted, now, RECENT_AGE, allowance);
+        let spent: usize = found.iter().map(|(f, _)| f.len()).sum();
+        found.extend(
+            state
+                .recent
+                .get(&wanted, now, allowance.saturating_sub(spent)),
+        );
+        for (frame, age) in found {
             // As with history (§5.5).
             let Some(frame) = resend(frame, age, self.id) else {
                 continue;

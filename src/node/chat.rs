@@ -70,7 +70,7 @@ impl Shared {
             },
         );
         if chat.ttl > 0 {
-            self.fan_out(state, from, chat.id, frame, onward, now, waits);
+            self.fan_out(state, from, chat.id, frame, onward, waits);
         }
     }
 
@@ -116,7 +116,10 @@ impl Shared {
             let _ = state.with_frame(
                 |out| Message::Presence(forwarded).encode(out),
                 |state, frame| {
-                    self.fan_out(state, from, p.id, frame, Onward::Kept, now, &mut waits)
+                    // Kept for peers that ask for it; chat messages are
+                    // kept in the history instead.
+                    state.recent.insert(p.id, frame, now);
+                    self.fan_out(state, from, p.id, frame, Onward::Kept, &mut waits)
                 },
             );
         }

@@ -157,18 +157,35 @@ impl<M: Copy> FrameRing<M> {
         self.entries.iter().map(|(note, _)| *note)
     }
 
-    /// Copies of the frames whose notes `wanted` picks, oldest first, each
-    /// with what `wanted` made of its note, up to `max_bytes` of them: the
-    /// copying stops at the first frame that would pass it.
+    /// How many frames, oldest first, have notes that `pred` holds for:
+    /// the notes must be ordered so that it holds for a first part only
+    /// (times, say).
+    pub fn partition_point(&self, pred: impl FnMut(&M) -> bool) -> usize {
+        let mut pred = pred;
+        self.entries.partition_point(|(note, _)| pred(note))
+    }
+
+    /// Copies of the frames, from the `first` oldest on, whose notes
+    /// `wanted` picks, oldest first, each with what `wanted` made of its
+    /// note, up to `max_bytes` of them: the copying stops at the first
+    /// frame that would pass it.
     pub fn copies<T>(
         &self,
+        first: usize,
         max_bytes: usize,
         mut wanted: impl FnMut(M) -> Option<T>,
     ) -> Vec<(Frame, T)> {
-        let mut at = self.head;
+        // Where the `first` frame starts: counted back from the end, over
+        // the frames looked at anyway.
+        let after: usize = self
+            .entries
+            .range(first.min(self.entries.len())..)
+            .map(|(_, len)| len)
+            .sum();
+        let mut at = self.wrap(self.head + (self.held - after));
         let mut found = Vec::new();
         let mut left = max_bytes;
-        for &(note, len) in &self.entries {
+        for &(note, len) in self.entries.range(first.min(self.entries.len())..) {
             if let Some(made) = wanted(note) {
                 let Some(rest) = left.checked_sub(len) else {
                     break;
@@ -243,9 +260,17 @@ mod tests {
             prop_assert_eq!(ring.bytes(), model.iter().map(|(_, f)| f.len()).sum::<usize>());
             let odd = |k: usize| (k % 2 == 1).then_some(k);
             let got: Vec<(Vec<u8>, usize)> =
-                ring.copies(usize::MAX, odd).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
+                ring.copies(0, usize::MAX, odd).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
             let want: Vec<(Vec<u8>, usize)> =
-                model.into_iter().filter(|(k, _)| k % 2 == 1).map(|(k, f)| (f, k)).collect();
+                model.iter().filter(|(k, _)| k % 2 == 1).map(|(k, f)| (f.clone(), *k)).collect();
+            prop_assert_eq!(got, want);
+            // From the middle on: the same frames as the model's second half.
+            let half = model.len() / 2;
+            let all = |k: usize| Some(k);
+            let got: Vec<(Vec<u8>, usize)> =
+                ring.copies(half, usize::MAX, all).into_iter().map(|(f, k)| (f.to_vec(), k)).collect();
+            let want: Vec<(Vec<u8>, usize)> =
+                model.into_iter().skip(half).map(|(k, f)| (f, k)).collect();
             prop_assert_eq!(got, want);
         }
     }

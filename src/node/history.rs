@@ -118,6 +118,27 @@ impl History {
         runs.into_iter().map(|(_, r)| r).collect()
     }
 
+    /// Copies of the frames of `wanted` received less than `max_age` ago,
+    /// in the order they came, each with its age, up to `max_bytes` of
+    /// them; only those young enough are looked at.
+    pub fn recent(
+        &self,
+        wanted: &IdRuns,
+        now: Instant,
+        max_age: Duration,
+        max_bytes: usize,
+    ) -> Vec<(Frame, Duration)> {
+        let first = match now.checked_sub(max_age) {
+            Some(cutoff) => self.ring.partition_point(|(_, at)| *at <= cutoff),
+            None => 0,
+        };
+        self.ring.copies(first, max_bytes, |(id, at)| {
+            wanted
+                .contains(id)
+                .then(|| now.saturating_duration_since(at))
+        })
+    }
+
     /// The frames a peer holding `have` lacks, oldest first, each with how
     /// long ago this node received it: those received before `since` (later
     /// ones went to that peer live) and within the window.
@@ -127,7 +148,7 @@ impl History {
         since: Instant,
         now: Instant,
     ) -> Vec<(Frame, Duration)> {
-        self.ring.copies(usize::MAX, |(id, received)| {
+        self.ring.copies(0, usize::MAX, |(id, received)| {
             let age = now.duration_since(received);
             (received < since && age < self.window.age && !have.contains(id)).then_some(age)
         })
@@ -275,6 +296,32 @@ mod tests {
             .map(|r| (r.origin.0, r.first, r.last))
             .collect();
         assert_eq!(runs, [(1, 30, 30), (2, 5, 5), (1, 10, 19)]);
+    }
+
+    #[test]
+    fn a_graft_finds_only_messages_younger_than_asked() {
+        let t0 = Instant::now();
+        let at = |s| t0 + Duration::from_secs(s);
+        let mut h = History::new(window(600, 1 << 20));
+        for n in 1..=5 {
+            h.push(id(n), &frame(n as u8), at(n * 10));
+        }
+        let all = IdRuns::new(
+            [IdRange {
+                origin: NodeId(1),
+                first: 0,
+                last: 99,
+            }]
+            .into_iter(),
+        );
+        let found = h.recent(&all, at(60), Duration::from_secs(25), usize::MAX);
+        let frames: Vec<Frame> = found.into_iter().map(|(f, _)| f).collect();
+        assert_eq!(frames, [Frame::from(frame(4)), Frame::from(frame(5))]);
+        assert_eq!(
+            h.recent(&all, at(60), Duration::from_secs(25), 4).len(),
+            1,
+            "up to the bytes asked"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use super::frame_ring::FrameRing;
 use super::id_runs::IdRuns;
 use super::peers::Frame;
-use crate::protocol::{IdRange, MsgId};
+use crate::protocol::MsgId;
 use std::time::{Duration, Instant};
 
 pub struct Recent {
@@ -51,16 +51,10 @@ impl Recent {
         self.ring.push((id, now), frame);
     }
 
-    /// Copies of the frames held of `ranges`, in the order they came, each
+    /// Copies of the frames held of `wanted`, in the order they came, each
     /// with its age, up to `max_bytes` of them.
-    pub fn get(
-        &self,
-        ranges: &[IdRange],
-        now: Instant,
-        max_bytes: usize,
-    ) -> Vec<(Frame, Duration)> {
-        let wanted = IdRuns::new(ranges.iter().copied());
-        self.ring.copies(max_bytes, |(id, at)| {
+    pub fn get(&self, wanted: &IdRuns, now: Instant, max_bytes: usize) -> Vec<(Frame, Duration)> {
+        self.ring.copies(0, max_bytes, |(id, at)| {
             wanted
                 .contains(id)
                 .then(|| now.saturating_duration_since(at))
@@ -76,7 +70,7 @@ impl Recent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::NodeId;
+    use crate::protocol::{IdRange, NodeId};
     use std::collections::VecDeque;
 
     const O: NodeId = NodeId(7);
@@ -87,6 +81,10 @@ mod tests {
 
     fn frame(len: usize) -> Vec<u8> {
         vec![b'x'; len]
+    }
+
+    fn runs(ranges: &[IdRange]) -> IdRuns {
+        IdRuns::new(ranges.iter().copied())
     }
 
     fn range(first: u64, last: u64) -> IdRange {
@@ -104,9 +102,9 @@ mod tests {
         for seq in 1..=10 {
             r.insert(id(seq), &frame(100), now);
         }
-        let got = r.get(&[range(1, 10)], now, 350);
+        let got = r.get(&runs(&[range(1, 10)]), now, 350);
         assert_eq!(got.len(), 3, "three frames of 100 bytes fit in 350");
-        assert!(r.get(&[range(1, 10)], now, 99).is_empty());
+        assert!(r.get(&runs(&[range(1, 10)]), now, 99).is_empty());
     }
 
     #[test]
@@ -117,15 +115,17 @@ mod tests {
             r.insert(id(seq), &frame(seq as usize), now);
         }
         let lens: Vec<usize> = r
-            .get(&[range(2, 5)], now, usize::MAX)
+            .get(&runs(&[range(2, 5)]), now, usize::MAX)
             .iter()
             .map(|(f, _)| f.len())
             .collect();
         assert_eq!(lens, [3, 2, 5]);
-        assert!(r.get(&[range(6, u64::MAX)], now, usize::MAX).is_empty());
+        assert!(r
+            .get(&runs(&[range(6, u64::MAX)]), now, usize::MAX)
+            .is_empty());
         let many = [range(5, 5), range(1, 1), range(0, 1), range(9, 20)];
         let lens: Vec<usize> = r
-            .get(&many, now, usize::MAX)
+            .get(&runs(&many), now, usize::MAX)
             .iter()
             .map(|(f, _)| f.len())
             .collect();
@@ -141,13 +141,13 @@ mod tests {
         }
         assert_eq!(r.len(), 3);
         let kept: Vec<usize> = r
-            .get(&[range(0, 9)], now, usize::MAX)
+            .get(&runs(&[range(0, 9)]), now, usize::MAX)
             .iter()
             .map(|(f, _)| f.len())
             .collect();
         assert_eq!(kept.len(), 3);
         assert!(
-            r.get(&[range(0, 6)], now, usize::MAX).is_empty(),
+            r.get(&runs(&[range(0, 6)]), now, usize::MAX).is_empty(),
             "the oldest are gone"
         );
     }
@@ -174,7 +174,7 @@ mod tests {
                 }
             }
             let got: Vec<Vec<u8>> = r
-                .get(&[range(0, u64::MAX)], now, usize::MAX)
+                .get(&runs(&[range(0, u64::MAX)]), now, usize::MAX)
                 .into_iter()
                 .map(|(f, _)| f.to_vec())
                 .collect();
@@ -193,7 +193,7 @@ mod tests {
         r.insert(id(2), &frame(1), t0);
         r.insert(id(3), &frame(1), t1);
         r.insert(id(4), &frame(1), t1);
-        let got = r.get(&[range(1, 4)], t1, usize::MAX);
+        let got = r.get(&runs(&[range(1, 4)]), t1, usize::MAX);
         assert_eq!(got.len(), 2, "the first batch expired by the second");
         assert_eq!(got[0].1, Duration::ZERO);
         assert_eq!(r.len(), 2);

@@ -57,7 +57,7 @@ pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
 /// link in a flood at full speed; floods from several nodes at once share
 /// it. More would cost memory, and page faults as it first fills.
 pub(super) const RECENT_BYTES: usize = 2 * (OUTBOX_BYTES + 4 * rt::SOCKET_BUFFER + (512 << 10));
-const RECENT_AGE: Duration = Duration::from_secs(60);
+pub(super) const RECENT_AGE: Duration = Duration::from_secs(60);
 
 /// How links are secured.
 pub struct Security {
