@@ -215,6 +215,12 @@ impl<'a> RangeList<'a> {
     pub fn iter(&self) -> impl Iterator<Item = IdRange> + 'a {
         items(self.0).filter_map(|s| fields::id_range(s).ok())
     }
+
+    /// The length of the list's text: what reading it costs, before it is
+    /// read.
+    pub fn text_len(&self) -> usize {
+        self.0.len()
+    }
 }
 
 /// Lists compare by their entries, not by their text.

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use support::hand::Hand;
-use support::{peer_names, wait_connections, wait_who, Peer};
+use support::{peer_names, wait_connections, wait_who, worst_delay, Peer};
 
 const T: Duration = Duration::from_secs(10);
 /// A user is shown as lost after three missed heartbeats (12 s), swept
@@ -95,58 +95,6 @@ fn a_chat_line_dated_more_than_an_hour_ahead_is_not_shown() {
     hand.send(&format!("MSG 32 {id}:2 {now_ms} mallory from now"));
     alice.expect_line("mallory: from now", T);
     assert_eq!(alice.count("mallory: from the future"), 0);
-}
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kib * 1024
-}
-
-#[test]
-fn a_hundred_have_frames_cost_one_history() {
-    // A full history: 8 MiB in lines of 40 KB.
-    let alice = Peer::start("alice");
-    let line = "x".repeat(40_000);
-    for i in 0..210 {
-        alice.say(&format!("{i} {line}"));
-    }
-    alice.wait_until(T, "the last long line", |ls| {
-        ls.iter().any(|l| l.starts_with("alice: 209 "))
-    });
-    // Old enough to be replayed as history.
-    std::thread::sleep(Duration::from_millis(2500));
-    let before = rss(alice.pid());
-    let hand = Hand::connect(&alice, "mallory");
-    hand.send("HAVE");
-    // The one answer comes whole; the repeats add nothing.
-    let mut got = 0;
-    for _ in 0..20 {
-        std::thread::sleep(Duration::from_millis(500));
-        let now = hand.received("HIST ").len();
-        if now == got && got > 0 {
-            break;
-        }
-        got = now;
-    }
-    assert!(got >= 150, "the history came: {got} lines");
-    for _ in 0..99 {
-        hand.send("HAVE");
-    }
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(hand.received("HIST ").len(), got, "answered once");
-    let grown = rss(alice.pid()).saturating_sub(before);
-    assert!(grown < 64 << 20, "RSS grew by {} MiB", grown >> 20);
-    // And the node still chats.
-    let bob = Peer::join("bob", &alice);
-    bob.say("still fine");
-    alice.expect_line("bob: still fine", T);
 }
 
 /// The lines of `node`'s debug log that say it dialed one of the made-up
@@ -303,51 +251,6 @@ fn the_open_file_limit_is_raised_to_the_hard_limit() {
     let words: Vec<&str> = files.split_whitespace().collect();
     // Max open files  SOFT  HARD  files
     assert_eq!(words[3], words[4], "{files}");
-}
-
-/// The largest delay of `lines` sent one at a time by `from`, each timed
-/// until `to` shows it.
-fn worst_delay(from: &Peer, to: &Peer, lines: &[String]) -> Duration {
-    let mut worst = Duration::ZERO;
-    for line in lines {
-        let started = std::time::Instant::now();
-        from.say(line);
-        to.expect_line(&format!("{}: {line}", from.name), T);
-        worst = worst.max(started.elapsed());
-    }
-    worst
-}
-
-#[test]
-fn a_flood_of_graft_frames_costs_little_and_delays_nobody() {
-    let alice = Peer::start("alice");
-    let bob = Peer::join("bob", &alice);
-    alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
-    // Recent messages of alice's to ask for, again and again.
-    for i in 0..500 {
-        alice.say(&format!("recent {i} {}", "r".repeat(200)));
-    }
-    bob.expect_line(&format!("alice: recent 499 {}", "r".repeat(200)), T);
-    let origin = alice.node_id();
-    let hand = Hand::connect(&alice, "mallory");
-    let flood = std::thread::spawn(move || {
-        for _ in 0..40_000 {
-            hand.send(&format!("GRAFT {origin}:0-{}", u64::MAX));
-        }
-        hand
-    });
-    let lines: Vec<String> = (0..20).map(|i| format!("honest {i}")).collect();
-    let worst = worst_delay(&bob, &alice, &lines);
-    let hand = flood.join().unwrap();
-    eprintln!("worst delay of an honest line during the flood: {worst:?}");
-    assert!(worst < Duration::from_millis(1500), "{worst:?}");
-    // What was resent in answer is bounded by the link's allowance (the
-    // recent cache's size, 3.5 MiB, per 10 s), not by the number of
-    // requests; every request costs 16 KiB of it before any work.
-    std::thread::sleep(Duration::from_millis(500));
-    let frames = [hand.received("MSG "), hand.received("HIST ")].concat();
-    let resent: usize = frames.iter().map(String::len).sum();
-    assert!(resent <= (3 << 20) + (1 << 19), "{resent} bytes resent");
 }
 
 #[test]

@@ -252,10 +252,18 @@ impl Shared {
     /// Peer `from` has these messages: those still missing when the grace
     /// period ends are asked of it. Not those of a neighbour from where its
     /// own link began: that link brings them all, in order, however far
-    /// behind it runs.
+    /// behind it runs. Within the peer's allowance of `IHAVE` bytes,
+    /// checked before any range is looked at.
     pub fn on_ihave(&self, from: NodeId, ranges: RangeList<'_>) {
         let now = Instant::now();
         let mut state = self.lock();
+        let Some(peer) = state.peers.get_mut(&from) else {
+            return;
+        };
+        if !peer.link.may_announce(ranges.text_len(), now) {
+            tracing::debug!(node = %from, "IHAVE ignored: its link's allowance is spent");
+            return;
+        }
         let mut missing = Vec::new();
         for mut range in ranges.iter() {
             let own_from = state

@@ -27,6 +27,13 @@ pub const RESEND_BYTES: usize = super::router::RECENT_BYTES;
 pub const RESEND_WINDOW: Duration = Duration::from_secs(10);
 /// Ranges per `IHAVE` or `GRAFT` frame, well inside a frame's size limit.
 pub const RANGES_PER_FRAME: usize = 500;
+/// Bytes of `IHAVE` a peer may send per [`IHAVE_WINDOW`]; the rest is not
+/// looked at. An honest peer announces once per [`ANNOUNCE_EVERY`], one
+/// run per origin, so even a full frame each time (about 1.1 MB a second)
+/// stays inside it, while each range costs this node lookups under its
+/// lock.
+pub const IHAVE_BYTES: usize = 2 << 20;
+pub const IHAVE_WINDOW: Duration = Duration::from_secs(1);
 
 /// How a message goes to one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +57,35 @@ pub struct Link {
     /// numbers per origin, exactly those handled, so that what is announced
     /// can be asked for.
     pending: HashMap<NodeId, Vec<(u64, u64)>, BuildIdHasher>,
-    /// When the current resend window began, and the bytes resent in it.
-    resent: Option<(Instant, usize)>,
+    /// Bytes resent to the peer on its requests, per [`RESEND_WINDOW`].
+    resent: Spending,
+    /// Bytes of `IHAVE` heard from the peer, per [`IHAVE_WINDOW`].
+    announced: Spending,
     /// From which sequence number on the peer's own messages all come over
     /// this link, as its `START` said: other links need not bring them whole.
     own_from: Option<u64>,
+}
+
+/// Bytes spent in a window of time that starts over when it has passed.
+#[derive(Default)]
+struct Spending(Option<(Instant, usize)>);
+
+impl Spending {
+    /// What is left of `most` in the current `window`.
+    fn left(&mut self, most: usize, window: Duration, now: Instant) -> usize {
+        let (start, spent) = self.0.get_or_insert((now, 0));
+        if now.saturating_duration_since(*start) >= window {
+            (*start, *spent) = (now, 0);
+        }
+        most.saturating_sub(*spent)
+    }
+
+    /// Counts `bytes` spent, once [`left`](Self::left) has started a window.
+    fn spend(&mut self, bytes: usize) {
+        if let Some((_, spent)) = &mut self.0 {
+            *spent += bytes;
+        }
+    }
 }
 
 impl Link {
@@ -133,18 +164,22 @@ impl Link {
 
     /// Bytes that may still be resent to this peer now.
     pub fn resend_allowance(&mut self, now: Instant) -> usize {
-        let (start, spent) = self.resent.get_or_insert((now, 0));
-        if now.saturating_duration_since(*start) >= RESEND_WINDOW {
-            (*start, *spent) = (now, 0);
-        }
-        RESEND_BYTES.saturating_sub(*spent)
+        self.resent.left(RESEND_BYTES, RESEND_WINDOW, now)
     }
 
     /// Counts `bytes` resent to this peer.
     pub fn resent(&mut self, bytes: usize) {
-        if let Some((_, spent)) = &mut self.resent {
-            *spent += bytes;
+        self.resent.spend(bytes);
+    }
+
+    /// Counts an `IHAVE` of `bytes` from this peer; false, with nothing
+    /// counted, if it is over the peer's allowance and is to be ignored.
+    pub fn may_announce(&mut self, bytes: usize, now: Instant) -> bool {
+        let allowed = self.announced.left(IHAVE_BYTES, IHAVE_WINDOW, now) >= bytes;
+        if allowed {
+            self.announced.spend(bytes);
         }
+        allowed
     }
 
     pub fn has_announcements(&self) -> bool {
@@ -227,6 +262,16 @@ pub(super) mod tests {
         link.resent(10);
         assert_eq!(link.resend_allowance(t0 + RESEND_WINDOW / 2), 0);
         assert_eq!(link.resend_allowance(t0 + RESEND_WINDOW), RESEND_BYTES);
+    }
+
+    #[test]
+    fn announcements_heard_are_bounded_per_window() {
+        let t0 = Instant::now();
+        let mut link = Link::default();
+        assert!(link.may_announce(IHAVE_BYTES - 100, t0));
+        assert!(!link.may_announce(101, t0), "over the allowance: ignored");
+        assert!(link.may_announce(100, t0), "what is left still counts");
+        assert!(link.may_announce(IHAVE_BYTES, t0 + IHAVE_WINDOW));
     }
 
     #[test]

@@ -642,3 +642,28 @@ fn pump_frames(mut from: TcpStream, mut to: TcpStream) {
         let _ = to.shutdown(std::net::Shutdown::Write);
     });
 }
+
+/// Resident memory of a process, in bytes.
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kib * 1024
+}
+
+/// The largest delay of `lines` sent one at a time by `from`, each timed
+/// until `to` shows it.
+pub fn worst_delay(from: &Peer, to: &Peer, lines: &[String]) -> Duration {
+    let mut worst = Duration::ZERO;
+    for line in lines {
+        let started = std::time::Instant::now();
+        from.say(line);
+        to.expect_line(&format!("{}: {line}", from.name), Duration::from_secs(10));
+        worst = worst.max(started.elapsed());
+    }
+    worst
+}
