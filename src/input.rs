@@ -21,6 +21,8 @@ pub enum Input {
     Line(Line),
     /// A line that is not UTF-8, or longer than `max_line` bytes; it was skipped.
     Unreadable { bytes: usize, reason: &'static str },
+    /// Something to tell the user about their input (a paste not sent).
+    Notice(String),
     /// Standard input ended (or failed).
     End,
 }

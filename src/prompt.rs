@@ -111,6 +111,10 @@ pub async fn run(
                 ));
                 continue;
             }
+            Input::Notice(text) => {
+                node.notice(text);
+                continue;
+            }
             Input::Line(line) => line,
         };
         match Command::parse(&line) {

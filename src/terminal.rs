@@ -11,8 +11,12 @@ use crate::input::{Input, Lines};
 use futures::channel::mpsc;
 use futures::SinkExt;
 use rustyline::error::ReadlineError;
-use rustyline::{DefaultEditor, ExternalPrinter};
+use rustyline::{
+    Cmd, ConditionalEventHandler, DefaultEditor, Event, EventContext, EventHandler,
+    ExternalPrinter, KeyCode, KeyEvent, Modifiers, RepeatCount,
+};
 use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The prompt text, shared so that `:nick` can change it.
@@ -30,40 +34,138 @@ impl<P: ExternalPrinter + Send> Sink for Printer<P> {
     }
 }
 
+/// Lines of one paste sent without asking, at most.
+pub const PASTE_WITHOUT_ASKING: usize = 5;
+
+/// Where a bracketed paste stands, as the editor's key handlers see it.
+#[derive(Default)]
+struct Paste {
+    /// Between the paste's start and end marks.
+    open: AtomicBool,
+    /// The end mark came (with the line that it ended).
+    ended: AtomicBool,
+}
+
+/// Handles the marks around a bracketed paste. The pasted text then comes
+/// as if typed, each newline an Enter, so that every line of it is a line
+/// of its own; the reader holds them back until the end mark to count them.
+struct PasteMark {
+    paste: Arc<Paste>,
+    start: bool,
+}
+
+impl ConditionalEventHandler for PasteMark {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
+        match self.start {
+            true => {
+                self.paste.open.store(true, Ordering::SeqCst);
+                Some(Cmd::Noop)
+            }
+            false => {
+                self.paste.open.store(false, Ordering::SeqCst);
+                self.paste.ended.store(true, Ordering::SeqCst);
+                // Hands over what follows the last newline, if anything, to
+                // be edited on as the next line's start.
+                Some(Cmd::AcceptLine)
+            }
+        }
+    }
+}
+
 /// Starts the line editor. Returns the user's lines and the printer for
 /// everything else.
 ///
 /// The editor reads a line only when asked for one, so the terminal is in
 /// raw mode only while the prompt waits for input, never when it exits.
+/// What a read brings past an Enter (lines typed ahead, a paste) stays in
+/// the editor's buffer for the next line. A bracketed paste of more than
+/// [`PASTE_WITHOUT_ASKING`] lines is sent only once the user says yes.
 pub fn start(
     prompt: PromptText,
 ) -> rustyline::Result<(Lines, Printer<impl ExternalPrinter + Send>)> {
     let mut editor = DefaultEditor::new()?;
+    let paste = Arc::new(Paste::default());
+    for (code, start) in [
+        (KeyCode::BracketedPasteStart, true),
+        (KeyCode::BracketedPasteEnd, false),
+    ] {
+        let mark = PasteMark {
+            paste: paste.clone(),
+            start,
+        };
+        let handler = EventHandler::Conditional(Box::new(mark));
+        editor.bind_sequence(KeyEvent(code, Modifiers::NONE), handler);
+    }
     let printer = editor.create_external_printer()?;
     let (mut tx, rx) = mpsc::channel(1);
     let (requests, asked) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::Builder::new().name("line editor".into());
     reader.spawn(move || {
+        let mut send = |inputs: Vec<Input>| futures::executor::block_on(tx.send(inputs)).is_ok();
+        let mut pasted: Vec<String> = Vec::new();
+        let mut start = String::new();
         for () in asked {
             let text = prompt.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let input = match editor.readline(&text) {
+            let read = loop {
+                let read = editor.readline_with_initial(&text, (&std::mem::take(&mut start), ""));
+                let Ok(line) = read else { break read };
+                if paste.ended.swap(false, Ordering::SeqCst) {
+                    // The end mark: what it ended is the start of a line
+                    // still being typed.
+                    start = line;
+                    if pasted.is_empty() {
+                        continue;
+                    }
+                    break Ok(String::new());
+                }
+                if paste.open.load(Ordering::SeqCst) {
+                    pasted.push(line);
+                    continue;
+                }
+                break Ok(line);
+            };
+            let inputs = match read {
+                Ok(_) if !pasted.is_empty() => {
+                    let lines = std::mem::take(&mut pasted);
+                    confirm_paste(&mut editor, lines)
+                }
                 Ok(line) => {
                     if !line.trim().is_empty() {
                         let _ = editor.add_history_entry(line.as_str());
                     }
-                    Input::Line(line.into())
+                    vec![Input::Line(line.into())]
                 }
                 // Ctrl-C and Ctrl-D leave, like :quit.
-                Err(ReadlineError::Interrupted | ReadlineError::Eof) => Input::End,
-                Err(_) => Input::End,
+                Err(ReadlineError::Interrupted | ReadlineError::Eof) => vec![Input::End],
+                Err(_) => vec![Input::End],
             };
-            let end = input == Input::End;
-            if futures::executor::block_on(tx.send(vec![input])).is_err() || end {
+            let end = inputs.contains(&Input::End);
+            if !send(inputs) || end {
                 return;
             }
         }
     })?;
     Ok((Lines::on_request(requests, rx), Printer(printer)))
+}
+
+/// The lines of a paste to send: all of them if they are few, or if the
+/// user says yes when asked.
+fn confirm_paste(editor: &mut DefaultEditor, lines: Vec<String>) -> Vec<Input> {
+    let n = lines.len();
+    if n > PASTE_WITHOUT_ASKING {
+        let answer = editor.readline(&format!("paste {n} lines? y/n "));
+        match answer {
+            Ok(a) if a.trim().eq_ignore_ascii_case("y") || a.trim().eq_ignore_ascii_case("yes") => {
+            }
+            Ok(_) => {
+                return vec![Input::Notice(format!(
+                    "the paste of {n} lines was not sent"
+                ))]
+            }
+            Err(_) => return vec![Input::End],
+        }
+    }
+    lines.into_iter().map(|l| Input::Line(l.into())).collect()
 }
 
 /// The prompt for a user called `name`.

@@ -224,3 +224,79 @@ fn the_terminal_is_restored_after_leaving() {
         "{settings}"
     );
 }
+
+/// Alice's own lines as bob shows them, in order.
+fn from_alice(bob: &Peer) -> Vec<String> {
+    let lines = bob.lines().into_iter();
+    lines
+        .filter_map(|l| l.strip_prefix("alice: ").map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn lines_typed_ahead_or_pasted_are_all_sent_in_order() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("ahead", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+    // Three lines with their Enters in one write, as over ssh.
+    tmux.press(&["fast1", "Enter", "fast2", "Enter", "fast3", "Enter"]);
+    bob.expect_line("alice: fast3", T);
+    // Five lines pasted, plain (each newline a carriage return) and
+    // bracketed (the terminal marks the paste).
+    for (mark, flags) in [("plain", "-d"), ("bracketed", "-dp")] {
+        let text: String = (1..=5).map(|n| format!("{mark} {n}\n")).collect();
+        tmux.run(&["set-buffer", &text]);
+        tmux.run(&["paste-buffer", flags, "-t", "main"]);
+        bob.expect_line(&format!("alice: {mark} 5"), T);
+    }
+    let want = ["fast1", "fast2", "fast3"]
+        .into_iter()
+        .map(String::from)
+        .chain((1..=5).map(|n| format!("plain {n}")))
+        .chain((1..=5).map(|n| format!("bracketed {n}")));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(from_alice(&bob), want.collect::<Vec<_>>());
+}
+
+#[test]
+fn a_long_bracketed_paste_is_sent_only_when_the_user_says_yes() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("long-paste", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+    let paste = |mark: &str, n: usize, tail: &str| {
+        let text: String = (1..=n).map(|i| format!("{mark} {i}\n")).collect();
+        tmux.run(&["set-buffer", &format!("{text}{tail}")]);
+        tmux.run(&["paste-buffer", "-dp", "-t", "main"]);
+    };
+    paste("kept", 12, "");
+    tmux.wait("the question", |s| last_line(s) == "paste 12 lines? y/n");
+    tmux.press(&["y", "Enter"]);
+    bob.expect_line("alice: kept 12", T);
+    paste("dropped", 7, "");
+    tmux.wait("the question", |s| last_line(s) == "paste 7 lines? y/n");
+    tmux.press(&["n", "Enter"]);
+    tmux.wait("the notice", |s| {
+        s.contains("the paste of 7 lines was not sent")
+    });
+    // A paste whose last line has no newline leaves it to be finished.
+    paste("short", 2, "unfinished");
+    tmux.wait("the rest of the paste", |s| {
+        last_line(s) == "alice> unfinished"
+    });
+    tmux.type_text(" now");
+    tmux.press(&["Enter"]);
+    bob.expect_line("alice: unfinished now", T);
+    let want = (1..=12)
+        .map(|i| format!("kept {i}"))
+        .chain((1..=2).map(|i| format!("short {i}")))
+        .chain(["unfinished now".to_string()]);
+    assert_eq!(from_alice(&bob), want.collect::<Vec<_>>());
+}
