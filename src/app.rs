@@ -18,10 +18,12 @@ pub struct Join {
 }
 
 /// How the session shows things.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Options {
     /// Put the time before live messages too.
     pub timestamps: bool,
+    /// What the user should know about this run's key.
+    pub key_note: Option<String>,
 }
 
 /// Runs a chat until the user leaves. Returns the process exit code.
@@ -33,7 +35,8 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
         // A line editor leaves the typed line on screen already.
         echo_own: !tty,
     };
-    // Installed first, so that Ctrl-C leaves cleanly at any point.
+    // Installed first, so that Ctrl-C, SIGTERM and a closed terminal
+    // (SIGHUP) leave cleanly at any point.
     let (interrupt_tx, interrupt) = mpsc::unbounded();
     let handler = ctrlc::set_handler(move || {
         let _ = interrupt_tx.unbounded_send(());
@@ -84,6 +87,9 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
         node.name(),
         node.id()
     ));
+    if let Some(note) = &options.key_note {
+        node.notice(note.clone());
+    }
     if let Err(e) = handler {
         node.notice(format!("Ctrl-C will not leave cleanly: {e}"));
     }

@@ -8,6 +8,7 @@ pub mod amount;
 pub mod app;
 pub mod display;
 pub mod input;
+pub mod key_store;
 pub mod log;
 pub mod message;
 pub mod multicast;

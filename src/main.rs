@@ -3,9 +3,10 @@
 use argh::FromArgs;
 use p2pchat::amount;
 use p2pchat::app::{self, Join, Options};
+use p2pchat::key_store;
 use p2pchat::node::{Config, HistoryWindow, Limits};
 use p2pchat::protocol::{validate_name, validate_room};
-use p2pchat::secure::{room_key, Identity};
+use p2pchat::secure::room_key;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -49,9 +50,9 @@ struct Args {
     #[argh(option)]
     secret: Option<String>,
 
-    /// keep this node's key in FILE (created with mode 0600 if absent), so
-    /// its fingerprint stays the same across runs; by default a new key
-    /// every run
+    /// keep this node's key in FILE (created with mode 0600 if absent); by
+    /// default each name has a key of its own under the config directory
+    /// ($XDG_CONFIG_HOME/p2pchat/keys), so a restart is the same user
     #[argh(option, arg_name = "FILE")]
     key: Option<PathBuf>,
 
@@ -111,11 +112,11 @@ fn main() {
         eprintln!("p2pchat: {e}");
         std::process::exit(2);
     }
-    let identity = match &args.key {
-        Some(path) => Identity::load_or_create(path),
-        None => Identity::generate(),
+    let kept = match &args.key {
+        Some(path) => key_store::at(path),
+        None => key_store::for_name(&args.name),
     };
-    let identity = identity.unwrap_or_else(|e| {
+    let kept = kept.unwrap_or_else(|e| {
         eprintln!("p2pchat: {e}");
         std::process::exit(1);
     });
@@ -127,7 +128,7 @@ fn main() {
     let config = Config {
         name: args.name,
         room_key,
-        identity,
+        identity: kept.identity,
         encrypt: !args.insecure_plaintext,
         room: args.room,
         discovery: !args.no_discovery,
@@ -138,7 +139,10 @@ fn main() {
     };
     let options = Options {
         timestamps: args.timestamps,
+        key_note: kept.note,
     };
+    // The key's lock is held until the process ends.
+    let _lock = kept.lock;
     std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
 }
 

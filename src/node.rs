@@ -10,6 +10,7 @@ mod accept;
 mod broadcast;
 mod chat;
 mod connection;
+mod departed;
 mod dial_book;
 mod dial_budget;
 mod dialer;
@@ -324,6 +325,17 @@ impl Node {
     /// Renames this node's user everywhere. The name must be valid.
     pub async fn rename(&self, name: &str) {
         self.shared.rename(name).wait().await;
+    }
+
+    /// Who else online goes by `name`, or by a name that looks the same,
+    /// as they are shown; `None` if nobody does.
+    pub fn name_taken(&self, name: &str) -> Option<String> {
+        let state = self.shared.lock();
+        let (id, theirs) = state.roster.holder_of(name, self.shared.id)?;
+        Some(format!(
+            "{} (node {id})",
+            state.roster.display_name(id, &theirs)
+        ))
     }
 
     /// Shows a notice on this node's display.

@@ -136,8 +136,14 @@ pub async fn run(
                 }
                 say(node, &burst).await;
             }
-            Command::Nick(name) => match validate_name(name) {
-                Ok(name) => {
+            Command::Nick(name) if *name == *node.name() => {
+                node.notice(format!("you are already {name}"))
+            }
+            Command::Nick(name) => match validate_name(name).map(|n| (n, node.name_taken(n))) {
+                Ok((name, Some(holder))) => {
+                    node.notice(format!("name not changed: {holder} goes by {name} already"))
+                }
+                Ok((name, None)) => {
                     node.rename(name).await;
                     *prompt.lock().unwrap_or_else(|e| e.into_inner()) = prompt_for(name);
                     node.notice(format!("you are now known as {name}"));

@@ -151,6 +151,24 @@ fn end_of_input_and_ctrl_c_leave_cleanly() {
     alice.expect_line("*** carol left", T);
 }
 
+/// A closed terminal (SIGHUP) and SIGTERM are a quit, not a crash: the
+/// others see the user leave at once, not lost 16 seconds later.
+#[test]
+fn a_hangup_or_sigterm_is_a_quit() {
+    let alice = Peer::start("alice");
+    for (name, sig) in [("dave", libc::SIGHUP), ("erin", libc::SIGTERM)] {
+        let mut user = Peer::join(name, &alice);
+        alice.wait_for_line(T, |l| l.starts_with(&format!("*** connected to {name}")));
+        let started = std::time::Instant::now();
+        user.signal(sig);
+        alice.expect_line(&format!("*** {name} left"), T);
+        let took = started.elapsed();
+        eprintln!("{name} seen leaving {took:?} after signal {sig}");
+        assert!(took < Duration::from_secs(3), "{took:?}");
+        assert!(user.wait_exit(T).success());
+    }
+}
+
 #[test]
 fn a_late_joiner_sees_the_history_marked_as_such() {
     let alice = Peer::start("alice");

@@ -157,8 +157,10 @@ fn a_flood_of_ihave_frames_costs_little_and_delays_nobody() {
 /// bounded; once the terminal reads again the node chats as before.
 #[test]
 fn refusals_while_the_terminal_is_stalled_keep_memory_bounded() {
+    let config = support::config_dir();
     let mut child = Command::new(support::BIN)
         .args(["alice", "--no-discovery"])
+        .env("XDG_CONFIG_HOME", &config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -246,4 +248,5 @@ fn refusals_while_the_terminal_is_stalled_keep_memory_bounded() {
     let _ = child.stdin.take().map(|mut s| s.write_all(b":quit\n"));
     let _ = child.kill();
     let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&config);
 }

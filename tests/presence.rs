@@ -11,6 +11,9 @@ use support::{peer_names, wait_connections, wait_who, Peer};
 const T: Duration = Duration::from_secs(10);
 /// A crash is noticed after three missed heartbeats (12 s) plus one sweep.
 const CRASH: Duration = Duration::from_secs(25);
+/// Waiting this long shows that nobody was taken for lost: three missed
+/// heartbeats (12 s) and a sweep (4 s), and some.
+const LOST_AFTER: Duration = Duration::from_secs(18);
 
 /// Seven nodes, each joined through an earlier one, all well connected.
 fn network() -> Vec<Peer> {
@@ -85,6 +88,76 @@ fn joins_leaves_and_crashes_are_seen_by_every_node() {
         .cloned()
         .unwrap();
     assert_eq!(who, "*** 7 online: n0, n1, n2, n3, n4, n5, n6");
+}
+
+/// A user who quits and starts again at once, under the same name on the
+/// same machine, keeps their key, so their node id: one user in `:who`,
+/// and never shown as lost. A second run under that name while the first
+/// runs takes a new key, and says so.
+#[test]
+fn a_quick_restart_leaves_no_ghost() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    let config = support::config_dir();
+    let via = |p: &Peer| ["127.0.0.1".to_string(), p.port.to_string()];
+    let [host, port] = via(&alice);
+    let mut frank = Peer::spawn_keeping("frank", &[&host, &port], &config);
+    let id = frank.node_id();
+    wait_who(&bob, &["alice", "bob", "frank"], T);
+    let [host, port] = via(&bob);
+    let mut twin = Peer::spawn_keeping("frank", &[&host, &port], &config);
+    twin.expect_line(
+        "*** another p2pchat runs as frank on this machine: this one has a new key",
+        T,
+    );
+    assert_ne!(twin.node_id(), id);
+    twin.say(":q");
+    assert!(twin.wait_exit(T).success());
+    frank.say(":q");
+    assert!(frank.wait_exit(T).success());
+    let frank = Peer::spawn_keeping("frank", &[&host, &port], &config);
+    assert_eq!(frank.node_id(), id, "the same key, so the same node");
+    frank.say("back again");
+    for p in [&alice, &bob] {
+        p.expect_line("frank: back again", T);
+    }
+    // Long enough for a ghost to be taken for lost.
+    std::thread::sleep(LOST_AFTER);
+    for p in [&alice, &bob] {
+        p.say(":who");
+        p.expect_line("*** 3 online: alice, bob, frank", T);
+        let lost = p
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("lost connection"));
+        assert_eq!(lost.count(), 0, "{}: {:?}", p.name, p.lines());
+    }
+    drop(frank);
+    let _ = std::fs::remove_dir_all(&config);
+}
+
+/// `:nick` to a name someone online has, or one that looks the same, is
+/// refused and says who has it; to one's own name, it says so.
+#[test]
+fn a_nick_in_use_is_refused() {
+    let bob = Peer::start("bob");
+    let carol = Peer::join("carol", &bob);
+    wait_who(&carol, &["bob", "carol"], T);
+    let bob_id = bob.node_id();
+    carol.say(":nick bob");
+    carol.expect_line(
+        &format!("*** name not changed: bob (node {bob_id}) goes by bob already"),
+        T,
+    );
+    // A Cyrillic о: looks the same.
+    carol.say(":nick bоb");
+    carol.wait_for_line(T, |l| l.starts_with("*** name not changed: bob (node "));
+    carol.say(":nick carol");
+    carol.expect_line("*** you are already carol", T);
+    carol.say(":nick dave");
+    carol.expect_line("*** you are now known as dave", T);
+    bob.expect_line("*** carol is now known as dave", T);
+    assert_eq!(bob.count("*** bob is now known as bob"), 0);
 }
 
 #[test]
@@ -180,6 +253,11 @@ mod with_discovery {
     #[test]
     fn users_with_the_same_name_are_told_apart() {
         on_lan(super::users_with_the_same_name_are_told_apart);
+    }
+
+    #[test]
+    fn a_quick_restart_leaves_no_ghost() {
+        on_lan(super::a_quick_restart_leaves_no_ghost);
     }
 
     #[test]

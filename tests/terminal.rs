@@ -19,6 +19,8 @@ const T: Duration = Duration::from_secs(10);
 /// A tmux server of our own, with one window running a command.
 struct Tmux {
     socket: String,
+    /// The nodes' config directory (where they keep their keys).
+    config: std::path::PathBuf,
 }
 
 impl Tmux {
@@ -33,7 +35,10 @@ impl Tmux {
             return None;
         }
         let socket = format!("p2pchat-test-{}-{name}", std::process::id());
-        let tmux = Tmux { socket };
+        let config = support::config_dir();
+        let command = format!("env XDG_CONFIG_HOME={} {command}", config.display());
+        let command = command.as_str();
+        let tmux = Tmux { socket, config };
         tmux.run(&[
             "new-session",
             "-d",
@@ -99,6 +104,7 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.run(&["kill-server"]);
+        let _ = std::fs::remove_dir_all(&self.config);
     }
 }
 

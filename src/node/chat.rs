@@ -97,14 +97,17 @@ impl Shared {
                 PresenceKind::Leave => {
                     let shown = state.roster.display_name(origin, p.name);
                     state.roster.left(origin);
+                    state.departed.left(origin, p.id.seq);
                     state.peers.forget(origin);
                     self.show(&mut state, Event::Notice(&format!("{shown} left")));
                 }
-                kind => {
+                kind if state.departed.may_return(origin, p.id.seq) => {
                     let heard = state.roster.heard(origin, p.name, now);
                     let joined = kind == PresenceKind::Join;
                     self.announce(&mut state, origin, p.name, heard, joined);
                 }
+                // Sent before its origin left: passed on, but not believed.
+                _ => {}
             }
         }
         if p.ttl > 0 {
@@ -159,7 +162,7 @@ impl Shared {
         let mut waits = Waits::default();
         let mut news = Vec::new();
         for (id, name) in list.iter() {
-            if id != self.id {
+            if id != self.id && !state.departed.has_left(id) {
                 let heard = state.roster.heard(id, name, now);
                 if heard == Heard::New {
                     news.push((id, name));
@@ -378,7 +381,8 @@ impl ChatBatch<'_> {
                 self.delivered = Some((via, 1));
             }
         }
-        let tagged = if chat.history {
+        let returns = state.departed.may_return(chat.id.origin, chat.id.seq);
+        let tagged = if chat.history || !returns {
             state.roster.is_ambiguous(chat.id.origin, chat.name)
         } else {
             // A live message proves its sender is online.

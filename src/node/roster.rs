@@ -228,6 +228,17 @@ impl Roster {
         (heard, self.is_ambiguous(id, name))
     }
 
+    /// An online user other than `me` whose name looks like `name` (the
+    /// same [`skeleton`]), with that name.
+    pub fn holder_of(&self, name: &str, me: NodeId) -> Option<(NodeId, String)> {
+        let wanted = skeleton(name);
+        self.online_names.get(&wanted)?;
+        self.members
+            .iter()
+            .find(|(id, m)| **id != me && m.online && m.skeleton == wanted)
+            .map(|(id, m)| (*id, m.name.clone()))
+    }
+
     /// Removes a user who left; returns their name if they were online.
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;

@@ -12,6 +12,7 @@
 //! `chat.rs`, admitting and forgetting peers in `membership.rs`, the
 //! broadcast tree in `broadcast.rs`.
 
+use super::departed::Departed;
 use super::gather::Gathered;
 use super::history::{History, Window};
 use super::peers::{Frame, Limits, PeerSet};
@@ -101,6 +102,8 @@ pub(super) struct State {
     pub(super) seen: SeenCache,
     pub(super) history: History,
     pub roster: Roster,
+    /// Users who left lately: no earlier message brings them back.
+    pub departed: Departed,
     /// Recent messages, for peers that ask for them.
     pub(super) recent: Recent,
     /// Announced messages this node lacks.
@@ -253,6 +256,7 @@ impl Shared {
                 seen: SeenCache::new(SEEN_ORIGINS, seen_ttl),
                 history: History::new(history),
                 roster,
+                departed: Departed::default(),
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
                 ticking: false,

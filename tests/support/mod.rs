@@ -39,6 +39,8 @@ pub struct Peer {
     stdout: Arc<Output>,
     stderr: Arc<Output>,
     stopped: AtomicBool,
+    /// The config directory made for it, deleted with it.
+    config: Option<std::path::PathBuf>,
 }
 
 impl Peer {
@@ -113,17 +115,39 @@ impl Peer {
     /// announces on the machine's real network; or, inside [`on_lan`], with
     /// discovery on (the default users run) in the test's own namespace.
     pub fn spawn_raw(name: &str, args: &[&str]) -> Peer {
+        Peer::spawn_command(name, Peer::command(name, args))
+    }
+
+    /// [`spawn`](Self::spawn) with the config directory `config`, where
+    /// the node keeps its key: a node started again with the same one is
+    /// the same node.
+    pub fn spawn_keeping(name: &str, args: &[&str], config: &std::path::Path) -> Peer {
+        let mut command = Peer::command(name, args);
+        command.env("XDG_CONFIG_HOME", config);
+        Peer::listening(Peer::spawn_command(name, command))
+    }
+
+    /// The command [`spawn_raw`](Self::spawn_raw) runs.
+    fn command(name: &str, args: &[&str]) -> Command {
         let on_lan = LAN.with(|lan| lan.borrow().as_ref().map(|lan| lan.command(1, name, args)));
         if let Some(command) = on_lan {
-            return Peer::spawn_command(name, command);
+            return command;
         }
         let mut command = Command::new(BIN);
         command.arg(name).arg("--no-discovery").args(args);
-        Peer::spawn_command(name, command)
+        command
     }
 
     /// Runs a prepared command (in a network namespace, say).
     pub fn spawn_command(name: &str, mut command: Command) -> Peer {
+        // Each node its own config directory, so its own key, as on a
+        // machine of its own, unless the test gives one (to restart a node
+        // with its key).
+        let given = command.get_envs().any(|(k, _)| k == "XDG_CONFIG_HOME");
+        let config = (!given).then(config_dir);
+        if let Some(dir) = &config {
+            command.env("XDG_CONFIG_HOME", dir);
+        }
         let mut child = command
             // Piped output must be plain whatever the environment says.
             .env_remove("NO_COLOR")
@@ -154,6 +178,7 @@ impl Peer {
             stdout,
             stderr,
             stopped: AtomicBool::new(false),
+            config,
         }
     }
 
@@ -291,6 +316,11 @@ impl Peer {
     pub fn interrupt(&self) {
         signal(self.pid(), libc::SIGINT);
     }
+
+    /// Sends the process `sig` (SIGHUP, SIGTERM...).
+    pub fn signal(&self, sig: libc::c_int) {
+        signal(self.pid(), sig);
+    }
 }
 
 impl Drop for Peer {
@@ -302,7 +332,20 @@ impl Drop for Peer {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(dir) = &self.config {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
+}
+
+/// A new, empty directory for a node's config (`XDG_CONFIG_HOME`): where
+/// it keeps its key. The caller deletes it.
+pub fn config_dir() -> std::path::PathBuf {
+    static COUNT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = COUNT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("p2pchat-config-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("make a config directory");
+    dir
 }
 
 fn signal(pid: u32, signal: libc::c_int) {
