@@ -7,13 +7,14 @@
 //! call. Lines are queued and written in batches, one write for many.
 
 use crate::node::queue::Queue;
-use crate::node::short_id;
 use crate::protocol::KeptChat;
-use crate::sanitize::push_sanitized;
 use std::io::{self, IoSlice, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+
+/// The terminal's bell.
+const BELL: u8 = 0x07;
 
 /// Bytes of text the display holds before producers wait.
 pub const QUEUE_BYTES: usize = 1 << 20;
@@ -23,6 +24,9 @@ pub const QUEUE_BYTES: usize = 1 << 20;
 const SPARE_ROOM: usize = QUEUE_BYTES;
 /// The largest buffer kept.
 const SPARE_BYTES: usize = 128 << 10;
+
+mod format;
+pub use format::{format_event, mentions};
 
 /// Something to show.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +43,9 @@ pub enum Event<'a> {
     },
     /// A line about the chat itself, shown after `*** `.
     Notice(&'a str),
+    /// A line that sets lines apart (where history starts and ends), shown
+    /// as it is.
+    Marker(&'a str),
 }
 
 /// The node's side of the display: formats lines in a style and queues
@@ -52,6 +59,10 @@ pub struct Display {
     spare: Mutex<Vec<Vec<u8>>>,
     /// Notices dropped while the queue was full, to say so once it is not.
     dropped: AtomicU64,
+    /// The user's name, for mentions; `:nick` changes it.
+    name: Mutex<String>,
+    /// When the bell last rang.
+    rang: Mutex<Option<std::time::Instant>>,
 }
 
 impl Display {
@@ -61,7 +72,48 @@ impl Display {
             style,
             spare: Mutex::new(Vec::new()),
             dropped: AtomicU64::new(0),
+            name: Mutex::new(String::new()),
+            rang: Mutex::new(None),
         })
+    }
+
+    /// Sets the user's name, whose mentions are highlighted.
+    pub fn set_name(&self, name: &str) {
+        let mut mine = self.name.lock().unwrap_or_else(|e| e.into_inner());
+        mine.clear();
+        mine.push_str(name);
+    }
+
+    /// True if `event` is someone else's live line that mentions the user.
+    fn mentioned(&self, event: &Event<'_>) -> bool {
+        let Event::Chat {
+            frame,
+            kept,
+            own: false,
+            ..
+        } = event
+        else {
+            return false;
+        };
+        if kept.history {
+            return false;
+        }
+        let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
+        kept.name_and_text(frame)
+            .is_some_and(|(_, text)| mentions(text, &name))
+    }
+
+    /// True if the bell may ring now (and notes that it does).
+    fn ring(&self) -> bool {
+        let now = std::time::Instant::now();
+        let mut rang = self.rang.lock().unwrap_or_else(|e| e.into_inner());
+        match *rang {
+            Some(at) if now.duration_since(at) < BELL_GAP => false,
+            _ => {
+                *rang = Some(now);
+                true
+            }
+        }
     }
 
     /// An empty buffer for lines to come, with room for `room` bytes: one
@@ -94,7 +146,12 @@ impl Display {
     /// Appends the line for `event` to `out`, to be queued with
     /// [`queue`](Self::queue).
     pub fn format(&self, event: &Event<'_>, out: &mut Vec<u8>) {
-        format_event(event, self.style, out);
+        let mention = self.style.mentions && self.mentioned(event);
+        format::format_line(event, self.style, mention, out);
+        if mention && self.style.bell && self.ring() {
+            // Before the newline: the bell goes with its line.
+            out.insert(out.len() - 1, BELL);
+        }
     }
 
     /// Queues formatted lines and tells whether the producer should now
@@ -147,11 +204,17 @@ impl Display {
 pub struct Style {
     /// Colour each name (only on a terminal, and not with `NO_COLOR`).
     pub colour: bool,
-    /// Put the time before live messages too, not only history.
+    /// Put the time before live messages and notices too, not only
+    /// history.
     pub timestamps: bool,
-    /// Show the user's own chat lines. A line editor already shows them.
-    pub echo_own: bool,
+    /// Highlight lines that mention the user's name (on a terminal).
+    pub mentions: bool,
+    /// Ring the terminal's bell for them, at most once per [`BELL_GAP`].
+    pub bell: bool,
 }
+
+/// The shortest time between two bells.
+pub const BELL_GAP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Where lines go: a plain stream, or a line editor's printer that keeps the
 /// line being typed intact below them.
@@ -223,112 +286,9 @@ fn lets_lines_gather(written: usize, queued: usize) -> bool {
     written >= BUSY_BYTES && queued < PRINT_BATCH
 }
 
-/// Appends the line for `event`, newline included (nothing for an own line
-/// that the style does not echo). Writes bytes, all of them UTF-8: the
-/// name and text are copied from the frame, neutralised on the way.
-pub fn format_event(event: &Event, style: Style, out: &mut Vec<u8>) {
-    match event {
-        Event::Chat { own: true, .. } if !style.echo_own => return,
-        Event::Chat {
-            frame,
-            kept,
-            tagged,
-            ..
-        } => match kept.name_and_text(frame) {
-            Some((name, text)) => format_chat(kept, name, text, *tagged, style, out),
-            None => out.extend_from_slice(b"*** (a message could not be shown)"),
-        },
-        Event::Notice(text) => {
-            out.extend_from_slice(b"*** ");
-            push_sanitized(out, text.as_bytes());
-        }
-    }
-    out.push(b'\n');
-}
-
-/// `NAME: TEXT`, or `* NAME TEXT` for an action; history is prefixed with
-/// `[history HH:MM] `, and with `timestamps` live lines with `[HH:MM] `.
-fn format_chat(
-    chat: &KeptChat,
-    name: &[u8],
-    text: &[u8],
-    tagged: bool,
-    style: Style,
-    out: &mut Vec<u8>,
-) {
-    if chat.history {
-        out.extend_from_slice(b"[history ");
-        out.extend_from_slice(local_time(chat.time_ms).as_bytes());
-        out.extend_from_slice(b"] ");
-    } else if style.timestamps {
-        out.push(b'[');
-        out.extend_from_slice(local_time(chat.time_ms).as_bytes());
-        out.extend_from_slice(b"] ");
-    }
-    if chat.action {
-        out.extend_from_slice(b"* ");
-    }
-    let colour = style.colour.then(|| colour_of(name));
-    if let Some(c) = colour {
-        out.extend_from_slice(c.as_bytes());
-    }
-    // The protocol allows no controls in names; neutralising costs little
-    // and keeps the terminal safe whatever the protocol lets through.
-    push_sanitized(out, name);
-    if tagged {
-        out.push(b'#');
-        out.extend_from_slice(short_id(chat.id.origin).as_bytes());
-    }
-    if colour.is_some() {
-        out.extend_from_slice(RESET.as_bytes());
-    }
-    out.extend_from_slice(if chat.action { b" " } else { b": " });
-    // The text is the peer's to fill: neutralise every control in it.
-    push_sanitized(out, text);
-}
-
-/// Bold foreground colours that read on dark and light backgrounds.
-const COLOURS: [&str; 6] = [
-    "\x1b[1;31m",
-    "\x1b[1;32m",
-    "\x1b[1;33m",
-    "\x1b[1;34m",
-    "\x1b[1;35m",
-    "\x1b[1;36m",
-];
-const RESET: &str = "\x1b[0m";
-
-/// The same colour for the same name, on every node and every run.
-fn colour_of(name: &[u8]) -> &'static str {
-    // FNV-1a: stable across runs and platforms, unlike std's hasher.
-    let hash = name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-    });
-    COLOURS[(hash % COLOURS.len() as u64) as usize]
-}
-
-/// `HH:MM` in the local time zone, with the date if it is not today.
-fn local_time(ms: u64) -> String {
-    let zone = jiff::tz::TimeZone::system();
-    let Ok(ts) = i64::try_from(ms)
-        .map_err(|_| ())
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).map_err(|_| ()))
-    else {
-        return "??:??".into();
-    };
-    let when = ts.to_zoned(zone.clone());
-    let today = jiff::Timestamp::now().to_zoned(zone).date();
-    if when.date() == today {
-        when.strftime("%H:%M").to_string()
-    } else {
-        when.strftime("%Y-%m-%d %H:%M").to_string()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{Chat, Message, MsgId, NodeId};
 
     #[test]
     fn the_printer_waits_for_lines_only_when_busy_and_not_behind() {
@@ -341,117 +301,6 @@ mod tests {
         // A full batch waits already: waiting more would only slow it down.
         assert!(!lets_lines_gather(PRINT_BATCH, PRINT_BATCH));
         assert!(!lets_lines_gather(BUSY_BYTES, 4 * PRINT_BATCH));
-    }
-
-    /// A message by "bob", as the node hands it over: its frame, and how
-    /// to show it.
-    #[derive(Clone)]
-    struct Msg {
-        frame: Vec<u8>,
-        kept: KeptChat,
-        tagged: bool,
-        own: bool,
-    }
-
-    fn event(history: bool, action: bool, text: &str, tagged: bool, own: bool) -> Msg {
-        let chat = Chat {
-            history,
-            action,
-            ttl: 3,
-            id: MsgId {
-                origin: NodeId(0x3f2a_0000_0000_0001),
-                seq: 1,
-            },
-            time_ms: 1_700_000_000_000,
-            name: "bob",
-            text,
-        };
-        let mut frame = Vec::new();
-        Message::Chat(chat).encode(&mut frame).unwrap();
-        Msg {
-            frame,
-            kept: KeptChat::of(&chat),
-            tagged,
-            own,
-        }
-    }
-
-    fn chat(text: &str) -> Msg {
-        event(false, false, text, false, false)
-    }
-
-    fn line(m: Msg) -> String {
-        styled(m, Style::default())
-    }
-
-    fn styled(m: Msg, style: Style) -> String {
-        let e = Event::Chat {
-            frame: &m.frame,
-            kept: m.kept,
-            tagged: m.tagged,
-            own: m.own,
-        };
-        shown(&e, style)
-    }
-
-    fn shown(e: &Event<'_>, style: Style) -> String {
-        let mut s = Vec::new();
-        format_event(e, style, &mut s);
-        String::from_utf8(s).expect("lines are UTF-8")
-    }
-
-    #[test]
-    fn live_chat_is_name_colon_text() {
-        assert_eq!(line(chat("hi there")), "bob: hi there\n");
-    }
-
-    #[test]
-    fn actions_tags_and_own_lines() {
-        assert_eq!(
-            line(event(false, true, "waves", false, false)),
-            "* bob waves\n"
-        );
-        let tagged = event(false, false, "hi", true, false);
-        assert_eq!(line(tagged), "bob#3f2a: hi\n");
-        let own = event(false, false, "mine", false, true);
-        assert_eq!(line(own.clone()), "");
-        let echo = Style {
-            echo_own: true,
-            ..Style::default()
-        };
-        assert_eq!(styled(own, echo), "bob: mine\n");
-    }
-
-    #[test]
-    fn colour_wraps_only_the_name_and_is_stable() {
-        let style = Style {
-            colour: true,
-            ..Style::default()
-        };
-        let l = styled(chat("hi"), style);
-        assert_eq!(l, format!("{}bob{RESET}: hi\n", colour_of(b"bob")));
-        assert_eq!(colour_of(b"bob"), colour_of(b"bob"));
-        assert!(!line(chat("hi")).contains('\x1b'));
-    }
-
-    #[test]
-    fn timestamps_prefix_live_lines_when_asked() {
-        let style = Style {
-            timestamps: true,
-            ..Style::default()
-        };
-        let l = styled(chat("hi"), style);
-        assert!(
-            l.starts_with("[2023-11-1") && l.ends_with("] bob: hi\n"),
-            "{l}"
-        );
-    }
-
-    #[test]
-    fn history_is_marked_with_its_time() {
-        let l = line(event(true, false, "old news", false, false));
-        assert!(l.starts_with("[history 2023-11-1"), "{l}");
-        assert!(l.ends_with("] bob: old news\n"), "{l}");
     }
 
     /// Takes at most three bytes per write, as a pipe may when full.
@@ -475,14 +324,6 @@ mod tests {
         sink.write_lines(&chunks).unwrap();
         sink.write_lines(&[b"four\n".to_vec()]).unwrap();
         assert_eq!(sink.0 .0, b"one\ntwo\nthree\nfour\n");
-    }
-
-    #[test]
-    fn control_characters_never_reach_the_output() {
-        let l = line(chat("\u{1b}[2J\u{7}boom"));
-        assert_eq!(l, "bob: ^[[2J^Gboom\n");
-        let n = shown(&Event::Notice("x\u{1b}]0;t\u{7}"), Style::default());
-        assert_eq!(n, "*** x^[]0;t^G\n");
     }
 
     #[test]

@@ -29,7 +29,7 @@ struct Args {
     join: Vec<String>,
 
     /// listen on this port (default: the OS picks a free one)
-    #[argh(option, long = "port")]
+    #[argh(option, long = "port", from_str_fn(port_number))]
     listen_port: Option<u16>,
 
     /// listen on this address (default: all interfaces, IPv6 and IPv4)
@@ -67,7 +67,17 @@ struct Args {
     #[argh(option, arg_name = "SIZE", from_str_fn(amount_bytes))]
     history_size: Option<usize>,
 
-    /// show the time before every message, not only before history
+    /// do not ring the terminal's bell when a line mentions your name
+    #[argh(switch)]
+    no_bell: bool,
+
+    /// show connection-level events in the chat (links made and closed);
+    /// :peers lists the last ones either way
+    #[argh(switch, short = 'v')]
+    verbose: bool,
+
+    /// show the time before every message and notice, not only before
+    /// history
     #[argh(switch)]
     timestamps: bool,
 
@@ -96,12 +106,12 @@ fn main() {
     }
     let join = match args.join.as_slice() {
         [] => None,
-        [host, port] => match port.parse::<u16>() {
-            Ok(port) if port != 0 => Some(Join {
+        [host, port] => match port_number(port) {
+            Ok(port) => Some(Join {
                 host: host.clone(),
                 port,
             }),
-            _ => usage_error(&format!("{port:?} is not a port number (1 to 65535)")),
+            Err(e) => usage_error(&e),
         },
         _ => usage_error("to join, give a member's address and its port, and nothing more"),
     };
@@ -136,10 +146,12 @@ fn main() {
         port: args.listen_port.unwrap_or(0),
         limits: limits(args.max_peers),
         history: history(args.history, args.history_size),
+        verbose: args.verbose,
     };
     let options = Options {
         timestamps: args.timestamps,
         key_note: kept.note,
+        bell: !args.no_bell,
     };
     // The key's lock is held until the process ends.
     let _lock = kept.lock;
@@ -211,6 +223,14 @@ fn history(age: Option<Duration>, bytes: Option<usize>) -> HistoryWindow {
     HistoryWindow {
         age: age.unwrap_or(default.age),
         bytes: bytes.unwrap_or(default.bytes),
+    }
+}
+
+/// A port number, in the same words wherever one is given.
+fn port_number(text: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(port) if port != 0 => Ok(port),
+        _ => Err(format!("{text:?} is not a port number (1 to 65535)")),
     }
 }
 

@@ -22,6 +22,7 @@ mod gather;
 mod handshake;
 mod heal;
 mod history;
+mod history_marks;
 mod id_hash;
 mod id_runs;
 mod membership;
@@ -81,6 +82,8 @@ pub struct Config {
     pub limits: Limits,
     /// How much chat history the node keeps and replays.
     pub history: HistoryWindow,
+    /// Show connection-level events (links made and closed) in the chat.
+    pub verbose: bool,
 }
 
 /// Why a node could not start or join.
@@ -121,9 +124,12 @@ impl fmt::Display for StartError {
                 "port {port} is already in use; choose another with --port, or leave it out"
             ),
             StartError::Listen { addr, error } => write!(f, "could not listen on {addr}: {error}"),
-            StartError::Resolve { host, error } => {
-                write!(f, "could not find the host {host:?}: {error}")
-            }
+            // The resolver's own words name the query as a Rust tuple;
+            // what it tried is said here instead.
+            StartError::Resolve { host, .. } => write!(
+                f,
+                "could not find the host {host:?}: check the name, or give the member's IP address"
+            ),
             StartError::Join { host, port, reason } => {
                 write!(f, "could not join through {host} port {port}: {reason}")
             }
@@ -174,6 +180,7 @@ impl Node {
         })?;
         let (wake_dialer, wake_rx) = mpsc::channel(1);
         let (wake_tree, wake_tree_rx) = mpsc::channel(1);
+        let (wake_history, wake_history_rx) = mpsc::channel(1);
         let (tasks, tasks_done) = mpsc::channel(1);
         let id = config.identity.node_id();
         let fingerprint = config.identity.fingerprint();
@@ -192,12 +199,17 @@ impl Node {
             display,
             wake_dialer,
             wake_tree,
+            wake_history,
             tasks,
         ));
+        shared
+            .verbose
+            .store(config.verbose, std::sync::atomic::Ordering::Relaxed);
         rt::spawn(accept::run(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
         rt::spawn(broadcast::run(shared.clone(), wake_tree_rx));
+        rt::spawn(history_marks::run(shared.clone(), wake_history_rx));
         rt::spawn(heal::run(shared.clone()));
         if config.discovery {
             rt::spawn(discovery::run(shared.clone()));
@@ -239,6 +251,16 @@ impl Node {
     /// node's network: LAN discovery may have linked the two already, so a
     /// refusal as a second link, or as one too many for a full node, is
     /// success if the two are one network within [`JOIN_WAIT`].
+    /// Looks `host` up, as [`join`](Self::join) will.
+    pub async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, StartError> {
+        rt::resolve(host, port)
+            .await
+            .map_err(|error| StartError::Resolve {
+                host: host.into(),
+                error,
+            })
+    }
+
     pub async fn join(&self, host: &str, port: u16) -> Result<(), StartError> {
         let addrs = rt::resolve(host, port)
             .await
@@ -372,6 +394,12 @@ impl Node {
             n => notes.push(format!("{n} connections in their handshake")),
         }
         notes.extend(pending.summary(std::time::Instant::now()));
+        drop(pending);
+        let events = self.shared.link_events();
+        if !events.is_empty() {
+            notes.push("recent connection events:".to_string());
+            notes.extend(events.into_iter().map(|e| format!("  {e}")));
+        }
         notes
     }
 

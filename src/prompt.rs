@@ -14,6 +14,10 @@ const COMMANDS: &[(&str, &str)] = &[
     (":peers", "list your direct connections"),
     (":nick NAME", "change your name, for everyone"),
     (":me TEXT", "send an action, shown as '* NAME TEXT'"),
+    (
+        ":join HOST PORT",
+        "link this chat to another through one of its members",
+    ),
     (":help", "show this list"),
     (
         ":quit or :q",
@@ -27,6 +31,7 @@ enum Command<'a> {
     Say(&'a str),
     Me(&'a str),
     Nick(&'a str),
+    Join(&'a str, u16),
     Who,
     Peers,
     Help,
@@ -86,6 +91,13 @@ impl<'a> Command<'a> {
             ("me", _) => Command::Me(line.split_once(' ').map_or("", |(_, text)| text)),
             ("nick", "") => Command::Usage(":nick NEWNAME"),
             ("nick", name) => Command::Nick(name),
+            ("join", arg) => match arg.split_whitespace().collect::<Vec<_>>()[..] {
+                [host, port] => match port.parse::<u16>() {
+                    Ok(port) if port != 0 => Command::Join(host, port),
+                    _ => Command::Usage(":join HOST PORT, the port a number from 1 to 65535"),
+                },
+                _ => Command::Usage(":join HOST PORT, for example :join 192.168.1.20 40123"),
+            },
             _ => Command::Unknown(line.split_whitespace().next().unwrap_or(line)),
         }
     }
@@ -150,6 +162,13 @@ pub async fn run(
                 }
                 Err(e) => node.notice(format!("name not changed: {e}")),
             },
+            Command::Join(host, port) => {
+                node.notice(format!("joining through {host} port {port}..."));
+                match node.join(host, port).await {
+                    Ok(()) => node.notice(format!("joined through {host} port {port}")),
+                    Err(e) => node.notice(e.to_string()),
+                }
+            }
             Command::Who => {
                 let users = node.who();
                 node.notice(format!("{} online: {}", users.len(), users.join(", ")));
@@ -251,6 +270,12 @@ mod tests {
         );
         assert_eq!(Command::parse(":nick zoë "), Nick("zoë"));
         assert_eq!(Command::parse(":nick"), Usage(":nick NEWNAME"));
+        assert_eq!(
+            Command::parse(":join h.example 4000"),
+            Join("h.example", 4000)
+        );
+        assert!(matches!(Command::parse(":join h.example"), Usage(_)));
+        assert!(matches!(Command::parse(":join h.example 0"), Usage(_)));
     }
 
     proptest::proptest! {

@@ -15,9 +15,10 @@ use rustyline::{
     Cmd, ConditionalEventHandler, DefaultEditor, Event, EventContext, EventHandler,
     ExternalPrinter, KeyCode, KeyEvent, Modifiers, RepeatCount,
 };
-use std::io;
+use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use unicode_width::UnicodeWidthStr;
 
 /// The prompt text, shared so that `:nick` can change it.
 pub type PromptText = Arc<Mutex<String>>;
@@ -109,6 +110,8 @@ pub fn start(
             let read = loop {
                 let read = editor.readline_with_initial(&text, (&std::mem::take(&mut start), ""));
                 let Ok(line) = read else { break read };
+                // The line comes back as everyone's do, from the display.
+                erase_echo(&text, &line);
                 if paste.ended.swap(false, Ordering::SeqCst) {
                     // The end mark: what it ended is the start of a line
                     // still being typed.
@@ -153,7 +156,11 @@ pub fn start(
 fn confirm_paste(editor: &mut DefaultEditor, lines: Vec<String>) -> Vec<Input> {
     let n = lines.len();
     if n > PASTE_WITHOUT_ASKING {
-        let answer = editor.readline(&format!("paste {n} lines? y/n "));
+        let question = format!("paste {n} lines? y/n ");
+        let answer = editor.readline(&question);
+        if let Ok(a) = &answer {
+            erase_echo(&question, a);
+        }
         match answer {
             Ok(a) if a.trim().eq_ignore_ascii_case("y") || a.trim().eq_ignore_ascii_case("yes") => {
             }
@@ -166,6 +173,34 @@ fn confirm_paste(editor: &mut DefaultEditor, lines: Vec<String>) -> Vec<Input> {
         }
     }
     lines.into_iter().map(|l| Input::Line(l.into())).collect()
+}
+
+/// Erases what the editor left on screen of a line just entered: the
+/// prompt and the line, over as many rows as they took. The cursor is at
+/// the start of the row below them.
+fn erase_echo(prompt: &str, line: &str) {
+    let width = UnicodeWidthStr::width(prompt) + UnicodeWidthStr::width(line);
+    let rows = width.max(1).div_ceil(columns());
+    let mut out = std::io::stdout().lock();
+    // Up, to the first column, and clear to the end of the screen.
+    let _ = write!(out, "\x1b[{rows}A\r\x1b[J");
+    let _ = out.flush();
+}
+
+/// The terminal's width in columns (80 if it cannot be told).
+pub fn columns() -> usize {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ fills the struct it is given, and nothing else.
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    match ok && size.ws_col > 0 {
+        true => usize::from(size.ws_col),
+        false => 80,
+    }
 }
 
 /// The prompt for a user called `name`.

@@ -60,10 +60,16 @@ fn the_first_line_says_where_it_listens_and_how_to_join() {
     let alice = Peer::start("alice");
     let first = alice.lines()[0].clone();
     assert!(first.contains("listening on "), "{first}");
-    assert!(
-        first.contains(&format!("p2pchat NAME <this-host> {}", alice.port)),
-        "{first}"
-    );
+    // The machine's own addresses, not a placeholder.
+    let join = first.split("(others join with: p2pchat NAME ").nth(1);
+    let hosts = join.and_then(|j| j.strip_suffix(&format!(" {})", alice.port)));
+    let hosts = hosts.unwrap_or_else(|| panic!("{first}"));
+    for host in hosts.split(" or ") {
+        assert!(
+            host.parse::<std::net::IpAddr>().is_ok(),
+            "{host:?} in {first}"
+        );
+    }
 }
 
 /// A node runs one runtime thread (see `rt::run_main`), unless the user's
@@ -73,7 +79,7 @@ fn the_first_line_says_where_it_listens_and_how_to_join() {
 fn a_node_runs_one_runtime_thread_unless_asked_for_more() {
     let runtime_threads = |count: Option<&str>| {
         let mut command = std::process::Command::new(BIN);
-        command.args(["alice", "--no-discovery"]);
+        command.args(["alice", "--no-discovery", support::VERBOSE]);
         match count {
             Some(n) => command.env("ASYNC_STD_THREAD_COUNT", n),
             None => command.env_remove("ASYNC_STD_THREAD_COUNT"),
@@ -248,8 +254,10 @@ fn a_burst_of_lines_keeps_its_order_around_refusals_and_commands() {
     };
     assert!(at("alice: one") < at("65500 bytes"));
     assert!(at("65500 bytes") < at("alice: two"));
-    assert!(at("alice: two") < at(" online: "));
-    assert!(at(" online: ") < at("alice: three"));
+    // The answer to :who, not the greeting when bob came.
+    let who = lines.iter().rposition(|l| l.contains(" online: ")).unwrap();
+    assert!(at("alice: two") < who);
+    assert!(who < at("alice: three"));
 }
 
 #[test]
@@ -328,7 +336,19 @@ fn a_bad_name_or_arguments_fail_clearly() {
         ),
         (
             vec!["alice", "localhost", "http"],
-            "\"http\" is not a port number",
+            "\"http\" is not a port number (1 to 65535)",
+        ),
+        (
+            vec!["alice", "--port", "70000"],
+            "\"70000\" is not a port number (1 to 65535)",
+        ),
+        (
+            vec![],
+            "p2pchat: Required positional arguments not provided",
+        ),
+        (
+            vec!["alice", "--bogus"],
+            "p2pchat: Unrecognized argument: --bogus",
         ),
     ] {
         let out = std::process::Command::new(BIN)
@@ -337,8 +357,30 @@ fn a_bad_name_or_arguments_fail_clearly() {
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("p2pchat: "), "{args:?}: {err}");
         assert!(err.contains(expected), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing but the error");
     }
+    // A host that cannot be found is a runtime error, said before anything
+    // else is shown.
+    let config = support::config_dir();
+    let out = std::process::Command::new(BIN)
+        .args(["alice", "--no-discovery", "nosuchhost.invalid", "1"])
+        .env("XDG_CONFIG_HOME", &config)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&config);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        err.trim_end(),
+        "p2pchat: could not find the host \"nosuchhost.invalid\": check the name, or give the member's IP address"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

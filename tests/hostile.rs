@@ -109,7 +109,7 @@ fn dials(node: &Peer) -> usize {
 #[test]
 fn a_thousand_made_up_addresses_cost_a_few_dials_that_die_out() {
     let mut command = std::process::Command::new(support::BIN);
-    command.args(["alice", "--no-discovery"]);
+    command.args(["alice", "--no-discovery", support::VERBOSE]);
     command.env("RUST_LOG", "p2pchat=debug");
     let alice = Peer::listening(Peer::spawn_command("alice", command));
     let hand = Hand::connect(&alice, "mallory");
@@ -226,7 +226,7 @@ fn two_thousand_idle_connections_lock_nobody_out() {
 fn the_open_file_limit_is_raised_to_the_hard_limit() {
     use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(support::BIN);
-    command.args(["alice", "--no-discovery"]);
+    command.args(["alice", "--no-discovery", support::VERBOSE]);
     // Started with the usual soft limit, below the hard one.
     // SAFETY: only async-signal-safe calls between fork and exec.
     unsafe {

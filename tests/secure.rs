@@ -19,7 +19,7 @@ fn with_secret_env(name: &str, secret: &str, args: &[&str]) -> Peer {
     let mut command = Command::new(BIN);
     command
         .arg(name)
-        .arg("--no-discovery")
+        .args(["--no-discovery", support::VERBOSE])
         .args(args)
         .env("P2PCHAT_SECRET", secret);
     let peer = Peer::spawn_command(name, command);

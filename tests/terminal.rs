@@ -12,7 +12,7 @@ mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
-use support::{Peer, BIN};
+use support::{wait_who, Peer, BIN};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -305,4 +305,147 @@ fn a_long_bracketed_paste_is_sent_only_when_the_user_says_yes() {
         .chain((1..=2).map(|i| format!("short {i}")))
         .chain(["unfinished now".to_string()]);
     assert_eq!(from_alice(&bob), want.collect::<Vec<_>>());
+}
+
+#[test]
+fn your_own_lines_look_like_everyone_elses() {
+    let bob = Peer::start("bob");
+    let cmd = format!(
+        "{BIN} alice --no-discovery --timestamps 127.0.0.1 {}",
+        bob.port
+    );
+    let Some(tmux) = Tmux::start("own", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+    tmux.type_text("morning all");
+    tmux.press(&["Enter"]);
+    tmux.type_text(":me waves");
+    tmux.press(&["Enter"]);
+    bob.say("hey alice");
+    let screen = tmux.wait("the lines", |s| {
+        s.contains("] alice: morning all")
+            && s.contains("] * alice waves")
+            && s.contains("] bob: hey alice")
+    });
+    // The editor's echo is gone: only the prompt is left of it.
+    assert!(!screen.contains("alice> morning"), "{screen}");
+    assert!(!screen.contains("alice> :me"), "{screen}");
+    assert_eq!(last_line(&screen), "alice>", "{screen}");
+    // Notices get the time too.
+    let joined = screen.lines().find(|l| l.contains("*** connected to bob"));
+    assert!(joined.is_some_and(|l| l.starts_with('[')), "{screen}");
+}
+
+/// What a newcomer sees, with the defaults users run: who is online, the
+/// history between marks, and no line about connections (those are for
+/// `:peers` and `--verbose`). Discovery stays off: the history must come
+/// from the member joined through, not from nodes found on the machine.
+#[test]
+fn a_joiner_sees_who_is_online_and_the_history_between_marks_and_no_connections() {
+    let bob = Peer::start("bob");
+    let carol = Peer::join("carol", &bob);
+    wait_who(&bob, &["bob", "carol"], T);
+    bob.say("said before alice came");
+    carol.say("me too");
+    bob.expect_line("carol: me too", T);
+    // Old enough to be history, not news.
+    std::thread::sleep(Duration::from_millis(2500));
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("joiner", &cmd) else {
+        return;
+    };
+    let screen = tmux.wait("the end of history", |s| s.contains("--- end of history"));
+    let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+    let at = |text: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(text))
+            .unwrap_or_else(|| panic!("no {text:?} in\n{screen}"))
+    };
+    assert!(
+        lines.contains(&"*** 3 online: alice, bob, carol"),
+        "{screen}"
+    );
+    let (start, end) = (
+        at("--- history ---"),
+        at("--- end of history: 2 messages ---"),
+    );
+    assert!(
+        start < at("bob: said before alice came") && at("carol: me too") < end,
+        "{screen}"
+    );
+    assert!(!screen.contains("connected to"), "{screen}");
+    // :peers still tells.
+    tmux.type_text(":peers");
+    tmux.press(&["Enter"]);
+    tmux.wait(":peers", |s| {
+        s.contains("recent connection events:") && s.contains("connected to bob")
+    });
+}
+
+/// The bytes `tmux` saw the program write, from when `capture` started.
+fn raw(file: &std::path::Path) -> Vec<u8> {
+    std::fs::read(file).unwrap_or_default()
+}
+
+#[test]
+fn a_mention_rings_the_bell_once_in_two_seconds_unless_no_bell() {
+    let bob = Peer::start("bob");
+    for (flag, rings, tag) in [("", true, "loud"), ("--no-bell", false, "quiet")] {
+        let cmd = format!("{BIN} alice --no-discovery {flag} 127.0.0.1 {}", bob.port);
+        let name = format!("bell-{tag}");
+        let Some(tmux) = Tmux::start(&name, &cmd) else {
+            return;
+        };
+        let out = tmux.config.join("raw");
+        let pipe = format!("cat > {}", out.display());
+        tmux.run(&["pipe-pane", "-t", "main", "-o", &pipe]);
+        tmux.wait("the prompt", |s| last_line(s) == "alice>");
+        bob.say(&format!("no mention here {tag}"));
+        bob.say(&format!("hey alice, look {tag}"));
+        bob.say(&format!("alice again {tag}"));
+        tmux.wait("the mentions", |s| {
+            s.contains(&format!("bob: alice again {tag}"))
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let bells = raw(&out).iter().filter(|b| **b == 0x07).count();
+        assert_eq!(bells, usize::from(rings), "{flag:?}: {bells} bells");
+        tmux.type_text(":quit");
+        tmux.press(&["Enter"]);
+        bob.wait_for_line(T, |l| l == "*** alice left");
+        bob.wait_until(T, "alice gone", |ls| {
+            ls.iter().filter(|l| *l == "*** alice left").count() == 1 + usize::from(!rings)
+        });
+    }
+}
+
+/// `:join` links a running chat to another one: messages flow both ways.
+#[test]
+fn join_merges_two_running_chats() {
+    let bob = Peer::start("bob");
+    let carol = Peer::start("carol");
+    let dave = Peer::join("dave", &carol);
+    wait_who(&dave, &["carol", "dave"], T);
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("join", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+    tmux.type_text(&format!(":join 127.0.0.1 {}", carol.port));
+    tmux.press(&["Enter"]);
+    tmux.wait("the join", |s| {
+        s.contains(&format!("*** joined through 127.0.0.1 port {}", carol.port))
+    });
+    wait_who(&bob, &["alice", "bob", "carol", "dave"], T);
+    bob.say("from the first chat");
+    dave.say("from the second chat");
+    dave.expect_line("bob: from the first chat", T);
+    bob.expect_line("dave: from the second chat", T);
+    // :help lists it.
+    tmux.type_text(":help");
+    tmux.press(&["Enter"]);
+    tmux.wait(":help", |s| s.contains(":join HOST PORT"));
 }

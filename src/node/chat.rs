@@ -60,6 +60,10 @@ impl Shared {
         waits: &mut Waits,
     ) {
         state.history.push(chat.id, frame, now);
+        match chat.history {
+            true => self.history_line(state, now),
+            false => self.end_history(state),
+        }
         self.show(
             state,
             Event::Chat {
@@ -170,6 +174,16 @@ impl Shared {
                 self.announce(&mut state, id, name, heard, false);
             }
         }
+        if !std::mem::replace(&mut state.greeted, true) {
+            // The first roster: this node has just met the network.
+            let online: Vec<String> = state
+                .roster
+                .online()
+                .into_iter()
+                .map(|(id, name)| state.roster.display_name(id, &name))
+                .collect();
+            self.show(&mut state, Event::Notice(&online_line(&online)));
+        }
         if !news.is_empty() {
             // A part of a roster that parsed encodes; were it not to, the
             // news would still come with the users' next heartbeats.
@@ -210,14 +224,14 @@ impl Shared {
 
     /// Formats a line to show; [`hand_over`](Self::hand_over) hands it to
     /// the display before the lock is released.
-    fn show(&self, state: &mut State, event: Event<'_>) {
+    pub(super) fn show(&self, state: &mut State, event: Event<'_>) {
         self.display.format(&event, &mut state.shown);
     }
 
     /// Hands over what a handler gathered, under the node's lock so that
     /// it keeps its order among what other handlers queue: the frames for
     /// each peer to its queue, the lines to the display.
-    fn hand_over(&self, state: &mut State, waits: &mut Waits) {
+    pub(super) fn hand_over(&self, state: &mut State, waits: &mut Waits) {
         state.gathered.flush(&mut state.peers, waits);
         if state.shown.is_empty() {
             return;
@@ -319,6 +333,7 @@ impl Shared {
             state.name = name.into();
             state.roster.heard(self.id, name, Instant::now());
         }
+        self.display.set_name(name);
         self.announce_self(PresenceKind::Nick)
     }
 
@@ -447,4 +462,31 @@ fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Names shown at most in the line that greets a newcomer.
+pub const GREETING_NAMES: usize = 20;
+
+/// `4 online: alice, bob, carol, dave`, with the first
+/// [`GREETING_NAMES`] names and then how many more.
+pub fn online_line(names: &[String]) -> String {
+    let shown = names[..names.len().min(GREETING_NAMES)].join(", ");
+    match names.len().saturating_sub(GREETING_NAMES) {
+        0 => format!("{} online: {shown}", names.len()),
+        more => format!("{} online: {shown} and {more} more", names.len()),
+    }
+}
+
+#[cfg(test)]
+mod greeting_tests {
+    use super::*;
+
+    #[test]
+    fn the_greeting_names_twenty_and_counts_the_rest() {
+        let names: Vec<String> = (1..=23).map(|i| format!("u{i}")).collect();
+        assert_eq!(online_line(&names[..2]), "2 online: u1, u2");
+        let line = online_line(&names);
+        assert!(line.starts_with("23 online: u1, u2,"), "{line}");
+        assert!(line.ends_with("u20 and 3 more"), "{line}");
+    }
 }

@@ -77,7 +77,7 @@ impl Shared {
             }
         }
         drop(state);
-        self.notice(format!("connected to {name} ({remote})"));
+        self.link_event(format!("connected to {name} ({remote})"));
         Ok(!self.connected_once.swap(true, Ordering::SeqCst))
     }
 
@@ -107,7 +107,7 @@ impl Shared {
         }
         if let Some(peer) = removed {
             if !self.is_quitting() {
-                self.notice(format!(
+                self.link_event(format!(
                     "connection to {} ({}) closed: {reason}",
                     peer.name, peer.remote
                 ));

@@ -15,6 +15,7 @@
 use super::departed::Departed;
 use super::gather::Gathered;
 use super::history::{History, Window};
+use super::history_marks::Run as HistoryRun;
 use super::peers::{Frame, Limits, PeerSet};
 use super::pending::Pending;
 use super::queue::Queue;
@@ -80,6 +81,8 @@ pub(super) struct Shared {
     wake_dialer: mpsc::Sender<()>,
     /// Starts the tree's ticks when there is something to announce or ask.
     pub(super) wake_tree: mpsc::Sender<()>,
+    /// Starts the task that marks where history ends.
+    pub(super) wake_history: mpsc::Sender<()>,
     pub next_conn: AtomicU64,
     /// Inbound connections in their handshake, and those turned away.
     pending: Mutex<Pending>,
@@ -88,7 +91,14 @@ pub(super) struct Shared {
     pub(super) connected_once: AtomicBool,
     /// Cloned into each connection task; dropped by `quit` to learn when all are done.
     tasks: Mutex<Option<mpsc::Sender<()>>>,
+    /// Show connection-level events in the chat (`--verbose`).
+    pub verbose: AtomicBool,
+    /// The last connection-level events, for `:peers`.
+    link_events: Mutex<VecDeque<String>>,
 }
+
+/// Connection-level events `:peers` shows.
+const LINK_EVENTS_KEPT: usize = 10;
 
 pub(super) struct State {
     /// This node's user's name; `:nick` changes it.
@@ -104,6 +114,10 @@ pub(super) struct State {
     pub roster: Roster,
     /// Users who left lately: no earlier message brings them back.
     pub departed: Departed,
+    /// History lines shown since its start mark.
+    pub history_run: HistoryRun,
+    /// The first roster came, and who is online was shown.
+    pub greeted: bool,
     /// Recent messages, for peers that ask for them.
     pub(super) recent: Recent,
     /// Announced messages this node lacks.
@@ -237,6 +251,7 @@ impl Shared {
         display: Arc<Display>,
         wake_dialer: mpsc::Sender<()>,
         wake_tree: mpsc::Sender<()>,
+        wake_history: mpsc::Sender<()>,
         tasks: mpsc::Sender<()>,
     ) -> Shared {
         let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
@@ -257,6 +272,8 @@ impl Shared {
                 history: History::new(history),
                 roster,
                 departed: Departed::default(),
+                history_run: HistoryRun::default(),
+                greeted: false,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
                 ticking: false,
@@ -266,11 +283,14 @@ impl Shared {
             display,
             wake_dialer,
             wake_tree,
+            wake_history,
             next_conn: AtomicU64::new(1),
             pending: Mutex::new(Pending::default()),
             quitting: AtomicBool::new(false),
             connected_once: AtomicBool::new(false),
             tasks: Mutex::new(Some(tasks)),
+            verbose: AtomicBool::new(false),
+            link_events: Mutex::new(VecDeque::new()),
         }
     }
 
@@ -286,6 +306,28 @@ impl Shared {
 
     pub fn notice(&self, text: String) {
         self.display.show(&Event::Notice(&text));
+    }
+
+    /// A connection-level event (a link made or closed): kept for `:peers`
+    /// and logged, and shown in the chat only with `--verbose`, where it
+    /// would drown what users say.
+    pub fn link_event(&self, text: String) {
+        tracing::info!("{text}");
+        if self.verbose.load(Ordering::Relaxed) {
+            self.notice(text.clone());
+        }
+        let stamp = jiff::Zoned::now().strftime("%H:%M:%S").to_string();
+        let mut events = self.link_events.lock().unwrap_or_else(|e| e.into_inner());
+        if events.len() == LINK_EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(format!("[{stamp}] {text}"));
+    }
+
+    /// The last connection-level events, oldest first.
+    pub fn link_events(&self) -> Vec<String> {
+        let events = self.link_events.lock().unwrap_or_else(|e| e.into_inner());
+        events.iter().cloned().collect()
     }
 
     pub fn wake_dialer(&self) {

@@ -145,7 +145,14 @@ impl Lan {
     pub fn command(&self, i: usize, name: &str, args: &[&str]) -> Command {
         let mut command = Command::new("ip");
         command
-            .args(["netns", "exec", &self.hosts[i - 1], BIN, name])
+            .args([
+                "netns",
+                "exec",
+                &self.hosts[i - 1],
+                BIN,
+                name,
+                super::VERBOSE,
+            ])
             .args(args);
         command
     }

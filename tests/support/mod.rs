@@ -29,6 +29,11 @@ struct Output {
     changed: Condvar,
 }
 
+/// Nodes the harness starts show links made and closed (`--verbose`):
+/// tests wait for those lines to know the network's shape. The quiet
+/// default is tested in `tests/terminal.rs`.
+pub const VERBOSE: &str = "--verbose";
+
 /// A running p2pchat process.
 pub struct Peer {
     pub name: String,
@@ -59,7 +64,10 @@ impl Peer {
     /// [`start_logged`](Self::start_logged), with more arguments.
     pub fn spawn_logged(name: &str, args: &[&str]) -> Peer {
         let mut command = Command::new(BIN);
-        command.arg(name).arg("--no-discovery").args(args);
+        command
+            .arg(name)
+            .args(["--no-discovery", VERBOSE])
+            .args(args);
         command.env("RUST_LOG", "p2pchat=debug");
         Peer::listening(Peer::spawn_command(name, command))
     }
@@ -105,9 +113,20 @@ impl Peer {
     }
 
     /// The node id its start-up line gives.
+    /// (its key's fingerprint, which is the id grouped in fours; or, on
+    /// a link without encryption, the id itself).
     pub fn node_id(&self) -> String {
-        let line = self.wait_for_line(Duration::from_secs(10), |l| l.contains("(node "));
-        line.split("(node ").nth(1).unwrap_or_default()[..16].to_string()
+        let marks = ["key fingerprint ", "(node "];
+        let line = self.wait_for_line(Duration::from_secs(10), |l| {
+            l.starts_with("*** you are ") && marks.iter().any(|m| l.contains(m))
+        });
+        let after = marks
+            .iter()
+            .find_map(|m| line.split(m).nth(1))
+            .unwrap_or_default();
+        let id: String = after.chars().filter(|c| *c != '-').take(16).collect();
+        assert!(id.len() == 16, "no node id in {line:?}");
+        id
     }
 
     /// Runs `p2pchat NAME ARGS...` without waiting for anything: with
@@ -134,7 +153,10 @@ impl Peer {
             return command;
         }
         let mut command = Command::new(BIN);
-        command.arg(name).arg("--no-discovery").args(args);
+        command
+            .arg(name)
+            .args(["--no-discovery", VERBOSE])
+            .args(args);
         command
     }
 
