@@ -63,7 +63,11 @@ pub async fn run(config: Config, join: Option<Join>, options: Options) -> i32 {
         }
     };
     let started = if tty {
-        match terminal::start(prompt_text.clone()) {
+        let completion = terminal::Completion {
+            names: node.names_source(),
+            commands: prompt::command_words(),
+        };
+        match terminal::start(prompt_text.clone(), completion) {
             Ok((lines, sink)) => display::spawn_printer(display.clone(), sink).map(|p| (lines, p)),
             Err(e) => {
                 eprintln!("p2pchat: could not set up the terminal: {e}");

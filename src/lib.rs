@@ -6,6 +6,7 @@
 
 pub mod amount;
 pub mod app;
+pub mod completion;
 pub mod display;
 pub mod input;
 pub mod key_store;
@@ -19,3 +20,4 @@ pub mod rt;
 pub mod sanitize;
 pub mod secure;
 pub mod terminal;
+pub mod wrap;

@@ -403,6 +403,19 @@ impl Node {
         notes
     }
 
+    /// A way to ask for the names of the users online from another thread
+    /// (the line editor's, for completion).
+    pub fn names_source(&self) -> Box<dyn Fn() -> Vec<String> + Send + Sync> {
+        let shared = self.shared.clone();
+        Box::new(move || {
+            let state = shared.lock();
+            let online = state.roster.online().into_iter();
+            online
+                .map(|(id, name)| state.roster.display_name(id, &name))
+                .collect()
+        })
+    }
+
     /// The users online in the whole network, as shown (equal names tagged).
     pub fn who(&self) -> Vec<String> {
         let state = self.shared.lock();

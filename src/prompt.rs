@@ -25,6 +25,14 @@ const COMMANDS: &[(&str, &str)] = &[
     ),
 ];
 
+/// The commands' words, for completion: `:who`, `:nick`...
+pub fn command_words() -> Vec<&'static str> {
+    let words = COMMANDS
+        .iter()
+        .flat_map(|(c, _)| c.split(' ').filter(|w| w.starts_with(':')));
+    words.collect()
+}
+
 /// What one line asks for.
 #[derive(Debug, PartialEq, Eq)]
 enum Command<'a> {

@@ -6,14 +6,21 @@
 //! history recall with the arrow keys) so that no escape codes are written
 //! by hand here.
 
+use crate::completion::complete;
 use crate::display::Sink;
 use crate::input::{Input, Lines};
+use crate::wrap::wrap;
 use futures::channel::mpsc;
 use futures::SinkExt;
+use rustyline::completion::Completer;
 use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
 use rustyline::{
-    Cmd, ConditionalEventHandler, DefaultEditor, Event, EventContext, EventHandler,
-    ExternalPrinter, KeyCode, KeyEvent, Modifiers, RepeatCount,
+    Cmd, ConditionalEventHandler, Event, EventContext, EventHandler, ExternalPrinter, Helper,
+    KeyCode, KeyEvent, Modifiers, RepeatCount,
 };
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,13 +34,49 @@ pub type PromptText = Arc<Mutex<String>>;
 pub struct Printer<P>(P);
 
 impl<P: ExternalPrinter + Send> Sink for Printer<P> {
+    /// Folds each line to the terminal's width as it is now.
     fn write_lines(&mut self, chunks: &[Vec<u8>]) -> io::Result<()> {
         // The display writes UTF-8 only; nothing is replaced here.
         let text = String::from_utf8(chunks.concat())
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-        self.0.print(text).map_err(io::Error::other)
+        let columns = columns();
+        let mut folded = String::with_capacity(text.len());
+        for line in text.lines() {
+            folded.push_str(&wrap(line, columns));
+            folded.push('\n');
+        }
+        self.0.print(folded).map_err(io::Error::other)
     }
 }
+
+/// Completes names and commands with Tab (see `completion.rs`).
+pub struct Completion {
+    /// The names of the users online, asked for at each Tab.
+    pub names: Box<dyn Fn() -> Vec<String> + Send + Sync>,
+    pub commands: Vec<&'static str>,
+}
+
+impl Completer for Completion {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _: &rustyline::Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        Ok(complete(line, pos, &(self.names)(), &self.commands))
+    }
+}
+
+impl Hinter for Completion {
+    type Hint = String;
+}
+impl Highlighter for Completion {}
+impl Validator for Completion {}
+impl Helper for Completion {}
+
+type Editor = rustyline::Editor<Completion, DefaultHistory>;
 
 /// Lines of one paste sent without asking, at most.
 pub const PASTE_WITHOUT_ASKING: usize = 5;
@@ -83,8 +126,13 @@ impl ConditionalEventHandler for PasteMark {
 /// [`PASTE_WITHOUT_ASKING`] lines is sent only once the user says yes.
 pub fn start(
     prompt: PromptText,
+    completion: Completion,
 ) -> rustyline::Result<(Lines, Printer<impl ExternalPrinter + Send>)> {
-    let mut editor = DefaultEditor::new()?;
+    let config = rustyline::Config::builder()
+        .completion_type(rustyline::CompletionType::List)
+        .build();
+    let mut editor = Editor::with_config(config)?;
+    editor.set_helper(Some(completion));
     let paste = Arc::new(Paste::default());
     for (code, start) in [
         (KeyCode::BracketedPasteStart, true),
@@ -153,7 +201,7 @@ pub fn start(
 
 /// The lines of a paste to send: all of them if they are few, or if the
 /// user says yes when asked.
-fn confirm_paste(editor: &mut DefaultEditor, lines: Vec<String>) -> Vec<Input> {
+fn confirm_paste(editor: &mut Editor, lines: Vec<String>) -> Vec<Input> {
     let n = lines.len();
     if n > PASTE_WITHOUT_ASKING {
         let question = format!("paste {n} lines? y/n ");

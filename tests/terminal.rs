@@ -26,6 +26,11 @@ struct Tmux {
 impl Tmux {
     /// Starts `command` in a 100x30 terminal, or returns `None` without tmux.
     fn start(name: &str, command: &str) -> Option<Tmux> {
+        Tmux::start_sized(name, command, 100, 30)
+    }
+
+    /// Starts `command` in a terminal of `columns` by `rows`.
+    fn start_sized(name: &str, command: &str, columns: u16, rows: u16) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -45,9 +50,9 @@ impl Tmux {
             "-s",
             "main",
             "-x",
-            "100",
+            &columns.to_string(),
             "-y",
-            "30",
+            &rows.to_string(),
             command,
         ]);
         Some(tmux)
@@ -334,7 +339,9 @@ fn your_own_lines_look_like_everyone_elses() {
     assert!(!screen.contains("alice> :me"), "{screen}");
     assert_eq!(last_line(&screen), "alice>", "{screen}");
     // Notices get the time too.
-    let joined = screen.lines().find(|l| l.contains("*** connected to bob"));
+    let joined = screen
+        .lines()
+        .find(|l| l.contains("*** 2 online: alice, bob"));
     assert!(joined.is_some_and(|l| l.starts_with('[')), "{screen}");
 }
 
@@ -448,4 +455,50 @@ fn join_merges_two_running_chats() {
     tmux.type_text(":help");
     tmux.press(&["Enter"]);
     tmux.wait(":help", |s| s.contains(":join HOST PORT"));
+}
+
+#[test]
+fn long_lines_wrap_between_words_under_the_text() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start_sized("wrap", &cmd, 40, 15) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.say("the quick brown fox jumps over the lazy dog and keeps on running far away");
+    let screen = tmux.wait("the line", |s| s.contains("     away"));
+    let rows: Vec<&str> = screen
+        .lines()
+        .skip_while(|l| !l.starts_with("bob: the"))
+        .take(3)
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "bob: the quick brown fox jumps over the",
+            "     lazy dog and keeps on running far",
+            "     away"
+        ],
+        "{screen}"
+    );
+}
+
+#[test]
+fn tab_completes_names_and_commands() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("complete", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    wait_who(&bob, &["alice", "bob"], T);
+    tmux.type_text("b");
+    tmux.press(&["Tab"]);
+    tmux.wait("the name", |s| last_line(s) == "alice> bob:");
+    tmux.type_text("look");
+    tmux.press(&["Enter"]);
+    bob.expect_line("alice: bob: look", T);
+    tmux.type_text(":pe");
+    tmux.press(&["Tab"]);
+    tmux.wait("the command", |s| last_line(s) == "alice> :peers");
 }
