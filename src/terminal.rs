@@ -22,6 +22,7 @@ use rustyline::{
     Cmd, ConditionalEventHandler, Event, EventContext, EventHandler, ExternalPrinter, Helper,
     KeyCode, KeyEvent, Modifiers, RepeatCount,
 };
+use std::collections::VecDeque;
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -31,7 +32,16 @@ use unicode_width::UnicodeWidthStr;
 pub type PromptText = Arc<Mutex<String>>;
 
 /// Shows lines through the line editor.
-pub struct Printer<P>(P);
+pub struct Printer<P> {
+    printer: P,
+    shown: Shown,
+}
+
+/// The last lines shown, as they came (not folded), to paint the screen
+/// again after a resize.
+type Shown = Arc<Mutex<VecDeque<String>>>;
+/// Lines kept for that: more than a screen holds.
+const SHOWN_KEPT: usize = 500;
 
 impl<P: ExternalPrinter + Send> Sink for Printer<P> {
     /// Folds each line to the terminal's width as it is now.
@@ -41,12 +51,75 @@ impl<P: ExternalPrinter + Send> Sink for Printer<P> {
             .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let columns = columns();
         let mut folded = String::with_capacity(text.len());
+        let mut shown = self.shown.lock().unwrap_or_else(|e| e.into_inner());
         for line in text.lines() {
             folded.push_str(&wrap(line, columns));
             folded.push('\n');
+            if shown.len() == SHOWN_KEPT {
+                shown.pop_front();
+            }
+            shown.push_back(line.to_string());
         }
-        self.0.print(folded).map_err(io::Error::other)
+        drop(shown);
+        self.printer.print(folded).map_err(io::Error::other)
     }
+}
+
+/// Paints the screen again after each resize: the last lines that fit,
+/// folded to the new width, and the line being typed below them. The
+/// terminal reflows what it shows, and the editor, which redraws by the
+/// rows it counted at the old width, would otherwise erase a line above
+/// the one being typed, or leave copies of it.
+fn repaint_on_resize(
+    mut printer: impl ExternalPrinter + Send + 'static,
+    shown: Shown,
+) -> io::Result<()> {
+    use std::io::Read;
+    let (mut woken, wake) = std::os::unix::net::UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(libc::SIGWINCH, wake)?;
+    let painter = std::thread::Builder::new().name("repaint".into());
+    painter.spawn(move || {
+        let mut byte = [0u8; 64];
+        while woken.read(&mut byte).is_ok_and(|n| n > 0) {
+            // A drag sends many: paint once it has settled, after the
+            // editor has taken the new size.
+            std::thread::sleep(SETTLE);
+            let _ = woken.set_nonblocking(true);
+            while woken.read(&mut byte).is_ok_and(|n| n > 0) {}
+            let _ = woken.set_nonblocking(false);
+            let screen = screen_of(&shown, columns(), rows());
+            if printer.print(screen).is_err() {
+                return;
+            }
+        }
+    })?;
+    Ok(())
+}
+
+/// How long a resize must settle before the screen is painted again.
+const SETTLE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The screen's text after a resize: cleared, then the last lines that fit
+/// in `rows` (less two, for the line being typed), folded to `columns`.
+fn screen_of(shown: &Shown, columns: usize, rows: usize) -> String {
+    let shown = shown.lock().unwrap_or_else(|e| e.into_inner());
+    let mut room = rows.saturating_sub(2);
+    let mut kept: Vec<String> = Vec::new();
+    for line in shown.iter().rev() {
+        let folded = wrap(line, columns);
+        let n = folded.lines().count().max(1);
+        if n > room {
+            break;
+        }
+        room -= n;
+        kept.push(folded);
+    }
+    let mut screen = String::from("\x1b[H\x1b[2J");
+    for folded in kept.iter().rev() {
+        screen.push_str(folded);
+        screen.push('\n');
+    }
+    screen
 }
 
 /// Completes names and commands with Tab (see `completion.rs`).
@@ -146,6 +219,8 @@ pub fn start(
         editor.bind_sequence(KeyEvent(code, Modifiers::NONE), handler);
     }
     let printer = editor.create_external_printer()?;
+    let shown = Shown::default();
+    repaint_on_resize(editor.create_external_printer()?, shown.clone())?;
     let (mut tx, rx) = mpsc::channel(1);
     let (requests, asked) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::Builder::new().name("line editor".into());
@@ -196,7 +271,7 @@ pub fn start(
             }
         }
     })?;
-    Ok((Lines::on_request(requests, rx), Printer(printer)))
+    Ok((Lines::on_request(requests, rx), Printer { printer, shown }))
 }
 
 /// The lines of a paste to send: all of them if they are few, or if the
@@ -237,6 +312,16 @@ fn erase_echo(prompt: &str, line: &str) {
 
 /// The terminal's width in columns (80 if it cannot be told).
 pub fn columns() -> usize {
+    size().map_or(80, |(columns, _)| columns)
+}
+
+/// The terminal's height in rows (24 if it cannot be told).
+fn rows() -> usize {
+    size().map_or(24, |(_, rows)| rows)
+}
+
+/// The terminal's columns and rows, if it says.
+fn size() -> Option<(usize, usize)> {
     let mut size = libc::winsize {
         ws_row: 0,
         ws_col: 0,
@@ -245,10 +330,8 @@ pub fn columns() -> usize {
     };
     // SAFETY: TIOCGWINSZ fills the struct it is given, and nothing else.
     let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
-    match ok && size.ws_col > 0 {
-        true => usize::from(size.ws_col),
-        false => 80,
-    }
+    (ok && size.ws_col > 0 && size.ws_row > 0)
+        .then(|| (usize::from(size.ws_col), usize::from(size.ws_row)))
 }
 
 /// The prompt for a user called `name`.

@@ -235,6 +235,8 @@ fn a_burst_of_lines_keeps_its_order_around_refusals_and_commands() {
     let alice = Peer::start("alice");
     let bob = Peer::join("bob", &alice);
     alice.wait_for_line(T, |l| l.starts_with("*** connected to bob"));
+    // Who was online when bob came: shown before the burst, not within it.
+    alice.wait_for_line(T, |l| l.contains(" online: "));
     let burst = format!("one\n{}\ntwo\n:who\nthree\n", "y".repeat(65_500));
     alice.send_bytes(burst.into_bytes());
     bob.expect_line("alice: three", T);

@@ -502,3 +502,49 @@ fn tab_completes_names_and_commands() {
     tmux.press(&["Tab"]);
     tmux.wait("the command", |s| last_line(s) == "alice> :peers");
 }
+
+#[test]
+fn resizing_keeps_every_received_line_once_on_screen() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start_sized("resize", &cmd, 80, 24) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.say("m1 before the draft");
+    tmux.wait("m1", |s| s.contains("bob: m1"));
+    // A draft two rows long at 80 columns.
+    let draft = format!("draft {}", "word ".repeat(18));
+    tmux.type_text(&draft);
+    bob.say("m2 while alice drafts");
+    tmux.wait("m2", |s| s.contains("bob: m2"));
+    let lines = ["m1 before the draft", "m2 while alice drafts"];
+    for (columns, line) in [(120, "m3 after widening"), (40, "m4 after narrowing")] {
+        tmux.run(&[
+            "resize-window",
+            "-t",
+            "main",
+            "-x",
+            &columns.to_string(),
+            "-y",
+            "24",
+        ]);
+        std::thread::sleep(Duration::from_millis(500));
+        bob.say(line);
+        tmux.wait(line, |s| s.contains(line));
+        std::thread::sleep(Duration::from_millis(300));
+        let screen = tmux.screen(false);
+        for shown in lines.iter().chain([&line]) {
+            let n = screen.matches(shown).count();
+            assert_eq!(
+                n, 1,
+                "{shown:?} on screen {n} times at {columns} columns:\n{screen}"
+            );
+        }
+        // One copy of the draft's start, at the bottom.
+        assert_eq!(screen.matches("alice> draft").count(), 1, "{screen}");
+    }
+    // The draft is whole, and still sends.
+    tmux.press(&["Enter"]);
+    bob.expect_line(&format!("alice: {draft}"), T);
+}
