@@ -180,8 +180,30 @@ fn parse_args() -> Args {
             println!("{output}");
             std::process::exit(0);
         }
-        Err(argh::EarlyExit { output, .. }) => usage_error(output.trim_end()),
+        Err(argh::EarlyExit { output, .. }) => usage_error(&as_sentence(output.trim_end())),
     }
+}
+
+/// The argument parser's complaint, said as p2pchat's other errors are.
+fn as_sentence(complaint: &str) -> String {
+    if complaint.starts_with("Required positional arguments not provided") {
+        return "a name is needed: p2pchat NAME starts a chat, p2pchat NAME HOST PORT joins one"
+            .to_string();
+    }
+    if let Some(arg) = complaint.strip_prefix("Unrecognized argument: ") {
+        return format!("{arg} is not an option of p2pchat");
+    }
+    if let Some(rest) = complaint.strip_prefix("Error parsing option '") {
+        if let Some((option, rest)) = rest.split_once('\'') {
+            if let Some((_, why)) = rest.split_once("': ") {
+                return format!("{option}: {why}");
+            }
+        }
+    }
+    if let Some(option) = complaint.strip_prefix("No value provided for option '") {
+        return format!("{} needs a value", option.trim_end_matches(['\'', '.']));
+    }
+    complaint.to_string()
 }
 
 /// Raises the soft limit on open files to the hard limit: every link and

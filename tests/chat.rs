@@ -342,16 +342,17 @@ fn a_bad_name_or_arguments_fail_clearly() {
         ),
         (
             vec!["alice", "--port", "70000"],
-            "\"70000\" is not a port number (1 to 65535)",
+            "p2pchat: --port: \"70000\" is not a port number (1 to 65535)",
         ),
         (
             vec![],
-            "p2pchat: Required positional arguments not provided",
+            "p2pchat: a name is needed: p2pchat NAME starts a chat",
         ),
         (
             vec!["alice", "--bogus"],
-            "p2pchat: Unrecognized argument: --bogus",
+            "p2pchat: --bogus is not an option of p2pchat",
         ),
+        (vec!["alice", "--port"], "p2pchat: --port needs a value"),
     ] {
         let out = std::process::Command::new(BIN)
             .args(&args)
