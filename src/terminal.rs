@@ -24,6 +24,7 @@ use rustyline::{
 };
 use std::collections::VecDeque;
 use std::io::{self, Write};
+use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use unicode_width::UnicodeWidthStr;
@@ -65,18 +66,19 @@ impl<P: ExternalPrinter + Send> Sink for Printer<P> {
     }
 }
 
-/// Paints the screen again after each resize: the last lines that fit,
-/// folded to the new width, and the line being typed below them. The
-/// terminal reflows what it shows, and the editor, which redraws by the
-/// rows it counted at the old width, would otherwise erase a line above
-/// the one being typed, or leave copies of it.
+/// Paints the screen again after each resize, and when the returned
+/// stream is written to (Ctrl-L): the last lines that fit, folded to the
+/// width, and the line being typed below them. The terminal reflows what
+/// it shows, and the editor, which redraws by the rows it counted at the
+/// old width, would otherwise erase a line above the one being typed, or
+/// leave copies of it.
 fn repaint_on_resize(
     mut printer: impl ExternalPrinter + Send + 'static,
     shown: Shown,
-) -> io::Result<()> {
+) -> io::Result<UnixStream> {
     use std::io::Read;
-    let (mut woken, wake) = std::os::unix::net::UnixStream::pair()?;
-    signal_hook::low_level::pipe::register(libc::SIGWINCH, wake)?;
+    let (mut woken, wake) = UnixStream::pair()?;
+    signal_hook::low_level::pipe::register(libc::SIGWINCH, wake.try_clone()?)?;
     let painter = std::thread::Builder::new().name("repaint".into());
     painter.spawn(move || {
         let mut byte = [0u8; 64];
@@ -93,7 +95,19 @@ fn repaint_on_resize(
             }
         }
     })?;
-    Ok(())
+    Ok(wake)
+}
+
+/// Ctrl-L: paints the screen again, lines included (the editor's own
+/// Ctrl-L would leave only the line being typed).
+struct Repaint(Mutex<UnixStream>);
+
+impl ConditionalEventHandler for Repaint {
+    fn handle(&self, _: &Event, _: RepeatCount, _: bool, _: &EventContext) -> Option<Cmd> {
+        let mut wake = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = wake.write_all(b"L");
+        Some(Cmd::Noop)
+    }
 }
 
 /// How long a resize must settle before the screen is painted again.
@@ -220,7 +234,9 @@ pub fn start(
     }
     let printer = editor.create_external_printer()?;
     let shown = Shown::default();
-    repaint_on_resize(editor.create_external_printer()?, shown.clone())?;
+    let repaint = repaint_on_resize(editor.create_external_printer()?, shown.clone())?;
+    let handler = EventHandler::Conditional(Box::new(Repaint(Mutex::new(repaint))));
+    editor.bind_sequence(KeyEvent::ctrl('L'), handler);
     let (mut tx, rx) = mpsc::channel(1);
     let (requests, asked) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::Builder::new().name("line editor".into());

@@ -239,9 +239,11 @@ fn refusals_while_the_terminal_is_stalled_keep_memory_bounded() {
         std::thread::sleep(Duration::from_millis(50));
     }
     let lines = reader.join().unwrap();
+    // Without --verbose, refusals are for :peers and the log only.
     let refusals = lines.iter().filter(|l| l.contains("refused")).count();
-    assert!(
-        refusals <= 2,
+    assert_eq!(
+        refusals,
+        0,
         "{refusals} refusal lines:\n{}",
         lines.join("\n")
     );
@@ -249,4 +251,31 @@ fn refusals_while_the_terminal_is_stalled_keep_memory_bounded() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&config);
+}
+
+/// With `--verbose`, connections turned away are told in the chat, summed
+/// up once a minute at most, never one line each.
+#[test]
+fn refusals_are_summed_up_in_the_chat_with_verbose() {
+    let alice = Peer::start("alice");
+    for _ in 0..5 {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", alice.port)).unwrap();
+        let _ = s.write_all(b"GET / HTTP/1.0\r\n\r\n");
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        let _ = std::io::Read::read_to_end(&mut s, &mut Vec::new());
+    }
+    // Told at the next heartbeat (every 4 s).
+    let told = alice.wait_for_line(T, |l| l.starts_with("*** refused "));
+    assert!(told.contains("5 connections from 127.0.0.1"), "{told}");
+    for _ in 0..5 {
+        let _ = std::net::TcpStream::connect(("127.0.0.1", alice.port))
+            .and_then(|mut s| s.write_all(b"junk"));
+    }
+    std::thread::sleep(Duration::from_secs(9));
+    let lines = alice.lines();
+    let refused = lines
+        .iter()
+        .filter(|l| l.starts_with("*** refused "))
+        .count();
+    assert_eq!(refused, 1, "once a minute at most: {lines:#?}");
 }

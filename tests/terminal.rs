@@ -548,3 +548,26 @@ fn resizing_keeps_every_received_line_once_on_screen() {
     tmux.press(&["Enter"]);
     bob.expect_line(&format!("alice: {draft}"), T);
 }
+
+#[test]
+fn ctrl_l_paints_the_lines_again_not_just_the_prompt() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("ctrl-l", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.say("still here after ctrl-l");
+    tmux.wait("the line", |s| s.contains("bob: still here after ctrl-l"));
+    tmux.type_text("draft");
+    tmux.press(&["C-l"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let screen = tmux.wait("the draft", |s| last_line(s) == "alice> draft");
+    assert_eq!(
+        screen.matches("bob: still here after ctrl-l").count(),
+        1,
+        "{screen}"
+    );
+    tmux.press(&["Enter"]);
+    bob.expect_line("alice: draft", T);
+}

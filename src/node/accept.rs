@@ -7,6 +7,7 @@
 //! cost neither lines on the screen nor memory.
 
 use super::handshake;
+use super::pending::REFUSAL_WINDOW;
 use super::router::Shared;
 use crate::rt;
 use futures::future::{AbortHandle, Abortable};
@@ -89,6 +90,37 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
             None => addr,
         },
         SocketAddr::V4(_) => addr,
+    }
+}
+
+/// Sources of refused connections named in the chat at most, with
+/// `--verbose`; `:peers` names them all.
+const REFUSALS_SHOWN: usize = 3;
+
+impl Shared {
+    /// With `--verbose`, tells the chat of the connections turned away,
+    /// summed up, at most once per [`REFUSAL_WINDOW`]; without it, they are
+    /// only logged and listed by `:peers`.
+    pub(super) fn tell_refusals(&self, last_told: &mut Option<Instant>) {
+        if !self.verbose.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let now = Instant::now();
+        if last_told.is_some_and(|t| now.duration_since(t) < REFUSAL_WINDOW) {
+            return;
+        }
+        let summary = self.pending().summary(now);
+        if summary.is_empty() {
+            return;
+        }
+        *last_told = Some(now);
+        for line in summary.iter().take(REFUSALS_SHOWN) {
+            self.notice(line.clone());
+        }
+        if summary.len() > REFUSALS_SHOWN {
+            let more = summary.len() - REFUSALS_SHOWN;
+            self.notice(format!("and from {more} more sources (see :peers)"));
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(4);
 pub const EXPIRY: Duration = Duration::from_secs(12);
 
 pub(super) async fn run(shared: Arc<Shared>) {
+    let mut refusals_told = None;
     loop {
         rt::sleep(HEARTBEAT).await;
         if shared.is_quitting() {
@@ -22,5 +23,6 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         shared.announce_self(PresenceKind::Alive).wait().await;
         shared.expire_users(EXPIRY);
+        shared.tell_refusals(&mut refusals_told);
     }
 }
