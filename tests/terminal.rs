@@ -571,3 +571,53 @@ fn ctrl_l_paints_the_lines_again_not_just_the_prompt() {
     tmux.press(&["Enter"]);
     bob.expect_line("alice: draft", T);
 }
+
+/// Closing the terminal (tmux kills the pane: SIGHUP) is a quit: the others
+/// see the user leave at once, not lost later.
+#[test]
+fn closing_the_terminal_is_a_quit() {
+    let bob = Peer::start("bob");
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let Some(tmux) = Tmux::start("hangup", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    bob.wait_for_line(T, |l| l == "*** alice joined");
+    let started = Instant::now();
+    tmux.run(&["kill-pane", "-t", "main"]);
+    bob.expect_line("*** alice left", T);
+    let took = started.elapsed();
+    eprintln!("alice seen leaving {took:?} after her terminal closed");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+}
+
+/// A user who quits and starts again in the same terminal within a second
+/// is one user, never shown as lost.
+#[test]
+fn a_quit_and_a_restart_in_the_terminal_leave_no_ghost() {
+    let bob = Peer::start("bob");
+    let run = format!("{BIN} frank --no-discovery 127.0.0.1 {}", bob.port);
+    let cmd = format!("sh -c '{run}; {run}'");
+    let Some(tmux) = Tmux::start("restart", &cmd) else {
+        return;
+    };
+    tmux.wait("the prompt", |s| last_line(s) == "frank>");
+    bob.wait_for_line(T, |l| l == "*** frank joined");
+    tmux.type_text(":q");
+    tmux.press(&["Enter"]);
+    bob.expect_line("*** frank left", T);
+    tmux.wait("the second prompt", |s| {
+        s.matches("you are frank").count() == 2 && last_line(s) == "frank>"
+    });
+    tmux.type_text("back again");
+    tmux.press(&["Enter"]);
+    bob.expect_line("frank: back again", T);
+    // Long enough for a ghost to be taken for lost.
+    std::thread::sleep(Duration::from_secs(18));
+    wait_who(&bob, &["bob", "frank"], T);
+    let lost = bob
+        .lines()
+        .into_iter()
+        .filter(|l| l.contains("lost connection"));
+    assert_eq!(lost.count(), 0, "{:?}", bob.lines());
+}
