@@ -23,24 +23,39 @@ pub struct Kept {
 }
 
 /// The key kept for `name`, or a fresh one (and why) where there is no
-/// config directory or another run holds it.
+/// config directory, it cannot be written, or another run holds the key.
 pub fn for_name(name: &str) -> Result<Kept, KeyError> {
-    let Some(dir) = keys_dir() else {
+    for_name_in(name, keys_dir())
+}
+
+/// [`for_name`], with the keys kept in `dir`.
+fn for_name_in(name: &str, dir: Option<PathBuf>) -> Result<Kept, KeyError> {
+    let Some(dir) = dir else {
         return fresh(format!(
             "no config directory (set XDG_CONFIG_HOME or HOME): {name} has a new key this run"
         ));
     };
-    let io_error = |error| KeyError::Io {
-        path: dir.display().to_string(),
-        error,
-    };
-    std::fs::DirBuilder::new()
+    // A directory that cannot be written (a read-only home, say) costs the
+    // key's persistence, not the chat.
+    let made = std::fs::DirBuilder::new()
         .recursive(true)
         .mode_owner_only()
-        .create(&dir)
-        .map_err(io_error)?;
+        .create(&dir);
     let path = dir.join(format!("{}.key", file_name(name)));
-    match lock(&path)? {
+    let locked = made.map_err(|error| KeyError::Io {
+        path: dir.display().to_string(),
+        error,
+    });
+    let locked = locked.and_then(|()| lock(&path));
+    let locked = match locked {
+        Ok(locked) => locked,
+        Err(e) => {
+            return fresh(format!(
+                "could not keep a key for {name} ({e}): {name} has a new key this run"
+            ))
+        }
+    };
+    match locked {
         Some(lock) => Ok(Kept {
             identity: Identity::load_or_create(&path)?,
             note: None,
@@ -146,6 +161,27 @@ mod tests {
         assert_eq!(file_name("alice_2-b"), "alice_2-b");
         assert_eq!(file_name("../x"), "%2E%2E%2Fx");
         assert_eq!(file_name("zoë"), "zo%C3%AB");
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_costs_only_the_key_s_persistence() {
+        // Nothing can be made under /proc.
+        let kept = for_name_in("alice", Some(PathBuf::from("/proc/p2pchat/keys"))).unwrap();
+        let note = kept.note.unwrap_or_default();
+        assert!(note.ends_with("alice has a new key this run"), "{note}");
+        assert!(kept.lock.is_none());
+    }
+
+    #[test]
+    fn a_key_is_kept_between_runs_in_its_directory() {
+        let dir = std::env::temp_dir().join(format!("p2pchat-keys-{}", std::process::id()));
+        let first = for_name_in("bob", Some(dir.clone())).unwrap();
+        let id = first.identity.node_id();
+        assert!(first.note.is_none());
+        drop(first);
+        let again = for_name_in("bob", Some(dir.clone())).unwrap();
+        assert_eq!(again.identity.node_id(), id);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
