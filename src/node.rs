@@ -262,12 +262,7 @@ impl Node {
     }
 
     pub async fn join(&self, host: &str, port: u16) -> Result<(), StartError> {
-        let addrs = rt::resolve(host, port)
-            .await
-            .map_err(|error| StartError::Resolve {
-                host: host.into(),
-                error,
-            })?;
+        let addrs = Self::resolve(host, port).await?;
         let mut reason = String::from("the name has no address");
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);

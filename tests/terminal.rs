@@ -122,14 +122,21 @@ fn last_line(screen: &str) -> &str {
         .unwrap_or("")
 }
 
+/// alice in a tmux window of her own, joined to `bob`, at her prompt;
+/// `None` without tmux.
+fn alice_joining(bob: &Peer, name: &str) -> Option<Tmux> {
+    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
+    let tmux = Tmux::start(name, &cmd)?;
+    tmux.wait("the prompt", |s| last_line(s) == "alice>");
+    Some(tmux)
+}
+
 #[test]
 fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("intact", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "intact") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.wait_for_line(T, |l| l == "*** alice joined");
 
     tmux.type_text("half typed é");
@@ -157,11 +164,9 @@ fn an_incoming_message_leaves_the_half_typed_line_intact_and_editable() {
 #[test]
 fn editing_moves_by_whole_characters_and_arrows_recall_input() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("editing", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "editing") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     // Left moves over 'ñ' (two bytes) in one step; Backspace deletes it whole.
     tmux.type_text("mañana");
     tmux.press(&["Left", "Left", "Left", "BSpace"]);
@@ -247,11 +252,9 @@ fn from_alice(bob: &Peer) -> Vec<String> {
 #[test]
 fn lines_typed_ahead_or_pasted_are_all_sent_in_order() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("ahead", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "ahead") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.wait_for_line(T, |l| l == "*** alice joined");
     // Three lines with their Enters in one write, as over ssh.
     tmux.press(&["fast1", "Enter", "fast2", "Enter", "fast3", "Enter"]);
@@ -276,11 +279,9 @@ fn lines_typed_ahead_or_pasted_are_all_sent_in_order() {
 #[test]
 fn a_long_bracketed_paste_is_sent_only_when_the_user_says_yes() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("long-paste", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "long-paste") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.wait_for_line(T, |l| l == "*** alice joined");
     let paste = |mark: &str, n: usize, tail: &str| {
         let text: String = (1..=n).map(|i| format!("{mark} {i}\n")).collect();
@@ -435,11 +436,9 @@ fn join_merges_two_running_chats() {
     let carol = Peer::start("carol");
     let dave = Peer::join("dave", &carol);
     wait_who(&dave, &["carol", "dave"], T);
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("join", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "join") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.wait_for_line(T, |l| l == "*** alice joined");
     tmux.type_text(&format!(":join 127.0.0.1 {}", carol.port));
     tmux.press(&["Enter"]);
@@ -486,11 +485,9 @@ fn long_lines_wrap_between_words_under_the_text() {
 #[test]
 fn tab_completes_names_and_commands() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("complete", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "complete") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     wait_who(&bob, &["alice", "bob"], T);
     tmux.type_text("b");
     tmux.press(&["Tab"]);
@@ -552,11 +549,9 @@ fn resizing_keeps_every_received_line_once_on_screen() {
 #[test]
 fn ctrl_l_paints_the_lines_again_not_just_the_prompt() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("ctrl-l", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "ctrl-l") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.say("still here after ctrl-l");
     tmux.wait("the line", |s| s.contains("bob: still here after ctrl-l"));
     tmux.type_text("draft");
@@ -577,11 +572,9 @@ fn ctrl_l_paints_the_lines_again_not_just_the_prompt() {
 #[test]
 fn closing_the_terminal_is_a_quit() {
     let bob = Peer::start("bob");
-    let cmd = format!("{BIN} alice --no-discovery 127.0.0.1 {}", bob.port);
-    let Some(tmux) = Tmux::start("hangup", &cmd) else {
+    let Some(tmux) = alice_joining(&bob, "hangup") else {
         return;
     };
-    tmux.wait("the prompt", |s| last_line(s) == "alice>");
     bob.wait_for_line(T, |l| l == "*** alice joined");
     let started = Instant::now();
     tmux.run(&["kill-pane", "-t", "main"]);
