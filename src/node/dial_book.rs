@@ -70,13 +70,21 @@ impl PeerSet {
         if id == self.me || addr.ip().is_unspecified() || addr.port() == 0 {
             return false;
         }
+        // A host announcing its share of nodes takes no more, new or moved.
+        let counted_there = self
+            .book
+            .get(&id)
+            .is_some_and(|k| k.source == Source::Discovery && k.addr.ip() == addr.ip());
+        let crowded = source == Source::Discovery
+            && !counted_there
+            && self.discovered_at(addr.ip()) >= DISCOVERED_PER_HOST;
         if let Some(k) = self.book.get_mut(&id) {
             let kept = match (k.source, source) {
                 (_, Source::Linked) => false,
                 (Source::Linked, _) => true,
                 _ => k.failures == 0,
             };
-            let changed = k.addr != addr && !kept && !self.peers.contains_key(&id);
+            let changed = k.addr != addr && !kept && !crowded && !self.peers.contains_key(&id);
             if changed {
                 // Known since then all the same (a node announces itself on
                 // IPv4 and IPv6 alike).
@@ -84,7 +92,7 @@ impl PeerSet {
             }
             return changed;
         }
-        if source == Source::Discovery && self.discovered_at(addr.ip()) >= DISCOVERED_PER_HOST {
+        if crowded {
             return false;
         }
         if self.book.len() >= self.limits.book_size {
@@ -125,7 +133,7 @@ impl PeerSet {
     }
 
     /// Nodes heard of by discovery at host `ip`, not linked.
-    fn discovered_at(&self, ip: IpAddr) -> usize {
+    pub(super) fn discovered_at(&self, ip: IpAddr) -> usize {
         self.book
             .values()
             .filter(|k| k.source == Source::Discovery && k.addr.ip() == ip)

@@ -432,3 +432,23 @@ fn connected_peers_are_not_dialed() {
     assert!(s.dial_plan(now).is_empty());
     assert!(s.wants_more());
 }
+
+#[test]
+fn a_node_moved_onto_a_crowded_host_by_discovery_does_not_pass_its_share() {
+    let t0 = Instant::now();
+    let mut s = set(1, 8);
+    // A node learned from a peer, at host 9, fails once: it may move.
+    s.remember(NodeId(999), on(9, 9999), Source::Exchange, t0);
+    s.dialing(on(9, 9999));
+    s.dial_done(on(9, 9999), false, t0);
+    for p in 0..DISCOVERED_PER_HOST as u16 {
+        s.remember(
+            NodeId(1000 + u64::from(p)),
+            on(9, 1 + p),
+            Source::Discovery,
+            t0,
+        );
+    }
+    assert!(!s.remember(NodeId(999), on(9, 8888), Source::Discovery, t0));
+    assert_eq!(s.discovered_at(on(9, 0).ip()), DISCOVERED_PER_HOST);
+}
