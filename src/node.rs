@@ -7,8 +7,10 @@
 pub mod queue;
 
 mod accept;
+mod admission;
 mod broadcast;
 mod chat;
+pub mod clock;
 mod connection;
 mod departed;
 mod dial_book;
@@ -33,7 +35,9 @@ mod random;
 mod recent;
 mod roster;
 mod router;
+pub mod screen;
 mod seen;
+pub mod sim;
 mod tree;
 mod wants;
 
@@ -48,6 +52,7 @@ use crate::rt;
 use crate::secure::{self, Identity};
 use futures::channel::mpsc;
 use futures::StreamExt;
+use admission::Purpose;
 use router::{Security, Shared};
 use std::fmt;
 use std::io;
@@ -188,23 +193,25 @@ impl Node {
             identity: config.identity,
             room_key: config.room_key,
         });
-        let shared = Arc::new(Shared::new(
-            config.name,
-            config.room,
-            local.port(),
-            config.limits,
-            config.history,
-            security,
+        let me = router::Who {
             id,
+            name: config.name,
+            room: config.room,
+            port: local.port(),
+            limits: config.limits,
+            history: config.history,
+            security,
+            verbose: config.verbose,
+        };
+        let around = router::Surroundings {
             display,
+            clock: Arc::new(clock::SystemClock),
             wake_dialer,
             wake_tree,
             wake_history,
             tasks,
-        ));
-        shared
-            .verbose
-            .store(config.verbose, std::sync::atomic::Ordering::Relaxed);
+        };
+        let shared = Arc::new(Shared::new(me, around));
         rt::spawn(accept::run(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
@@ -266,7 +273,7 @@ impl Node {
         let mut reason = String::from("the name has no address");
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);
-            let (peer, refusal) = match dialer::dial(self.shared.clone(), addr, false).await {
+            let (peer, refusal) = match dialer::dial(self.shared.clone(), addr, Purpose::Ordinary).await {
                 Ok(peer) => (Some((peer, self.peer_name(peer))), None),
                 Err(failed) => (failed.peer, Some(failed.reason)),
             };

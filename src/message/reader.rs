@@ -59,6 +59,12 @@ impl<S: Source> FrameReader<S> {
         FrameReader { source }
     }
 
+    /// The source, to hand it bytes that came by other means (the
+    /// simulator's virtual links).
+    pub fn source_mut(&mut self) -> &mut S {
+        &mut self.source
+    }
+
     /// The next frame's body, or `None` at a clean end of stream.
     ///
     /// After an error the stream is out of step with frame boundaries: drop it.

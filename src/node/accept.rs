@@ -6,6 +6,7 @@
 //! is counted and logged, never shown in the chat: a flood of them must
 //! cost neither lines on the screen nor memory.
 
+use super::admission::{Direction, Purpose};
 use super::handshake;
 use super::pending::REFUSAL_WINDOW;
 use super::router::Shared;
@@ -61,7 +62,15 @@ pub(super) async fn run(shared: Arc<Shared>, listener: rt::Listener) {
                     }
                 }
                 let reader = stream.clone();
-                handshake::handshake(&shared, reader, stream, remote, false, false).await
+                handshake::handshake(
+                    &shared,
+                    reader,
+                    stream,
+                    remote,
+                    Direction::Inbound,
+                    Purpose::Ordinary,
+                )
+                .await
             };
             let result = Abortable::new(work, registration).await;
             shared.pending().remove(ticket);

@@ -6,6 +6,7 @@
 //! node's lock.
 
 use super::gather::{push, push_now, GATHER_FRAME};
+use super::id_hash::BuildIdHasher;
 use super::id_runs::IdRuns;
 use super::peers::{Frame, Takers, Via};
 use super::queue::Queue;
@@ -23,7 +24,6 @@ use futures::StreamExt;
 pub const GRAFT_COST: usize = 16 << 10;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The frame a message goes on in to the peers that take it whole.
 #[derive(Clone, Copy)]
@@ -147,6 +147,9 @@ impl Shared {
             return;
         }
         state.peers.link_taken(via.peer);
+        if state.flood_everything {
+            return;
+        }
         let start = MsgId {
             origin: via.peer,
             seq,
@@ -164,7 +167,7 @@ impl Shared {
     /// messages rather than send them whole. This catches a link that a
     /// `GRAFT` made carry them whole again.
     pub(super) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
-        let Some(via) = via.filter(|v| v.peer != id.origin) else {
+        let Some(via) = via.filter(|v| v.peer != id.origin && !state.flood_everything) else {
             return;
         };
         let own_from = state.peers.get(&id.origin).and_then(|o| o.link.own_from());
@@ -186,6 +189,9 @@ impl Shared {
     /// send, the messages of each neighbour whose own link is under way.
     /// What it holds of theirs from before, this node may still ask for.
     pub(super) fn prune_new_link(&self, state: &mut State, id: NodeId) {
+        if state.flood_everything {
+            return;
+        }
         let started: Vec<MsgId> = state
             .peers
             .iter()
@@ -255,7 +261,7 @@ impl Shared {
     /// behind it runs. Within the peer's allowance of `IHAVE` bytes,
     /// checked before any range is looked at.
     pub fn on_ihave(&self, from: NodeId, ranges: RangeList<'_>) {
-        let now = Instant::now();
+        let now = self.now();
         let mut state = self.lock();
         let Some(peer) = state.peers.get_mut(&from) else {
             return;
@@ -292,7 +298,7 @@ impl Shared {
     /// whole from now on.
     /// Each request costs [`GRAFT_COST`] of the link's resend allowance.
     pub fn on_graft(&self, from: Via, ranges: RangeList<'_>) -> Waits {
-        let now = Instant::now();
+        let now = self.now();
         let mut guard = self.lock();
         let state = &mut *guard;
         let mut waits = Waits::default();
@@ -339,8 +345,8 @@ impl Shared {
     /// Sends the announcements gathered since the last tick, and asks for
     /// the announced messages still missing after the grace period. Returns
     /// whether more ticks are needed.
-    fn tree_tick(&self) -> bool {
-        let now = Instant::now();
+    pub(super) fn tree_tick(&self) -> bool {
+        let now = self.now();
         let mut guard = self.lock();
         let state = &mut *guard;
         for (_, peer) in state.peers.iter_mut() {
@@ -362,7 +368,7 @@ impl Shared {
                 None => peers.iter().next().map(|(id, _)| *id),
             },
         );
-        let mut plan: HashMap<NodeId, Vec<IdRange>> = HashMap::new();
+        let mut plan: HashMap<NodeId, Vec<IdRange>, BuildIdHasher> = HashMap::default();
         for (peer, range) in due {
             plan.entry(peer).or_default().push(range);
         }

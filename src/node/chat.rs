@@ -16,7 +16,7 @@ use crate::protocol::{
     RosterList,
 };
 use std::sync::{Arc, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The most room set aside for the next handler's lines: a full read of
 /// short messages, not the rare line of a maximum-size one.
@@ -36,8 +36,8 @@ impl Shared {
         ChatBatch {
             shared: self,
             state,
-            now: Instant::now(),
-            latest_ms: now_ms().saturating_add(MOST_AHEAD_MS),
+            now: self.now(),
+            latest_ms: self.clock.unix_ms().saturating_add(MOST_AHEAD_MS),
             delivered: None,
             waits: Waits::default(),
         }
@@ -81,7 +81,7 @@ impl Shared {
     /// Handles a presence message: updates the roster, shows what changed,
     /// and forwards it once, like a chat message.
     pub fn on_presence(&self, via: Option<Via>, p: &Presence<'_>) -> Waits {
-        let now = Instant::now();
+        let now = self.now();
         let mut state = self.lock();
         self.note_path(&mut state, via, p.id);
         let from = via.map(|v| v.peer);
@@ -161,7 +161,7 @@ impl Shared {
     /// however many rosters a peer sends, the work is in proportion to
     /// their bytes.
     pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
-        let now = Instant::now();
+        let now = self.now();
         let mut state = self.lock();
         let mut waits = Waits::default();
         let mut news = Vec::new();
@@ -200,7 +200,7 @@ impl Shared {
     /// once (a split, or users a peer made up) make one line, not one each.
     pub fn expire_users(&self, expiry: Duration) {
         let mut state = self.lock();
-        let lost = state.roster.expire(Instant::now(), expiry, self.id);
+        let lost = state.roster.expire(self.now(), expiry, self.id);
         let shown: Vec<String> = lost
             .iter()
             .take(LOST_NAMED + 1)
@@ -262,7 +262,7 @@ impl Shared {
     /// caller can tell the user in place. Returns how many were sent, and
     /// why the next one was refused.
     pub fn say_all(&self, lines: &[(&str, bool)]) -> (Waits, usize, Option<EncodeError>) {
-        let (now, time_ms) = (Instant::now(), now_ms());
+        let (now, time_ms) = (self.now(), self.clock.unix_ms());
         let mut guard = self.lock();
         let state = &mut *guard;
         if lines.len() > 1 {
@@ -331,7 +331,7 @@ impl Shared {
         {
             let mut state = self.lock();
             state.name = name.into();
-            state.roster.heard(self.id, name, Instant::now());
+            state.roster.heard(self.id, name, self.now());
         }
         self.display.set_name(name);
         self.announce_self(PresenceKind::Nick)
@@ -455,13 +455,6 @@ impl Drop for ChatBatch<'_> {
 /// online users and the peers.
 fn known_origins<'a>(roster: &'a Roster, peers: &'a PeerSet) -> impl Fn(NodeId) -> bool + 'a {
     |o| roster.is_online(o) || peers.get(&o).is_some()
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Names shown at most in the line that greets a newcomer.

@@ -123,7 +123,7 @@ async fn read_loop<R: Source>(
 /// among them go in one [`ChatBatch`]; another message ends the batch first,
 /// so that its handler takes the lock itself. Returns the queues to wait for
 /// before reading on, or why the connection ends.
-fn handle_buffered<R: Source>(
+pub(super) fn handle_buffered<R: Source>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
     via: Via,

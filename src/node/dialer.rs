@@ -5,6 +5,7 @@
 //! finished) or an address's back-off ends; an idle, well-connected node
 //! never wakes it.
 
+use super::admission::{Direction, Purpose};
 use super::handshake::{self, Failed};
 use super::router::Shared;
 use crate::protocol::{NodeId, PresenceKind};
@@ -20,25 +21,16 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
         if shared.is_quitting() {
             return;
         }
-        let (plan, next_retry) = {
-            let mut state = shared.lock();
-            let plan = state.peers.dial_plan(Instant::now());
-            let next = state
-                .peers
-                .wants_more()
-                .then(|| state.peers.next_retry())
-                .flatten();
-            (plan, next)
-        };
+        let (plan, next_retry) = shared.dial_plan();
         for addr in plan {
             let shared = shared.clone();
             rt::spawn(async move {
-                let _ = dial(shared, addr, false).await;
+                let _ = dial(shared, addr, Purpose::Ordinary).await;
             });
         }
         let woken = match next_retry {
             Some(at) => {
-                let wait = at.saturating_duration_since(Instant::now());
+                let wait = at.saturating_duration_since(shared.now());
                 rt::timeout(wait, wake.next()).await.unwrap_or(Some(()))
             }
             None => wake.next().await,
@@ -51,14 +43,13 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
 
 /// Connects to `addr` and handshakes; on success the connection is served in
 /// a task of its own, and the peer's id returned. The caller has marked
-/// `addr` as being dialed. A `heal` link joins two parts of a split
-/// network: a full node takes it beyond its maximum.
+/// `addr` as being dialed.
 pub(super) async fn dial(
     shared: Arc<Shared>,
     addr: SocketAddr,
-    heal: bool,
+    purpose: Purpose,
 ) -> Result<NodeId, Failed> {
-    tracing::debug!(%addr, heal, "dialing");
+    tracing::debug!(%addr, ?purpose, "dialing");
     let patience = shared.lock().peers.connect_timeout(addr);
     let result = match rt::timeout(patience, rt::connect(addr)).await {
         None => Err(Failed::from("no answer (timed out)".to_string())),
@@ -67,7 +58,15 @@ pub(super) async fn dial(
         )),
         Some(Err(e)) => Err(Failed::from(e.to_string())),
         Some(Ok(stream)) => {
-            handshake::handshake(&shared, stream.clone(), stream, addr, true, heal).await
+            handshake::handshake(
+                &shared,
+                stream.clone(),
+                stream,
+                addr,
+                Direction::Outbound,
+                purpose,
+            )
+            .await
         }
     };
     match &result {
@@ -76,11 +75,7 @@ pub(super) async fn dial(
             tracing::debug!(%addr, node = ?failed.peer.as_ref().map(|p| p.0.to_string()), "dial failed: {}", failed.reason)
         }
     }
-    shared
-        .lock()
-        .peers
-        .dial_done(addr, result.is_ok(), Instant::now());
-    shared.wake_dialer();
+    shared.dial_done(addr, result.is_ok());
     let session = result?;
     let peer = session.peer;
     if session.first {
@@ -89,4 +84,25 @@ pub(super) async fn dial(
     }
     rt::spawn(session.serve());
     Ok(peer)
+}
+
+impl Shared {
+    /// The addresses to dial now, each marked as being dialled, and when
+    /// to look again if nothing wakes the dialer before.
+    pub fn dial_plan(&self) -> (Vec<SocketAddr>, Option<Instant>) {
+        let mut state = self.lock();
+        let plan = state.peers.dial_plan(self.now());
+        let next = state
+            .peers
+            .wants_more()
+            .then(|| state.peers.next_retry())
+            .flatten();
+        (plan, next)
+    }
+
+    /// Notes how a dial of `addr` ended, and wakes the dialer to go on.
+    pub fn dial_done(&self, addr: SocketAddr, connected: bool) {
+        self.lock().peers.dial_done(addr, connected, self.now());
+        self.wake_dialer();
+    }
 }

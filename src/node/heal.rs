@@ -7,6 +7,7 @@
 //! The decisions are [`PeerSet::heal_plan`](super::peers::PeerSet)'s; this
 //! task only runs them.
 
+use super::admission::Purpose;
 use super::dial_book::Heal;
 use super::dialer;
 use super::random::Rng;
@@ -34,7 +35,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
                 tracing::debug!(node = %id, %addr, "not in the roster: the network is split; dialing to heal it");
                 let shared = shared.clone();
                 rt::spawn(async move {
-                    let _ = dialer::dial(shared, addr, true).await;
+                    let _ = dialer::dial(shared, addr, Purpose::Heal).await;
                 });
             }
             Heal::Prune(id) => shared.prune_surplus(id),

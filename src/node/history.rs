@@ -8,6 +8,7 @@
 //! copy and no allocation. `router::resend` readies one to be sent again.
 
 use super::frame_ring::FrameRing;
+use super::id_hash::BuildIdHasher;
 use super::id_runs::IdRuns;
 use super::peers::Frame;
 use crate::protocol::{IdRange, MsgId, NodeId};
@@ -82,7 +83,8 @@ impl History {
     /// newest messages' runs first: what a `HAVE` lists, as far as a frame
     /// holds.
     pub fn runs(&self) -> Vec<IdRange> {
-        let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>> = HashMap::new();
+        let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>, BuildIdHasher> =
+            HashMap::default();
         let newest = self.ring.len();
         for (at, (id, _)) in self.ring.notes().enumerate() {
             by_origin

@@ -16,11 +16,10 @@ pub struct BuildIdHasher {
 
 impl Default for BuildIdHasher {
     fn default() -> Self {
-        let keys = std::collections::hash_map::RandomState::new();
         BuildIdHasher {
-            xor: keys.hash_one(1u8),
+            xor: super::random::seed(),
             // Odd, so the multiply loses no bits.
-            mul: keys.hash_one(2u8) | 1,
+            mul: super::random::seed() | 1,
         }
     }
 }

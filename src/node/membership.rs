@@ -11,7 +11,6 @@ use super::router::{encode_with, resend, Shared, Waits};
 use crate::protocol::{self, Message, Need, NodeId, PeerList, RangeList};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 /// New addresses taken from one `PEERS` frame, at most: an honest peer has
 /// at most its maximum of links to tell of.
@@ -26,10 +25,10 @@ impl Shared {
         let mut state = self.lock();
         // Taken under the lock: every message handled after this instant is
         // fanned out to the new peer, every one before it is in the history.
-        peer.since = Instant::now();
+        peer.since = self.now();
         let (name, remote, listen) = (peer.name.clone(), peer.remote, peer.listen);
         let new_outbox = peer.outbox.clone();
-        let closed = state.peers.admit(id, peer, need, Instant::now())?;
+        let closed = state.peers.admit(id, peer, need, self.now())?;
         // Said first, under the same lock as everything fanned out to the
         // new peer: from this number on, every message of this node's own
         // goes to it.
@@ -94,7 +93,7 @@ impl Shared {
         let removed = match started {
             Some(false) => {
                 state.note_refusal(id, reason);
-                state.peers.turned_down(id, conn, Instant::now())
+                state.peers.turned_down(id, conn, self.now())
             }
             _ => state.peers.remove(id, conn),
         };
@@ -133,7 +132,7 @@ impl Shared {
         };
         let missing = state
             .history
-            .missing_from(&have, peer.since, Instant::now());
+            .missing_from(&have, peer.since, self.now());
         for (frame, age) in missing {
             if let Some(replay) = resend(frame, age, self.id) {
                 push(peer, replay, &mut waits);
@@ -146,7 +145,7 @@ impl Shared {
     /// at most [`NEW_PER_PEERS`] new ones per frame, so that a made-up list
     /// cannot fill the book.
     pub fn on_peers(&self, list: PeerList<'_>) {
-        let now = Instant::now();
+        let now = self.now();
         let mut state = self.lock();
         let mut new = 0;
         for (id, addr) in list.iter() {
@@ -178,7 +177,7 @@ impl Shared {
         }
         let new = state
             .peers
-            .remember(id, addr, Source::Discovery, Instant::now());
+            .remember(id, addr, Source::Discovery, self.now());
         match new {
             true => tracing::debug!(node = %id, %addr, "announcement: a new node of the room"),
             false => tracing::trace!(node = %id, %addr, "announcement ignored: address known"),
@@ -210,7 +209,7 @@ impl Shared {
         let roster = &state.roster;
         state
             .peers
-            .heal_plan(|id| roster.is_online(id), Instant::now())
+            .heal_plan(|id| roster.is_online(id), self.now())
     }
 
     /// Closes the link to `id`, one more than the node keeps now that the

@@ -8,7 +8,7 @@ use super::dial_book::Known;
 use super::dial_budget::{self, DialBudget};
 use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
-use super::random::Rng;
+use super::random::{Keyed, Rng};
 use super::tree::Link;
 use crate::protocol::{Need, NodeId};
 use std::collections::{HashMap, HashSet};
@@ -147,9 +147,9 @@ pub struct PeerSet {
     pub(super) limits: Limits,
     pub(super) peers: HashMap<NodeId, Peer, BuildIdHasher>,
     /// Where known nodes listen, and how dialing them went.
-    pub(super) book: HashMap<NodeId, Known>,
+    pub(super) book: HashMap<NodeId, Known, BuildIdHasher>,
     /// Addresses being dialed now.
-    pub(super) dialing: HashSet<SocketAddr>,
+    pub(super) dialing: HashSet<SocketAddr, Keyed>,
     /// The last answer of [`takers`](Self::takers). Forgotten by every
     /// way to change a peer but `iter_mut`, which is for sending.
     kept: Option<Kept>,
@@ -170,7 +170,7 @@ pub struct PeerSet {
     pub(super) budget: DialBudget,
     /// Failed dials to addresses nobody vouched for, by host: a host
     /// that announced made-up nodes is dialed after those that did not.
-    pub(super) failed_hosts: HashMap<std::net::IpAddr, u32>,
+    pub(super) failed_hosts: HashMap<std::net::IpAddr, u32, Keyed>,
 }
 
 /// The shortest time between two links dropped to make room for newcomers.
@@ -212,8 +212,8 @@ impl PeerSet {
             me,
             limits,
             peers: HashMap::default(),
-            book: HashMap::new(),
-            dialing: HashSet::new(),
+            book: HashMap::default(),
+            dialing: HashSet::default(),
             kept: None,
             to_replace: 0,
             rng: Rng::default(),
@@ -221,7 +221,7 @@ impl PeerSet {
             healing: None,
             evicted: None,
             budget: DialBudget::new(dial_budget::PER_MINUTE),
-            failed_hosts: HashMap::new(),
+            failed_hosts: HashMap::default(),
         }
     }
 

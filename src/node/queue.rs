@@ -124,6 +124,18 @@ impl<T> Queue<T> {
         .await
     }
 
+    /// Moves every queued item into `out` at once, without waiting: for a
+    /// consumer that is not a task (the simulator's virtual links).
+    pub fn take_all(&self, out: &mut Vec<T>) {
+        let mut s = self.lock();
+        let was_full = s.bytes >= self.limit;
+        out.extend(s.items.drain(..).map(|(item, _)| item));
+        s.bytes = 0;
+        if was_full {
+            s.producers.drain(..).for_each(Waker::wake);
+        }
+    }
+
     /// Moves every queued item to the end of `to`, in order (for a link
     /// that replaces this one). Returns how many moved.
     pub fn move_into(&self, to: &Queue<T>) -> usize {

@@ -4,15 +4,38 @@
 //! of link, or all dial the same few nodes; random choices keep the mesh
 //! mixed. Nothing here needs to be secret.
 
-use std::hash::BuildHasher;
+//!
+//! The simulator makes these choices repeatable: [`repeatable`] gives the
+//! thread a seed, from which every generator and hash key made on it
+//! afterwards is drawn, in turn.
 
-/// A xorshift64* generator, seeded from this process's random hash keys.
+use std::cell::RefCell;
+use std::hash::{BuildHasher, DefaultHasher, Hasher};
+
+thread_local! {
+    /// Where seeds come from on this thread: the system's randomness
+    /// unless [`repeatable`] set a generator.
+    static SEEDS: RefCell<Option<Rng>> = const { RefCell::new(None) };
+}
+
+/// Makes every seed drawn on this thread from now on follow from `seed`.
+pub fn repeatable(seed: u64) {
+    SEEDS.with(|s| *s.borrow_mut() = Some(Rng::seeded(seed)));
+}
+
+/// A seed for a generator or a hash key: random, or the next of the
+/// thread's repeatable ones.
+pub fn seed() -> u64 {
+    let repeatable = SEEDS.with(|s| s.borrow_mut().as_mut().map(Rng::next_u64));
+    repeatable.unwrap_or_else(|| std::collections::hash_map::RandomState::new().hash_one(0u8))
+}
+
+/// A xorshift64* generator, seeded by [`seed`].
 pub struct Rng(u64);
 
 impl Default for Rng {
     fn default() -> Self {
-        let keys = std::collections::hash_map::RandomState::new();
-        Rng::seeded(keys.hash_one(0u8))
+        Rng::seeded(seed())
     }
 }
 
@@ -36,6 +59,28 @@ impl Rng {
     /// low numbers is far below what these choices could notice.
     pub fn below(&mut self, n: usize) -> usize {
         (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// Hash keys for maps whose keys are not node ids (addresses), drawn by
+/// [`seed`]: SipHash behind a secret prefix, so a peer cannot choose keys
+/// that collide, and the simulator's runs repeat.
+#[derive(Clone, Copy)]
+pub struct Keyed(u64);
+
+impl Default for Keyed {
+    fn default() -> Self {
+        Keyed(seed())
+    }
+}
+
+impl BuildHasher for Keyed {
+    type Hasher = DefaultHasher;
+
+    fn build_hasher(&self) -> DefaultHasher {
+        let mut hasher = DefaultHasher::new();
+        hasher.write_u64(self.0);
+        hasher
     }
 }
 

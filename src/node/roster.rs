@@ -290,6 +290,11 @@ impl Roster {
         self.members.get(&id).is_some_and(|m| m.online)
     }
 
+    /// How many users are online.
+    pub fn online_count(&self) -> usize {
+        self.members.values().filter(|m| m.online).count()
+    }
+
     /// The online users, sorted by name, then id.
     pub fn online(&self) -> Vec<(NodeId, String)> {
         let mut list: Vec<(NodeId, String)> = self

@@ -23,7 +23,9 @@ use super::recent::Recent;
 use super::roster::Roster;
 use super::seen::SeenCache;
 use super::wants::Wants;
-use crate::display::{Display, Event};
+use super::clock::Clock;
+use super::screen::Screen;
+use crate::display::Event;
 use crate::message::HEADER_LEN;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::rt;
@@ -32,7 +34,7 @@ use futures::channel::mpsc;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Bytes queued for one peer before its sources wait. The kernel buffers
 /// as much again at each end of the link (see [`rt::SOCKET_BUFFER`]), so
@@ -77,7 +79,9 @@ pub(super) struct Shared {
     /// The chat room: only nodes of the same room connect.
     pub room: String,
     state: Mutex<State>,
-    pub display: Arc<Display>,
+    pub display: Arc<dyn Screen>,
+    /// Where the core reads the time.
+    pub clock: Arc<dyn Clock>,
     wake_dialer: mpsc::Sender<()>,
     /// Starts the tree's ticks when there is something to announce or ask.
     pub(super) wake_tree: mpsc::Sender<()>,
@@ -122,6 +126,9 @@ pub(super) struct State {
     pub(super) recent: Recent,
     /// Announced messages this node lacks.
     pub(super) wants: Wants,
+    /// Never prune: every message goes whole over every link, as if there
+    /// were no broadcast tree; to measure what the tree is worth.
+    pub(super) flood_everything: bool,
     /// The tree's ticks run (or a wake-up for them is on its way).
     pub(super) ticking: bool,
     /// Lines to show, formatted under the lock and handed to the display in
@@ -146,12 +153,12 @@ const REFUSALS_KEPT: usize = 8;
 #[must_use]
 pub(super) struct Waits {
     outboxes: Vec<Arc<Queue<Frame>>>,
-    display: Option<Arc<Display>>,
+    display: Option<Arc<dyn Screen>>,
 }
 
 impl Waits {
     /// Notes that the display's queue was full after a push.
-    pub(super) fn wait_for_display(&mut self, display: &Arc<Display>) {
+    pub(super) fn wait_for_display(&mut self, display: &Arc<dyn Screen>) {
         self.display = Some(display.clone());
     }
 
@@ -238,25 +245,48 @@ impl State {
     }
 }
 
+/// What a node is: who, where, and how much it keeps.
+pub(super) struct Who {
+    pub id: NodeId,
+    pub name: String,
+    pub room: String,
+    /// The port it listens on, which it tells its peers.
+    pub port: u16,
+    pub limits: Limits,
+    pub history: Window,
+    /// `None` only when running plaintext for a benchmark.
+    pub security: Option<Security>,
+    pub verbose: bool,
+}
+
+/// How the core reaches the world around it: the screen, the clocks, and
+/// the tasks it wakes.
+pub(super) struct Surroundings {
+    pub display: Arc<dyn Screen>,
+    pub clock: Arc<dyn Clock>,
+    pub wake_dialer: mpsc::Sender<()>,
+    pub wake_tree: mpsc::Sender<()>,
+    pub wake_history: mpsc::Sender<()>,
+    /// Cloned into each connection task (see [`Shared::task_token`]).
+    pub tasks: mpsc::Sender<()>,
+}
+
 impl Shared {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        name: String,
-        room: String,
-        port: u16,
-        limits: Limits,
-        history: Window,
-        security: Option<Security>,
-        id: NodeId,
-        display: Arc<Display>,
-        wake_dialer: mpsc::Sender<()>,
-        wake_tree: mpsc::Sender<()>,
-        wake_history: mpsc::Sender<()>,
-        tasks: mpsc::Sender<()>,
-    ) -> Shared {
+    pub fn new(me: Who, around: Surroundings) -> Shared {
+        let Who {
+            id,
+            name,
+            room,
+            port,
+            limits,
+            history,
+            security,
+            verbose,
+        } = me;
+        let now = around.clock.now();
         let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
         let mut roster = Roster::new(SEEN_TTL);
-        roster.heard(id, &name, Instant::now());
+        roster.heard(id, &name, now);
         Shared {
             id,
             security,
@@ -264,7 +294,10 @@ impl Shared {
             room,
             state: Mutex::new(State {
                 name: name.into(),
-                next_seq: first_sequence_number(),
+                // Sequence numbers start at the time in microseconds, so
+                // that a node that restarts with the same id (a kept key)
+                // still counts upwards.
+                next_seq: around.clock.unix_micros(),
                 scratch: Vec::new(),
                 gathered: Gathered::default(),
                 peers: PeerSet::new(id, limits),
@@ -276,22 +309,29 @@ impl Shared {
                 greeted: false,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
+                flood_everything: false,
                 ticking: false,
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),
             }),
-            display,
-            wake_dialer,
-            wake_tree,
-            wake_history,
+            display: around.display,
+            clock: around.clock,
+            wake_dialer: around.wake_dialer,
+            wake_tree: around.wake_tree,
+            wake_history: around.wake_history,
             next_conn: AtomicU64::new(1),
             pending: Mutex::new(Pending::default()),
             quitting: AtomicBool::new(false),
             connected_once: AtomicBool::new(false),
-            tasks: Mutex::new(Some(tasks)),
-            verbose: AtomicBool::new(false),
+            tasks: Mutex::new(Some(around.tasks)),
+            verbose: AtomicBool::new(verbose),
             link_events: Mutex::new(VecDeque::new()),
         }
+    }
+
+    /// The time, as the core reads it.
+    pub fn now(&self) -> Instant {
+        self.clock.now()
     }
 
     pub fn lock(&self) -> MutexGuard<'_, State> {
@@ -389,12 +429,4 @@ pub(super) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
         true => encode_with(|out| protocol::encode_relayed(body, chat.ttl.saturating_sub(1), out)),
         false => Some(frame),
     }
-}
-
-/// Sequence numbers start at the time in microseconds, so that a node that
-/// restarts with the same id (a kept key) still counts upwards.
-fn first_sequence_number() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }

@@ -1,0 +1,86 @@
+//! Runs the node's core on many simulated nodes in virtual time, checks
+//! what they showed, and prints a report whose last line starts with
+//! `simulated`. The same seed gives the same report, byte for byte.
+//!
+//! `cargo run --release --example simulate -- --nodes 10000 --seed 1`
+
+use argh::FromArgs;
+use p2pchat::node::sim::{self, Joins, Options};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Simulate a p2pchat network.
+#[derive(FromArgs)]
+struct Args {
+    /// nodes in the network
+    #[argh(option, default = "1000")]
+    nodes: usize,
+    /// the seed every random choice follows
+    #[argh(option, default = "1")]
+    seed: u64,
+    /// virtual seconds the run covers (default 600)
+    #[argh(option, default = "600")]
+    seconds: u64,
+    /// nodes killed and restarted (default: three in ten)
+    #[argh(option)]
+    kills: Option<usize>,
+    /// chat messages from random senders (default 1000)
+    #[argh(option, default = "1000")]
+    messages: usize,
+    /// no partition (default: the network splits in two halves for 60 s)
+    #[argh(switch)]
+    no_partition: bool,
+    /// seconds the partition starts at (default 40% of the run)
+    #[argh(option)]
+    partition_at: Option<u64>,
+    /// seconds the partition lasts (default 60)
+    #[argh(option, default = "60")]
+    partition_for: u64,
+    /// one-way link latency in milliseconds (default 10)
+    #[argh(option, default = "10")]
+    latency_ms: u64,
+    /// percent of deliveries lost once and resent (default 0)
+    #[argh(option, default = "0.0")]
+    loss: f64,
+    /// how nodes join: one (all through the first node), random, or
+    /// discovery (LAN announcements)
+    #[argh(option, default = "String::from(\"random\")")]
+    joins: String,
+    /// turn the broadcast tree off: every message floods every link
+    #[argh(switch)]
+    no_tree: bool,
+}
+
+fn main() -> ExitCode {
+    let args: Args = argh::from_env();
+    let joins = match args.joins.as_str() {
+        "one" => Joins::OneNode,
+        "random" => Joins::Random,
+        "discovery" => Joins::Discovery,
+        other => {
+            eprintln!("unknown join pattern {other:?}: one of one, random, discovery");
+            return ExitCode::from(2);
+        }
+    };
+    let mut options = Options::standard(args.nodes, args.seed);
+    options.duration = Duration::from_secs(args.seconds);
+    options.kills = args.kills.unwrap_or(options.kills);
+    options.messages = args.messages;
+    options.partition = match args.no_partition {
+        true => None,
+        false => Some((
+            Duration::from_secs(args.partition_at.unwrap_or(args.seconds * 2 / 5)),
+            Duration::from_secs(args.partition_for),
+        )),
+    };
+    options.latency = Duration::from_millis(args.latency_ms);
+    options.loss = args.loss / 100.0;
+    options.joins = joins;
+    options.tree = !args.no_tree;
+    let report = sim::run(&options);
+    print!("{}", report.text);
+    match report.passed() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::FAILURE,
+    }
+}

@@ -1,0 +1,143 @@
+//! What the simulated nodes showed: each node's screen is a [`Recorder`]
+//! that notes the chat messages it shows, and the [`Log`] checks them
+//! against what was sent.
+
+use crate::display::Event;
+use crate::node::screen::Screen;
+use crate::protocol::{MsgId, NodeId};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One message the script sent.
+struct Sent {
+    /// When, in virtual time.
+    at: Duration,
+    /// How many times each node (by slot) showed it in its current run.
+    shown: Vec<u8>,
+}
+
+/// Every chat message sent, and who showed it how often.
+#[derive(Default)]
+pub struct Log {
+    nodes: usize,
+    sent: HashMap<MsgId, Sent>,
+    /// The order messages were sent in.
+    order: Vec<MsgId>,
+    /// The newest live (not history) message each node showed from each
+    /// origin, to check each sender's order.
+    newest_live: HashMap<(usize, NodeId), u64>,
+    /// Live messages shown after a newer one of the same origin.
+    pub out_of_order: u64,
+}
+
+/// What the checks found about delivery.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// Deliveries due: each message at each node that was up from its
+    /// sending to the end.
+    pub expected: u64,
+    pub missing: u64,
+    /// Messages a node showed more than once in one run.
+    pub repeated: u64,
+    pub out_of_order: u64,
+}
+
+impl Log {
+    pub fn new(nodes: usize) -> Self {
+        Log {
+            nodes,
+            ..Log::default()
+        }
+    }
+
+    /// Notes that message `id` was sent at `at`.
+    pub fn sent(&mut self, id: MsgId, at: Duration) {
+        let shown = vec![0; self.nodes];
+        self.sent.insert(id, Sent { at, shown });
+        self.order.push(id);
+    }
+
+    fn shown(&mut self, slot: usize, id: MsgId, history: bool) {
+        let Some(sent) = self.sent.get_mut(&id) else {
+            return;
+        };
+        sent.shown[slot] = sent.shown[slot].saturating_add(1);
+        if !history {
+            let newest = self.newest_live.entry((slot, id.origin)).or_insert(0);
+            if id.seq < *newest {
+                self.out_of_order += 1;
+            }
+            *newest = (*newest).max(id.seq);
+        }
+    }
+
+    /// Forgets what node `slot` showed: it restarted, and a new run may
+    /// show the history again.
+    pub fn restarted(&mut self, slot: usize) {
+        for sent in self.sent.values_mut() {
+            sent.shown[slot] = 0;
+        }
+        self.newest_live.retain(|(s, _), _| *s != slot);
+    }
+
+    /// Checks every message against the nodes that were up from its
+    /// sending to the end: `up_since[slot]` is when the node's current run
+    /// began, `None` if it is down at the end.
+    pub fn check(&self, up_since: &[Option<Duration>]) -> Delivery {
+        let mut found = Delivery {
+            out_of_order: self.out_of_order,
+            ..Delivery::default()
+        };
+        for id in &self.order {
+            let sent = &self.sent[id];
+            for (slot, shown) in sent.shown.iter().enumerate() {
+                if *shown > 1 {
+                    found.repeated += 1;
+                }
+                if up_since[slot].is_some_and(|since| since <= sent.at) {
+                    found.expected += 1;
+                    if *shown == 0 {
+                        found.missing += 1;
+                    }
+                }
+            }
+        }
+        found
+    }
+}
+
+/// A simulated node's screen: notes the chat messages it shows.
+pub struct Recorder {
+    pub slot: usize,
+    pub log: Arc<Mutex<Log>>,
+}
+
+impl Screen for Recorder {
+    fn format(&self, event: &Event<'_>, _out: &mut Vec<u8>) {
+        if let Event::Chat { kept, .. } = event {
+            let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            log.shown(self.slot, kept.id, kept.history);
+        }
+    }
+
+    fn buffer(&self, _room: usize) -> Vec<u8> {
+        Vec::new()
+    }
+
+    fn queue(&self, _text: Vec<u8>) -> bool {
+        false
+    }
+
+    fn show(&self, event: &Event<'_>) {
+        self.format(event, &mut Vec::new());
+    }
+
+    fn set_name(&self, _name: &str) {}
+
+    fn space(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
