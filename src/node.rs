@@ -50,9 +50,9 @@ use crate::message::MAX_BODY;
 use crate::protocol::{EncodeError, NodeId, PresenceKind};
 use crate::rt;
 use crate::secure::{self, Identity};
+use admission::Purpose;
 use futures::channel::mpsc;
 use futures::StreamExt;
-use admission::Purpose;
 use router::{Security, Shared};
 use std::fmt;
 use std::io;
@@ -273,10 +273,11 @@ impl Node {
         let mut reason = String::from("the name has no address");
         for addr in addrs {
             self.shared.lock().peers.dialing(addr);
-            let (peer, refusal) = match dialer::dial(self.shared.clone(), addr, Purpose::Ordinary).await {
-                Ok(peer) => (Some((peer, self.peer_name(peer))), None),
-                Err(failed) => (failed.peer, Some(failed.reason)),
-            };
+            let (peer, refusal) =
+                match dialer::dial(self.shared.clone(), addr, Purpose::Ordinary).await {
+                    Ok(peer) => (Some((peer, self.peer_name(peer))), None),
+                    Err(failed) => (failed.peer, Some(failed.reason)),
+                };
             let Some((peer, name)) = peer.filter(|(id, _)| *id != self.shared.id) else {
                 // No node answered, or this very node did.
                 reason = refusal.unwrap_or_default();

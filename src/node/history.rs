@@ -83,8 +83,7 @@ impl History {
     /// newest messages' runs first: what a `HAVE` lists, as far as a frame
     /// holds.
     pub fn runs(&self) -> Vec<IdRange> {
-        let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>, BuildIdHasher> =
-            HashMap::default();
+        let mut by_origin: HashMap<NodeId, Vec<(u64, usize)>, BuildIdHasher> = HashMap::default();
         let newest = self.ring.len();
         for (at, (id, _)) in self.ring.notes().enumerate() {
             by_origin

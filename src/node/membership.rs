@@ -130,9 +130,7 @@ impl Shared {
         let Some(peer) = state.peers.current(to) else {
             return waits;
         };
-        let missing = state
-            .history
-            .missing_from(&have, peer.since, self.now());
+        let missing = state.history.missing_from(&have, peer.since, self.now());
         for (frame, age) in missing {
             if let Some(replay) = resend(frame, age, self.id) {
                 push(peer, replay, &mut waits);
@@ -207,9 +205,7 @@ impl Shared {
         let mut state = self.lock();
         let state = &mut *state;
         let roster = &state.roster;
-        state
-            .peers
-            .heal_plan(|id| roster.is_online(id), self.now())
+        state.peers.heal_plan(|id| roster.is_online(id), self.now())
     }
 
     /// Closes the link to `id`, one more than the node keeps now that the

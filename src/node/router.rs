@@ -12,6 +12,7 @@
 //! `chat.rs`, admitting and forgetting peers in `membership.rs`, the
 //! broadcast tree in `broadcast.rs`.
 
+use super::clock::Clock;
 use super::departed::Departed;
 use super::gather::Gathered;
 use super::history::{History, Window};
@@ -21,10 +22,9 @@ use super::pending::Pending;
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::Roster;
+use super::screen::Screen;
 use super::seen::SeenCache;
 use super::wants::Wants;
-use super::clock::Clock;
-use super::screen::Screen;
 use crate::display::Event;
 use crate::message::HEADER_LEN;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};

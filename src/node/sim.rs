@@ -134,6 +134,19 @@ pub fn run(options: &Options) -> Report {
     );
     if d.missing > 0 {
         violations.push(format!("{} deliveries missing", d.missing));
+        for (k, at, from, slot) in &d.examples {
+            let (since, half) = found.whereabouts[*slot];
+            let sender = found.whereabouts[*from];
+            let _ = writeln!(
+                text,
+                "  missing: message {k} sent at {:.3} s by n{from} (up since {:.1} s, half {}), at n{slot} (up since {:.1} s, half {})",
+                at.as_secs_f64(),
+                sender.0.as_secs_f64(),
+                sender.1,
+                since.as_secs_f64(),
+                half
+            );
+        }
     }
     if d.repeated > 0 {
         violations.push(format!("{} messages shown twice", d.repeated));

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 /// One message the script sent.
 struct Sent {
-    /// When, in virtual time.
+    /// When, in virtual time, and by which node.
     at: Duration,
+    from: usize,
     /// How many times each node (by slot) showed it in its current run.
     shown: Vec<u8>,
 }
@@ -43,6 +44,9 @@ pub struct Delivery {
     /// Messages a node showed more than once in one run.
     pub repeated: u64,
     pub out_of_order: u64,
+    /// A few of the missing deliveries: the message's number in sending
+    /// order, when it was sent, by which node, and the node that lacks it.
+    pub examples: Vec<(usize, Duration, usize, usize)>,
 }
 
 impl Log {
@@ -54,9 +58,9 @@ impl Log {
     }
 
     /// Notes that message `id` was sent at `at`.
-    pub fn sent(&mut self, id: MsgId, at: Duration) {
+    pub fn sent(&mut self, id: MsgId, at: Duration, from: usize) {
         let shown = vec![0; self.nodes];
-        self.sent.insert(id, Sent { at, shown });
+        self.sent.insert(id, Sent { at, from, shown });
         self.order.push(id);
     }
 
@@ -91,7 +95,7 @@ impl Log {
             out_of_order: self.out_of_order,
             ..Delivery::default()
         };
-        for id in &self.order {
+        for (k, id) in self.order.iter().enumerate() {
             let sent = &self.sent[id];
             for (slot, shown) in sent.shown.iter().enumerate() {
                 if *shown > 1 {
@@ -101,6 +105,9 @@ impl Log {
                     found.expected += 1;
                     if *shown == 0 {
                         found.missing += 1;
+                        if found.examples.len() < 10 {
+                            found.examples.push((k, sent.at, sent.from, slot));
+                        }
                     }
                 }
             }

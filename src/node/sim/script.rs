@@ -128,6 +128,8 @@ pub struct Findings {
     pub idle_max: u64,
     pub detections: Vec<Duration>,
     pub undetected: usize,
+    /// Each node's last start and its half of the partition.
+    pub whereabouts: Vec<(Duration, bool)>,
 }
 
 impl Findings {
@@ -175,9 +177,12 @@ pub fn parts(world: &World) -> usize {
         }
         i
     }
-    for link in world.links.iter().flatten() {
+    for link in world.links.values() {
         if link.ends.iter().all(|e| e.is_open()) {
-            let (a, b) = (root(&mut parent, link.ends[0].slot), root(&mut parent, link.ends[1].slot));
+            let (a, b) = (
+                root(&mut parent, link.ends[0].slot),
+                root(&mut parent, link.ends[1].slot),
+            );
             parent[a] = b;
         }
     }

@@ -167,12 +167,16 @@ pub(super) struct World {
     pub rng: Rng,
     pub machines: Vec<Machine>,
     by_addr: HashMap<SocketAddr, usize>,
-    pub links: Vec<Option<Link>>,
-    free_links: Vec<usize>,
+    /// Live links by number; numbers are never reused, so an event for a
+    /// link that is gone finds nothing.
+    pub links: HashMap<usize, Link>,
+    next_link: usize,
     pub partitioned: bool,
     pub log: Arc<Mutex<Log>>,
     pub script: Script,
     pub found: Findings,
+    /// Machines whose link events go to stderr (`P2PCHAT_SIM_TRACE=3,7`).
+    traced: Vec<usize>,
 }
 
 impl World {
@@ -204,13 +208,18 @@ impl World {
             rng,
             machines,
             by_addr,
-            links: Vec::new(),
-            free_links: Vec::new(),
+            links: HashMap::new(),
+            next_link: 0,
             partitioned: false,
             log,
             found: Findings::default(),
             script,
             options,
+            traced: std::env::var("P2PCHAT_SIM_TRACE")
+                .unwrap_or_default()
+                .split(',')
+                .filter_map(|s| s.trim().parse().ok())
+                .collect(),
         };
         world.plan();
         world
@@ -312,6 +321,12 @@ impl World {
     /// Whether the network between two machines is cut now.
     fn cut(&self, a: usize, b: usize) -> bool {
         self.partitioned && self.machines[a].half != self.machines[b].half
+    }
+
+    fn trace(&self, slots: &[usize], what: impl FnOnce() -> String) {
+        if slots.iter().any(|s| self.traced.contains(s)) {
+            eprintln!("{:>10.3} {}", self.now.as_secs_f64(), what());
+        }
     }
 
     // ----- nodes -----
@@ -435,7 +450,8 @@ impl World {
             }
         }
         let down = self.between(self.script.down_min, self.script.down_max);
-        self.script.watch_crash(self.machines[slot].id, slot, self.now, down);
+        self.script
+            .watch_crash(self.machines[slot].id, slot, self.now, down);
         self.after(down, Event::Start(slot));
     }
 
@@ -443,7 +459,9 @@ impl World {
     fn say(&mut self, k: usize) {
         let n = self.machines.len();
         let settled = |m: &Machine, now: Duration| {
-            m.running.is_some() && m.up_since.is_some_and(|t| t + Duration::from_secs(5) <= now)
+            m.running.is_some()
+                && m.up_since
+                    .is_some_and(|t| t + Duration::from_secs(5) <= now)
         };
         let now = self.now;
         let Some(slot) = (0..256)
@@ -462,7 +480,7 @@ impl World {
         self.log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .sent(id, now);
+            .sent(id, now, slot);
         self.found.messages += 1;
         let text = format!("message {k}");
         let _ = shared.say_all(&[(&text, false)]);
@@ -533,7 +551,9 @@ impl World {
         let Some(at) = next else {
             return;
         };
-        let at = at.saturating_duration_since(self.start).max(self.now + Duration::from_millis(1));
+        let at = at
+            .saturating_duration_since(self.start)
+            .max(self.now + Duration::from_millis(1));
         let run = self.machines[slot].run;
         let Some(r) = self.machines[slot].running.as_mut() else {
             return;
@@ -594,19 +614,24 @@ impl World {
             let trip = self.trip();
             return self.after(trip, failed(dial.addr));
         };
-        let (Some(theirs), Ok((ours, need))) = (
-            hello_in(&dial.hello),
-            answerer.own_hello(Purpose::Ordinary),
-        ) else {
+        let (Some(theirs), Ok((ours, need))) =
+            (hello_in(&dial.hello), answerer.own_hello(Purpose::Ordinary))
+        else {
             return;
         };
         let remote = SocketAddr::new(self.machines[from].addr.ip(), 40_000);
         let decided = answerer.on_hello(theirs, remote, Direction::Inbound, need, None);
+        self.trace(&[from, to], || {
+            format!(
+                "n{from} -> n{to}: answerer {}",
+                match &decided {
+                    Ok(a) => format!("took conn {}", a.conn),
+                    Err(t) => format!("refused: {}", t.reason),
+                }
+            )
+        });
         let link = self.new_link(Link {
-            ends: [
-                End::new(from, run),
-                End::new(to, self.machines[to].run),
-            ],
+            ends: [End::new(from, run), End::new(to, self.machines[to].run)],
             answer: hello_in(&ours),
             dial: Some((dial.addr, dial.need, dial.purpose)),
         });
@@ -617,8 +642,12 @@ impl World {
         match decided {
             Ok(admitted) => {
                 let now = self.now;
-                self.end_mut(link, Side::Answerer)
-                    .open(admitted.peer, admitted.conn, admitted.outbox, now);
+                self.end_mut(link, Side::Answerer).open(
+                    admitted.peer,
+                    admitted.conn,
+                    admitted.outbox,
+                    now,
+                );
                 self.attach(to, link, Side::Answerer);
             }
             Err(turned) => {
@@ -633,7 +662,7 @@ impl World {
 
     /// The dialler hears the answer's `HELLO`, and decides in turn.
     fn answer(&mut self, link: usize) {
-        let Some(l) = self.links[link].as_mut() else {
+        let Some(l) = self.links.get_mut(&link) else {
             return;
         };
         let (slot, run) = (l.ends[0].slot, l.ends[0].run);
@@ -645,12 +674,27 @@ impl World {
             return;
         };
         let remote = self.machines[self.link_end(link, Side::Answerer).slot].addr;
-        match shared.on_hello(hello, remote, Direction::Outbound, need, None) {
+        let decided = shared.on_hello(hello, remote, Direction::Outbound, need, None);
+        let to = self.link_end(link, Side::Answerer).slot;
+        self.trace(&[slot, to], || {
+            format!(
+                "n{slot} -> n{to}: dialler {}",
+                match &decided {
+                    Ok(a) => format!("took conn {}", a.conn),
+                    Err(t) => format!("refused: {}", t.reason),
+                }
+            )
+        });
+        match decided {
             Ok(admitted) => {
                 shared.dial_done(addr, true);
                 let now = self.now;
-                self.end_mut(link, Side::Dialer)
-                    .open(admitted.peer, admitted.conn, admitted.outbox, now);
+                self.end_mut(link, Side::Dialer).open(
+                    admitted.peer,
+                    admitted.conn,
+                    admitted.outbox,
+                    now,
+                );
                 self.attach(slot, link, Side::Dialer);
                 if admitted.first {
                     let _ = shared.announce_self(PresenceKind::Join);
@@ -672,24 +716,19 @@ impl World {
     // ----- links -----
 
     fn new_link(&mut self, link: Link) -> usize {
-        match self.free_links.pop() {
-            Some(i) => {
-                self.links[i] = Some(link);
-                i
-            }
-            None => {
-                self.links.push(Some(link));
-                self.links.len() - 1
-            }
-        }
+        self.next_link += 1;
+        self.links.insert(self.next_link, link);
+        self.next_link
     }
 
+    /// An end of a live link; callers check that the link is live.
     pub fn link_end(&self, link: usize, side: Side) -> &End {
-        &self.links[link].as_ref().expect("a live link").ends[side as usize]
+        &self.links[&link].ends[side as usize]
     }
 
     fn end_mut(&mut self, link: usize, side: Side) -> &mut End {
-        &mut self.links[link].as_mut().expect("a live link").ends[side as usize]
+        let link = self.links.get_mut(&link).expect("a live link");
+        &mut link.ends[side as usize]
     }
 
     /// Notes a link end at its node, and starts watching it for silence.
@@ -702,7 +741,7 @@ impl World {
 
     /// Which end of `link` is at `slot`.
     fn side_at(&self, link: usize, slot: usize) -> Option<Side> {
-        let l = self.links[link].as_ref()?;
+        let l = self.links.get(&link)?;
         [Side::Dialer, Side::Answerer]
             .into_iter()
             .find(|s| l.ends[*s as usize].slot == slot && l.ends[*s as usize].is_open())
@@ -714,7 +753,9 @@ impl World {
             return;
         }
         let mut at = self.now + self.trip();
-        if self.options.loss > 0.0 && (self.rng.next_u64() as f64 / u64::MAX as f64) < self.options.loss {
+        if self.options.loss > 0.0
+            && (self.rng.next_u64() as f64 / u64::MAX as f64) < self.options.loss
+        {
             at += RESEND_DELAY;
         }
         let from = self.link_end(link, to.other()).slot;
@@ -728,34 +769,39 @@ impl World {
     /// The end `side` is done: its node stopped using it. The other end
     /// hears the stream end after what was on its way.
     fn end_closed(&mut self, link: usize, side: Side) {
-        if self.links[link].is_none() {
+        let Some(l) = self.links.get_mut(&link) else {
             return;
-        }
-        let other_open = {
-            let end = self.end_mut(link, side);
-            end.close();
-            let l = self.links[link].as_ref().expect("a live link");
-            l.ends[side.other() as usize].is_open() || l.ends[side.other() as usize].is_waiting()
         };
+        l.ends[side as usize].close();
+        let other = &l.ends[side.other() as usize];
+        let other_open = other.is_open() || other.is_waiting();
         if other_open {
             let at = (self.now + self.trip()).max(self.link_end(link, side.other()).arrival);
             self.end_mut(link, side.other()).arrival = at;
-            self.at(at, Event::Close { link, to: side.other() });
+            self.at(
+                at,
+                Event::Close {
+                    link,
+                    to: side.other(),
+                },
+            );
         } else {
-            self.links[link] = None;
-            self.free_links.push(link);
+            self.links.remove(&link);
         }
     }
 
     fn deliver(&mut self, link: usize, to: Side, bytes: Vec<u8>) {
-        let Some(l) = self.links[link].as_ref() else {
+        let Some(l) = self.links.get(&link) else {
             return;
         };
         let from = l.ends[to.other() as usize].slot;
         let end = &l.ends[to as usize];
         if self.cut(from, end.slot) {
             // Held in the network until it heals (or the link dies).
-            let heal = self.options.partition.map_or(self.now, |(at, len)| at + len);
+            let heal = self
+                .options
+                .partition
+                .map_or(self.now, |(at, len)| at + len);
             return self.at(heal.max(self.now), Event::Deliver { link, to, bytes });
         }
         let now = self.now;
@@ -793,6 +839,7 @@ impl World {
             }
         };
         if let Some(reason) = failed {
+            self.trace(&[slot], || format!("n{slot}: conn {conn} failed: {reason}"));
             shared.depart(peer, conn, &outbox, &reason);
         }
         self.flush(slot);
@@ -800,13 +847,16 @@ impl World {
 
     /// The stream from the other end ended.
     fn close(&mut self, link: usize, to: Side) {
-        if self.links[link].is_none() {
+        if !self.links.contains_key(&link) {
             return;
         }
         let end = self.link_end(link, to);
         let (slot, run) = (end.slot, end.run);
         match (self.shared_of(slot, run), end.session()) {
             (Some(shared), Some((peer, conn, outbox))) => {
+                self.trace(&[slot], || {
+                    format!("n{slot}: conn {conn} closed by the peer")
+                });
                 shared.depart(peer, conn, &outbox, "the peer closed it");
                 self.flush(slot);
             }
@@ -815,7 +865,7 @@ impl World {
     }
 
     fn idle_check(&mut self, link: usize, side: Side) {
-        if self.links[link].is_none() {
+        if !self.links.contains_key(&link) {
             return;
         }
         let end = self.link_end(link, side);
@@ -857,7 +907,11 @@ impl World {
                 self.send(link, side.other(), bytes);
             }
             match outbox.is_closed() {
-                true => self.end_closed(link, side),
+                true => {
+                    let conn = self.link_end(link, side).session().map(|s| s.1);
+                    self.trace(&[slot], || format!("n{slot}: closes conn {conn:?}"));
+                    self.end_closed(link, side)
+                }
                 false => kept.push(link),
             }
         }
@@ -893,9 +947,11 @@ impl World {
         let watched = self.script.watching(self.now);
         for (i, id, slot) in watched {
             let back = self.machines[slot].running.is_some();
-            let shown = self.machines.iter().filter_map(Machine::shared).any(|s| {
-                s.id != id && s.lock().roster.is_online(id)
-            });
+            let shown = self
+                .machines
+                .iter()
+                .filter_map(Machine::shared)
+                .any(|s| s.id != id && s.lock().roster.is_online(id));
             self.script.crash_seen(i, shown, back, self.now);
         }
     }
@@ -903,6 +959,11 @@ impl World {
     /// What the run found, with the checks at its end.
     pub fn findings(mut self) -> Findings {
         let up_since: Vec<Option<Duration>> = self.machines.iter().map(|m| m.up_since).collect();
+        self.found.whereabouts = self
+            .machines
+            .iter()
+            .map(|m| (m.up_since.unwrap_or(Duration::MAX), m.half))
+            .collect();
         self.found.delivery = self
             .log
             .lock()
