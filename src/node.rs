@@ -38,6 +38,7 @@ mod router;
 pub mod screen;
 mod seen;
 pub mod sim;
+mod spending;
 mod tree;
 mod wants;
 

@@ -24,7 +24,7 @@ mod parse;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
     encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
-    encode_roster, ChatBurst, MAX_HAVE_RUNS,
+    encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 pub use kept::KeptChat;
@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 10;
+pub const VERSION: u32 = 11;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -75,8 +75,15 @@ pub enum Message<'a> {
     Have(RangeList<'a>),
     /// Listen addresses of nodes the sender knows.
     Peers(PeerList<'a>),
-    /// The users the sender knows to be online.
+    /// The users the sender knows to be online, each with the newest
+    /// sequence number heard from them.
     Roster(RosterList<'a>),
+    /// The sender lost its link to these users' nodes without hearing them
+    /// leave: each `<origin>:<seq>` is suspected of being gone since that
+    /// number, until it says something newer.
+    Suspect(IdList<'a>),
+    /// Nothing: keeps a quiet link from looking dead.
+    Ping,
     /// Why the sender is closing the connection.
     Error(&'a str),
     /// Stop pushing these origins' messages whole to the sender: of each
@@ -185,7 +192,7 @@ pub struct IdList<'a>(&'a str);
 #[derive(Debug, Clone, Copy)]
 pub struct PeerList<'a>(&'a str);
 
-/// A validated, space-separated list of `<node-id>:<name>` entries, read lazily.
+/// A validated, space-separated list of `<node-id>:<seq>:<name>` entries, read lazily.
 #[derive(Debug, Clone, Copy)]
 pub struct RosterList<'a>(&'a str);
 
@@ -206,7 +213,7 @@ impl<'a> PeerList<'a> {
 }
 
 impl<'a> RosterList<'a> {
-    pub fn iter(&self) -> impl Iterator<Item = (NodeId, &'a str)> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = (MsgId, &'a str)> + 'a {
         items(self.0).filter_map(|s| fields::member(s).ok())
     }
 }

@@ -147,6 +147,7 @@ impl Shared {
             taken: Vec::new(),
             answered: Default::default(),
             delivered: 0,
+            suspicions: Default::default(),
         };
         // A link this node opened is as needed as it said it is, whatever
         // the other end says: a dial to heal a split is taken above the

@@ -4,19 +4,15 @@
 //! (see `router.rs`).
 
 use super::broadcast::Onward;
-use super::gather::push_now;
 use super::peers::PeerSet;
 use super::peers::Via;
 use super::roster::{Heard, Roster};
-use super::router::{encode_with, Shared, State, Waits};
+use super::router::{Shared, State, Waits};
 use super::seen::Path;
 use crate::display::Event;
-use crate::protocol::{
-    self, Chat, ChatBurst, EncodeError, KeptChat, Message, MsgId, NodeId, Presence, PresenceKind,
-    RosterList,
-};
-use std::sync::{Arc, MutexGuard};
-use std::time::{Duration, Instant};
+use crate::protocol::{self, Chat, ChatBurst, EncodeError, KeptChat, MsgId, NodeId};
+use std::sync::MutexGuard;
+use std::time::Instant;
 
 /// The most room set aside for the next handler's lines: a full read of
 /// short messages, not the rare line of a maximum-size one.
@@ -75,150 +71,6 @@ impl Shared {
         );
         if chat.ttl > 0 {
             self.fan_out(state, from, chat.id, frame, onward, waits);
-        }
-    }
-
-    /// Handles a presence message: updates the roster, shows what changed,
-    /// and forwards it once, like a chat message.
-    pub fn on_presence(&self, via: Option<Via>, p: &Presence<'_>) -> Waits {
-        let now = self.now();
-        let mut state = self.lock();
-        self.note_path(&mut state, via, p.id);
-        let from = via.map(|v| v.peer);
-        let path = match from == Some(p.id.origin) {
-            true => Path::Direct,
-            false => Path::Relayed,
-        };
-        let st = &mut *state;
-        let kept = known_origins(&st.roster, &st.peers);
-        if !st.seen.insert_keeping(p.id, path, now, kept) {
-            return Waits::default();
-        }
-        let mut waits = Waits::default();
-        let origin = p.id.origin;
-        if origin != self.id {
-            match p.kind {
-                PresenceKind::Leave => {
-                    let shown = state.roster.display_name(origin, p.name);
-                    state.roster.left(origin);
-                    state.departed.left(origin, p.id.seq);
-                    state.peers.forget(origin);
-                    self.show(&mut state, Event::Notice(&format!("{shown} left")));
-                }
-                kind if state.departed.may_return(origin, p.id.seq) => {
-                    let heard = state.roster.heard(origin, p.name, now);
-                    let joined = kind == PresenceKind::Join;
-                    self.announce(&mut state, origin, p.name, heard, joined);
-                }
-                // Sent before its origin left: passed on, but not believed.
-                _ => {}
-            }
-        }
-        if p.ttl > 0 {
-            let forwarded = Presence {
-                ttl: p.ttl - 1,
-                ..*p
-            };
-            // A presence message that cannot be encoded is not passed on.
-            let _ = state.with_frame(
-                |out| Message::Presence(forwarded).encode(out),
-                |state, frame| {
-                    // Kept for peers that ask for it; chat messages are
-                    // kept in the history instead.
-                    state.recent.insert(p.id, frame, now);
-                    self.fan_out(state, from, p.id, frame, Onward::Kept, &mut waits)
-                },
-            );
-        }
-        self.hand_over(&mut state, &mut waits);
-        waits
-    }
-
-    /// Shows what hearing from a user changed. A join is announced; a user
-    /// first heard of otherwise (a heartbeat, a roster) was there before us
-    /// and is added quietly.
-    fn announce(&self, state: &mut State, id: NodeId, name: &str, heard: Heard, joined: bool) {
-        let shown = || state.roster.display_name(id, name);
-        let text = match heard {
-            // A join is a one-time event: news even if a roster named the
-            // user a moment before it arrived.
-            Heard::Full => return,
-            _ if joined => format!("{} joined", shown()),
-            Heard::Back => format!("{} is back", shown()),
-            Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
-            Heard::New | Heard::Same => return,
-        };
-        self.show(state, Event::Notice(&text));
-    }
-
-    /// Adds the users peer `from` knows to be online; those new to this
-    /// node were there before it and are added quietly. They are news to
-    /// this node's other peers too when two networks have just joined, so
-    /// they are passed on in a roster of their own, rather than left to
-    /// their next heartbeat. Only users new to a node are passed on, so the
-    /// news stops where it is known.
-    /// Each entry costs a lookup or two, and the roster is bounded, so
-    /// however many rosters a peer sends, the work is in proportion to
-    /// their bytes.
-    pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
-        let now = self.now();
-        let mut state = self.lock();
-        let mut waits = Waits::default();
-        let mut news = Vec::new();
-        for (id, name) in list.iter() {
-            if id != self.id && !state.departed.has_left(id) {
-                let heard = state.roster.heard(id, name, now);
-                if heard == Heard::New {
-                    news.push((id, name));
-                }
-                self.announce(&mut state, id, name, heard, false);
-            }
-        }
-        if !std::mem::replace(&mut state.greeted, true) {
-            // The first roster: this node has just met the network.
-            let online: Vec<String> = state
-                .roster
-                .online()
-                .into_iter()
-                .map(|(id, name)| state.roster.display_name(id, &name))
-                .collect();
-            self.show(&mut state, Event::Notice(&online_line(&online)));
-        }
-        if !news.is_empty() {
-            // A part of a roster that parsed encodes; were it not to, the
-            // news would still come with the users' next heartbeats.
-            let frame = encode_with(|out| protocol::encode_roster(news.into_iter(), out));
-            for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
-                push_now(&peer.outbox, frame.clone());
-            }
-        }
-        self.hand_over(&mut state, &mut waits);
-        waits
-    }
-
-    /// Marks as lost the users not heard from within `expiry`. Many lost at
-    /// once (a split, or users a peer made up) make one line, not one each.
-    pub fn expire_users(&self, expiry: Duration) {
-        let mut state = self.lock();
-        let lost = state.roster.expire(self.now(), expiry, self.id);
-        let shown: Vec<String> = lost
-            .iter()
-            .take(LOST_NAMED + 1)
-            .map(|(id, name)| state.roster.display_name(*id, name))
-            .collect();
-        drop(state);
-        match lost.len() {
-            0 => {}
-            n if n <= LOST_NAMED => {
-                for name in shown {
-                    self.notice(format!("{name} lost connection"));
-                }
-            }
-            n => self.notice(format!(
-                "{n} users lost connection: {} and {} more",
-                shown[..LOST_NAMED].join(", "),
-                n - LOST_NAMED
-            )),
         }
     }
 
@@ -311,37 +163,6 @@ impl Shared {
         self.hand_over(state, &mut waits);
         (waits, sent, refused)
     }
-
-    /// Floods a presence message about this node's user.
-    pub fn announce_self(&self, kind: PresenceKind) -> Waits {
-        let (id, name) = self.next_id();
-        self.on_presence(
-            None,
-            &Presence {
-                kind,
-                ttl: protocol::INITIAL_TTL + 1, // on_presence lowers it as it forwards
-                id,
-                name: &name,
-            },
-        )
-    }
-
-    /// Renames this node's user, everywhere.
-    pub fn rename(&self, name: &str) -> Waits {
-        {
-            let mut state = self.lock();
-            state.name = name.into();
-            state.roster.heard(self.id, name, self.now());
-        }
-        self.display.set_name(name);
-        self.announce_self(PresenceKind::Nick)
-    }
-
-    /// A fresh message id, with the user's current name.
-    fn next_id(&self) -> (MsgId, Arc<str>) {
-        let mut state = self.lock();
-        (state.next_id(self.id), state.name.clone())
-    }
 }
 
 /// Chat messages handled under one hold of the node's lock: every one that
@@ -359,10 +180,6 @@ pub(super) struct ChatBatch<'a> {
     delivered: Option<(Via, u64)>,
     waits: Waits,
 }
-
-/// Users lost at once that are each shown on a line of their own; more
-/// make one line naming this many.
-const LOST_NAMED: usize = 5;
 
 /// How far ahead of this node's clock a chat message's time may be, in
 /// milliseconds: an hour, for clocks that are off.
@@ -401,7 +218,10 @@ impl ChatBatch<'_> {
             state.roster.is_ambiguous(chat.id.origin, chat.name)
         } else {
             // A live message proves its sender is online.
-            let (heard, tagged) = state.roster.heard_tagged(chat.id.origin, chat.name, now);
+            let (heard, tagged) =
+                state
+                    .roster
+                    .heard_tagged(chat.id.origin, chat.name, chat.id.seq, now);
             if heard != Heard::Same {
                 shared.announce(state, chat.id.origin, chat.name, heard, false);
             }

@@ -13,7 +13,7 @@ use super::gather::push_now;
 use super::peers::{ConnId, Frame, Via};
 use super::queue::Queue;
 use super::router::{Shared, Waits};
-use crate::message::{FrameReader, FrameWriter, Source};
+use crate::message::{FrameReader, FrameWriter, ReadError, Source};
 use crate::protocol::{Message, NodeId};
 use crate::rt;
 use futures::io::AsyncWrite;
@@ -26,13 +26,46 @@ use std::time::Duration;
 /// dropped ("send queue exceeded"), so it cannot hold the others up longer.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(4);
 /// A link on which nothing arrives for this long is dead (a cable pulled, a
-/// machine gone): every node sends its heartbeat over each of its links
-/// every few seconds, so a live link is never this quiet.
-pub const LINK_IDLE: Duration = super::presence::EXPIRY;
+/// machine gone): every link carries a `PING` every few seconds (see
+/// `presence.rs`), so a live link is never this quiet.
+pub const LINK_IDLE: Duration = Duration::from_secs(12);
 /// Bytes written in one go.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Time left to send what is queued (an `ERROR`, say) after the reader ended.
 pub(super) const LINGER: Duration = Duration::from_secs(1);
+
+/// What the end of a link says of its peer's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// The peer said why it closes (`ERROR`), or this node closed it: its
+    /// user is not gone for that.
+    Deliberate,
+    /// It broke, went quiet, or closed without a word: its user may be gone.
+    Unexplained,
+}
+
+/// Why a link ended.
+#[derive(Debug)]
+pub struct Ended {
+    pub reason: String,
+    pub ending: Ending,
+}
+
+impl Ended {
+    fn deliberate(reason: String) -> Self {
+        Ended {
+            reason,
+            ending: Ending::Deliberate,
+        }
+    }
+
+    fn unexplained(reason: String) -> Self {
+        Ended {
+            reason,
+            ending: Ending::Unexplained,
+        }
+    }
+}
 
 /// The byte streams of a link: encrypted, or plain for benchmarks only.
 pub(super) type Reader = Box<dyn Source + Send>;
@@ -69,12 +102,12 @@ impl Session {
         let write = write_loop(&mut writer, &outbox).fuse();
         pin_mut!(read, write);
         select! {
-            reason = read => {
-                shared.depart(peer, conn, &outbox, &reason);
+            ended = read => {
+                shared.depart(peer, conn, &outbox, &ended);
                 // Let the writer send what is queued, an ERROR included.
                 let _ = rt::timeout(LINGER, write).await;
             }
-            reason = write => shared.depart(peer, conn, &outbox, &reason),
+            ended = write => shared.depart(peer, conn, &outbox, &ended),
         }
     }
 }
@@ -93,7 +126,7 @@ async fn read_loop<R: Source>(
     reader: &mut FrameReader<R>,
     via: Via,
     outbox: &Queue<Frame>,
-) -> String {
+) -> Ended {
     loop {
         // A timer per read would cost more than the read: arm one only
         // when the read has to wait for the network.
@@ -103,13 +136,16 @@ async fn read_loop<R: Source>(
         };
         match ready {
             Some(Ok(true)) => {}
-            Some(Ok(false)) => return "the peer closed it".into(),
-            Some(Err(e)) => return refuse(outbox, e.to_string()),
+            Some(Ok(false)) => return Ended::unexplained("the peer closed it".into()),
+            Some(Err(e @ (ReadError::Io(_) | ReadError::Truncated { .. }))) => {
+                return Ended::unexplained(e.to_string())
+            }
+            Some(Err(e)) => return Ended::deliberate(refuse(outbox, e.to_string())),
             None => {
-                return format!(
+                return Ended::unexplained(format!(
                     "nothing heard for {} seconds (link down?)",
                     LINK_IDLE.as_secs()
-                )
+                ))
             }
         }
         match handle_buffered(shared, reader, via, outbox) {
@@ -128,7 +164,7 @@ pub(super) fn handle_buffered<R: Source>(
     reader: &mut FrameReader<R>,
     via: Via,
     outbox: &Queue<Frame>,
-) -> Result<Waits, String> {
+) -> Result<Waits, Ended> {
     let peer = via.peer;
     let mut waits = Waits::default();
     let mut batch: Option<ChatBatch<'_>> = None;
@@ -136,7 +172,7 @@ pub(super) fn handle_buffered<R: Source>(
         let (frame, body) = match reader.buffered_frame() {
             Ok(Some(read)) => read,
             Ok(None) => break,
-            Err(e) => return Err(refuse(outbox, e.to_string())),
+            Err(e) => return Err(Ended::deliberate(refuse(outbox, e.to_string()))),
         };
         let message = Message::parse(body);
         if !matches!(message, Ok(Message::Chat(_))) {
@@ -153,12 +189,18 @@ pub(super) fn handle_buffered<R: Source>(
             Ok(Message::Have(ids)) => waits.add(shared.on_have(via, ids)),
             Ok(Message::Peers(list)) => shared.on_peers(list),
             Ok(Message::Prune(origins)) => shared.on_prune(via, origins),
+            Ok(Message::Suspect(ids)) => waits.add(shared.on_suspect(via, ids)),
+            Ok(Message::Ping) => {}
             Ok(Message::IHave(ranges)) => shared.on_ihave(peer, ranges),
             Ok(Message::Graft(ranges)) => waits.add(shared.on_graft(via, ranges)),
             Ok(Message::Start(seq)) => shared.on_start(via, seq),
-            Ok(Message::Error(text)) => return Err(format!("the peer said: {text}")),
-            Ok(Message::Hello(_)) => return Err(refuse(outbox, "a second HELLO".into())),
-            Err(e) => return Err(refuse(outbox, e.to_string())),
+            Ok(Message::Error(text)) => {
+                return Err(Ended::deliberate(format!("the peer said: {text}")))
+            }
+            Ok(Message::Hello(_)) => {
+                return Err(Ended::deliberate(refuse(outbox, "a second HELLO".into())))
+            }
+            Err(e) => return Err(Ended::deliberate(refuse(outbox, e.to_string()))),
         }
         if waits.must_wait() {
             // A queue is full: wait for room before the next frame, which
@@ -190,7 +232,7 @@ fn refuse(outbox: &Queue<Frame>, reason: String) -> String {
 async fn write_loop<W: AsyncWrite + Unpin>(
     writer: &mut FrameWriter<W>,
     outbox: &Queue<Frame>,
-) -> String {
+) -> Ended {
     let mut batch = Vec::new();
     while outbox.pop_batch(BATCH_BYTES, &mut batch).await {
         // As with reads: a timer costs more than a write that completes at
@@ -206,15 +248,15 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         batch.clear();
         match flushed {
             Some(Ok(())) => {}
-            Some(Err(e)) => return format!("sending failed: {e}"),
+            Some(Err(e)) => return Ended::unexplained(format!("sending failed: {e}")),
             None => {
-                return format!(
+                return Ended::unexplained(format!(
                     "it accepted no data for {} seconds (send queue exceeded)",
                     STALL_TIMEOUT.as_secs()
-                )
+                ))
             }
         }
     }
     let _ = rt::timeout(LINGER, writer.close()).await;
-    "closed".into()
+    Ended::deliberate("closed".into())
 }

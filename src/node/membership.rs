@@ -2,6 +2,7 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
+use super::connection::{Ended, Ending};
 use super::dial_book::{Heal, Source};
 use super::gather::{push, push_now};
 use super::id_runs::IdRuns;
@@ -62,12 +63,9 @@ impl Shared {
             send(new, encode_with(|out| protocol::encode_peers(others, out)));
             let runs = state.history.runs().into_iter();
             send(new, encode_with(|out| protocol::encode_have(runs, out)));
-            let online = state.roster.online();
-            let members = online.iter().map(|(id, name)| (*id, name.as_str()));
-            send(
-                new,
-                encode_with(|out| protocol::encode_roster(members, out)),
-            );
+            for frame in self.own_roster(&state) {
+                send(new, Some(frame));
+            }
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
         for (other, p) in state.peers.iter() {
@@ -80,8 +78,10 @@ impl Shared {
         Ok(!self.connected_once.swap(true, Ordering::SeqCst))
     }
 
-    /// Forgets connection `conn` to `id` after it ended.
-    pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, reason: &str) {
+    /// Forgets connection `conn` to `id` after it ended. A link that ended
+    /// without a word from the peer makes its user suspected.
+    pub fn depart(&self, id: NodeId, conn: ConnId, outbox: &Queue<Frame>, ended: &Ended) {
+        let reason = ended.reason.as_str();
         outbox.close();
         let mut state = self.lock();
         // A link closed before its START came was never taken: the other
@@ -99,6 +99,9 @@ impl Shared {
         };
         if let Some(peer) = &removed {
             self.origin_gone(&mut state, id, peer.link.own_from());
+            if ended.ending == Ending::Unexplained && !self.is_quitting() {
+                self.suspect_lost_link(&mut state, id);
+            }
         }
         drop(state);
         if let Some(peer) = &removed {

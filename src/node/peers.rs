@@ -9,6 +9,7 @@ use super::dial_budget::{self, DialBudget};
 use super::id_hash::BuildIdHasher;
 use super::queue::Queue;
 use super::random::{Keyed, Rng};
+use super::spending::Spending;
 use super::tree::Link;
 use crate::protocol::{Need, NodeId};
 use std::collections::{HashMap, HashSet};
@@ -59,6 +60,8 @@ pub struct Peer {
     pub answered: Answered,
     /// Chat messages that were new here when it brought them.
     pub delivered: u64,
+    /// Entries of its `SUSPECT` lists looked at lately.
+    pub suspicions: Spending,
 }
 
 /// Messages a peer sends once per link, at its start: a repeat is not
@@ -364,6 +367,12 @@ impl PeerSet {
     pub fn drop_surplus(&mut self, id: NodeId) -> Option<Peer> {
         self.kept = None;
         self.peers.remove(&id)
+    }
+
+    /// A number below `n`, which must not be zero, from the set's
+    /// generator.
+    pub fn random_below(&mut self, n: usize) -> usize {
+        self.rng.below(n)
     }
 
     /// True while the node has fewer links than it aims for: it needs each

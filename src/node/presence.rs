@@ -1,28 +1,424 @@
-//! The heartbeat: tells the network this user is still here, and notices
-//! users who stopped saying so (their program crashed, their machine or
-//! link vanished, or the network split: `heal.rs` sees to that).
+//! Presence: who is online, and how a node learns that a user is gone
+//! without every node telling every other every few seconds.
+//!
+//! - A user is *online* while nothing says otherwise. Their messages, and
+//!   peers' rosters, carry the newest sequence number heard of them.
+//! - A node that loses its link to a peer without hearing it leave
+//!   *suspects* the peer's user and floods `SUSPECT` (each node passes a
+//!   suspicion on once). The user, if still there, answers with a fresh
+//!   `ALIVE`, whose newer number clears it everywhere; a user who says
+//!   nothing newer within [`SUSPICION`] is shown as lost.
+//! - A roster that lists a lost user at no newer number is stale: the node
+//!   asks the network to check, with a `SUSPECT` the user answers if it
+//!   can. This is how the users of the other part come back after a split.
+//! - Links carry a `PING` every [`PING_EVERY`], so that a dead one is told
+//!   from a quiet one, and each node floods `ALIVE` at a pace that slows as
+//!   the network grows ([`heartbeat_every`]): what every node hears of
+//!   heartbeats stays bounded, and a user nobody watched is still lost in
+//!   the end.
+//!
+//! The handlers run under the node's lock like the others; the glue at the
+//! bottom only calls [`Shared::presence_tick`] every [`TICK`].
 
-use super::router::Shared;
-use crate::protocol::PresenceKind;
+use super::gather::push_now;
+use super::peers::{Frame, Via};
+use super::roster::Heard;
+use super::router::{encode_with, Shared, State, Waits};
+use super::seen::Path;
+use crate::display::Event;
+use crate::protocol::{self, IdList, Message, MsgId, NodeId, Presence, PresenceKind, RosterList};
 use crate::rt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-/// How often each node floods a heartbeat. One wake-up per period at idle.
-pub const HEARTBEAT: Duration = Duration::from_secs(4);
-/// A user not heard from for this long is shown as lost: three heartbeats
-/// missed, so one delayed or lost heartbeat is no false alarm.
-pub const EXPIRY: Duration = Duration::from_secs(12);
+/// How often the presence task runs.
+pub const TICK: Duration = Duration::from_secs(1);
+/// Every link carries a `PING` this often, so a link silent for
+/// [`LINK_IDLE`](super::connection::LINK_IDLE) is dead.
+pub const PING_EVERY: Duration = Duration::from_secs(4);
+/// How long a suspected user has to say something newer.
+pub const SUSPICION: Duration = Duration::from_secs(6);
+/// Heartbeats a user may miss before a node takes them for lost without
+/// any suspicion.
+const BEATS_MISSED: u32 = 4;
+/// Entries of `SUSPECT` lists looked at per link per [`SUSPECT_WINDOW`]:
+/// enough for the users of one part of a split network, and a bound on the
+/// lookups a peer can make this node do.
+pub const SUSPECT_ENTRIES: usize = 4096;
+pub const SUSPECT_WINDOW: Duration = Duration::from_secs(1);
+/// A node answers suspicions of itself at most this often: one `ALIVE`
+/// answers them all.
+const REFUTE_GAP: Duration = Duration::from_secs(1);
+/// Entries per `ROSTER` or `SUSPECT` frame, well inside a frame's size
+/// limit with names of the longest.
+const ENTRIES_PER_FRAME: usize = 400;
+/// Users lost at once that are each shown on a line of their own; more
+/// make one line naming this many.
+const LOST_NAMED: usize = 5;
 
+/// How often a node floods `ALIVE` in a network of `online` users: once a
+/// minute in a small one, and slower as it grows, so that all of them
+/// together send about one a second, and no more often than hourly. It is
+/// a backstop: a crash is found by its neighbours, not by silence.
+pub fn heartbeat_every(online: usize) -> Duration {
+    let pace = Duration::from_secs(1).saturating_mul(online as u32);
+    pace.clamp(Duration::from_secs(60), Duration::from_secs(3600))
+}
+
+/// When the presence task does what next.
+pub(super) struct Beat {
+    next_ping: Instant,
+    next_beat: Instant,
+    next_sweep: Instant,
+    refuted: Option<Instant>,
+}
+
+impl Beat {
+    /// The schedule of a node starting at `now`; its first heartbeat comes
+    /// at a random point of the first period, `offset` of it.
+    pub fn new(now: Instant, offset: f64) -> Self {
+        let first = heartbeat_every(1).mul_f64(offset.clamp(0.0, 1.0));
+        Beat {
+            next_ping: now + PING_EVERY,
+            next_beat: now + first,
+            next_sweep: now + heartbeat_every(1),
+            refuted: None,
+        }
+    }
+}
+
+impl Shared {
+    /// The presence task's work, due or not: pings, suspicions that ended,
+    /// the heartbeat, and the sweep for users not heard of at all.
+    pub fn presence_tick(&self) -> Waits {
+        let now = self.now();
+        let mut state = self.lock();
+        let st = &mut *state;
+        if now >= st.beat.next_ping {
+            st.beat.next_ping = now + PING_EVERY;
+            let ping = encode_with(|out| Message::Ping.encode(out));
+            for (_, peer) in st.peers.iter() {
+                push_now(&peer.outbox, ping.clone());
+            }
+        }
+        let period = heartbeat_every(st.roster.online_count());
+        let mut lost = st.roster.end_suspicions(now);
+        if now >= st.beat.next_sweep {
+            st.beat.next_sweep = now + period / 2;
+            lost.extend(st.roster.expire(now, period * BEATS_MISSED, self.id));
+        }
+        let beat = now >= st.beat.next_beat;
+        if beat {
+            // A tenth either way, so that nodes started together drift apart.
+            let jitter = 0.9 + 0.2 * (st.peers.random_below(1000) as f64 / 1000.0);
+            st.beat.next_beat = now + period.mul_f64(jitter);
+        }
+        self.tell_lost(st, &lost);
+        let mut waits = Waits::default();
+        self.hand_over(st, &mut waits);
+        drop(state);
+        if beat {
+            waits.add(self.announce_self(PresenceKind::Alive));
+        }
+        waits
+    }
+
+    /// Shows the users just lost: one line each, or one for many.
+    fn tell_lost(&self, state: &mut State, lost: &[(NodeId, String)]) {
+        let shown: Vec<String> = lost
+            .iter()
+            .take(LOST_NAMED + 1)
+            .map(|(id, name)| state.roster.display_name(*id, name))
+            .collect();
+        match lost.len() {
+            0 => {}
+            n if n <= LOST_NAMED => {
+                for name in shown {
+                    self.show(state, Event::Notice(&format!("{name} lost connection")));
+                }
+            }
+            n => {
+                let line = format!(
+                    "{n} users lost connection: {} and {} more",
+                    shown[..LOST_NAMED].join(", "),
+                    n - LOST_NAMED
+                );
+                self.show(state, Event::Notice(&line));
+            }
+        }
+    }
+
+    /// The link to `id` ended without a word from it: its user may be gone.
+    /// Suspects them, and tells the network.
+    pub(super) fn suspect_lost_link(&self, state: &mut State, id: NodeId) {
+        let Some(seq) = state.roster.seq_of(id) else {
+            return;
+        };
+        if state.roster.suspect(id, seq, self.now(), SUSPICION) {
+            tracing::debug!(node = %id, seq, "link lost: its user is suspected");
+            pass_suspicions(state, None, &[MsgId { origin: id, seq }]);
+        }
+    }
+
+    /// Takes in a peer's `SUSPECT` list, within the link's allowance, and
+    /// passes on what was news. A suspicion of this node's own user is
+    /// answered with a heartbeat.
+    pub fn on_suspect(&self, via: Via, list: IdList<'_>) -> Waits {
+        let now = self.now();
+        let mut state = self.lock();
+        let st = &mut *state;
+        let Some(peer) = st.peers.current_mut(via) else {
+            return Waits::default();
+        };
+        let allowed = peer.suspicions.left(SUSPECT_ENTRIES, SUSPECT_WINDOW, now);
+        let (mut looked, mut of_me) = (0, false);
+        let mut news = Vec::new();
+        for id in list.iter().take(allowed) {
+            looked += 1;
+            if id.origin == self.id {
+                of_me = true;
+            } else if !st.departed.has_left(id.origin)
+                && st.roster.suspect(id.origin, id.seq, now, SUSPICION)
+            {
+                news.push(id);
+            }
+        }
+        if let Some(peer) = st.peers.current_mut(via) {
+            peer.suspicions.spend(looked);
+        }
+        pass_suspicions(st, Some(via.peer), &news);
+        let answer = of_me
+            && st
+                .beat
+                .refuted
+                .map_or(true, |t| now.saturating_duration_since(t) >= REFUTE_GAP);
+        if answer {
+            st.beat.refuted = Some(now);
+        }
+        drop(state);
+        match answer {
+            true => self.announce_self(PresenceKind::Alive),
+            false => Waits::default(),
+        }
+    }
+
+    /// Handles a presence message: updates the roster, shows what changed,
+    /// and forwards it once, like a chat message.
+    pub fn on_presence(&self, via: Option<Via>, p: &Presence<'_>) -> Waits {
+        let now = self.now();
+        let mut state = self.lock();
+        self.note_path(&mut state, via, p.id);
+        let from = via.map(|v| v.peer);
+        let path = match from == Some(p.id.origin) {
+            true => Path::Direct,
+            false => Path::Relayed,
+        };
+        let st = &mut *state;
+        let kept = |o| st.roster.is_online(o) || st.peers.get(&o).is_some();
+        if !st.seen.insert_keeping(p.id, path, now, kept) {
+            return Waits::default();
+        }
+        let mut waits = Waits::default();
+        let origin = p.id.origin;
+        if origin != self.id {
+            match p.kind {
+                PresenceKind::Leave => {
+                    let shown = state.roster.display_name(origin, p.name);
+                    state.roster.left(origin);
+                    state.departed.left(origin, p.id.seq);
+                    state.peers.forget(origin);
+                    self.show(&mut state, Event::Notice(&format!("{shown} left")));
+                }
+                kind if state.departed.may_return(origin, p.id.seq) => {
+                    let heard = state.roster.heard(origin, p.name, p.id.seq, now);
+                    let joined = kind == PresenceKind::Join;
+                    self.announce(&mut state, origin, p.name, heard, joined);
+                }
+                // Sent before its origin left: passed on, but not believed.
+                _ => {}
+            }
+        }
+        if p.ttl > 0 {
+            let forwarded = Presence {
+                ttl: p.ttl - 1,
+                ..*p
+            };
+            // A presence message that cannot be encoded is not passed on.
+            let _ = state.with_frame(
+                |out| Message::Presence(forwarded).encode(out),
+                |state, frame| {
+                    // Kept for peers that ask for it; chat messages are
+                    // kept in the history instead.
+                    state.recent.insert(p.id, frame, now);
+                    let onward = super::broadcast::Onward::Kept;
+                    self.fan_out(state, from, p.id, frame, onward, &mut waits)
+                },
+            );
+        }
+        self.hand_over(&mut state, &mut waits);
+        waits
+    }
+
+    /// Shows what hearing from a user changed. A join is announced; a user
+    /// first heard of otherwise (a heartbeat, a roster) was there before us
+    /// and is added quietly.
+    pub(super) fn announce(
+        &self,
+        state: &mut State,
+        id: NodeId,
+        name: &str,
+        heard: Heard,
+        joined: bool,
+    ) {
+        let shown = || state.roster.display_name(id, name);
+        let text = match heard {
+            // A join is a one-time event: news even if a roster named the
+            // user a moment before it arrived.
+            Heard::Full | Heard::Stale => return,
+            _ if joined => format!("{} joined", shown()),
+            Heard::Back => format!("{} is back", shown()),
+            Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
+            Heard::New | Heard::Same => return,
+        };
+        self.show(state, Event::Notice(&text));
+    }
+
+    /// Adds the users peer `from` knows to be online; those new to this
+    /// node were there before it and are added quietly. They are news to
+    /// this node's other peers too when two networks have just joined, so
+    /// they are passed on in a roster of their own. Only users new to a
+    /// node are passed on, so the news stops where it is known. A user
+    /// listed at a number this node lost them at is checked with the
+    /// network (see the module's notes).
+    /// Each entry costs a lookup or two, and the roster is bounded, so
+    /// however many rosters a peer sends, the work is in proportion to
+    /// their bytes.
+    pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
+        let now = self.now();
+        let mut state = self.lock();
+        let mut waits = Waits::default();
+        let (mut news, mut stale) = (Vec::new(), Vec::new());
+        for (id, name) in list.iter() {
+            let origin = id.origin;
+            if origin == self.id || !state.departed.may_return(origin, id.seq) {
+                continue;
+            }
+            let heard = state.roster.heard(origin, name, id.seq, now);
+            match heard {
+                Heard::New | Heard::Back => news.push((id, name)),
+                Heard::Stale => stale.push(id),
+                _ => {}
+            }
+            self.announce(&mut state, origin, name, heard, false);
+        }
+        if !std::mem::replace(&mut state.greeted, true) {
+            // The first roster: this node has just met the network.
+            let online: Vec<String> = state
+                .roster
+                .online()
+                .into_iter()
+                .map(|(id, name)| state.roster.display_name(id, &name))
+                .collect();
+            self.show(
+                &mut state,
+                Event::Notice(&super::chat::online_line(&online)),
+            );
+        }
+        for frame in roster_frames(&news) {
+            for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
+                push_now(&peer.outbox, Some(frame.clone()));
+            }
+        }
+        // Asked of every peer, the one that listed them too: it may still
+        // link to the part of the network they are in.
+        pass_suspicions(&mut state, None, &stale);
+        self.hand_over(&mut state, &mut waits);
+        waits
+    }
+
+    /// This node's roster as `ROSTER` frames: every online user with the
+    /// newest number heard of them, this node's own user included.
+    pub(super) fn own_roster(&self, state: &State) -> Vec<Frame> {
+        let own = MsgId {
+            origin: self.id,
+            seq: state.next_seq().saturating_sub(1),
+        };
+        let entries: Vec<(MsgId, String)> = state
+            .roster
+            .entries()
+            .into_iter()
+            .map(|(id, name)| match id.origin == self.id {
+                true => (own, name),
+                false => (id, name),
+            })
+            .collect();
+        let borrowed: Vec<(MsgId, &str)> = entries.iter().map(|(i, n)| (*i, n.as_str())).collect();
+        roster_frames(&borrowed)
+    }
+
+    /// Floods a presence message about this node's user.
+    pub fn announce_self(&self, kind: PresenceKind) -> Waits {
+        let (id, name) = self.next_id();
+        self.on_presence(
+            None,
+            &Presence {
+                kind,
+                ttl: protocol::INITIAL_TTL + 1, // on_presence lowers it as it forwards
+                id,
+                name: &name,
+            },
+        )
+    }
+
+    /// Renames this node's user, everywhere.
+    pub fn rename(&self, name: &str) -> Waits {
+        {
+            let mut state = self.lock();
+            state.name = name.into();
+            let seq = state.next_seq();
+            state.roster.heard(self.id, name, seq, self.now());
+        }
+        self.display.set_name(name);
+        self.announce_self(PresenceKind::Nick)
+    }
+
+    /// A fresh message id, with the user's current name.
+    fn next_id(&self) -> (MsgId, Arc<str>) {
+        let mut state = self.lock();
+        (state.next_id(self.id), state.name.clone())
+    }
+}
+
+/// Queues `SUSPECT` frames listing `ids` for every peer but `except`.
+fn pass_suspicions(state: &mut State, except: Option<NodeId>, ids: &[MsgId]) {
+    for chunk in ids.chunks(ENTRIES_PER_FRAME) {
+        let frame = encode_with(|out| protocol::encode_suspect(chunk.iter().copied(), out));
+        for (id, peer) in state.peers.iter() {
+            if Some(*id) != except {
+                push_now(&peer.outbox, frame.clone());
+            }
+        }
+    }
+}
+
+/// `ROSTER` frames listing `entries`, as many frames as it takes.
+fn roster_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
+    entries
+        .chunks(ENTRIES_PER_FRAME)
+        .filter_map(|chunk| encode_with(|out| protocol::encode_roster(chunk.iter().copied(), out)))
+        .collect()
+}
+
+/// The presence task: runs [`Shared::presence_tick`] every [`TICK`], and
+/// with `--verbose` tells of connections turned away.
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut refusals_told = None;
     loop {
-        rt::sleep(HEARTBEAT).await;
+        rt::sleep(TICK).await;
         if shared.is_quitting() {
             return;
         }
-        shared.announce_self(PresenceKind::Alive).wait().await;
-        shared.expire_users(EXPIRY);
+        shared.presence_tick().wait().await;
         shared.tell_refusals(&mut refusals_told);
     }
 }

@@ -124,9 +124,10 @@ impl<T> Queue<T> {
         .await
     }
 
-    /// Moves every queued item into `out` at once, without waiting: for a
-    /// consumer that is not a task (the simulator's virtual links).
-    pub fn take_all(&self, out: &mut Vec<T>) {
+    /// Moves every queued item into `out` at once, without waiting, and
+    /// tells whether the queue is closed: for a consumer that is not a
+    /// task (the simulator's virtual links).
+    pub fn take_all(&self, out: &mut Vec<T>) -> bool {
         let mut s = self.lock();
         let was_full = s.bytes >= self.limit;
         out.extend(s.items.drain(..).map(|(item, _)| item));
@@ -134,6 +135,7 @@ impl<T> Queue<T> {
         if was_full {
             s.producers.drain(..).for_each(Waker::wake);
         }
+        s.closed
     }
 
     /// Moves every queued item to the end of `to`, in order (for a link

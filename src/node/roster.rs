@@ -1,10 +1,14 @@
 //! Who is online in the whole network, as far as this node can tell.
 //!
-//! Every node floods a heartbeat every few seconds; a user not heard from
-//! within the expiry is marked lost. Hearing from a user through any path
-//! keeps them online, so a dropped link that leaves them reachable another
-//! way shows nothing. Lost users are remembered for a while, so that their
-//! return can be told apart from a first join.
+//! Each user is known with the newest sequence number heard of them, from
+//! them or in a peer's roster. A user whose node a peer lost its link to is
+//! *suspected* (`presence.rs` says when); one who says nothing newer within
+//! the suspicion's time is marked lost, and so is one not heard of at all
+//! for the heartbeat's long expiry. A lost user comes back only with a
+//! number newer than the one they were lost at: a peer's roster that still
+//! lists them at that number is stale, and never revives them. Lost users
+//! are remembered for a while, so that their return can be told apart from
+//! a first join.
 //!
 //! Any peer can name users who do not exist, so the roster is bounded
 //! ([`MAX_MEMBERS`]): when it is full, the longest-lost user makes room,
@@ -12,8 +16,8 @@
 //! names apart costs one lookup per change, not a pass over everyone.
 
 use super::id_hash::BuildIdHasher;
-use crate::protocol::NodeId;
-use std::collections::HashMap;
+use crate::protocol::{MsgId, NodeId};
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 /// Users a roster holds at most: a network of 10,000 members fits.
@@ -33,8 +37,10 @@ pub struct Roster {
     /// The last user [`heard_tagged`](Self::heard_tagged) found online
     /// under the same name, and when: a batch of messages from one sender,
     /// which share one `now`, then looks them up once. Every change to who
-    /// is online, or by which name, forgets it.
+    /// is online, or by which name, and every suspicion, forgets it.
     last: Option<Last>,
+    /// Suspicions in the order they end (they all last as long).
+    suspicions: VecDeque<(Instant, NodeId)>,
 }
 
 struct Last {
@@ -50,7 +56,13 @@ struct Member {
     /// The name's [`skeleton`], worked out once per name.
     skeleton: String,
     last_heard: Instant,
+    /// The newest sequence number heard of the user.
+    seq: u64,
     online: bool,
+    /// Suspected of being gone since this number, until then.
+    suspected: Option<(u64, Instant)>,
+    /// Lost, and a peer that still listed the user was asked to check.
+    asked: bool,
 }
 
 /// What a name looks like, as Unicode's confusables list has it (UTS #39):
@@ -73,6 +85,9 @@ pub enum Heard {
     Same,
     /// Not known, and not taken: the roster is full of online users.
     Full,
+    /// Lost at this number or later, and named online at it: news to be
+    /// checked with the user, first time only.
+    Stale,
 }
 
 impl Roster {
@@ -89,6 +104,7 @@ impl Roster {
             max_members,
             forget_after,
             last: None,
+            suspicions: VecDeque::new(),
         }
     }
 
@@ -147,8 +163,11 @@ impl Roster {
         true
     }
 
-    /// Records that `id`, called `name`, was heard from at `now`.
-    pub fn heard(&mut self, id: NodeId, name: &str, now: Instant) -> Heard {
+    /// Records that `id`, called `name`, was heard of at `now`, with
+    /// sequence number `seq`: from them, or in a peer's roster. A number
+    /// no newer than the one a user was lost at does not bring them back,
+    /// nor does an older one rename them.
+    pub fn heard(&mut self, id: NodeId, name: &str, seq: u64, now: Instant) -> Heard {
         let Some(m) = self.members.get_mut(&id) else {
             if !self.make_room() {
                 return Heard::Full;
@@ -161,15 +180,29 @@ impl Roster {
                     name: name.to_owned(),
                     skeleton,
                     last_heard: now,
+                    seq,
                     online: true,
+                    suspected: None,
+                    asked: false,
                 },
             );
             return Heard::New;
         };
+        if !m.online && seq <= m.seq {
+            return match std::mem::replace(&mut m.asked, true) {
+                false => Heard::Stale,
+                true => Heard::Same,
+            };
+        }
         // A late or replayed message must not roll the clock back.
         m.last_heard = m.last_heard.max(now);
+        if m.suspected.is_some_and(|(since, _)| seq > since) {
+            m.suspected = None;
+        }
+        let newer = seq >= m.seq;
+        m.seq = m.seq.max(seq);
         let was_online = std::mem::replace(&mut m.online, true);
-        let old = (m.name != name).then(|| {
+        let old = (newer && m.name != name).then(|| {
             let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton(name));
             (
                 std::mem::replace(&mut m.name, name.to_owned()),
@@ -185,6 +218,7 @@ impl Roster {
                 Heard::Renamed(old)
             }
             (false, _) => {
+                m.asked = false;
                 self.lost -= 1;
                 self.name_in(&new_skeleton);
                 Heard::Back
@@ -192,17 +226,75 @@ impl Roster {
         }
     }
 
+    /// Suspects `id` of being gone since sequence number `seq`, for `for_`:
+    /// true if that is news (the user is online, not already suspected
+    /// since then, and said nothing newer), to be passed on.
+    pub fn suspect(&mut self, id: NodeId, seq: u64, now: Instant, for_: Duration) -> bool {
+        let Some(m) = self.members.get_mut(&id) else {
+            return false;
+        };
+        let already = m.suspected.is_some_and(|(since, _)| since >= seq);
+        if !m.online || already || m.seq > seq {
+            return false;
+        }
+        let until = now + for_;
+        m.suspected = Some((seq, until));
+        m.seq = seq;
+        self.suspicions.push_back((until, id));
+        self.last = None;
+        true
+    }
+
+    /// Marks as lost the suspected users whose suspicion ended by `now`.
+    /// Returns them.
+    pub fn end_suspicions(&mut self, now: Instant) -> Vec<(NodeId, String)> {
+        let mut lost = Vec::new();
+        while let Some(&(until, id)) = self.suspicions.front() {
+            if until > now {
+                break;
+            }
+            self.suspicions.pop_front();
+            let Some(m) = self.members.get_mut(&id) else {
+                continue;
+            };
+            if m.online && m.suspected.is_some_and(|(_, u)| u == until) {
+                m.online = false;
+                m.suspected = None;
+                m.asked = false;
+                let (name, skeleton) = (m.name.clone(), m.skeleton.clone());
+                self.lost += 1;
+                self.name_out(&skeleton);
+                lost.push((id, name));
+            }
+        }
+        lost.sort_by(|a, b| a.1.cmp(&b.1));
+        lost
+    }
+
+    /// The newest sequence number heard of `id`, if it is online.
+    pub fn seq_of(&self, id: NodeId) -> Option<u64> {
+        self.members.get(&id).filter(|m| m.online).map(|m| m.seq)
+    }
+
     /// Records a chat message from `id`, called `name`, as
     /// [`heard`](Self::heard) does, and tells whether its sender's name is
     /// shared, as [`is_ambiguous`](Self::is_ambiguous) would afterwards.
     /// The usual case, a user online under the same name, is one lookup.
-    pub fn heard_tagged(&mut self, id: NodeId, name: &str, now: Instant) -> (Heard, bool) {
+    pub fn heard_tagged(
+        &mut self,
+        id: NodeId,
+        name: &str,
+        seq: u64,
+        now: Instant,
+    ) -> (Heard, bool) {
         if let Some(last) = &self.last {
             if last.id == id && last.at == now && last.name == name {
-                debug_assert!(self
-                    .members
-                    .get(&id)
-                    .is_some_and(|m| m.online && m.name == name && m.last_heard >= now));
+                debug_assert!(self.members.get(&id).is_some_and(|m| {
+                    m.online && m.name == name && m.last_heard >= now && m.suspected.is_none()
+                }));
+                // The number is noted by the batch's first message: a
+                // suspicion a few numbers stale at most is checked with
+                // the user, who answers it.
                 return (Heard::Same, last.tagged);
             }
         }
@@ -212,6 +304,14 @@ impl Roster {
             .filter(|m| m.online && m.name == name)
         {
             m.last_heard = m.last_heard.max(now);
+            m.seq = m.seq.max(seq);
+            if m.suspected.is_some_and(|(since, _)| seq > since) {
+                m.suspected = None;
+            }
+            if m.suspected.is_some() {
+                let tagged = self.online_names.get(&m.skeleton).is_some_and(|n| *n > 1);
+                return (Heard::Same, tagged);
+            }
             let tagged = self.online_names.get(&m.skeleton).is_some_and(|n| *n > 1);
             let last = self.last.get_or_insert_with(|| Last {
                 id,
@@ -224,7 +324,7 @@ impl Roster {
             last.name.push_str(name);
             return (Heard::Same, tagged);
         }
-        let heard = self.heard(id, name, now);
+        let heard = self.heard(id, name, seq, now);
         (heard, self.is_ambiguous(id, name))
     }
 
@@ -290,6 +390,29 @@ impl Roster {
         self.members.get(&id).is_some_and(|m| m.online)
     }
 
+    /// The online users not under suspicion, each with the newest sequence
+    /// number heard of them, by id: what a roster vouches for. A suspected
+    /// user is left out, so that a newcomer does not take on a user who is
+    /// about to be lost; one who answers the suspicion comes with it.
+    pub fn entries(&self) -> Vec<(MsgId, String)> {
+        let mut list: Vec<(MsgId, String)> = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.online && m.suspected.is_none())
+            .map(|(id, m)| {
+                (
+                    MsgId {
+                        origin: *id,
+                        seq: m.seq,
+                    },
+                    m.name.clone(),
+                )
+            })
+            .collect();
+        list.sort_by_key(|(id, _)| id.origin);
+        list
+    }
+
     /// How many users are online.
     pub fn online_count(&self) -> usize {
         self.members.values().filter(|m| m.online).count()
@@ -323,202 +446,4 @@ pub fn short_id(id: NodeId) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ME: NodeId = NodeId(0x1111_0000_0000_0000);
-    const A: NodeId = NodeId(0x3f2a_0000_0000_0001);
-    const B: NodeId = NodeId(0x9b1c_0000_0000_0002);
-
-    fn roster() -> Roster {
-        Roster::new(Duration::from_secs(3600))
-    }
-
-    proptest::proptest! {
-        /// Through any joins, renames, leaves and expiries, `heard_tagged`
-        /// answers what `heard` and then `is_ambiguous` would.
-        #[test]
-        fn heard_tagged_agrees_with_heard_then_is_ambiguous(
-            steps in proptest::collection::vec((0u64..4, 0usize..3, 0u8..6), 0..60),
-        ) {
-            let t0 = Instant::now();
-            let (mut fast, mut slow) = (roster(), roster());
-            for (k, (who, name, op)) in steps.into_iter().enumerate() {
-                let (id, name) = (NodeId(who), ["ann", "bob", "cy"][name]);
-                // Some steps share an instant, as a batch's messages do.
-                let now = t0 + Duration::from_secs(k as u64 / 3);
-                match op {
-                    0 => proptest::prop_assert_eq!(fast.left(id), slow.left(id)),
-                    1 => {
-                        let expiry = Duration::from_secs(3);
-                        let sorted = |mut lost: Vec<(NodeId, String)>| {
-                            lost.sort();
-                            lost
-                        };
-                        proptest::prop_assert_eq!(
-                            sorted(fast.expire(now, expiry, ME)),
-                            sorted(slow.expire(now, expiry, ME))
-                        );
-                    }
-                    _ => {
-                        let heard = slow.heard(id, name, now);
-                        let tagged = slow.is_ambiguous(id, name);
-                        proptest::prop_assert_eq!(fast.heard_tagged(id, name, now), (heard, tagged));
-                    }
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn a_batch_looks_a_sender_up_once_but_sees_every_change() {
-        let t = Instant::now();
-        let mut r = roster();
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::New, false));
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Same, false));
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Same, false), "as kept");
-        // Another user takes the name: both are tagged from now on.
-        assert_eq!(r.heard(B, "ann", t), Heard::New);
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Same, true));
-        r.left(B);
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Same, false));
-        r.left(A);
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::New, false));
-        let later = t + Duration::from_secs(10);
-        assert_eq!(r.expire(later, Duration::from_secs(3), ME).len(), 1);
-        assert_eq!(r.heard_tagged(A, "ann", t), (Heard::Back, false));
-    }
-
-    #[test]
-    fn a_full_roster_makes_room_with_the_longest_lost_and_never_an_online_user() {
-        let t = Instant::now();
-        let mut r = Roster::bounded(Duration::from_secs(3600), 3);
-        for (i, name) in ["a", "b", "c"].into_iter().enumerate() {
-            r.heard(NodeId(i as u64), name, t + Duration::from_secs(i as u64));
-        }
-        assert_eq!(r.heard(NodeId(9), "z", t), Heard::Full);
-        assert!(!r.is_online(NodeId(9)));
-        assert_eq!(r.online().len(), 3);
-        // a and b go quiet; a was heard from longest ago.
-        let later = t + Duration::from_secs(20);
-        r.heard(NodeId(2), "c", later);
-        assert_eq!(r.expire(later, Duration::from_secs(10), ME).len(), 2);
-        assert_eq!(r.heard(NodeId(9), "z", later), Heard::New);
-        assert_eq!(r.heard(NodeId(1), "b", later), Heard::Back, "b stayed");
-        assert_eq!(r.heard(NodeId(0), "a", later), Heard::Full, "a made room");
-        assert_eq!(r.online().len(), 3);
-    }
-
-    #[test]
-    fn names_that_look_the_same_are_told_apart() {
-        let t = Instant::now();
-        let mut r = roster();
-        r.heard(A, "bob", t);
-        assert!(!r.is_ambiguous(A, "bob"));
-        // A Cyrillic о, and a Latin one with the Cyrillic elsewhere.
-        r.heard(B, "b\u{43e}b", t);
-        assert!(r.is_ambiguous(A, "bob"));
-        assert!(r.is_ambiguous(B, "b\u{43e}b"));
-        assert!(r.display_name(B, "b\u{43e}b").contains('#'));
-        r.left(B);
-        assert!(!r.is_ambiguous(A, "bob"));
-    }
-
-    #[test]
-    fn thousands_of_equal_names_are_tagged_and_untagged_by_counting() {
-        let t = Instant::now();
-        let mut r = roster();
-        for i in 0..5000 {
-            r.heard(NodeId(i), "same", t);
-        }
-        assert!(r.is_ambiguous(NodeId(7), "same"));
-        for i in 1..5000 {
-            r.left(NodeId(i));
-        }
-        assert!(!r.is_ambiguous(NodeId(0), "same"), "alone again");
-        assert_eq!(r.display_name(NodeId(0), "same"), "same");
-    }
-
-    #[test]
-    fn reports_new_same_renamed_and_back() {
-        let t = Instant::now();
-        let mut r = roster();
-        assert_eq!(r.heard(A, "alice", t), Heard::New);
-        assert_eq!(r.heard(A, "alice", t), Heard::Same);
-        assert_eq!(r.heard(A, "alicia", t), Heard::Renamed("alice".into()));
-        let lost = r.expire(t + Duration::from_secs(20), Duration::from_secs(10), ME);
-        assert_eq!(lost, [(A, "alicia".to_string())]);
-        assert!(!r.is_online(A));
-        assert_eq!(
-            r.heard(A, "alicia", t + Duration::from_secs(21)),
-            Heard::Back
-        );
-        assert!(r.is_online(A));
-        assert!(!r.is_online(B), "never heard of");
-    }
-
-    #[test]
-    fn hearing_from_a_user_by_any_path_keeps_them_online() {
-        let t = Instant::now();
-        let mut r = roster();
-        r.heard(A, "alice", t);
-        r.heard(A, "alice", t + Duration::from_secs(8));
-        assert!(r
-            .expire(t + Duration::from_secs(15), Duration::from_secs(10), ME)
-            .is_empty());
-        // A stale message does not make them look older.
-        r.heard(A, "alice", t);
-        assert!(r
-            .expire(t + Duration::from_secs(15), Duration::from_secs(10), ME)
-            .is_empty());
-    }
-
-    #[test]
-    fn this_node_never_expires_and_leavers_are_gone() {
-        let t = Instant::now();
-        let mut r = roster();
-        r.heard(ME, "me", t);
-        r.heard(A, "alice", t);
-        assert_eq!(r.left(A), Some("alice".into()));
-        assert_eq!(r.left(A), None);
-        assert!(r
-            .expire(t + Duration::from_secs(99), Duration::from_secs(1), ME)
-            .is_empty());
-        assert_eq!(r.online(), [(ME, "me".to_string())]);
-    }
-
-    #[test]
-    fn equal_names_get_tags_only_while_both_are_online() {
-        let t = Instant::now();
-        let mut r = roster();
-        r.heard(A, "carol", t);
-        assert_eq!(r.display_name(A, "carol"), "carol");
-        r.heard(B, "carol", t);
-        assert_eq!(r.display_name(A, "carol"), "carol#3f2a");
-        assert_eq!(r.display_name(B, "carol"), "carol#9b1c");
-        r.left(B);
-        assert_eq!(r.display_name(A, "carol"), "carol");
-    }
-
-    #[test]
-    fn tags_follow_renames_expiry_and_returns() {
-        let t = Instant::now();
-        let mut r = roster();
-        r.heard(A, "carol", t);
-        r.heard(B, "carol", t + Duration::from_secs(5));
-        assert!(r.is_ambiguous(A, "carol"));
-        r.heard(B, "bea", t + Duration::from_secs(5));
-        assert!(!r.is_ambiguous(A, "carol"));
-        // A line from history under B's old name is still told apart.
-        r.heard(B, "carol", t + Duration::from_secs(5));
-        r.heard(A, "alice", t);
-        assert!(r.is_ambiguous(A, "carol"), "B goes by carol");
-        assert!(!r.is_ambiguous(B, "carol"));
-        r.heard(A, "carol", t);
-        // A is lost, B is not: B's name is its own again, until A is back.
-        r.expire(t + Duration::from_secs(12), Duration::from_secs(10), ME);
-        assert!(!r.is_ambiguous(B, "carol"));
-        r.heard(A, "carol", t + Duration::from_secs(13));
-        assert!(r.is_ambiguous(B, "carol"));
-    }
-}
+mod tests;

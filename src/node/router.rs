@@ -19,6 +19,7 @@ use super::history::{History, Window};
 use super::history_marks::Run as HistoryRun;
 use super::peers::{Frame, Limits, PeerSet};
 use super::pending::Pending;
+use super::presence::Beat;
 use super::queue::Queue;
 use super::recent::Recent;
 use super::roster::Roster;
@@ -140,6 +141,8 @@ pub(super) struct State {
     /// `ERROR` where `START` was due), and why: what an explicit join
     /// reports when it fails.
     pub(super) refused_by: VecDeque<(NodeId, String)>,
+    /// When presence pings, beats and sweeps next.
+    pub(super) beat: Beat,
 }
 
 /// Refusals [`State::refused_by`] keeps.
@@ -286,7 +289,12 @@ impl Shared {
         let now = around.clock.now();
         let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
         let mut roster = Roster::new(SEEN_TTL);
-        roster.heard(id, &name, now);
+        let next_seq = around.clock.unix_micros();
+        roster.heard(id, &name, next_seq, now);
+        let beat = Beat::new(
+            now,
+            super::random::Rng::default().below(1000) as f64 / 1000.0,
+        );
         Shared {
             id,
             security,
@@ -297,7 +305,7 @@ impl Shared {
                 // Sequence numbers start at the time in microseconds, so
                 // that a node that restarts with the same id (a kept key)
                 // still counts upwards.
-                next_seq: around.clock.unix_micros(),
+                next_seq,
                 scratch: Vec::new(),
                 gathered: Gathered::default(),
                 peers: PeerSet::new(id, limits),
@@ -313,6 +321,7 @@ impl Shared {
                 ticking: false,
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),
+                beat,
             }),
             display: around.display,
             clock: around.clock,

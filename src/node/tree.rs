@@ -11,6 +11,7 @@
 //! Pure bookkeeping, no I/O.
 
 use super::id_hash::BuildIdHasher;
+use super::spending::Spending;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -64,28 +65,6 @@ pub struct Link {
     /// From which sequence number on the peer's own messages all come over
     /// this link, as its `START` said: other links need not bring them whole.
     own_from: Option<u64>,
-}
-
-/// Bytes spent in a window of time that starts over when it has passed.
-#[derive(Default)]
-struct Spending(Option<(Instant, usize)>);
-
-impl Spending {
-    /// What is left of `most` in the current `window`.
-    fn left(&mut self, most: usize, window: Duration, now: Instant) -> usize {
-        let (start, spent) = self.0.get_or_insert((now, 0));
-        if now.saturating_duration_since(*start) >= window {
-            (*start, *spent) = (now, 0);
-        }
-        most.saturating_sub(*spent)
-    }
-
-    /// Counts `bytes` spent, once [`left`](Self::left) has started a window.
-    fn spend(&mut self, bytes: usize) {
-        if let Some((_, spent)) = &mut self.0 {
-            *spent += bytes;
-        }
-    }
 }
 
 impl Link {

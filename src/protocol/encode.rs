@@ -45,6 +45,8 @@ impl Message<'_> {
             | Message::Peers(_)
             | Message::Roster(_)
             | Message::Prune(_)
+            | Message::Suspect(_)
+            | Message::Ping
             | Message::IHave(_)
             | Message::Graft(_)
             | Message::Start(_) => {}
@@ -101,6 +103,8 @@ impl Message<'_> {
             }
             Message::Roster(list) => write_roster(w, list.iter()),
             Message::Prune(starts) => write_ids(w, "PRUNE", starts.iter()),
+            Message::Suspect(ids) => write_ids(w, "SUSPECT", ids.iter()),
+            Message::Ping => w.push_str("PING"),
             Message::IHave(ranges) => write_ranges(w, "IHAVE", ranges.iter()),
             Message::Graft(ranges) => write_ranges(w, "GRAFT", ranges.iter()),
             Message::Start(seq) => {
@@ -249,9 +253,10 @@ pub fn encode_peers(
     message::encode_with(out, message::MAX_BODY, |w| write_peers(w, peers))
 }
 
-/// Appends a `ROSTER` frame listing `members`. Names are validated first.
+/// Appends a `ROSTER` frame listing `members`, each with the newest
+/// sequence number heard from it. Names are validated first.
 pub fn encode_roster<'n>(
-    members: impl Iterator<Item = (NodeId, &'n str)> + Clone,
+    members: impl Iterator<Item = (MsgId, &'n str)> + Clone,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
     for (_, name) in members.clone() {
@@ -261,14 +266,22 @@ pub fn encode_roster<'n>(
     Ok(())
 }
 
-fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (NodeId, &'n str)>) {
+fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (MsgId, &'n str)>) {
     w.push_str("ROSTER");
     for (id, name) in members {
         w.push_str(" ");
-        w.push_hex16(id.0);
+        write_id(w, id);
         w.push_str(":");
         w.push_str(name);
     }
+}
+
+/// Appends a `SUSPECT` frame listing `<origin>:<seq>` pairs.
+pub fn encode_suspect(
+    ids: impl Iterator<Item = MsgId>,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    message::encode_with(out, message::MAX_BODY, |w| write_ids(w, "SUSPECT", ids))
 }
 
 fn write_ids(w: &mut BodyWriter<'_>, kind: &str, ids: impl Iterator<Item = MsgId>) {

@@ -188,12 +188,18 @@ pub(super) fn peer(s: &str) -> Result<(NodeId, SocketAddr), ProtocolError> {
     Ok((node_id(id)?, addr))
 }
 
-/// `<node-id>:<name>`: the id is fixed-width, so the name may hold a `:`.
-pub(super) fn member(s: &str) -> Result<(NodeId, &str), ProtocolError> {
-    let (id, name) = match (s.get(..16), s.get(16..)) {
-        (Some(id), Some(rest)) => (id, rest.strip_prefix(':')),
-        _ => return Err(invalid("roster entry", s)),
+/// `<node-id>:<seq>:<name>`: the id is fixed-width and the number ends at
+/// the first `:` after it, so the name may hold a `:`.
+pub(super) fn member(s: &str) -> Result<(MsgId, &str), ProtocolError> {
+    let bad = || invalid("roster entry", s);
+    let (id, rest) = match (s.get(..16), s.get(16..)) {
+        (Some(id), Some(rest)) => (id, rest.strip_prefix(':').ok_or_else(bad)?),
+        _ => return Err(bad()),
     };
-    let name = name.ok_or_else(|| invalid("roster entry", s))?;
-    Ok((node_id(id)?, validate_name(name)?))
+    let (seq, name) = rest.split_once(':').ok_or_else(bad)?;
+    let id = MsgId {
+        origin: node_id(id)?,
+        seq: self::seq(seq)?,
+    };
+    Ok((id, validate_name(name)?))
 }

@@ -122,6 +122,14 @@ impl<'a> Message<'a> {
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),
             "PRUNE" => parse_list(rest, fields::msg_id).map(|s| Message::Prune(IdList(s))),
+            "SUSPECT" => parse_list(rest, fields::msg_id).map(|s| Message::Suspect(IdList(s))),
+            "PING" => match rest {
+                None => Ok(Message::Ping),
+                Some(_) => Err(ProtocolError::Invalid {
+                    field: "PING",
+                    value: "fields after it".into(),
+                }),
+            },
             "IHAVE" => parse_list(rest, fields::id_range).map(|s| Message::IHave(RangeList(s))),
             "GRAFT" => parse_list(rest, fields::id_range).map(|s| Message::Graft(RangeList(s))),
             "START" => {

@@ -22,7 +22,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 10 0123456789abcdef 40123 lobby 2 zoë");
+    assert_eq!(body, "HELLO 11 0123456789abcdef 40123 lobby 2 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -95,8 +95,10 @@ fn presence_roster_actions_and_error_round_trip() {
         "NICK 7 0123456789abcdef:9 alicia",
         "ME 7 0123456789abcdef:9 1700000000000 alice waves",
         "HISTME 7 0123456789abcdef:9 1700000000000 alice waved",
-        "ROSTER 0123456789abcdef:alice 00000000000000ff:bo:b",
+        "ROSTER 0123456789abcdef:5:alice 00000000000000ff:7:bo:b",
         "ROSTER",
+        "SUSPECT 0123456789abcdef:5 00000000000000ff:7",
+        "PING",
         "ERROR protocol version 3 is not supported",
     ] {
         let m = Message::parse(body).unwrap();
@@ -129,53 +131,53 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 4000 lobby 0",
+            "HELLO 11 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 10 0123456789ABCDEF 4000 lobby 0 a",
+            "HELLO 11 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 0 lobby 0 a",
+            "HELLO 11 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 65536 lobby 0 a",
+            "HELLO 11 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 4000 lobby 0 a b",
+            "HELLO 11 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 10 0123456789abcdef 4000 lobby 0  a",
+            "HELLO 11 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 4000 lobby yes a",
+            "HELLO 11 0123456789abcdef 4000 lobby yes a",
             Invalid {
                 field: "need",
                 value: "yes".into(),
             },
         ),
         (
-            "HELLO 10 0123456789abcdef 4000 lobby 3 a",
+            "HELLO 11 0123456789abcdef 4000 lobby 3 a",
             Invalid {
                 field: "need",
                 value: "3".into(),
@@ -333,24 +335,33 @@ fn names_are_validated() {
         Err(ProtocolError::Name(NameError::Forbidden { ch: '\u{7}' }))
     );
     assert_eq!(
-        Message::parse("ROSTER 0123456789abcdef:a b"),
+        Message::parse("ROSTER 0123456789abcdef:1:a b"),
         Err(ProtocolError::Invalid {
             field: "roster entry",
             value: "b".into()
         })
     );
     assert_eq!(
-        Message::parse("ROSTER 0123456789abcdef:"),
+        Message::parse("ROSTER 0123456789abcdef:1:"),
         Err(ProtocolError::Name(NameError::Empty))
     );
+    // An entry without its number is not one.
+    assert_eq!(
+        Message::parse("ROSTER 0123456789abcdef:alice"),
+        Err(ProtocolError::Invalid {
+            field: "roster entry",
+            value: "0123456789abcdef:alice".into()
+        })
+    );
+    assert!(Message::parse("PING now").is_err());
 }
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = Message::parse("HELLO 11 0123456789abcdef 1 a").unwrap_err();
+    let e = Message::parse("HELLO 12 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 11 is not supported (this node speaks version 10)"
+        "protocol version 12 is not supported (this node speaks version 11)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -462,7 +473,9 @@ enum Owned {
     Chat(bool, bool, u8, MsgId, u64, String, String),
     Have(Vec<IdRange>),
     Peers(Vec<(NodeId, SocketAddr)>),
-    Roster(Vec<(NodeId, String)>),
+    Roster(Vec<(MsgId, String)>),
+    Suspect(Vec<MsgId>),
+    Ping,
     Presence(PresenceKind, u8, MsgId, String),
     Error(String),
     Prune(Vec<MsgId>),
@@ -506,7 +519,9 @@ fn owned() -> impl Strategy<Value = Owned> {
             ".+"
         )
             .prop_map(|(h, a, t, i, ms, n, x)| Owned::Chat(h, a, t, i, ms, n, x)),
-        proptest::collection::vec((node_id(), name()), 0..20).prop_map(Owned::Roster),
+        proptest::collection::vec((msg_id(), name()), 0..20).prop_map(Owned::Roster),
+        proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Suspect),
+        Just(Owned::Ping),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Have),
         proptest::collection::vec((node_id(), addr()), 0..20).prop_map(Owned::Peers),
         (presence_kind(), any::<u8>(), msg_id(), name())
@@ -557,6 +572,10 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
         .encode(&mut out),
         Owned::Error(text) => Message::Error(text).encode(&mut out),
         Owned::Prune(ids) => encode_prune(ids.iter().copied(), &mut out).map_err(EncodeError::from),
+        Owned::Suspect(ids) => {
+            encode_suspect(ids.iter().copied(), &mut out).map_err(EncodeError::from)
+        }
+        Owned::Ping => Message::Ping.encode(&mut out),
         Owned::IHave(r) => encode_ihave(r.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Graft(r) => encode_graft(r.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Start(seq) => Message::Start(*seq).encode(&mut out),
@@ -594,6 +613,8 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
         }
         (Message::Error(t), Owned::Error(text)) => t == text,
         (Message::Prune(l), Owned::Prune(ids)) => l.iter().eq(ids.iter().copied()),
+        (Message::Suspect(l), Owned::Suspect(ids)) => l.iter().eq(ids.iter().copied()),
+        (Message::Ping, Owned::Ping) => true,
         (Message::IHave(l), Owned::IHave(r)) => l.iter().eq(r.iter().copied()),
         (Message::Graft(l), Owned::Graft(r)) => l.iter().eq(r.iter().copied()),
         (Message::Start(s), Owned::Start(seq)) => s == seq,
@@ -615,7 +636,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR|PRUNE|IHAVE|GRAFT)( [0-9a-f:@.\\[\\]-]{0,20}){0,6}.{0,10}") {
+    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR|PRUNE|IHAVE|GRAFT|SUSPECT|PING)( [0-9a-f:@.\\[\\]-]{0,20}){0,6}.{0,10}") {
         if let Ok(m) = Message::parse(&text) {
             // Whatever parses re-encodes and parses to the same message.
             let mut out = Vec::new();

@@ -21,6 +21,7 @@ pub fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
         taken: Vec::new(),
         answered: Answered::default(),
         delivered: 0,
+        suspicions: Default::default(),
     }
 }
 

@@ -104,9 +104,11 @@ impl End {
         }
     }
 
-    /// Bytes arrived.
-    pub fn receive(&mut self, bytes: &[u8], now: Duration) {
-        self.reader.source_mut().push(bytes);
+    /// Frames arrived.
+    pub fn receive(&mut self, frames: &[Frame], now: Duration) {
+        for frame in frames {
+            self.reader.source_mut().push(frame);
+        }
         self.last_heard = now;
     }
 }

@@ -12,10 +12,11 @@ use super::{Joins, Options};
 use crate::message::HEADER_LEN;
 use crate::node::admission::{Direction, OwnedHello, Purpose};
 use crate::node::clock::VirtualClock;
-use crate::node::connection::{error_frame, handle_buffered, LINK_IDLE};
+use crate::node::connection::{error_frame, handle_buffered, Ended, Ending, LINK_IDLE};
 use crate::node::dial_book::Heal;
-use crate::node::peers::Via;
-use crate::node::presence::{EXPIRY, HEARTBEAT};
+use crate::node::peers::{Frame, Via};
+use crate::node::presence::TICK;
+use crate::node::queue::Queue;
 use crate::node::random::{self, Rng};
 use crate::node::router::{Shared, Surroundings, Who};
 use crate::node::tree::ANNOUNCE_EVERY;
@@ -43,7 +44,7 @@ const ANNOUNCE_HEARD: Duration = Duration::from_secs(5);
 /// A timer a task of the running program would wait for.
 #[derive(Debug, Clone, Copy)]
 enum Timer {
-    Heartbeat,
+    Presence,
     Heal,
     Tree,
     Dial,
@@ -57,7 +58,7 @@ enum Event {
     Say(usize),
     Partition(bool),
     /// A dial reaches the address.
-    Connect(Dial),
+    Connect(Box<Dial>),
     /// The dialling end hears the answer's `HELLO`.
     Answer(usize),
     DialFailed {
@@ -68,7 +69,7 @@ enum Event {
     Deliver {
         link: usize,
         to: Side,
-        bytes: Vec<u8>,
+        frames: Vec<Frame>,
     },
     Close {
         link: usize,
@@ -129,12 +130,18 @@ struct Running {
     shared: Arc<Shared>,
     wake_dialer: mpsc::Receiver<()>,
     wake_tree: mpsc::Receiver<()>,
-    wake_history: mpsc::Receiver<()>,
     _tasks: mpsc::Receiver<()>,
     tree_ticking: bool,
     dial_wake: Option<Duration>,
-    /// Links with an end at this node.
-    links: Vec<usize>,
+    /// The open ends of links at this node.
+    links: Vec<Attached>,
+}
+
+/// A link's open end at a node, and the outbox the node writes to it.
+struct Attached {
+    link: usize,
+    side: Side,
+    outbox: Arc<Queue<Frame>>,
 }
 
 /// A simulated machine: its node id and address outlive its restarts.
@@ -270,7 +277,7 @@ impl World {
             Event::Kill => self.kill_one(),
             Event::Say(k) => self.say(k),
             Event::Partition(on) => self.partitioned = on,
-            Event::Connect(dial) => self.connect(dial),
+            Event::Connect(dial) => self.connect(*dial),
             Event::Answer(link) => self.answer(link),
             Event::DialFailed { slot, run, addr } => {
                 if let Some(shared) = self.shared_of(slot, run) {
@@ -278,7 +285,7 @@ impl World {
                     self.flush(slot);
                 }
             }
-            Event::Deliver { link, to, bytes } => self.deliver(link, to, bytes),
+            Event::Deliver { link, to, frames } => self.deliver(link, to, frames),
             Event::Close { link, to } => self.close(link, to),
             Event::IdleCheck { link, side } => self.idle_check(link, side),
             Event::Timer { slot, run, timer } => self.timer(slot, run, timer),
@@ -334,7 +341,8 @@ impl World {
     fn start_node(&mut self, slot: usize) {
         let (wake_dialer, wake_dialer_rx) = mpsc::channel(1);
         let (wake_tree, wake_tree_rx) = mpsc::channel(1);
-        let (wake_history, wake_history_rx) = mpsc::channel(1);
+        // Where history ends is shown on a terminal; nothing waits for it.
+        let (wake_history, _) = mpsc::channel(1);
         let (tasks, tasks_rx) = mpsc::channel(1);
         let m = &self.machines[slot];
         let me = Who {
@@ -370,7 +378,6 @@ impl World {
             shared: shared.clone(),
             wake_dialer: wake_dialer_rx,
             wake_tree: wake_tree_rx,
-            wake_history: wake_history_rx,
             _tasks: tasks_rx,
             tree_ticking: false,
             dial_wake: None,
@@ -383,8 +390,8 @@ impl World {
                 .unwrap_or_else(|e| e.into_inner())
                 .restarted(slot);
         }
-        let first_beat = self.between(Duration::ZERO, HEARTBEAT);
-        self.after(first_beat, timer(slot, run, Timer::Heartbeat));
+        let first_tick = self.between(Duration::ZERO, TICK);
+        self.after(first_tick, timer(slot, run, Timer::Presence));
         let heal = self.heal_wait();
         self.after(heal, timer(slot, run, Timer::Heal));
         match self.options.joins {
@@ -443,11 +450,8 @@ impl World {
         };
         self.machines[slot].up_since = None;
         self.found.kills += 1;
-        for link in running.links {
-            let side = self.side_at(link, slot);
-            if let Some(side) = side {
-                self.end_closed(link, side);
-            }
+        for end in running.links {
+            self.end_closed(end.link, end.side);
         }
         let down = self.between(self.script.down_min, self.script.down_max);
         self.script
@@ -492,10 +496,9 @@ impl World {
             return;
         };
         match which {
-            Timer::Heartbeat => {
-                let _ = shared.announce_self(PresenceKind::Alive);
-                shared.expire_users(EXPIRY);
-                self.after(HEARTBEAT, timer(slot, run, which));
+            Timer::Presence => {
+                let _ = shared.presence_tick();
+                self.after(TICK, timer(slot, run, which));
             }
             Timer::Heal => {
                 match shared.heal_plan() {
@@ -584,7 +587,7 @@ impl World {
             patience,
             sent: self.now,
         };
-        self.after(trip, Event::Connect(dial));
+        self.after(trip, Event::Connect(Box::new(dial)));
     }
 
     /// A dial reaches its address: the node there, if up and reachable,
@@ -651,9 +654,9 @@ impl World {
                 self.attach(to, link, Side::Answerer);
             }
             Err(turned) => {
-                let mut bytes = turned.peers.map(|p| p.to_vec()).unwrap_or_default();
-                bytes.extend(error_frame(&turned.reason).unwrap_or_default());
-                self.send(link, Side::Dialer, bytes);
+                let error = error_frame(&turned.reason).map(Frame::from);
+                let frames = turned.peers.into_iter().chain(error).collect();
+                self.send(link, Side::Dialer, frames);
                 self.end_closed(link, Side::Answerer);
             }
         }
@@ -704,9 +707,9 @@ impl World {
             }
             Err(turned) => {
                 shared.dial_done(addr, false);
-                let mut bytes = turned.peers.map(|p| p.to_vec()).unwrap_or_default();
-                bytes.extend(error_frame(&turned.reason).unwrap_or_default());
-                self.send(link, Side::Answerer, bytes);
+                let error = error_frame(&turned.reason).map(Frame::from);
+                let frames = turned.peers.into_iter().chain(error).collect();
+                self.send(link, Side::Answerer, frames);
                 self.end_closed(link, Side::Dialer);
             }
         }
@@ -731,27 +734,24 @@ impl World {
         &mut link.ends[side as usize]
     }
 
-    /// Notes a link end at its node, and starts watching it for silence.
+    /// Notes a link's open end at its node, and starts watching it for
+    /// silence.
     fn attach(&mut self, slot: usize, link: usize, side: Side) {
+        let Some((_, _, outbox)) = self.link_end(link, side).session() else {
+            return;
+        };
         if let Some(r) = self.machines[slot].running.as_mut() {
-            r.links.push(link);
+            r.links.push(Attached { link, side, outbox });
         }
         self.after(LINK_IDLE, Event::IdleCheck { link, side });
     }
 
-    /// Which end of `link` is at `slot`.
-    fn side_at(&self, link: usize, slot: usize) -> Option<Side> {
-        let l = self.links.get(&link)?;
-        [Side::Dialer, Side::Answerer]
-            .into_iter()
-            .find(|s| l.ends[*s as usize].slot == slot && l.ends[*s as usize].is_open())
-    }
-
-    /// Sends `bytes` over `link` to the end `to`, after the ones before.
-    fn send(&mut self, link: usize, to: Side, bytes: Vec<u8>) {
-        if bytes.is_empty() {
+    /// Sends `frames` over `link` to the end `to`, after the ones before.
+    fn send(&mut self, link: usize, to: Side, frames: Vec<Frame>) {
+        if frames.is_empty() {
             return;
         }
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
         let mut at = self.now + self.trip();
         if self.options.loss > 0.0
             && (self.rng.next_u64() as f64 / u64::MAX as f64) < self.options.loss
@@ -759,11 +759,11 @@ impl World {
             at += RESEND_DELAY;
         }
         let from = self.link_end(link, to.other()).slot;
-        self.found.sent(from, bytes.len(), self.now, &self.script);
+        self.found.sent(from, bytes, self.now, &self.script);
         let end = self.end_mut(link, to);
         at = at.max(end.arrival);
         end.arrival = at;
-        self.at(at, Event::Deliver { link, to, bytes });
+        self.at(at, Event::Deliver { link, to, frames });
     }
 
     /// The end `side` is done: its node stopped using it. The other end
@@ -772,6 +772,9 @@ impl World {
         let Some(l) = self.links.get_mut(&link) else {
             return;
         };
+        if l.ends[side as usize].is_closed() {
+            return;
+        }
         l.ends[side as usize].close();
         let other = &l.ends[side.other() as usize];
         let other_open = other.is_open() || other.is_waiting();
@@ -790,7 +793,7 @@ impl World {
         }
     }
 
-    fn deliver(&mut self, link: usize, to: Side, bytes: Vec<u8>) {
+    fn deliver(&mut self, link: usize, to: Side, frames: Vec<Frame>) {
         let Some(l) = self.links.get(&link) else {
             return;
         };
@@ -802,14 +805,14 @@ impl World {
                 .options
                 .partition
                 .map_or(self.now, |(at, len)| at + len);
-            return self.at(heal.max(self.now), Event::Deliver { link, to, bytes });
+            return self.at(heal.max(self.now), Event::Deliver { link, to, frames });
         }
         let now = self.now;
         let end = self.end_mut(link, to);
         if end.is_closed() {
             return;
         }
-        end.receive(&bytes, now);
+        end.receive(&frames, now);
         let open = end.is_open();
         self.found.deliveries += 1;
         if open {
@@ -838,9 +841,11 @@ impl World {
                 }
             }
         };
-        if let Some(reason) = failed {
-            self.trace(&[slot], || format!("n{slot}: conn {conn} failed: {reason}"));
-            shared.depart(peer, conn, &outbox, &reason);
+        if let Some(ended) = failed {
+            self.trace(&[slot], || {
+                format!("n{slot}: conn {conn} ended: {}", ended.reason)
+            });
+            shared.depart(peer, conn, &outbox, &ended);
         }
         self.flush(slot);
     }
@@ -857,7 +862,11 @@ impl World {
                 self.trace(&[slot], || {
                     format!("n{slot}: conn {conn} closed by the peer")
                 });
-                shared.depart(peer, conn, &outbox, "the peer closed it");
+                let ended = Ended {
+                    reason: "the peer closed it".into(),
+                    ending: Ending::Unexplained,
+                };
+                shared.depart(peer, conn, &outbox, &ended);
                 self.flush(slot);
             }
             _ => self.end_closed(link, to),
@@ -877,7 +886,11 @@ impl World {
             return;
         };
         if self.now >= heard + LINK_IDLE {
-            shared.depart(peer, conn, &outbox, "nothing heard (link down?)");
+            let ended = Ended {
+                reason: "nothing heard (link down?)".into(),
+                ending: Ending::Unexplained,
+            };
+            shared.depart(peer, conn, &outbox, &ended);
             self.flush(slot);
         } else {
             self.at(heard + LINK_IDLE, Event::IdleCheck { link, side });
@@ -890,37 +903,35 @@ impl World {
         let Some(r) = self.machines[slot].running.as_mut() else {
             return;
         };
-        let links = std::mem::take(&mut r.links);
-        let mut kept = Vec::with_capacity(links.len());
-        for link in links {
-            let Some(side) = self.side_at(link, slot) else {
-                continue;
-            };
-            let Some((_, _, outbox)) = self.link_end(link, side).session() else {
-                continue;
-            };
+        let mut ends = std::mem::take(&mut r.links);
+        let mut closed = Vec::new();
+        ends.retain(|end| {
             let mut frames = Vec::new();
-            outbox.take_all(&mut frames);
+            let gone = end.outbox.take_all(&mut frames);
             if !frames.is_empty() {
-                let mut bytes = Vec::with_capacity(frames.iter().map(|f| f.len()).sum());
-                frames.iter().for_each(|f| bytes.extend_from_slice(f));
-                self.send(link, side.other(), bytes);
+                closed.push((end.link, end.side, Some(frames), false));
             }
-            match outbox.is_closed() {
-                true => {
-                    let conn = self.link_end(link, side).session().map(|s| s.1);
-                    self.trace(&[slot], || format!("n{slot}: closes conn {conn:?}"));
-                    self.end_closed(link, side)
-                }
-                false => kept.push(link),
+            if gone {
+                closed.push((end.link, end.side, None, true));
+            }
+            !gone
+        });
+        if let Some(r) = self.machines[slot].running.as_mut() {
+            r.links = ends;
+        }
+        for (link, side, frames, gone) in closed {
+            if let Some(frames) = frames {
+                self.send(link, side.other(), frames);
+            }
+            if gone {
+                self.trace(&[slot], || format!("n{slot}: closes link {link}"));
+                self.end_closed(link, side);
             }
         }
         let run = self.machines[slot].run;
         let Some(r) = self.machines[slot].running.as_mut() else {
             return;
         };
-        r.links = kept;
-        while let Ok(()) = r.wake_history.try_recv() {}
         let mut tick = false;
         while let Ok(()) = r.wake_tree.try_recv() {
             tick = !r.tree_ticking;
