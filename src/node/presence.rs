@@ -58,11 +58,11 @@ const LOST_NAMED: usize = 5;
 
 /// How often a node floods `ALIVE` in a network of `online` users: once a
 /// minute in a small one, and slower as it grows, so that all of them
-/// together send about one a second, and no more often than hourly. It is
-/// a backstop: a crash is found by its neighbours, not by silence.
+/// together send one every 4 s, up to once every 4 hours each. It is a
+/// backstop: a crash is found by its neighbours, not by silence.
 pub fn heartbeat_every(online: usize) -> Duration {
-    let pace = Duration::from_secs(1).saturating_mul(online as u32);
-    pace.clamp(Duration::from_secs(60), Duration::from_secs(3600))
+    let pace = Duration::from_secs(4).saturating_mul(online as u32);
+    pace.clamp(Duration::from_secs(60), Duration::from_secs(4 * 3600))
 }
 
 /// When the presence task does what next.
