@@ -1,11 +1,12 @@
 //! One chat session: wires the display, the node and the prompt together,
 //! on a terminal or on plain pipes.
 
+use crate::console::input;
+use crate::console::prompt;
+use crate::console::terminal::{self, PromptText};
 use crate::display::{self, Display, Plain, Style};
-use crate::input;
+use crate::message;
 use crate::node::{Config, Node};
-use crate::terminal::{self, PromptText};
-use crate::{message, prompt};
 use futures::channel::mpsc;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};

@@ -6,8 +6,8 @@
 //! and its producers wait) but never blocks the network tasks in a system
 //! call. Lines are queued and written in batches, one write for many.
 
-use crate::node::queue::Queue;
 use crate::protocol::KeptChat;
+use crate::queue::Queue;
 use std::io::{self, IoSlice, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,6 +26,8 @@ const SPARE_ROOM: usize = QUEUE_BYTES;
 const SPARE_BYTES: usize = 128 << 10;
 
 mod format;
+pub mod sanitize;
+pub mod wrap;
 pub use format::{format_event, mentions};
 
 /// Something to show.

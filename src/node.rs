@@ -2,59 +2,39 @@
 //! mesh exactly once, keeps the mesh in one piece, and tracks who is online.
 //!
 //! This file is the node's face: starting, joining, and what the prompt asks
-//! of it. What happens to each message is in `router.rs`.
+//! of it. The state the handlers share is in `state.rs`.
 
-pub mod queue;
-
-mod accept;
-mod admission;
-mod broadcast;
 mod chat;
 pub mod clock;
-mod connection;
-mod departed;
-mod dial_book;
-mod dial_budget;
-mod dialer;
-mod discovery;
-mod frame_ring;
 #[doc(hidden)]
 pub mod fuzzing;
-mod gather;
-mod handshake;
-mod heal;
-mod history;
 mod history_marks;
 mod id_hash;
-mod id_runs;
-mod membership;
-mod peers;
-mod pending;
+mod link;
+mod mesh;
 mod presence;
 mod random;
-mod recent;
-mod roster;
-mod router;
 pub mod screen;
-mod seen;
 pub mod sim;
 mod spending;
+mod state;
+mod store;
 mod tree;
-mod wants;
 
-pub use history::Window as HistoryWindow;
-pub use peers::Limits;
-pub use roster::short_id;
+pub use mesh::peers::Limits;
+pub use store::history::Window as HistoryWindow;
+pub use store::roster::short_id;
 
 use crate::display::Display;
 use crate::message::MAX_BODY;
 use crate::protocol::{EncodeError, NodeId, PresenceKind};
 use crate::rt;
 use crate::secure::{self, Identity};
-use admission::Purpose;
 use futures::channel::mpsc;
 use futures::StreamExt;
-use router::{Security, Shared};
+use link::admission::Purpose;
+use mesh::dialer;
+use state::{Security, Shared};
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -194,7 +174,7 @@ impl Node {
             identity: config.identity,
             room_key: config.room_key,
         });
-        let me = router::Who {
+        let me = state::Who {
             id,
             name: config.name,
             room: config.room,
@@ -204,7 +184,7 @@ impl Node {
             security,
             verbose: config.verbose,
         };
-        let around = router::Surroundings {
+        let around = state::Surroundings {
             display,
             clock: Arc::new(clock::SystemClock),
             wake_dialer,
@@ -213,14 +193,14 @@ impl Node {
             tasks,
         };
         let shared = Arc::new(Shared::new(me, around));
-        rt::spawn(accept::run(shared.clone(), listener));
+        rt::spawn(link::accept::run(shared.clone(), listener));
         rt::spawn(dialer::run(shared.clone(), wake_rx));
         rt::spawn(presence::run(shared.clone()));
-        rt::spawn(broadcast::run(shared.clone(), wake_tree_rx));
+        rt::spawn(tree::broadcast::run(shared.clone(), wake_tree_rx));
         rt::spawn(history_marks::run(shared.clone(), wake_history_rx));
-        rt::spawn(heal::run(shared.clone()));
+        rt::spawn(mesh::heal::run(shared.clone()));
         if config.discovery {
-            rt::spawn(discovery::run(shared.clone()));
+            rt::spawn(mesh::discovery::run(shared.clone()));
         }
         Ok(Node {
             shared,

@@ -3,9 +3,9 @@
 //! from the network is neutralised on the way in.
 
 use super::{Event, Style};
+use crate::display::sanitize::push_sanitized;
 use crate::node::short_id;
 use crate::protocol::KeptChat;
-use crate::sanitize::push_sanitized;
 
 /// Appends the line for `event`, newline included. The user's own lines
 /// look like everyone else's (the line editor's echo of them is erased).

@@ -1,15 +1,15 @@
 //! Chat and presence messages: each shown once, kept in the history and
 //! flooded on, however often it arrives; and the user's own lines, joins,
 //! heartbeats and renames, sent the same way. Handlers on the node's state
-//! (see `router.rs`).
+//! (see `state.rs`).
 
-use super::broadcast::Onward;
-use super::peers::PeerSet;
-use super::peers::Via;
-use super::roster::{Heard, Roster};
-use super::router::{Shared, State, Waits};
-use super::seen::Path;
 use crate::display::Event;
+use crate::node::mesh::peers::PeerSet;
+use crate::node::mesh::peers::Via;
+use crate::node::state::{Shared, State, Waits};
+use crate::node::store::roster::{Heard, Roster};
+use crate::node::store::seen::Path;
+use crate::node::tree::broadcast::Onward;
 use crate::protocol::{self, Chat, ChatBurst, EncodeError, KeptChat, MsgId, NodeId};
 use std::sync::MutexGuard;
 use std::time::Instant;

@@ -6,13 +6,13 @@
 //! Not part of the crate's interface: the tables themselves stay private
 //! to the node.
 
-use super::dial_book::{Source, DISCOVERED_PER_HOST};
-use super::dial_budget::PER_MINUTE;
-use super::discovery::{Sightings, PER_HOST, SIGHTINGS};
-use super::id_runs::IdRuns;
-use super::peers::{Limits, PeerSet};
-use super::pending::{Pending, MAX_PENDING, MAX_PER_SOURCE};
-use super::seen::{Path, SeenCache};
+use crate::node::link::pending::{Pending, MAX_PENDING, MAX_PER_SOURCE};
+use crate::node::mesh::dial_book::{Source, DISCOVERED_PER_HOST};
+use crate::node::mesh::dial_budget::PER_MINUTE;
+use crate::node::mesh::discovery::{Sightings, PER_HOST, SIGHTINGS};
+use crate::node::mesh::peers::{Limits, PeerSet};
+use crate::node::store::id_runs::IdRuns;
+use crate::node::store::seen::{Path, SeenCache};
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

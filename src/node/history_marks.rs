@@ -4,8 +4,8 @@
 //! `--- end of history: 37 messages ---` once none has come for a moment,
 //! or before the next live line, whichever is first.
 
-use super::router::{Shared, State};
 use crate::display::Event;
+use crate::node::state::{Shared, State};
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;

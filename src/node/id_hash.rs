@@ -17,9 +17,9 @@ pub struct BuildIdHasher {
 impl Default for BuildIdHasher {
     fn default() -> Self {
         BuildIdHasher {
-            xor: super::random::seed(),
+            xor: crate::node::random::seed(),
             // Odd, so the multiply loses no bits.
-            mul: super::random::seed() | 1,
+            mul: crate::node::random::seed() | 1,
         }
     }
 }

@@ -20,12 +20,12 @@
 //! The handlers run under the node's lock like the others; the glue at the
 //! bottom only calls [`Shared::presence_tick`] every [`TICK`].
 
-use super::gather::push_now;
-use super::peers::{Frame, Via};
-use super::roster::Heard;
-use super::router::{encode_with, Shared, State, Waits};
-use super::seen::Path;
 use crate::display::Event;
+use crate::node::link::gather::push_now;
+use crate::node::mesh::peers::{Frame, Via};
+use crate::node::state::{encode_with, Shared, State, Waits};
+use crate::node::store::roster::Heard;
+use crate::node::store::seen::Path;
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, Presence, PresenceKind, RosterList};
 use crate::rt;
 use std::sync::Arc;
@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 /// How often the presence task runs.
 pub const TICK: Duration = Duration::from_secs(1);
 /// Every link carries a `PING` this often, so a link silent for
-/// [`LINK_IDLE`](super::connection::LINK_IDLE) is dead.
+/// [`LINK_IDLE`](crate::node::link::connection::LINK_IDLE) is dead.
 pub const PING_EVERY: Duration = Duration::from_secs(4);
 /// How long a suspected user has to say something newer.
 pub const SUSPICION: Duration = Duration::from_secs(6);
@@ -250,7 +250,7 @@ impl Shared {
                     // Kept for peers that ask for it; chat messages are
                     // kept in the history instead.
                     state.recent.insert(p.id, frame, now);
-                    let onward = super::broadcast::Onward::Kept;
+                    let onward = crate::node::tree::broadcast::Onward::Kept;
                     self.fan_out(state, from, p.id, frame, onward, &mut waits)
                 },
             );
@@ -321,7 +321,7 @@ impl Shared {
                 .collect();
             self.show(
                 &mut state,
-                Event::Notice(&super::chat::online_line(&online)),
+                Event::Notice(&crate::node::chat::online_line(&online)),
             );
         }
         for frame in roster_frames(&news) {

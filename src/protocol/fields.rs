@@ -72,7 +72,7 @@ pub(super) fn is_plain_name(name: &[u8]) -> bool {
 }
 
 fn forbidden_in_name(c: char) -> bool {
-    c.is_whitespace() || c.is_control() || c == '#' || crate::sanitize::is_invisible(c)
+    c.is_whitespace() || c.is_control() || c == '#' || crate::display::sanitize::is_invisible(c)
 }
 
 /// Checks a room name: the same rules as a user name.

@@ -2,10 +2,10 @@
 //! frame reader over what arrived, as a socket's would be.
 
 use crate::message::{FrameReader, Source};
-use crate::node::admission::{OwnedHello, Purpose};
-use crate::node::peers::{ConnId, Frame};
-use crate::node::queue::Queue;
+use crate::node::link::admission::{OwnedHello, Purpose};
+use crate::node::mesh::peers::{ConnId, Frame};
 use crate::protocol::{Need, NodeId};
+use crate::queue::Queue;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -5,12 +5,12 @@
 //!
 //! Entries are copies of the frames as they came in (or went out, for this
 //! node's own), back to back in a [`FrameRing`]: a message costs one short
-//! copy and no allocation. `router::resend` readies one to be sent again.
+//! copy and no allocation. `state::resend` readies one to be sent again.
 
-use super::frame_ring::FrameRing;
-use super::id_hash::BuildIdHasher;
-use super::id_runs::IdRuns;
-use super::peers::Frame;
+use crate::node::id_hash::BuildIdHasher;
+use crate::node::mesh::peers::Frame;
+use crate::node::store::id_runs::IdRuns;
+use crate::node::store::ring::FrameRing;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

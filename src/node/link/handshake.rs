@@ -3,10 +3,10 @@
 //! time, and the node's decision to admit the peer. What it yields is a
 //! [`Session`] to serve.
 
-use super::admission::{Direction, OwnedHello, Purpose};
-use super::connection::{error_frame, Reader, Session, Writer, LINGER};
-use super::router::Shared;
 use crate::message::{Buffered, FrameReader, FrameWriter, Source};
+use crate::node::link::admission::{Direction, OwnedHello, Purpose};
+use crate::node::link::connection::{error_frame, Reader, Session, Writer, LINGER};
+use crate::node::state::Shared;
 use crate::protocol::{Message, NodeId};
 use crate::rt;
 use crate::secure;
@@ -19,7 +19,7 @@ use std::time::Duration;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a connection did not become a session.
-pub(super) struct Failed {
+pub(in crate::node) struct Failed {
     pub reason: String,
     /// The mesh's own upkeep (a second link to a peer, a spare link that a
     /// full node turns down), not worth the user's attention.
@@ -42,7 +42,7 @@ impl From<String> for Failed {
 /// Exchanges `HELLO`s and lets the node decide on the peer (see
 /// `admission.rs`). On failure, returns the reason, after telling the peer
 /// when that is possible.
-pub(super) async fn handshake<R, W>(
+pub(in crate::node) async fn handshake<R, W>(
     shared: &Arc<Shared>,
     reader: R,
     writer: W,

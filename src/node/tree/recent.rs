@@ -5,11 +5,11 @@
 //! so keeping must be cheap and finding may scan: the frames are copied
 //! into a [`FrameRing`], bounded in bytes and by age. A chat message is
 //! kept as it came in; the hop is taken off when one is sent again
-//! (`router::resend`), which spares encoding every message anew.
+//! (`state::resend`), which spares encoding every message anew.
 
-use super::frame_ring::FrameRing;
-use super::id_runs::IdRuns;
-use super::peers::Frame;
+use crate::node::mesh::peers::Frame;
+use crate::node::store::id_runs::IdRuns;
+use crate::node::store::ring::FrameRing;
 use crate::protocol::MsgId;
 use std::time::{Duration, Instant};
 

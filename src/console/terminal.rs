@@ -6,10 +6,10 @@
 //! history recall with the arrow keys) so that no escape codes are written
 //! by hand here.
 
-use crate::completion::complete;
+use crate::console::completion::complete;
+use crate::console::input::{Input, Lines};
+use crate::display::wrap::wrap;
 use crate::display::Sink;
-use crate::input::{Input, Lines};
-use crate::wrap::wrap;
 use futures::channel::mpsc;
 use futures::SinkExt;
 use rustyline::completion::Completer;

@@ -4,14 +4,14 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
-use super::dial_book::Known;
-use super::dial_budget::{self, DialBudget};
-use super::id_hash::BuildIdHasher;
-use super::queue::Queue;
-use super::random::{Keyed, Rng};
-use super::spending::Spending;
-use super::tree::Link;
+use crate::node::id_hash::BuildIdHasher;
+use crate::node::mesh::dial_book::Known;
+use crate::node::mesh::dial_budget::{self, DialBudget};
+use crate::node::random::{Keyed, Rng};
+use crate::node::spending::Spending;
+use crate::node::tree::link::Link;
 use crate::protocol::{Need, NodeId};
+use crate::queue::Queue;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::ops::Range;
@@ -146,34 +146,34 @@ impl Default for Limits {
 }
 
 pub struct PeerSet {
-    pub(super) me: NodeId,
-    pub(super) limits: Limits,
-    pub(super) peers: HashMap<NodeId, Peer, BuildIdHasher>,
+    pub(in crate::node) me: NodeId,
+    pub(in crate::node) limits: Limits,
+    pub(in crate::node) peers: HashMap<NodeId, Peer, BuildIdHasher>,
     /// Where known nodes listen, and how dialing them went.
-    pub(super) book: HashMap<NodeId, Known, BuildIdHasher>,
+    pub(in crate::node) book: HashMap<NodeId, Known, BuildIdHasher>,
     /// Addresses being dialed now.
-    pub(super) dialing: HashSet<SocketAddr, Keyed>,
+    pub(in crate::node) dialing: HashSet<SocketAddr, Keyed>,
     /// The last answer of [`takers`](Self::takers). Forgotten by every
     /// way to change a peer but `iter_mut`, which is for sending.
     kept: Option<Kept>,
     /// Dials left to replace links lost at or above the target (see
     /// [`PeerSet::dial_plan`]): [`REPLACE_TRIES`] per link lost, one spent
     /// per dial, and a new link pays for one lost.
-    pub(super) to_replace: u32,
+    pub(in crate::node) to_replace: u32,
     /// Picks the peer that makes room, and the order of equal addresses.
-    pub(super) rng: Rng,
+    pub(in crate::node) rng: Rng,
     /// Since when the node has had at least one link without a break: its
     /// roster has settled a heartbeat after (see [`PeerSet::heal_plan`]).
-    pub(super) linked_since: Option<Instant>,
+    pub(in crate::node) linked_since: Option<Instant>,
     /// The address of the healing dial under way, if any: one at a time.
-    pub(super) healing: Option<SocketAddr>,
+    pub(in crate::node) healing: Option<SocketAddr>,
     /// When a link was last dropped to make room for a newcomer.
     evicted: Option<Instant>,
     /// What dials to addresses nobody vouched for may still cost.
-    pub(super) budget: DialBudget,
+    pub(in crate::node) budget: DialBudget,
     /// Failed dials to addresses nobody vouched for, by host: a host
     /// that announced made-up nodes is dialed after those that did not.
-    pub(super) failed_hosts: HashMap<std::net::IpAddr, u32, Keyed>,
+    pub(in crate::node) failed_hosts: HashMap<std::net::IpAddr, u32, Keyed>,
 }
 
 /// The shortest time between two links dropped to make room for newcomers.
@@ -455,4 +455,4 @@ impl PeerSet {
 }
 
 #[cfg(test)]
-pub(super) mod tests;
+pub(in crate::node) mod tests;

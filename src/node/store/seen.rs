@@ -23,7 +23,7 @@
 //! others raised. Without these, a few made-up numbers far ahead would
 //! silence an origin for good.
 
-use super::id_hash::BuildIdHasher;
+use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -2,12 +2,12 @@
 //! for them (`GRAFT`): a moment after the announcement, in case the link
 //! carrying them whole is just slower; again if unanswered; never for what
 //! was asked lately, since it is on its way. The lazy half of the broadcast
-//! tree (see `tree.rs`).
+//! tree (see `link.rs` beside it).
 //!
 //! Pure bookkeeping, no I/O.
 
-use super::id_hash::BuildIdHasher;
-use super::tree::MAX_ORIGINS;
+use crate::node::id_hash::BuildIdHasher;
+use crate::node::tree::link::MAX_ORIGINS;
 use crate::protocol::{IdRange, NodeId};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -166,8 +166,8 @@ impl Wants {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tree::tests::range;
     use super::*;
+    use crate::node::tree::link::tests::range;
 
     const A: NodeId = NodeId(0xa);
     const B: NodeId = NodeId(0xb);

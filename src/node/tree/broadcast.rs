@@ -2,18 +2,18 @@
 //! announced to the links that a neighbouring origin's own link makes
 //! redundant), when to prune and graft, the tree's own messages (`PRUNE`,
 //! `IHAVE`, `GRAFT`), and the ticks that send announcements and requests.
-//! The per-link bookkeeping is in `tree.rs`; this file acts on it under the
+//! The per-link bookkeeping is in `link.rs` beside it; this file acts on it under the
 //! node's lock.
 
-use super::gather::{push, push_now, GATHER_FRAME};
-use super::id_hash::BuildIdHasher;
-use super::id_runs::IdRuns;
-use super::peers::{Frame, Takers, Via};
-use super::queue::Queue;
-use super::router::{encode_with, resend, Shared, State, Waits, RECENT_AGE};
-use super::tree::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::message::FrameError;
+use crate::node::id_hash::BuildIdHasher;
+use crate::node::link::gather::{push, push_now, GATHER_FRAME};
+use crate::node::mesh::peers::{Frame, Takers, Via};
+use crate::node::state::{encode_with, resend, Shared, State, Waits, RECENT_AGE};
+use crate::node::store::id_runs::IdRuns;
+use crate::node::tree::link::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
 use crate::protocol::{self, EncodeError, IdList, IdRange, MsgId, NodeId, RangeList};
+use crate::queue::Queue;
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 /// The frame a message goes on in to the peers that take it whole.
 #[derive(Clone, Copy)]
-pub(super) enum Onward<'a> {
+pub(in crate::node) enum Onward<'a> {
     /// The frame kept: this node's own message, or one made for forwarding.
     Kept,
     /// A chat message received as `body`: it goes on with hop limit `ttl`,
@@ -57,7 +57,7 @@ impl Shared {
     /// origin, which has it. The caller hands over the frames gathered
     /// (`Shared::hand_over`) before it releases the lock.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn fan_out(
+    pub(in crate::node) fn fan_out(
         &self,
         state: &mut State,
         from: Option<NodeId>,
@@ -166,7 +166,7 @@ impl Shared {
     /// link's start on), that peer is told to announce the origin's
     /// messages rather than send them whole. This catches a link that a
     /// `GRAFT` made carry them whole again.
-    pub(super) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
+    pub(in crate::node) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
         let Some(via) = via.filter(|v| v.peer != id.origin && !state.flood_everything) else {
             return;
         };
@@ -188,7 +188,7 @@ impl Shared {
     /// A link to peer `id` opened: it is told at once to announce, not
     /// send, the messages of each neighbour whose own link is under way.
     /// What it holds of theirs from before, this node may still ask for.
-    pub(super) fn prune_new_link(&self, state: &mut State, id: NodeId) {
+    pub(in crate::node) fn prune_new_link(&self, state: &mut State, id: NodeId) {
         if state.flood_everything {
             return;
         }
@@ -220,7 +220,12 @@ impl Shared {
     /// is lost, so the pruned links are asked for every one this node lacks
     /// from where that link began (`own_from`); a faster link may already
     /// have brought some later ones.
-    pub(super) fn origin_gone(&self, state: &mut State, origin: NodeId, own_from: Option<u64>) {
+    pub(in crate::node) fn origin_gone(
+        &self,
+        state: &mut State,
+        origin: NodeId,
+        own_from: Option<u64>,
+    ) {
         // No link is pruned for an origin before its link said its start.
         let Some(first) = own_from else {
             return;
@@ -345,7 +350,7 @@ impl Shared {
     /// Sends the announcements gathered since the last tick, and asks for
     /// the announced messages still missing after the grace period. Returns
     /// whether more ticks are needed.
-    pub(super) fn tree_tick(&self) -> bool {
+    pub(in crate::node) fn tree_tick(&self) -> bool {
         let now = self.now();
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -424,7 +429,7 @@ fn send_ranges(
 
 /// Ticks every [`ANNOUNCE_EVERY`] while there is something to announce or
 /// ask; asleep otherwise, so an idle node does not wake for it.
-pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+pub(in crate::node) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
     while wake.next().await.is_some() {
         loop {
             rt::sleep(ANNOUNCE_EVERY).await;

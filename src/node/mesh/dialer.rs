@@ -5,9 +5,9 @@
 //! finished) or an address's back-off ends; an idle, well-connected node
 //! never wakes it.
 
-use super::admission::{Direction, Purpose};
-use super::handshake::{self, Failed};
-use super::router::Shared;
+use crate::node::link::admission::{Direction, Purpose};
+use crate::node::link::handshake::{self, Failed};
+use crate::node::state::Shared;
 use crate::protocol::{NodeId, PresenceKind};
 use crate::rt;
 use futures::channel::mpsc;
@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
+pub(in crate::node) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
     loop {
         if shared.is_quitting() {
             return;
@@ -44,7 +44,7 @@ pub(super) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<()>) {
 /// Connects to `addr` and handshakes; on success the connection is served in
 /// a task of its own, and the peer's id returned. The caller has marked
 /// `addr` as being dialed.
-pub(super) async fn dial(
+pub(in crate::node) async fn dial(
     shared: Arc<Shared>,
     addr: SocketAddr,
     purpose: Purpose,

@@ -1,6 +1,6 @@
-use super::super::peers::tests::{addr, peer, set, ME};
-use super::super::peers::{Limits, REPLACE_TRIES};
 use super::*;
+use crate::node::mesh::peers::tests::{addr, peer, set, ME};
+use crate::node::mesh::peers::{Limits, REPLACE_TRIES};
 use crate::protocol::Need;
 use std::collections::HashSet;
 

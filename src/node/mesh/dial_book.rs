@@ -4,22 +4,22 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
-use super::dial_budget::DialBudget;
-use super::peers::{PeerSet, HEAL_SURPLUS};
+use crate::node::mesh::dial_budget::DialBudget;
+use crate::node::mesh::peers::{PeerSet, HEAL_SURPLUS};
 use crate::protocol::NodeId;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// A node's listening address, and how dialing it went.
-pub(super) struct Known {
-    pub(super) addr: SocketAddr,
+pub(in crate::node) struct Known {
+    pub(in crate::node) addr: SocketAddr,
     failures: u32,
     retry_at: Instant,
     /// When the node was first heard of at this address.
     learned: Instant,
     /// How this node learned of it.
-    pub(super) source: Source,
+    pub(in crate::node) source: Source,
 }
 
 /// How a node's address came to be known.
@@ -57,7 +57,7 @@ impl PeerSet {
     /// Peer exchange introduces two nodes to each other at once; if both
     /// dialed, one of the two connections would be dropped, with whatever was
     /// queued on it. So the node with the lower id dials a newcomer at once and
-    /// the other waits [`Limits::defer`](super::peers::Limits::defer) before it tries.
+    /// the other waits [`Limits::defer`](crate::node::mesh::peers::Limits::defer) before it tries.
     /// An address this node was linked to is never replaced by one that
     /// nobody vouched for, nor one nobody vouched for by another before
     /// it failed: an anonymous sender cannot move a node it has heard of.
@@ -117,7 +117,7 @@ impl PeerSet {
     /// Notes that node `id`, listening at `listen`, is now connected: its
     /// address is vouched for. Its failures count on until the link is
     /// taken at the other end too (see [`link_taken`](Self::link_taken)).
-    pub(super) fn connected(&mut self, id: NodeId, listen: SocketAddr, now: Instant) {
+    pub(in crate::node) fn connected(&mut self, id: NodeId, listen: SocketAddr, now: Instant) {
         self.remember(id, listen, Source::Linked, now);
         if let Some(k) = self.book.get_mut(&id) {
             k.source = Source::Linked;
@@ -133,7 +133,7 @@ impl PeerSet {
     }
 
     /// Nodes heard of by discovery at host `ip`, not linked.
-    pub(super) fn discovered_at(&self, ip: IpAddr) -> usize {
+    pub(in crate::node) fn discovered_at(&self, ip: IpAddr) -> usize {
         self.book
             .values()
             .filter(|k| k.source == Source::Discovery && k.addr.ip() == ip)
@@ -152,7 +152,7 @@ impl PeerSet {
     }
 
     /// Takes the dial budget for `k`'s address if nobody vouched for it;
-    /// false if there is none left now (see [`DialBudget`](super::dial_budget::DialBudget)).
+    /// false if there is none left now (see [`DialBudget`](crate::node::mesh::dial_budget::DialBudget)).
     fn afford(budget: &mut DialBudget, k: &Known, now: Instant) -> bool {
         match k.source {
             Source::Linked => true,
@@ -225,9 +225,9 @@ impl PeerSet {
     /// [`Need::Heal`](crate::protocol::Need::Heal), even at or above the
     /// target, up to [`HEAL_SURPLUS`] beyond the maximum, one at a time.
     /// The roster must have settled first: the node has been linked for
-    /// [`Limits::settle`](super::peers::Limits::settle), by when every
+    /// [`Limits::settle`](crate::node::mesh::peers::Limits::settle), by when every
     /// node of its part has said it is online; and the node must have been
-    /// known for [`Limits::news`](super::peers::Limits::news), since a
+    /// known for [`Limits::news`](crate::node::mesh::peers::Limits::news), since a
     /// newcomer's `JOIN` takes a moment to spread.
     /// With nothing to heal and more links than the maximum, a surplus link
     /// is pruned instead.
@@ -286,7 +286,7 @@ impl PeerSet {
     }
 
     /// How this node learned of the node at `addr`, if it knows one there.
-    pub(super) fn source_of(&self, addr: SocketAddr) -> Option<Source> {
+    pub(in crate::node) fn source_of(&self, addr: SocketAddr) -> Option<Source> {
         self.book
             .values()
             .find(|k| k.addr == addr)
@@ -336,7 +336,7 @@ impl PeerSet {
     /// Notes that node `id` turned down a link this node had taken (it
     /// was full, say): as a failed dial, its address backs off, or a node
     /// would dial it again at once, and again.
-    pub(super) fn turned_down_by(&mut self, id: NodeId, now: Instant) {
+    pub(in crate::node) fn turned_down_by(&mut self, id: NodeId, now: Instant) {
         let limits = self.limits;
         if let Some(k) = self.book.get_mut(&id) {
             if !k.failed(limits.max_failures, limits.max_backoff, now) {

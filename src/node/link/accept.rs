@@ -6,10 +6,10 @@
 //! is counted and logged, never shown in the chat: a flood of them must
 //! cost neither lines on the screen nor memory.
 
-use super::admission::{Direction, Purpose};
-use super::handshake;
-use super::pending::REFUSAL_WINDOW;
-use super::router::Shared;
+use crate::node::link::admission::{Direction, Purpose};
+use crate::node::link::handshake;
+use crate::node::link::pending::REFUSAL_WINDOW;
+use crate::node::state::Shared;
 use crate::rt;
 use futures::future::{AbortHandle, Abortable};
 use futures::FutureExt;
@@ -22,7 +22,7 @@ pub const FIRST_MESSAGE: Duration = Duration::from_secs(1);
 /// The longest pause after the listener fails (out of file descriptors).
 const MOST_PAUSE: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(shared: Arc<Shared>, listener: rt::Listener) {
+pub(in crate::node) async fn run(shared: Arc<Shared>, listener: rt::Listener) {
     let mut pause = Duration::from_millis(10);
     loop {
         let (stream, remote) = match listener.accept().await {
@@ -110,7 +110,7 @@ impl Shared {
     /// With `--verbose`, tells the chat of the connections turned away,
     /// summed up, at most once per [`REFUSAL_WINDOW`]; without it, they are
     /// only logged and listed by `:peers`.
-    pub(super) fn tell_refusals(&self, last_told: &mut Option<Instant>) {
+    pub(in crate::node) fn tell_refusals(&self, last_told: &mut Option<Instant>) {
         if !self.verbose.load(std::sync::atomic::Ordering::Relaxed) {
             return;
         }

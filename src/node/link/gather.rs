@@ -8,14 +8,14 @@
 //! and one reference count a peer, not one copy a line and peer. A large
 //! frame is shared between the queues as it is.
 
-use super::peers::{Frame, Peer, PeerSet};
-use super::queue::Queue;
-use super::router::Waits;
+use crate::node::mesh::peers::{Frame, Peer, PeerSet};
+use crate::node::state::Waits;
+use crate::queue::Queue;
 use std::ops::Range;
 
 /// Frames up to this long are gathered; a longer one is shared between the
 /// peers' queues rather than copied.
-pub(super) const GATHER_FRAME: usize = 2048;
+pub(in crate::node) const GATHER_FRAME: usize = 2048;
 /// Gathered bytes that are queued at once, without waiting for the handler
 /// to end: a burst of lines or a read of messages comes in pieces this big.
 const GATHER_BYTES: usize = 64 << 10;
@@ -32,7 +32,7 @@ const MOST_SLICES: usize = 4;
 
 /// The run of small frames gathered under one hold of the node's lock.
 #[derive(Default)]
-pub(super) struct Gathered {
+pub(in crate::node) struct Gathered {
     run: Vec<u8>,
 }
 
@@ -123,7 +123,7 @@ fn flush_parts(peer: &mut Peer, run: &Frame, waits: &mut Waits) {
 }
 
 /// Queues `frame` for `peer`, counting a full queue in `waits`.
-pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
+pub(in crate::node) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
     debug_assert!(
         peer.taken.is_empty(),
         "a frame queued ahead of gathered ones"
@@ -136,7 +136,7 @@ pub(super) fn push(peer: &Peer, frame: Frame, waits: &mut Waits) {
 
 /// Queues a small control frame without backpressure: waiting for room
 /// would mean waiting under the node's lock.
-pub(super) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
+pub(in crate::node) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
     if let Some(frame) = frame {
         let len = frame.len();
         outbox.push(frame, len);
@@ -146,7 +146,7 @@ pub(super) fn push_now(outbox: &Queue<Frame>, frame: Option<Frame>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::peers::tests::{peer, set};
+    use crate::node::mesh::peers::tests::{peer, set};
     use crate::protocol::NodeId;
 
     /// Everything queued for `peer`, as one byte string, and the items.

@@ -6,7 +6,7 @@
 //! allocation, then a cache miss and a `free` when it was let go, on a
 //! reference count that other threads had touched meanwhile.
 
-use super::peers::Frame;
+use crate::node::mesh::peers::Frame;
 use std::collections::VecDeque;
 
 /// Frames, each with something the keeper notes beside it (`M`).

@@ -12,23 +12,23 @@
 //! `chat.rs`, admitting and forgetting peers in `membership.rs`, the
 //! broadcast tree in `broadcast.rs`.
 
-use super::clock::Clock;
-use super::departed::Departed;
-use super::gather::Gathered;
-use super::history::{History, Window};
-use super::history_marks::Run as HistoryRun;
-use super::peers::{Frame, Limits, PeerSet};
-use super::pending::Pending;
-use super::presence::Beat;
-use super::queue::Queue;
-use super::recent::Recent;
-use super::roster::Roster;
-use super::screen::Screen;
-use super::seen::SeenCache;
-use super::wants::Wants;
 use crate::display::Event;
 use crate::message::HEADER_LEN;
+use crate::node::clock::Clock;
+use crate::node::history_marks::Run as HistoryRun;
+use crate::node::link::gather::Gathered;
+use crate::node::link::pending::Pending;
+use crate::node::mesh::peers::{Frame, Limits, PeerSet};
+use crate::node::presence::Beat;
+use crate::node::screen::Screen;
+use crate::node::store::departed::Departed;
+use crate::node::store::history::{History, Window};
+use crate::node::store::roster::Roster;
+use crate::node::store::seen::SeenCache;
+use crate::node::tree::recent::Recent;
+use crate::node::tree::wants::Wants;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
+use crate::queue::Queue;
 use crate::rt;
 use crate::secure::Identity;
 use futures::channel::mpsc;
@@ -50,10 +50,10 @@ pub const OUTBOX_BYTES: usize = 256 << 10;
 /// receiver's memory of it.
 const SEEN_TTL: Duration = Duration::from_secs(3600);
 /// Origins the seen-cache remembers: as many as the roster's users.
-const SEEN_ORIGINS: usize = super::roster::MAX_MEMBERS;
+const SEEN_ORIGINS: usize = crate::node::store::roster::MAX_MEMBERS;
 /// A replayed message younger than this is still news: it goes out as it
 /// would be passed on, not marked as history (see [`resend`]).
-pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
+pub(in crate::node) const STILL_LIVE: Duration = Duration::from_secs(2);
 /// Bytes of recent messages kept for peers that ask for them (`GRAFT`),
 /// and for how long at most. When a link closes, what its peer lost is what
 /// was in flight on it: the sender's outbox, the kernel buffers at both ends
@@ -61,8 +61,9 @@ pub(super) const STILL_LIVE: Duration = Duration::from_secs(2);
 /// written and the reader's buffers. Keeping twice that covers a closed
 /// link in a flood at full speed; floods from several nodes at once share
 /// it. More would cost memory, and page faults as it first fills.
-pub(super) const RECENT_BYTES: usize = 2 * (OUTBOX_BYTES + 4 * rt::SOCKET_BUFFER + (512 << 10));
-pub(super) const RECENT_AGE: Duration = Duration::from_secs(60);
+pub(in crate::node) const RECENT_BYTES: usize =
+    2 * (OUTBOX_BYTES + 4 * rt::SOCKET_BUFFER + (512 << 10));
+pub(in crate::node) const RECENT_AGE: Duration = Duration::from_secs(60);
 
 /// How links are secured.
 pub struct Security {
@@ -72,7 +73,7 @@ pub struct Security {
 }
 
 /// What every task of the node shares.
-pub(super) struct Shared {
+pub(in crate::node) struct Shared {
     pub id: NodeId,
     /// `None` only when running plaintext for a benchmark.
     pub security: Option<Security>,
@@ -85,15 +86,15 @@ pub(super) struct Shared {
     pub clock: Arc<dyn Clock>,
     wake_dialer: mpsc::Sender<()>,
     /// Starts the tree's ticks when there is something to announce or ask.
-    pub(super) wake_tree: mpsc::Sender<()>,
+    pub(in crate::node) wake_tree: mpsc::Sender<()>,
     /// Starts the task that marks where history ends.
-    pub(super) wake_history: mpsc::Sender<()>,
+    pub(in crate::node) wake_history: mpsc::Sender<()>,
     pub next_conn: AtomicU64,
     /// Inbound connections in their handshake, and those turned away.
     pending: Mutex<Pending>,
     pub quitting: AtomicBool,
     /// Set by the first connection ever admitted.
-    pub(super) connected_once: AtomicBool,
+    pub(in crate::node) connected_once: AtomicBool,
     /// Cloned into each connection task; dropped by `quit` to learn when all are done.
     tasks: Mutex<Option<mpsc::Sender<()>>>,
     /// Show connection-level events in the chat (`--verbose`).
@@ -105,17 +106,17 @@ pub(super) struct Shared {
 /// Connection-level events `:peers` shows.
 const LINK_EVENTS_KEPT: usize = 10;
 
-pub(super) struct State {
+pub(in crate::node) struct State {
     /// This node's user's name; `:nick` changes it.
     pub name: Arc<str>,
     next_seq: u64,
     /// Reused for encoding, so a frame costs one allocation: its own.
-    pub(super) scratch: Vec<u8>,
+    pub(in crate::node) scratch: Vec<u8>,
     /// Small frames for the peers from the handler under way.
-    pub(super) gathered: Gathered,
+    pub(in crate::node) gathered: Gathered,
     pub peers: PeerSet,
-    pub(super) seen: SeenCache,
-    pub(super) history: History,
+    pub(in crate::node) seen: SeenCache,
+    pub(in crate::node) history: History,
     pub roster: Roster,
     /// Users who left lately: no earlier message brings them back.
     pub departed: Departed,
@@ -124,25 +125,25 @@ pub(super) struct State {
     /// The first roster came, and who is online was shown.
     pub greeted: bool,
     /// Recent messages, for peers that ask for them.
-    pub(super) recent: Recent,
+    pub(in crate::node) recent: Recent,
     /// Announced messages this node lacks.
-    pub(super) wants: Wants,
+    pub(in crate::node) wants: Wants,
     /// Never prune: every message goes whole over every link, as if there
     /// were no broadcast tree; to measure what the tree is worth.
-    pub(super) flood_everything: bool,
+    pub(in crate::node) flood_everything: bool,
     /// The tree's ticks run (or a wake-up for them is on its way).
-    pub(super) ticking: bool,
+    pub(in crate::node) ticking: bool,
     /// Lines to show, formatted under the lock and handed to the display in
     /// one go before it is released (see `Shared::hand_over`): one hold
     /// of the display's lock and one wake-up for a read's worth of lines,
     /// in the order the node decided them.
-    pub(super) shown: Vec<u8>,
+    pub(in crate::node) shown: Vec<u8>,
     /// The last few peers that closed a link before taking it (it said
     /// `ERROR` where `START` was due), and why: what an explicit join
     /// reports when it fails.
-    pub(super) refused_by: VecDeque<(NodeId, String)>,
+    pub(in crate::node) refused_by: VecDeque<(NodeId, String)>,
     /// When presence pings, beats and sweeps next.
-    pub(super) beat: Beat,
+    pub(in crate::node) beat: Beat,
 }
 
 /// Refusals [`State::refused_by`] keeps.
@@ -154,20 +155,20 @@ const REFUSALS_KEPT: usize = 8;
 /// reaches a socket or the prompt. Never waited for under the lock.
 #[derive(Default)]
 #[must_use]
-pub(super) struct Waits {
+pub(in crate::node) struct Waits {
     outboxes: Vec<Arc<Queue<Frame>>>,
     display: Option<Arc<dyn Screen>>,
 }
 
 impl Waits {
     /// Notes that the display's queue was full after a push.
-    pub(super) fn wait_for_display(&mut self, display: &Arc<dyn Screen>) {
+    pub(in crate::node) fn wait_for_display(&mut self, display: &Arc<dyn Screen>) {
         self.display = Some(display.clone());
     }
 
     /// Notes that a peer's queue was full after a push; once, however many
     /// pushes found it full.
-    pub(super) fn wait_for_outbox(&mut self, outbox: &Arc<Queue<Frame>>) {
+    pub(in crate::node) fn wait_for_outbox(&mut self, outbox: &Arc<Queue<Frame>>) {
         if !self.outboxes.iter().any(|o| Arc::ptr_eq(o, outbox)) {
             self.outboxes.push(outbox.clone());
         }
@@ -199,7 +200,7 @@ impl Waits {
 
 impl State {
     /// Notes that `peer` closed a link before taking it, and why.
-    pub(super) fn note_refusal(&mut self, peer: NodeId, reason: &str) {
+    pub(in crate::node) fn note_refusal(&mut self, peer: NodeId, reason: &str) {
         if self.refused_by.len() == REFUSALS_KEPT {
             self.refused_by.pop_front();
         }
@@ -207,24 +208,24 @@ impl State {
     }
 
     /// Why `peer` last refused a link, if it did lately.
-    pub(super) fn refusal_by(&self, peer: NodeId) -> Option<&str> {
+    pub(in crate::node) fn refusal_by(&self, peer: NodeId) -> Option<&str> {
         let found = self.refused_by.iter().rev().find(|(id, _)| *id == peer);
         found.map(|(_, reason)| reason.as_str())
     }
 
     /// The number this node's next message of its own will carry.
-    pub(super) fn next_seq(&self) -> u64 {
+    pub(in crate::node) fn next_seq(&self) -> u64 {
         self.next_seq
     }
 
-    pub(super) fn next_id(&mut self, origin: NodeId) -> MsgId {
+    pub(in crate::node) fn next_id(&mut self, origin: NodeId) -> MsgId {
         let seq = self.next_seq;
         self.next_seq += 1;
         MsgId { origin, seq }
     }
 
     /// Encodes a message into a frame of its own, for queues that keep it.
-    pub(super) fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
+    pub(in crate::node) fn encode(&mut self, message: &Message<'_>) -> Result<Frame, EncodeError> {
         self.with_frame(
             |out| message.encode(out),
             |_, frame| Frame::copy_from_slice(frame),
@@ -235,7 +236,7 @@ impl State {
     /// with the state, to `then`: a frame that is only copied onwards (into
     /// the history, the recent cache and the peers' gathered frames) needs
     /// no allocation of its own.
-    pub(super) fn with_frame<E, R>(
+    pub(in crate::node) fn with_frame<E, R>(
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
         then: impl FnOnce(&mut State, &[u8]) -> R,
@@ -249,7 +250,7 @@ impl State {
 }
 
 /// What a node is: who, where, and how much it keeps.
-pub(super) struct Who {
+pub(in crate::node) struct Who {
     pub id: NodeId,
     pub name: String,
     pub room: String,
@@ -264,7 +265,7 @@ pub(super) struct Who {
 
 /// How the core reaches the world around it: the screen, the clocks, and
 /// the tasks it wakes.
-pub(super) struct Surroundings {
+pub(in crate::node) struct Surroundings {
     pub display: Arc<dyn Screen>,
     pub clock: Arc<dyn Clock>,
     pub wake_dialer: mpsc::Sender<()>,
@@ -293,7 +294,7 @@ impl Shared {
         roster.heard(id, &name, next_seq, now);
         let beat = Beat::new(
             now,
-            super::random::Rng::default().below(1000) as f64 / 1000.0,
+            crate::node::random::Rng::default().below(1000) as f64 / 1000.0,
         );
         Shared {
             id,
@@ -407,7 +408,9 @@ fn encode(message: &Message<'_>) -> Option<Frame> {
 }
 
 /// A frame of its own, written by `f`; `None` if `f` refuses.
-pub(super) fn encode_with<E>(f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Option<Frame> {
+pub(in crate::node) fn encode_with<E>(
+    f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+) -> Option<Frame> {
     let mut out = Vec::new();
     f(&mut out).ok()?;
     Some(out.into())
@@ -418,7 +421,7 @@ pub(super) fn encode_with<E>(f: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> O
 /// taken off a chat message from another node: those are kept as they came
 /// in (presence is kept as it was passed on). Older chat goes as history;
 /// older presence not at all.
-pub(super) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
+pub(in crate::node) fn resend(frame: Frame, age: Duration, me: NodeId) -> Option<Frame> {
     let body = std::str::from_utf8(frame.get(HEADER_LEN..)?).ok()?;
     let chat = match Message::parse(body) {
         Ok(Message::Chat(chat)) => chat,

@@ -3,7 +3,7 @@
 //! id costs a lookup and a binary search however many runs a peer sent,
 //! overlapping or not.
 
-use super::id_hash::BuildIdHasher;
+use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
 

@@ -8,13 +8,13 @@
 //! the stream still allows, sent to the peer in an `ERROR`; the node and its
 //! other connections carry on.
 
-use super::chat::ChatBatch;
-use super::gather::push_now;
-use super::peers::{ConnId, Frame, Via};
-use super::queue::Queue;
-use super::router::{Shared, Waits};
 use crate::message::{FrameReader, FrameWriter, ReadError, Source};
+use crate::node::chat::ChatBatch;
+use crate::node::link::gather::push_now;
+use crate::node::mesh::peers::{ConnId, Frame, Via};
+use crate::node::state::{Shared, Waits};
 use crate::protocol::{Message, NodeId};
+use crate::queue::Queue;
 use crate::rt;
 use futures::io::AsyncWrite;
 use futures::{pin_mut, select, FutureExt};
@@ -32,7 +32,7 @@ pub const LINK_IDLE: Duration = Duration::from_secs(12);
 /// Bytes written in one go.
 const BATCH_BYTES: usize = 256 * 1024;
 /// Time left to send what is queued (an `ERROR`, say) after the reader ended.
-pub(super) const LINGER: Duration = Duration::from_secs(1);
+pub(in crate::node) const LINGER: Duration = Duration::from_secs(1);
 
 /// What the end of a link says of its peer's user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,26 +68,26 @@ impl Ended {
 }
 
 /// The byte streams of a link: encrypted, or plain for benchmarks only.
-pub(super) type Reader = Box<dyn Source + Send>;
-pub(super) type Writer = Box<dyn AsyncWrite + Unpin + Send>;
+pub(in crate::node) type Reader = Box<dyn Source + Send>;
+pub(in crate::node) type Writer = Box<dyn AsyncWrite + Unpin + Send>;
 
 /// A handshaken connection, ready to serve.
-pub(super) struct Session {
-    pub(super) shared: Arc<Shared>,
-    pub(super) reader: FrameReader<Reader>,
-    pub(super) writer: FrameWriter<Writer>,
-    pub(super) peer: NodeId,
-    pub(super) conn: ConnId,
-    pub(super) outbox: Arc<Queue<Frame>>,
+pub(in crate::node) struct Session {
+    pub(in crate::node) shared: Arc<Shared>,
+    pub(in crate::node) reader: FrameReader<Reader>,
+    pub(in crate::node) writer: FrameWriter<Writer>,
+    pub(in crate::node) peer: NodeId,
+    pub(in crate::node) conn: ConnId,
+    pub(in crate::node) outbox: Arc<Queue<Frame>>,
     /// This is the node's first connection ever.
     pub first: bool,
     /// Held while the connection runs, so that `quit` can wait for it.
-    pub(super) task: Option<futures::channel::mpsc::Sender<()>>,
+    pub(in crate::node) task: Option<futures::channel::mpsc::Sender<()>>,
 }
 
 impl Session {
     /// Runs the connection until either side ends it, then forgets the peer.
-    pub(super) async fn serve(self) {
+    pub(in crate::node) async fn serve(self) {
         let Session {
             shared,
             mut reader,
@@ -159,7 +159,7 @@ async fn read_loop<R: Source>(
 /// among them go in one [`ChatBatch`]; another message ends the batch first,
 /// so that its handler takes the lock itself. Returns the queues to wait for
 /// before reading on, or why the connection ends.
-pub(super) fn handle_buffered<R: Source>(
+pub(in crate::node) fn handle_buffered<R: Source>(
     shared: &Shared,
     reader: &mut FrameReader<R>,
     via: Via,
@@ -215,7 +215,7 @@ pub(super) fn handle_buffered<R: Source>(
 }
 
 /// An `ERROR` frame carrying `reason`.
-pub(super) fn error_frame(reason: &str) -> Option<Vec<u8>> {
+pub(in crate::node) fn error_frame(reason: &str) -> Option<Vec<u8>> {
     let mut frame = Vec::new();
     Message::Error(reason).encode(&mut frame).ok()?;
     Some(frame)

@@ -4,14 +4,14 @@
 //! to one of them even at or above its target. Once nothing is missing, it
 //! prunes the links beyond its maximum that healing took on.
 //!
-//! The decisions are [`PeerSet::heal_plan`](super::peers::PeerSet)'s; this
+//! The decisions are [`PeerSet::heal_plan`](crate::node::mesh::peers::PeerSet)'s; this
 //! task only runs them.
 
-use super::admission::Purpose;
-use super::dial_book::Heal;
-use super::dialer;
-use super::random::Rng;
-use super::router::Shared;
+use crate::node::link::admission::Purpose;
+use crate::node::mesh::dial_book::Heal;
+use crate::node::mesh::dialer;
+use crate::node::random::Rng;
+use crate::node::state::Shared;
 use crate::rt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,7 @@ use std::time::Duration;
 /// once, do not all dial them at the same moment.
 const EVERY: Duration = Duration::from_secs(1);
 
-pub(super) async fn run(shared: Arc<Shared>) {
+pub(in crate::node) async fn run(shared: Arc<Shared>) {
     let mut rng = Rng::default();
     loop {
         let half = EVERY.as_millis() as usize / 2;

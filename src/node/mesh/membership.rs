@@ -2,14 +2,14 @@
 //! it to the others, forgetting one whose link ended, and the addresses and
 //! history inventories that peers exchange so the mesh heals and fills in.
 
-use super::connection::{Ended, Ending};
-use super::dial_book::{Heal, Source};
-use super::gather::{push, push_now};
-use super::id_runs::IdRuns;
-use super::peers::{ConnId, Frame, Peer, Refusal, Via};
-use super::queue::Queue;
-use super::router::{encode_with, resend, Shared, Waits};
+use crate::node::link::connection::{Ended, Ending};
+use crate::node::link::gather::{push, push_now};
+use crate::node::mesh::dial_book::{Heal, Source};
+use crate::node::mesh::peers::{ConnId, Frame, Peer, Refusal, Via};
+use crate::node::state::{encode_with, resend, Shared, Waits};
+use crate::node::store::id_runs::IdRuns;
 use crate::protocol::{self, Message, Need, NodeId, PeerList, RangeList};
+use crate::queue::Queue;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
@@ -21,7 +21,7 @@ impl Shared {
     /// Registers a handshaken peer and introduces it to the others: it gets
     /// our peers' addresses, our history inventory and who is online; they
     /// get its address. Returns true for this node's first connection ever.
-    /// `need`: how much the link is needed (see [`super::peers::PeerSet::admit`]).
+    /// `need`: how much the link is needed (see [`crate::node::mesh::peers::PeerSet::admit`]).
     pub fn admit(&self, id: NodeId, mut peer: Peer, need: Need) -> Result<bool, Refusal> {
         let mut state = self.lock();
         // Taken under the lock: every message handled after this instant is

@@ -2,10 +2,10 @@
 //! peer's. No I/O: the handshake (`handshake.rs`) or the simulator carries
 //! the frames.
 
-use super::peers::{ConnId, Frame, Peer, Refusal};
-use super::queue::Queue;
-use super::router::{Shared, OUTBOX_BYTES};
+use crate::node::mesh::peers::{ConnId, Frame, Peer, Refusal};
+use crate::node::state::{Shared, OUTBOX_BYTES};
 use crate::protocol::{Hello, Message, Need, NodeId, VERSION};
+use crate::queue::Queue;
 use crate::secure;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;

@@ -12,8 +12,8 @@
 //! host fills only that host's share, here and in the dial book, and the
 //! dial book tries hosts that announce few nodes, and never failed, first.
 
-use super::router::Shared;
 use crate::multicast::Multicast;
+use crate::node::state::Shared;
 use crate::protocol::{Announcement, NodeId, MAX_ANNOUNCEMENT};
 use crate::rt;
 use futures::channel::mpsc;
@@ -30,7 +30,7 @@ const SECOND: Duration = Duration::from_secs(1);
 /// too, so that it hears every node twice at once.
 const REPLY_GAP: Duration = Duration::from_millis(400);
 
-pub(super) async fn run(shared: Arc<Shared>) {
+pub(in crate::node) async fn run(shared: Arc<Shared>) {
     let mut multicast = match Multicast::open() {
         Ok(m) => m,
         Err(e) => {
@@ -148,7 +148,7 @@ fn listen_addr(from: SocketAddr, port: u16) -> SocketAddr {
 /// many addresses), the oldest half is forgotten, so made-up ids cost a
 /// fixed amount of memory.
 #[derive(Default)]
-pub(super) struct Sightings {
+pub(in crate::node) struct Sightings {
     /// Where each node was heard, how often there, and when last (by
     /// `clock`).
     once: std::collections::HashMap<NodeId, (SocketAddr, u32, u64)>,
@@ -157,15 +157,15 @@ pub(super) struct Sightings {
 }
 
 /// Nodes [`Sightings`] remembers at most.
-pub(super) const SIGHTINGS: usize = 256;
+pub(in crate::node) const SIGHTINGS: usize = 256;
 /// Nodes [`Sightings`] remembers at most from one host: more than a host
 /// runs, but far fewer than [`SIGHTINGS`].
-pub(super) const PER_HOST: usize = 16;
+pub(in crate::node) const PER_HOST: usize = 16;
 
 impl Sightings {
     /// Notes that `id` announced itself at `addr`; returns how many times
     /// in a row it was heard there, this one included.
-    pub(super) fn seen(&mut self, id: NodeId, addr: SocketAddr) -> u32 {
+    pub(in crate::node) fn seen(&mut self, id: NodeId, addr: SocketAddr) -> u32 {
         self.clock += 1;
         if let Some((at, times, last)) = self.once.get_mut(&id) {
             if *at == addr {
@@ -195,7 +195,7 @@ impl Sightings {
     }
 
     /// Nodes remembered, in all and from `ip`.
-    pub(super) fn held(&self, ip: std::net::IpAddr) -> (usize, usize) {
+    pub(in crate::node) fn held(&self, ip: std::net::IpAddr) -> (usize, usize) {
         let from = self.once.values().filter(|(at, _, _)| at.ip() == ip);
         (self.once.len(), from.count())
     }

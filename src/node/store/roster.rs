@@ -15,7 +15,7 @@
 //! and with none lost a newcomer is not taken until one is. Telling equal
 //! names apart costs one lookup per change, not a pass over everyone.
 
-use super::id_hash::BuildIdHasher;
+use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};

@@ -1,10 +1,10 @@
 //! The prompt loop: turns the user's lines into chat messages and commands.
 
-use crate::input::{Input, Line, Lines};
+use crate::console::input::{Input, Line, Lines};
+use crate::console::terminal::{prompt_for, PromptText};
 use crate::message::FrameError;
 use crate::node::{max_text_len, Node};
 use crate::protocol::{validate_name, EncodeError};
-use crate::terminal::{prompt_for, PromptText};
 use futures::channel::mpsc;
 use futures::{select, FutureExt, StreamExt};
 
@@ -198,7 +198,7 @@ pub async fn run(
 }
 
 /// Chat lines sent in one go at most: a batch of piped lines.
-const MAX_BURST: usize = crate::input::BATCH_LINES;
+const MAX_BURST: usize = crate::console::input::BATCH_LINES;
 
 /// Where a chat line's text starts in its line (the text is always the
 /// line's end), and whether it is an action: kept beside the line, so that
