@@ -27,7 +27,7 @@ pub use store::roster::short_id;
 
 use crate::display::Display;
 use crate::message::MAX_BODY;
-use crate::protocol::{EncodeError, NodeId, PresenceKind};
+use crate::protocol::{ChatKind, EncodeError, NodeId, PresenceKind};
 use crate::rt;
 use crate::secure::{self, Identity};
 use futures::channel::mpsc;
@@ -319,10 +319,10 @@ impl Node {
             .unwrap_or_default()
     }
 
-    /// Sends chat lines from this node's user, in order: each a `(text,
-    /// action)`, an action being a `:me` line. Stops at a line too long for
+    /// Sends chat lines from this node's user, in order, each with its
+    /// kind. Stops at a line too long for
     /// a frame: returns how many were sent, and why the next was refused.
-    pub async fn say_all(&self, lines: &[(&str, bool)]) -> (usize, Option<EncodeError>) {
+    pub async fn say_all(&self, lines: &[(&str, ChatKind)]) -> (usize, Option<EncodeError>) {
         let (waits, sent, refused) = self.shared.say_all(lines);
         waits.wait().await;
         (sent, refused)

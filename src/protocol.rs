@@ -121,6 +121,15 @@ pub struct Hello<'a> {
     pub name: &'a str,
 }
 
+/// What kind of chat line the user typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A line, shown as `NAME: TEXT`.
+    Line,
+    /// An action (`:me`), shown as `* NAME TEXT`.
+    Action,
+}
+
 /// How much a node needs the link it opens, as its `HELLO` says; each
 /// says more than the one before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

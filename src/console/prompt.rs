@@ -4,7 +4,7 @@ use crate::console::input::{Input, Line, Lines};
 use crate::console::terminal::{prompt_for, PromptText};
 use crate::message::FrameError;
 use crate::node::{max_text_len, Node};
-use crate::protocol::{validate_name, EncodeError};
+use crate::protocol::{validate_name, ChatKind, EncodeError};
 use futures::channel::mpsc;
 use futures::{select, FutureExt, StreamExt};
 
@@ -51,11 +51,11 @@ enum Command<'a> {
 }
 
 impl<'a> Command<'a> {
-    /// The text of a chat line, and whether it is an action (`:me`).
-    fn chat(&self) -> Option<(&'a str, bool)> {
+    /// The text of a chat line, and its kind.
+    fn chat(&self) -> Option<(&'a str, ChatKind)> {
         match *self {
-            Command::Say(text) => Some((text, false)),
-            Command::Me(text) => Some((text, true)),
+            Command::Say(text) => Some((text, ChatKind::Line)),
+            Command::Me(text) => Some((text, ChatKind::Action)),
             _ => None,
         }
     }
@@ -201,19 +201,19 @@ pub async fn run(
 const MAX_BURST: usize = crate::console::input::BATCH_LINES;
 
 /// Where a chat line's text starts in its line (the text is always the
-/// line's end), and whether it is an action: kept beside the line, so that
-/// a line of a burst is parsed once.
-fn chat_part(line: &str, (text, action): (&str, bool)) -> (usize, bool) {
+/// line's end), and its kind: kept beside the line, so that a line of a
+/// burst is parsed once.
+fn chat_part(line: &str, (text, kind): (&str, ChatKind)) -> (usize, ChatKind) {
     debug_assert!(line.ends_with(text), "{text:?} does not end {line:?}");
-    (line.len() - text.len(), action)
+    (line.len() - text.len(), kind)
 }
 
 /// Sends chat lines (each with its [`chat_part`]), in order, and tells the
 /// user of any that could not be sent.
-async fn say(node: &Node, lines: &[(Line, (usize, bool))]) {
-    let chat: Vec<(&str, bool)> = lines
+async fn say(node: &Node, lines: &[(Line, (usize, ChatKind))]) {
+    let chat: Vec<(&str, ChatKind)> = lines
         .iter()
-        .filter_map(|(line, (start, action))| Some((line.get(*start..)?, *action)))
+        .filter_map(|(line, (start, kind))| Some((line.get(*start..)?, *kind)))
         .collect();
     let mut rest = &chat[..];
     while !rest.is_empty() {

@@ -10,7 +10,7 @@ use crate::node::state::{Shared, State, Waits};
 use crate::node::store::roster::{Heard, Roster};
 use crate::node::store::seen::Path;
 use crate::node::tree::broadcast::Onward;
-use crate::protocol::{self, Chat, ChatBurst, EncodeError, KeptChat, MsgId, NodeId};
+use crate::protocol::{self, Chat, ChatBurst, ChatKind, EncodeError, KeptChat, MsgId, NodeId};
 use std::sync::MutexGuard;
 use std::time::Instant;
 
@@ -39,22 +39,23 @@ impl Shared {
         }
     }
 
-    /// Shows a new chat message (its sender's name `tagged` with the id
-    /// when another user goes by it), keeps its `frame` in the history, and
-    /// passes it on (as `onward` says) to every peer but `from` if it may
-    /// take another hop.
-    #[allow(clippy::too_many_arguments)]
+    /// Shows a new chat message, keeps its frame in the history, and
+    /// passes it on (as its arrival says) to every peer but the one it came
+    /// from, if it may take another hop.
     fn deliver(
         &self,
         state: &mut State,
-        from: Option<NodeId>,
         chat: &Chat<'_>,
-        tagged: bool,
-        frame: &[u8],
-        onward: Onward<'_>,
+        arrival: Arrival<'_>,
         now: Instant,
         waits: &mut Waits,
     ) {
+        let Arrival {
+            from,
+            frame,
+            onward,
+            tagged,
+        } = arrival;
         state.history.push(chat.id, frame, now);
         match chat.history {
             true => self.history_line(state, now),
@@ -107,13 +108,13 @@ impl Shared {
     }
 
     /// Sends chat lines typed by this node's user, in order: each a
-    /// `(text, action)`, an action being a `:me` line. They share one hold
+    /// `(text, kind)`. They share one hold
     /// of the lock and one reading of the clocks, so a pasted or piped burst
     /// costs less per line. A line too long for a frame is refused, taking
     /// no sequence number: the lines after it are left unsent, so that the
     /// caller can tell the user in place. Returns how many were sent, and
     /// why the next one was refused.
-    pub fn say_all(&self, lines: &[(&str, bool)]) -> (Waits, usize, Option<EncodeError>) {
+    pub fn say_all(&self, lines: &[(&str, ChatKind)]) -> (Waits, usize, Option<EncodeError>) {
         let (now, time_ms) = (self.now(), self.clock.unix_ms());
         let mut guard = self.lock();
         let state = &mut *guard;
@@ -132,7 +133,8 @@ impl Shared {
         let tagged = state.roster.is_ambiguous(self.id, &name);
         let mut refused = None;
         let mut sent = 0;
-        for &(text, action) in lines {
+        for &(text, kind) in lines {
+            let action = kind == ChatKind::Action;
             let chat = Chat {
                 history: false,
                 action,
@@ -151,7 +153,13 @@ impl Shared {
                     state.next_id(self.id);
                     state.seen.insert(chat.id, now);
                     let onward = Onward::Kept;
-                    self.deliver(state, None, &chat, tagged, frame, onward, now, &mut waits);
+                    let arrival = Arrival {
+                        from: None,
+                        frame,
+                        onward,
+                        tagged,
+                    };
+                    self.deliver(state, &chat, arrival, now, &mut waits);
                 },
             );
             if let Err(e) = encoded {
@@ -163,6 +171,19 @@ impl Shared {
         self.hand_over(state, &mut waits);
         (waits, sent, refused)
     }
+}
+
+/// How a new chat message reached the node.
+struct Arrival<'a> {
+    /// The peer it came from; `None` for the user's own.
+    from: Option<NodeId>,
+    /// Its frame, as kept.
+    frame: &'a [u8],
+    /// How it goes on.
+    onward: Onward<'a>,
+    /// Another online user goes by its sender's name: it is shown with a
+    /// tag from the node id.
+    tagged: bool,
 }
 
 /// Chat messages handled under one hold of the node's lock: every one that
@@ -230,17 +251,13 @@ impl ChatBatch<'_> {
         // Kept as it came; passed on with a hop taken off.
         let ttl = chat.ttl.saturating_sub(1);
         let onward = Onward::Relayed { body, ttl };
-        let from = Some(via.peer);
-        shared.deliver(
-            state,
-            from,
-            chat,
-            tagged,
+        let arrival = Arrival {
+            from: Some(via.peer),
             frame,
             onward,
-            now,
-            &mut self.waits,
-        );
+            tagged,
+        };
+        shared.deliver(state, chat, arrival, now, &mut self.waits);
     }
 
     /// Shows the batch's lines and releases the lock; returns the queues to

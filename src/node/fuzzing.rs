@@ -7,6 +7,7 @@
 //! to the node.
 
 use crate::node::link::pending::{Pending, MAX_PENDING, MAX_PER_SOURCE};
+use crate::node::mesh::dial_book::Dialled;
 use crate::node::mesh::dial_book::{Source, DISCOVERED_PER_HOST};
 use crate::node::mesh::dial_budget::PER_MINUTE;
 use crate::node::mesh::discovery::{Sightings, PER_HOST, SIGHTINGS};
@@ -98,7 +99,11 @@ pub fn check_dial_book(data: &[u8]) {
             _ => {
                 if !dialing.is_empty() {
                     let (addr, _) = dialing.remove(usize::from(b.u8()) % dialing.len());
-                    set.dial_done(addr, b.u8() % 4 == 0, now);
+                    let ended = match b.u8() % 4 {
+                        0 => Dialled::Connected,
+                        _ => Dialled::Failed,
+                    };
+                    set.dial_done(addr, ended, now);
                 }
                 now += Duration::from_millis(u64::from(b.u16()));
             }

@@ -9,7 +9,9 @@
 //! random choices are the run's own, so one seed gives one run. Links are
 //! plaintext: encryption is tested on its own and changes no decision.
 
+mod links;
 mod net;
+mod nodes;
 mod record;
 mod script;
 mod world;

@@ -22,6 +22,15 @@ pub(in crate::node) struct Known {
     pub(in crate::node) source: Source,
 }
 
+/// How a dial ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialled {
+    /// The node there took the link.
+    Connected,
+    /// Nobody answered, or the handshake failed or was refused.
+    Failed,
+}
+
 /// How a node's address came to be known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -156,7 +165,7 @@ impl PeerSet {
     fn afford(budget: &mut DialBudget, k: &Known, now: Instant) -> bool {
         match k.source {
             Source::Linked => true,
-            source => budget.take(k.addr, source == Source::Discovery, now),
+            source => budget.take(k.addr, source, now),
         }
     }
 
@@ -301,7 +310,7 @@ impl PeerSet {
     /// Records how a dial ended; a failure backs the address off exponentially.
     /// An address nobody vouched for is forgotten after
     /// [`UNVERIFIED_FAILURES`].
-    pub fn dial_done(&mut self, addr: SocketAddr, ok: bool, now: Instant) {
+    pub fn dial_done(&mut self, addr: SocketAddr, ended: Dialled, now: Instant) {
         self.dialing.remove(&addr);
         self.budget.done(addr);
         if self.healing == Some(addr) {
@@ -311,7 +320,7 @@ impl PeerSet {
             .book
             .values()
             .any(|k| k.addr == addr && k.source == Source::Linked);
-        if ok {
+        if ended == Dialled::Connected {
             self.failed_hosts.remove(&addr.ip());
             return;
         }

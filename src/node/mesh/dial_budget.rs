@@ -7,6 +7,7 @@
 //! those learned by discovery. Addresses this node has been linked to
 //! before are not limited.
 
+use crate::node::mesh::dial_book::Source;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -32,9 +33,10 @@ impl DialBudget {
         }
     }
 
-    /// Takes the budget for a dial to unverified `addr`, learned by
-    /// discovery if `discovered`; false if there is none left now.
-    pub fn take(&mut self, addr: SocketAddr, discovered: bool, now: Instant) -> bool {
+    /// Takes the budget for a dial to unverified `addr`, learned from
+    /// `source`; false if there is none left now.
+    pub fn take(&mut self, addr: SocketAddr, source: Source, now: Instant) -> bool {
+        let discovered = source == Source::Discovery;
         while self.recent.front().is_some_and(|t| *t + MINUTE <= now) {
             self.recent.pop_front();
         }
@@ -83,17 +85,23 @@ mod tests {
         let t0 = Instant::now();
         let mut b = DialBudget::new(60);
         for p in 0..30 {
-            assert!(b.take(addr(p), false, t0));
+            assert!(b.take(addr(p), Source::Exchange, t0));
         }
         let t1 = t0 + Duration::from_secs(30);
         for p in 0..30 {
-            assert!(b.take(addr(p), false, t1));
+            assert!(b.take(addr(p), Source::Exchange, t1));
         }
-        assert!(!b.take(addr(99), false, t1), "spent");
+        assert!(!b.take(addr(99), Source::Exchange, t1), "spent");
         assert_eq!(b.next_room(), Some(t0 + MINUTE));
-        assert!(!b.take(addr(99), false, t0 + Duration::from_millis(59_999)));
+        assert!(!b.take(
+            addr(99),
+            Source::Exchange,
+            t0 + Duration::from_millis(59_999)
+        ));
         let t2 = t0 + MINUTE;
-        let taken = (0..100).filter(|p| b.take(addr(*p), false, t2)).count();
+        let taken = (0..100)
+            .filter(|p| b.take(addr(*p), Source::Exchange, t2))
+            .count();
         assert_eq!(taken, 30, "the first half-minute's dials are a minute old");
     }
 
@@ -101,10 +109,13 @@ mod tests {
     fn one_discovery_dial_at_a_time() {
         let t0 = Instant::now();
         let mut b = DialBudget::new(60);
-        assert!(b.take(addr(1), true, t0));
-        assert!(!b.take(addr(2), true, t0), "one at a time");
-        assert!(b.take(addr(3), false, t0), "others are not held up");
+        assert!(b.take(addr(1), Source::Discovery, t0));
+        assert!(!b.take(addr(2), Source::Discovery, t0), "one at a time");
+        assert!(
+            b.take(addr(3), Source::Exchange, t0),
+            "others are not held up"
+        );
         b.done(addr(1));
-        assert!(b.take(addr(2), true, t0));
+        assert!(b.take(addr(2), Source::Discovery, t0));
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::node::link::admission::{Direction, Purpose};
 use crate::node::link::handshake::{self, Failed};
+use crate::node::mesh::dial_book::Dialled;
 use crate::node::state::Shared;
 use crate::protocol::{NodeId, PresenceKind};
 use crate::rt;
@@ -75,7 +76,11 @@ pub(in crate::node) async fn dial(
             tracing::debug!(%addr, node = ?failed.peer.as_ref().map(|p| p.0.to_string()), "dial failed: {}", failed.reason)
         }
     }
-    shared.dial_done(addr, result.is_ok());
+    let ended = match result {
+        Ok(_) => Dialled::Connected,
+        Err(_) => Dialled::Failed,
+    };
+    shared.dial_done(addr, ended);
     let session = result?;
     let peer = session.peer;
     if session.first {
@@ -101,8 +106,8 @@ impl Shared {
     }
 
     /// Notes how a dial of `addr` ended, and wakes the dialer to go on.
-    pub fn dial_done(&self, addr: SocketAddr, connected: bool) {
-        self.lock().peers.dial_done(addr, connected, self.now());
+    pub fn dial_done(&self, addr: SocketAddr, ended: Dialled) {
+        self.lock().peers.dial_done(addr, ended, self.now());
         self.wake_dialer();
     }
 }

@@ -56,7 +56,6 @@ impl Shared {
     /// history if it is a chat message, else in the recent cache. Never back to `from`, nor to the
     /// origin, which has it. The caller hands over the frames gathered
     /// (`Shared::hand_over`) before it releases the lock.
-    #[allow(clippy::too_many_arguments)]
     pub(in crate::node) fn fan_out(
         &self,
         state: &mut State,

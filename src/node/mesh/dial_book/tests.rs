@@ -1,4 +1,5 @@
 use super::*;
+use crate::node::mesh::dial_book::Dialled;
 use crate::node::mesh::peers::tests::{addr, peer, set, ME};
 use crate::node::mesh::peers::{Limits, REPLACE_TRIES};
 use crate::protocol::Need;
@@ -17,8 +18,8 @@ fn dials_known_addresses_up_to_the_target() {
     assert!(!plan.contains(&addr(99)));
     // Those being dialed count toward the target.
     assert!(s.dial_plan(now).is_empty());
-    s.dial_done(plan[0], false, now);
-    s.dial_done(plan[1], true, now);
+    s.dial_done(plan[0], Dialled::Failed, now);
+    s.dial_done(plan[1], Dialled::Connected, now);
     let again = s.dial_plan(now);
     assert_eq!(again.len(), 2);
     assert!(
@@ -50,7 +51,7 @@ fn a_link_lost_at_the_target_is_replaced_one_dial_at_a_time_a_few_times() {
         assert!(s.dial_plan(now).is_empty(), "not while one is on its way");
         let Some(&dialed) = plan.first() else { break };
         tries += 1;
-        s.dial_done(dialed, false, now);
+        s.dial_done(dialed, Dialled::Failed, now);
         now += Duration::from_millis(1);
     }
     assert_eq!(tries, REPLACE_TRIES, "then it gives up");
@@ -70,7 +71,7 @@ fn a_new_link_stands_for_a_lost_one() {
     assert!(s.wants_more());
     let plan = s.dial_plan(now);
     assert_eq!(plan, [addr(101)]);
-    s.dial_done(addr(101), true, now);
+    s.dial_done(addr(101), Dialled::Connected, now);
     s.admit(NodeId(101), peer(3, 101, true), Need::Spare, now)
         .unwrap();
     assert!(!s.wants_more(), "replaced");
@@ -106,7 +107,7 @@ fn failing_addresses_back_off_then_are_forgotten() {
     for _ in 0..3 {
         let plan = s.dial_plan(now);
         assert_eq!(plan, [addr(1)]);
-        s.dial_done(addr(1), false, now);
+        s.dial_done(addr(1), Dialled::Failed, now);
         assert!(s.dial_plan(now).is_empty());
         now = s.next_retry().unwrap_or(now);
     }
@@ -154,7 +155,7 @@ fn a_known_node_missing_from_the_roster_is_dialed_to_heal_even_at_the_target() {
         Heal::Dial(NodeId(102), addr(102))
     );
     assert_eq!(s.heal_plan(online, later), Heal::Nothing, "one at a time");
-    s.dial_done(addr(102), false, later);
+    s.dial_done(addr(102), Dialled::Failed, later);
     assert_eq!(
         s.heal_plan(online, later),
         Heal::Nothing,
@@ -195,7 +196,7 @@ fn healing_stops_two_links_beyond_the_maximum_and_prunes_when_whole() {
         let Heal::Dial(id, at) = s.heal_plan(nobody_else, now) else {
             panic!("a healing dial up to the maximum plus 2");
         };
-        s.dial_done(at, true, now);
+        s.dial_done(at, Dialled::Connected, now);
         let mut healing = peer(id.0, at.port(), true);
         healing.since = now;
         s.admit(id, healing, Need::Heal, now).unwrap();
@@ -251,7 +252,7 @@ fn addresses_nobody_vouched_for_cost_the_budget_and_are_soon_forgotten() {
     while now < t0 + Duration::from_secs(60) {
         for a in s.dial_plan(now) {
             dialed += 1;
-            s.dial_done(a, false, now);
+            s.dial_done(a, Dialled::Failed, now);
         }
         now += Duration::from_millis(100);
     }
@@ -263,7 +264,7 @@ fn addresses_nobody_vouched_for_cost_the_budget_and_are_soon_forgotten() {
     for _ in 0..UNVERIFIED_FAILURES {
         let plan = s.dial_plan(now);
         assert_eq!(plan, [addr(1)]);
-        s.dial_done(addr(1), false, now);
+        s.dial_done(addr(1), Dialled::Failed, now);
         now = s.next_retry().unwrap_or(now);
     }
     assert!(s.next_retry().is_none(), "forgotten");
@@ -284,8 +285,8 @@ fn discovery_dials_one_at_a_time_and_cannot_move_a_known_node() {
     );
     assert!(plan.contains(&addr(3)));
     let first = *plan.iter().find(|a| **a != addr(3)).unwrap();
-    s.dial_done(first, true, t0);
-    s.dial_done(addr(3), true, t0);
+    s.dial_done(first, Dialled::Connected, t0);
+    s.dial_done(addr(3), Dialled::Connected, t0);
     let (first_id, other) = match first == addr(1) {
         true => (NodeId(101), addr(2)),
         false => (NodeId(102), addr(1)),
@@ -305,7 +306,7 @@ fn discovery_dials_one_at_a_time_and_cannot_move_a_known_node() {
         "not moved by another unverified word before it failed"
     );
     s.dialing(addr(5));
-    s.dial_done(addr(5), false, t0);
+    s.dial_done(addr(5), Dialled::Failed, t0);
     assert!(
         s.remember(NodeId(105), addr(8), Source::Exchange, t0),
         "moved once it failed"
@@ -348,7 +349,7 @@ fn a_host_whose_nodes_failed_is_dialed_after_others() {
     let mut s = set(1, 8);
     s.remember(NodeId(101), on(9, 1), Source::Exchange, t0);
     s.dialing(on(9, 1));
-    s.dial_done(on(9, 1), false, t0);
+    s.dial_done(on(9, 1), Dialled::Failed, t0);
     s.remember(NodeId(102), on(9, 2), Source::Exchange, t0);
     s.remember(NodeId(103), on(1, 1), Source::Exchange, t0);
     assert_eq!(s.dial_plan(t0), [on(1, 1)]);
@@ -373,7 +374,7 @@ fn an_address_the_budget_holds_back_is_not_due_again_at_once() {
     for _ in 0..20 {
         for a in s.dial_plan(t0) {
             dialed += 1;
-            s.dial_done(a, false, t0);
+            s.dial_done(a, Dialled::Failed, t0);
         }
     }
     assert_eq!(dialed, 60);
@@ -440,7 +441,7 @@ fn a_node_moved_onto_a_crowded_host_by_discovery_does_not_pass_its_share() {
     // A node learned from a peer, at host 9, fails once: it may move.
     s.remember(NodeId(999), on(9, 9999), Source::Exchange, t0);
     s.dialing(on(9, 9999));
-    s.dial_done(on(9, 9999), false, t0);
+    s.dial_done(on(9, 9999), Dialled::Failed, t0);
     for p in 0..DISCOVERED_PER_HOST as u16 {
         s.remember(
             NodeId(1000 + u64::from(p)),
