@@ -8,7 +8,7 @@ use crate::node::mesh::peers::PeerSet;
 use crate::node::mesh::peers::Via;
 use crate::node::state::{Shared, State, Waits};
 use crate::node::store::roster::{Heard, Roster};
-use crate::node::store::seen::Path;
+use crate::node::store::seen::{Fresh, Path};
 use crate::node::tree::broadcast::Onward;
 use crate::protocol::{self, Chat, ChatBurst, ChatKind, EncodeError, KeptChat, MsgId, NodeId};
 use std::sync::MutexGuard;
@@ -55,17 +55,20 @@ impl Shared {
             frame,
             onward,
             tagged,
+            late,
         } = arrival;
         state.history.push(chat.id, frame, now);
         match chat.history {
             true => self.history_line(state, now),
             false => self.end_history(state),
         }
+        let mut kept = KeptChat::of(chat);
+        kept.history |= late;
         self.show(
             state,
             Event::Chat {
                 frame,
-                kept: KeptChat::of(chat),
+                kept,
                 tagged,
                 own: from.is_none(),
             },
@@ -158,6 +161,7 @@ impl Shared {
                         frame,
                         onward,
                         tagged,
+                        late: false,
                     };
                     self.deliver(state, &chat, arrival, now, &mut waits);
                 },
@@ -184,6 +188,10 @@ struct Arrival<'a> {
     /// Another online user goes by its sender's name: it is shown with a
     /// tag from the node id.
     tagged: bool,
+    /// A later message of its sender was shown already (this one was
+    /// recovered after a link closed): it is shown with its time, as
+    /// history is, so that no line looks out of its place.
+    late: bool,
 }
 
 /// Chat messages handled under one hold of the node's lock: every one that
@@ -224,7 +232,8 @@ impl ChatBatch<'_> {
             false => Path::Relayed,
         };
         let kept = known_origins(&state.roster, &state.peers);
-        if !state.seen.insert_keeping(chat.id, path, now, kept) {
+        let fresh = state.seen.insert_keeping(chat.id, path, now, kept);
+        if !fresh.is_new() {
             return;
         }
         match &mut self.delivered {
@@ -256,6 +265,7 @@ impl ChatBatch<'_> {
             frame,
             onward,
             tagged,
+            late: fresh == Fresh::Late,
         };
         shared.deliver(state, chat, arrival, now, &mut self.waits);
     }

@@ -192,7 +192,9 @@ pub fn check_seen(data: &[u8]) {
                     origin: victim,
                     seq: next,
                 };
-                let new = seen.insert_keeping(id, Path::Direct, now, |o| o == victim);
+                let new = seen
+                    .insert_keeping(id, Path::Direct, now, |o| o == victim)
+                    .is_new();
                 assert!(
                     new || relayed.contains(&next),
                     "the victim silenced at {next}"

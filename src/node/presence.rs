@@ -215,7 +215,7 @@ impl Shared {
         };
         let st = &mut *state;
         let kept = |o| st.roster.is_online(o) || st.peers.get(&o).is_some();
-        if !st.seen.insert_keeping(p.id, path, now, kept) {
+        if !st.seen.insert_keeping(p.id, path, now, kept).is_new() {
             return Waits::default();
         }
         let mut waits = Waits::default();

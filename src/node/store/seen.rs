@@ -57,6 +57,24 @@ pub struct SeenCache {
     ttl: Duration,
 }
 
+/// What the seen-cache made of a message id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fresh {
+    /// Seen before, or not plausible: dropped.
+    Seen,
+    /// New, and numbered above every number seen of its origin.
+    New,
+    /// New, but numbered below one already seen of its origin: it fills a
+    /// gap, and comes after a later message of the same sender.
+    Late,
+}
+
+impl Fresh {
+    pub fn is_new(self) -> bool {
+        self != Fresh::Seen
+    }
+}
+
 /// What was seen of one origin.
 #[derive(Clone)]
 struct Seen {
@@ -92,11 +110,11 @@ impl Seen {
             .map_or(self.floor.saturating_sub(1), |r| r.1)
     }
 
-    /// Marks `seq`, which came by `path`; true if it was not marked
-    /// before and is plausible.
-    fn insert_from(&mut self, seq: u64, path: Path) -> bool {
+    /// Marks `seq`, which came by `path`: new if it was not marked before
+    /// and is plausible.
+    fn insert_from(&mut self, seq: u64, path: Path) -> Fresh {
         if seq > self.high().saturating_add(JUMP) && !near_clock(seq) {
-            return false;
+            return Fresh::Seen;
         }
         if path == Path::Direct {
             let before = self.direct_high.replace(seq);
@@ -106,28 +124,30 @@ impl Seen {
                 // Its link is believed, and their claims forgotten.
                 self.floor = seq.saturating_add(1);
                 self.runs.clear();
-                return true;
+                return Fresh::New;
             }
             self.direct_high = Some(before.map_or(seq, |h| h.max(seq)));
         }
         self.insert(seq)
     }
 
-    /// Marks `seq`; true if it was not marked before.
-    fn insert(&mut self, seq: u64) -> bool {
+    /// Marks `seq`: new if it was not marked before, and late if a higher
+    /// number was.
+    fn insert(&mut self, seq: u64) -> Fresh {
         if seq < self.floor {
-            return false;
+            return Fresh::Seen;
         }
         // The common case: the next number after the last run.
         if let Some(last) = self.runs.last_mut() {
             if last.1.checked_add(1) == Some(seq) {
                 last.1 = seq;
-                return true;
+                return Fresh::New;
             }
         }
+        let late = seq < self.high();
         let i = self.runs.partition_point(|r| r.1 < seq);
         if self.runs.get(i).is_some_and(|r| r.0 <= seq) {
-            return false;
+            return Fresh::Seen;
         }
         let joins_before = i > 0 && self.runs[i - 1].1 + 1 == seq;
         let joins_after = self
@@ -158,7 +178,10 @@ impl Seen {
             self.floor = last.saturating_add(1);
             self.runs.remove(0);
         }
-        true
+        match late {
+            true => Fresh::Late,
+            false => Fresh::New,
+        }
     }
 
     /// True if a gap wider than [`OUTLIER_GAP`] separates two runs: the
@@ -225,7 +248,7 @@ impl SeenCache {
     /// Records `id`, which came by `path`; true if it is new and
     /// plausible, and should be handled.
     pub fn insert_from(&mut self, id: MsgId, path: Path, now: Instant) -> bool {
-        self.insert_keeping(id, path, now, |_| false)
+        self.insert_keeping(id, path, now, |_| false).is_new()
     }
 
     /// [`insert_from`](Self::insert_from), where making room for a new
@@ -238,7 +261,7 @@ impl SeenCache {
         path: Path,
         now: Instant,
         keep: impl Fn(NodeId) -> bool,
-    ) -> bool {
+    ) -> Fresh {
         if let Some(w) = self.origins.get_mut(&id.origin) {
             // The same `now` as the last message's, in a batch: no
             // subtraction needed.
@@ -250,7 +273,7 @@ impl SeenCache {
             self.origins.remove(&id.origin);
         }
         if !near_clock(id.seq) {
-            return false;
+            return Fresh::Seen;
         }
         if self.origins.len() >= self.max_origins {
             self.evict(now, keep);
@@ -260,7 +283,7 @@ impl SeenCache {
             seen.direct_high = Some(id.seq);
         }
         self.origins.insert(id.origin, seen);
-        true
+        Fresh::New
     }
 
     /// Appends to `out` the parts of `range` not seen yet, in order.
@@ -449,6 +472,20 @@ mod tests {
         assert!(c.insert_from(id(1, high + 1), Path::Direct, now));
         assert!(!c.insert_from(id(1, high + 1), Path::Direct, now), "once");
         assert!(!c.insert(id(1, high + 1), now), "and once by any path");
+    }
+
+    #[test]
+    fn a_number_below_one_seen_is_late() {
+        let t0 = Instant::now();
+        let mut c = SeenCache::new(100, Duration::from_secs(60));
+        let fresh =
+            |c: &mut SeenCache, seq| c.insert_keeping(id(1, seq), Path::Relayed, t0, |_| false);
+        assert_eq!(fresh(&mut c, 10), Fresh::New);
+        assert_eq!(fresh(&mut c, 11), Fresh::New);
+        assert_eq!(fresh(&mut c, 13), Fresh::New, "a gap, but in order");
+        assert_eq!(fresh(&mut c, 12), Fresh::Late, "fills the gap after 13");
+        assert_eq!(fresh(&mut c, 12), Fresh::Seen);
+        assert_eq!(fresh(&mut c, 14), Fresh::New);
     }
 
     #[test]
