@@ -181,6 +181,24 @@ fn a_suspicion_of_a_live_user_is_answered_and_nobody_is_lost() {
         assert!(lost.is_empty(), "{}: {lost:?}", p.name);
     }
     wait_who(&bob, &["alice", "bob", "carol"], T);
+    // The same suspicion again is stale now: alice heard carol since, and
+    // tells mallory so with a roster entry at carol's newer number.
+    hand.send(&format!("SUSPECT {carol_id}:{seq}"));
+    let deadline = std::time::Instant::now() + T;
+    let newer = |f: &String| {
+        f.split(' ').skip(1).any(|e| {
+            e.strip_prefix(&format!("{carol_id}:"))
+                .and_then(|rest| rest.split(':').next()?.parse::<u64>().ok())
+                .is_some_and(|n| n > seq)
+        })
+    };
+    while !hand.received("ROSTER ").iter().any(newer) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no newer entry for carol"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// `:nick` to a name someone online has, or one that looks the same, is

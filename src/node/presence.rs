@@ -70,7 +70,11 @@ pub(super) struct Beat {
     next_ping: Instant,
     next_beat: Instant,
     next_sweep: Instant,
+    /// When this node last answered a suspicion of its user.
     refuted: Option<Instant>,
+    /// A suspicion of its user came before the answer's gap had passed:
+    /// the next tick answers it.
+    refute_due: bool,
 }
 
 impl Beat {
@@ -83,6 +87,7 @@ impl Beat {
             next_beat: now + first,
             next_sweep: now + heartbeat_every(1),
             refuted: None,
+            refute_due: false,
         }
     }
 }
@@ -107,7 +112,10 @@ impl Shared {
             st.beat.next_sweep = now + period / 2;
             lost.extend(st.roster.expire(now, period * BEATS_MISSED, self.id));
         }
-        let beat = now >= st.beat.next_beat;
+        // A suspicion of this node's user that came too soon after the
+        // last answer is answered now.
+        let answer = st.beat.refute_due && refute_now(&mut st.beat, now);
+        let beat = answer || now >= st.beat.next_beat;
         if beat {
             // A tenth either way, so that nodes started together drift apart.
             let jitter = 0.9 + 0.2 * (st.peers.random_below(1000) as f64 / 1000.0);
@@ -162,7 +170,10 @@ impl Shared {
 
     /// Takes in a peer's `SUSPECT` list, within the link's allowance, and
     /// passes on what was news. A suspicion of this node's own user is
-    /// answered with a heartbeat.
+    /// answered with a heartbeat; one of a user this node heard from since
+    /// the suspicion's number is answered to the peer with a `ROSTER` entry
+    /// at that newer number (the peer may have missed a message the user
+    /// sent while the network was split).
     pub fn on_suspect(&self, via: Via, list: IdList<'_>) -> Waits {
         let now = self.now();
         let mut state = self.lock();
@@ -173,28 +184,42 @@ impl Shared {
         let allowed = peer.suspicions.left(SUSPECT_ENTRIES, SUSPECT_WINDOW, now);
         let (mut looked, mut of_me) = (0, false);
         let mut news = Vec::new();
+        // Users this node heard say something newer than the suspicion's
+        // number: the peer is told, so that it can take them back.
+        let mut newer: Vec<(MsgId, String)> = Vec::new();
+        // Since the node's last message: an older suspicion is answered
+        // already, wherever that message arrives.
+        let newest_own = st.next_seq().saturating_sub(1);
         for id in list.iter().take(allowed) {
             looked += 1;
             if id.origin == self.id {
-                of_me = true;
-            } else if !st.departed.has_left(id.origin)
-                && st.roster.suspect(id.origin, id.seq, now, SUSPICION)
-            {
+                of_me |= id.seq >= newest_own;
+            } else if st.departed.has_left(id.origin) {
+                continue;
+            } else if st.roster.suspect(id.origin, id.seq, now, SUSPICION) {
                 news.push(id);
+            } else if let Some((seq, name)) = st.roster.vouched(id.origin) {
+                if seq > id.seq {
+                    let origin = id.origin;
+                    newer.push((MsgId { origin, seq }, name.to_owned()));
+                }
             }
         }
         if let Some(peer) = st.peers.current_mut(via) {
             peer.suspicions.spend(looked);
         }
         pass_suspicions(st, Some(via.peer), &news);
-        let answer = of_me
-            && st
-                .beat
-                .refuted
-                .map_or(true, |t| now.saturating_duration_since(t) >= REFUTE_GAP);
-        if answer {
-            st.beat.refuted = Some(now);
+        if let Some(peer) = st.peers.current(via) {
+            let entries: Vec<(MsgId, &str)> = newer
+                .iter()
+                .map(|(id, name)| (*id, name.as_str()))
+                .collect();
+            for frame in roster_frames(&entries) {
+                push_now(&peer.outbox, Some(frame));
+            }
         }
+        st.beat.refute_due |= of_me;
+        let answer = st.beat.refute_due && refute_now(&mut st.beat, now);
         drop(state);
         match answer {
             true => self.announce_self(PresenceKind::Alive),
@@ -387,6 +412,19 @@ impl Shared {
         let mut state = self.lock();
         (state.next_id(self.id), state.name.clone())
     }
+}
+
+/// Whether a due answer to a suspicion may go now (and notes that it
+/// does): one a [`REFUTE_GAP`] at most.
+fn refute_now(beat: &mut Beat, now: Instant) -> bool {
+    let ready = beat
+        .refuted
+        .map_or(true, |t| now.saturating_duration_since(t) >= REFUTE_GAP);
+    if ready {
+        beat.refuted = Some(now);
+        beat.refute_due = false;
+    }
+    ready
 }
 
 /// Queues `SUSPECT` frames listing `ids` for every peer but `except`.

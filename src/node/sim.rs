@@ -172,6 +172,22 @@ pub fn run(options: &Options) -> Report {
         "presence: {} of {} nodes up show exactly the users up",
         found.presence_right, found.up_at_end
     );
+    for (slot, lacks, ghosts) in &found.presence_wrong {
+        let names = |slots: &[usize]| {
+            let shown: Vec<String> = slots.iter().take(5).map(|s| format!("n{s}")).collect();
+            let more = slots.len().saturating_sub(5);
+            match more {
+                0 => format!("[{}]", shown.join(", ")),
+                _ => format!("[{} and {more} more]", shown.join(", ")),
+            }
+        };
+        let _ = writeln!(
+            text,
+            "  wrong: n{slot} lacks {} and shows {} online",
+            names(lacks),
+            names(ghosts)
+        );
+    }
     if found.presence_right != found.up_at_end {
         violations.push(format!(
             "{} nodes show the wrong users online",

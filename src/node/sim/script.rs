@@ -122,6 +122,9 @@ pub struct Findings {
     pub parts_at_end: usize,
     pub up_at_end: usize,
     pub presence_right: usize,
+    /// A few nodes whose presence is wrong: the node, the users up it
+    /// lacks, and those down it shows online, by slot.
+    pub presence_wrong: Vec<(usize, Vec<usize>, Vec<usize>)>,
     pub idle_window: (Duration, Duration),
     idle_bytes: Vec<u64>,
     pub idle_mean: u64,

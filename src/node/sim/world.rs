@@ -319,16 +319,36 @@ impl World {
             .map(|m| m.id)
             .collect();
         self.found.up_at_end = up.len();
-        self.found.presence_right = self
+        let slot_of: HashMap<NodeId, usize> = self
             .machines
             .iter()
-            .filter_map(Machine::shared)
-            .filter(|s| {
-                let state = s.lock();
-                state.roster.online_count() == up.len()
-                    && up.iter().all(|id| state.roster.is_online(*id))
-            })
-            .count();
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
+        for (slot, m) in self.machines.iter().enumerate() {
+            let Some(shared) = m.shared() else {
+                continue;
+            };
+            let state = shared.lock();
+            let lacks: Vec<usize> = up
+                .iter()
+                .filter(|id| !state.roster.is_online(**id))
+                .map(|id| slot_of[id])
+                .collect();
+            let extra = state.roster.online_count() + lacks.len() - up.len();
+            if lacks.is_empty() && extra == 0 {
+                self.found.presence_right += 1;
+            } else if self.found.presence_wrong.len() < 5 {
+                let ghosts: Vec<usize> = state
+                    .roster
+                    .online()
+                    .iter()
+                    .filter(|(id, _)| !up.contains(id))
+                    .filter_map(|(id, _)| slot_of.get(id).copied())
+                    .collect();
+                self.found.presence_wrong.push((slot, lacks, ghosts));
+            }
+        }
         self.found.parts_at_end = super::script::parts(&self);
         let (detections, undetected) = self.script.detections();
         self.found.detections = detections;

@@ -271,6 +271,13 @@ impl Roster {
         lost
     }
 
+    /// `id`'s entry, if it is online and not suspected: the newest number
+    /// heard of it, and its name.
+    pub fn vouched(&self, id: NodeId) -> Option<(u64, &str)> {
+        let m = self.members.get(&id)?;
+        (m.online && m.suspected.is_none()).then_some((m.seq, m.name.as_str()))
+    }
+
     /// The newest sequence number heard of `id`, if it is online.
     pub fn seq_of(&self, id: NodeId) -> Option<u64> {
         self.members.get(&id).filter(|m| m.online).map(|m| m.seq)
