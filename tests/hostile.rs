@@ -11,8 +11,9 @@ use support::hand::Hand;
 use support::{peer_names, wait_connections, wait_who, worst_delay, Peer};
 
 const T: Duration = Duration::from_secs(10);
-/// A user is shown as lost after three missed heartbeats (12 s), swept
-/// every 4 s: waiting this long shows that nobody took the victim for lost.
+/// A silent link dies after 12 s and its peer's user is lost 6 s after
+/// the suspicion: waiting this long shows that nobody took the victim for
+/// lost.
 const LOST_AFTER: Duration = Duration::from_secs(18);
 
 fn clock_us() -> u64 {

@@ -232,7 +232,10 @@ impl ChatBatch<'_> {
             false => Path::Relayed,
         };
         let kept = known_origins(&state.roster, &state.peers);
-        let fresh = state.seen.insert_keeping(chat.id, path, now, kept);
+        let fresh = match chat.history {
+            true => state.seen.insert_keeping(chat.id, path, now, kept),
+            false => state.seen.insert_chat(chat.id, path, now, kept),
+        };
         if !fresh.is_new() {
             return;
         }

@@ -64,8 +64,8 @@ pub enum Fresh {
     Seen,
     /// New, and numbered above every number seen of its origin.
     New,
-    /// New, but numbered below one already seen of its origin: it fills a
-    /// gap, and comes after a later message of the same sender.
+    /// A new live chat message, numbered below one of the same sender's
+    /// already handled: it comes after it.
     Late,
 }
 
@@ -73,6 +73,13 @@ impl Fresh {
     pub fn is_new(self) -> bool {
         self != Fresh::Seen
     }
+}
+
+/// Which of an origin's numbers a message is ordered among.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    Chat,
+    Other,
 }
 
 /// What was seen of one origin.
@@ -86,6 +93,8 @@ struct Seen {
     last_used: Instant,
     /// The highest number that came over the origin's own link.
     direct_high: Option<u64>,
+    /// The highest number of a chat message of the origin's, live.
+    chat_high: u64,
 }
 
 impl Seen {
@@ -98,6 +107,7 @@ impl Seen {
             runs: Vec::new(),
             last_used: now,
             direct_high: None,
+            chat_high: 0,
         };
         seen.insert(seq);
         seen
@@ -131,8 +141,7 @@ impl Seen {
         self.insert(seq)
     }
 
-    /// Marks `seq`: new if it was not marked before, and late if a higher
-    /// number was.
+    /// Marks `seq`: new if it was not marked before.
     fn insert(&mut self, seq: u64) -> Fresh {
         if seq < self.floor {
             return Fresh::Seen;
@@ -144,7 +153,6 @@ impl Seen {
                 return Fresh::New;
             }
         }
-        let late = seq < self.high();
         let i = self.runs.partition_point(|r| r.1 < seq);
         if self.runs.get(i).is_some_and(|r| r.0 <= seq) {
             return Fresh::Seen;
@@ -178,10 +186,7 @@ impl Seen {
             self.floor = last.saturating_add(1);
             self.runs.remove(0);
         }
-        match late {
-            true => Fresh::Late,
-            false => Fresh::New,
-        }
+        Fresh::New
     }
 
     /// True if a gap wider than [`OUTLIER_GAP`] separates two runs: the
@@ -262,12 +267,46 @@ impl SeenCache {
         now: Instant,
         keep: impl Fn(NodeId) -> bool,
     ) -> Fresh {
+        self.insert_in(id, path, now, keep, Stream::Other)
+    }
+
+    /// [`insert_keeping`](Self::insert_keeping) for a live chat message:
+    /// late if one of its sender's with a higher number was handled.
+    /// Only chat numbers count, so that presence messages in a sender's
+    /// name, true or made up, never make its lines look late.
+    pub fn insert_chat(
+        &mut self,
+        id: MsgId,
+        path: Path,
+        now: Instant,
+        keep: impl Fn(NodeId) -> bool,
+    ) -> Fresh {
+        self.insert_in(id, path, now, keep, Stream::Chat)
+    }
+
+    fn insert_in(
+        &mut self,
+        id: MsgId,
+        path: Path,
+        now: Instant,
+        keep: impl Fn(NodeId) -> bool,
+        stream: Stream,
+    ) -> Fresh {
         if let Some(w) = self.origins.get_mut(&id.origin) {
             // The same `now` as the last message's, in a batch: no
             // subtraction needed.
             if w.last_used == now || now.duration_since(w.last_used) < self.ttl {
                 w.last_used = now;
-                return w.insert_from(id.seq, path);
+                let fresh = w.insert_from(id.seq, path);
+                if fresh == Fresh::Seen || stream == Stream::Other {
+                    return fresh;
+                }
+                let late = id.seq < w.chat_high;
+                w.chat_high = w.chat_high.max(id.seq);
+                return match late {
+                    true => Fresh::Late,
+                    false => Fresh::New,
+                };
             }
             // Expired: forget what was seen, as if the origin were new.
             self.origins.remove(&id.origin);
@@ -282,11 +321,13 @@ impl SeenCache {
         if path == Path::Direct {
             seen.direct_high = Some(id.seq);
         }
+        if stream == Stream::Chat {
+            seen.chat_high = id.seq;
+        }
         self.origins.insert(id.origin, seen);
         Fresh::New
     }
 
-    /// Appends to `out` the parts of `range` not seen yet, in order.
     pub fn missing(&self, range: IdRange, out: &mut Vec<IdRange>) {
         match self.origins.get(&range.origin) {
             Some(seen) => seen.missing(range, out),
@@ -475,17 +516,21 @@ mod tests {
     }
 
     #[test]
-    fn a_number_below_one_seen_is_late() {
+    fn a_chat_number_below_one_handled_is_late_and_other_numbers_do_not_count() {
         let t0 = Instant::now();
         let mut c = SeenCache::new(100, Duration::from_secs(60));
         let fresh =
-            |c: &mut SeenCache, seq| c.insert_keeping(id(1, seq), Path::Relayed, t0, |_| false);
+            |c: &mut SeenCache, seq| c.insert_chat(id(1, seq), Path::Relayed, t0, |_| false);
         assert_eq!(fresh(&mut c, 10), Fresh::New);
         assert_eq!(fresh(&mut c, 11), Fresh::New);
         assert_eq!(fresh(&mut c, 13), Fresh::New, "a gap, but in order");
         assert_eq!(fresh(&mut c, 12), Fresh::Late, "fills the gap after 13");
         assert_eq!(fresh(&mut c, 12), Fresh::Seen);
         assert_eq!(fresh(&mut c, 14), Fresh::New);
+        // A presence message far ahead, made up or not, moves nothing.
+        let alive = c.insert_keeping(id(1, 1000), Path::Relayed, t0, |_| false);
+        assert_eq!(alive, Fresh::New);
+        assert_eq!(fresh(&mut c, 15), Fresh::New);
     }
 
     #[test]
