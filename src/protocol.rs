@@ -340,4 +340,6 @@ impl From<NameError> for ProtocolError {
 }
 
 #[cfg(test)]
+mod parse_tests;
+#[cfg(test)]
 mod tests;
