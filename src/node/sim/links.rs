@@ -6,7 +6,7 @@ use super::net::{End, Link, Side};
 use super::nodes::Attached;
 use super::world::*;
 use crate::message::HEADER_LEN;
-use crate::node::link::admission::{Direction, OwnedHello, Purpose};
+use crate::node::link::admission::{Admitted, Direction, OwnedHello, Purpose, Turned};
 use crate::node::link::connection::{error_frame, handle_buffered, Ended, Ending, LINK_IDLE};
 use crate::node::mesh::dial_book::Dialled;
 use crate::node::mesh::peers::{Frame, Via};
@@ -129,22 +129,8 @@ impl World {
         self.end_mut(link, Side::Dialer).arrival = at;
         self.at(at, Event::Answer(link));
         match decided {
-            Ok(admitted) => {
-                let now = self.now;
-                self.end_mut(link, Side::Answerer).open(
-                    admitted.peer,
-                    admitted.conn,
-                    admitted.outbox,
-                    now,
-                );
-                self.attach(to, link, Side::Answerer);
-            }
-            Err(turned) => {
-                let error = error_frame(&turned.reason).map(Frame::from);
-                let frames = turned.peers.into_iter().chain(error).collect();
-                self.send(link, Side::Dialer, frames);
-                self.end_closed(link, Side::Answerer);
-            }
+            Ok(admitted) => self.open_end(link, Side::Answerer, admitted),
+            Err(turned) => self.turn_down(link, Side::Answerer, turned),
         }
         self.flush(to);
     }
@@ -177,15 +163,9 @@ impl World {
         match decided {
             Ok(admitted) => {
                 shared.dial_done(addr, Dialled::Connected);
-                let now = self.now;
-                self.end_mut(link, Side::Dialer).open(
-                    admitted.peer,
-                    admitted.conn,
-                    admitted.outbox,
-                    now,
-                );
-                self.attach(slot, link, Side::Dialer);
-                if admitted.first {
+                let first = admitted.first;
+                self.open_end(link, Side::Dialer, admitted);
+                if first {
                     let _ = shared.announce_self(PresenceKind::Join);
                 }
                 // What came with the answer is read now.
@@ -193,13 +173,28 @@ impl World {
             }
             Err(turned) => {
                 shared.dial_done(addr, Dialled::Failed);
-                let error = error_frame(&turned.reason).map(Frame::from);
-                let frames = turned.peers.into_iter().chain(error).collect();
-                self.send(link, Side::Answerer, frames);
-                self.end_closed(link, Side::Dialer);
+                self.turn_down(link, Side::Dialer, turned);
             }
         }
         self.flush(slot);
+    }
+
+    /// Opens `side` of `link` as the session its node admitted.
+    fn open_end(&mut self, link: usize, side: Side, admitted: Admitted) {
+        let now = self.now;
+        let slot = self.link_end(link, side).slot;
+        let end = self.end_mut(link, side);
+        end.open(admitted.peer, admitted.conn, admitted.outbox, now);
+        self.attach(slot, link, side);
+    }
+
+    /// `side`'s node did not take the link: the other end hears why, as a
+    /// turned-down peer does, and `side` is done.
+    fn turn_down(&mut self, link: usize, side: Side, turned: Turned) {
+        let error = error_frame(&turned.reason).map(Frame::from);
+        let frames = turned.peers.into_iter().chain(error).collect();
+        self.send(link, side.other(), frames);
+        self.end_closed(link, side);
     }
 
     pub(super) fn new_link(&mut self, link: Link) -> usize {
