@@ -304,9 +304,11 @@ fn users_a_peer_names_are_passed_on_to_the_nodes_behind_it() {
 }
 
 /// The tests above, again with LAN discovery on, the default users run,
-/// in a network namespace of their own (see `support::on_lan`). The last
-/// test above is not among them: its hand-made peer must be the only one
-/// that names the users behind it.
+/// in a network namespace of their own (see `support::on_lan`). Two are
+/// not among them: their hand-made peers connect over the test's own
+/// loopback, and the roster test's must be the only one that names the
+/// users behind it. Suspicions with discovery on are what the crash test
+/// here, and the split in `tests/lan.rs`, run on.
 mod with_discovery {
     use super::support::on_lan;
 

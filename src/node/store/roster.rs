@@ -422,7 +422,8 @@ impl Roster {
 
     /// How many users are online.
     pub fn online_count(&self) -> usize {
-        self.members.values().filter(|m| m.online).count()
+        // Every member is online or counted lost.
+        self.members.len() - self.lost
     }
 
     /// The online users, sorted by name, then id.

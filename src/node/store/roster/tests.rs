@@ -16,11 +16,12 @@ fn roster() -> Roster {
 }
 
 proptest::proptest! {
-    /// Through any joins, renames, leaves and expiries, `heard_tagged`
-    /// answers what `heard` and then `is_ambiguous` would.
+    /// Through any joins, renames, leaves, suspicions and expiries,
+    /// `heard_tagged` answers what `heard` and then `is_ambiguous` would,
+    /// and the count of users online is the number listed.
     #[test]
     fn heard_tagged_agrees_with_heard_then_is_ambiguous(
-        steps in proptest::collection::vec((0u64..4, 0usize..3, 0u8..6), 0..60),
+        steps in proptest::collection::vec((0u64..4, 0usize..3, 0u8..7), 0..60),
     ) {
         let t0 = Instant::now();
         let (mut fast, mut slow) = (roster(), roster());
@@ -41,11 +42,21 @@ proptest::proptest! {
                         sorted(slow.expire(now, expiry, ME))
                     );
                 }
+                2 => {
+                    let seq = n();
+                    for r in [&mut fast, &mut slow] {
+                        r.suspect(id, seq, now, Duration::ZERO);
+                    }
+                    proptest::prop_assert_eq!(fast.end_suspicions(now), slow.end_suspicions(now));
+                }
                 _ => {
                     let heard = slow.heard(id, name, n(), now);
                     let tagged = slow.is_ambiguous(id, name);
                     proptest::prop_assert_eq!(fast.heard_tagged(id, name, n(), now), (heard, tagged));
                 }
+            }
+            for r in [&fast, &slow] {
+                proptest::prop_assert_eq!(r.online_count(), r.online().len());
             }
         }
     }
