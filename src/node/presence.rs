@@ -52,6 +52,10 @@ const REFUTE_GAP: Duration = Duration::from_secs(1);
 /// Entries per `ROSTER` or `SUSPECT` frame, well inside a frame's size
 /// limit with names of the longest.
 const ENTRIES_PER_FRAME: usize = 400;
+/// How long a node tells each new peer of a user it lost: long enough
+/// for a node that was cut off while a suspicion spread, by a crash of its
+/// links or a split of the network, to hear of it when it links again.
+const DOUBTS_TOLD: Duration = Duration::from_secs(120);
 /// Users lost at once that are each shown on a line of their own; more
 /// make one line naming this many.
 const LOST_NAMED: usize = 5;
@@ -70,6 +74,9 @@ pub(super) struct Beat {
     next_ping: Instant,
     next_beat: Instant,
     next_sweep: Instant,
+    /// When this node last flooded a presence message of its own (a join,
+    /// a heartbeat, a rename): a heartbeat is due a period after it.
+    announced: Instant,
     /// When this node last answered a suspicion of its user.
     refuted: Option<Instant>,
     /// A suspicion of its user came before the answer's gap had passed:
@@ -78,14 +85,17 @@ pub(super) struct Beat {
 }
 
 impl Beat {
-    /// The schedule of a node starting at `now`; its first heartbeat comes
-    /// at a random point of the first period, `offset` of it.
+    /// The schedule of a node starting at `now`. Its start counts as its
+    /// first announcement: whoever learns of it, from its join or from a
+    /// roster, learns a fresh number. The first heartbeat comes a period
+    /// later, `offset` of a tenth either way.
     pub fn new(now: Instant, offset: f64) -> Self {
-        let first = heartbeat_every(1).mul_f64(offset.clamp(0.0, 1.0));
+        let first = heartbeat_every(1).mul_f64(0.9 + 0.2 * offset.clamp(0.0, 1.0));
         Beat {
             next_ping: now + PING_EVERY,
             next_beat: now + first,
             next_sweep: now + heartbeat_every(1),
+            announced: now,
             refuted: None,
             refute_due: false,
         }
@@ -115,11 +125,16 @@ impl Shared {
         // A suspicion of this node's user that came too soon after the
         // last answer is answered now.
         let answer = st.beat.refute_due && refute_now(&mut st.beat, now);
-        let beat = answer || now >= st.beat.next_beat;
-        if beat {
+        // A heartbeat repeats what the node's last announcement said: it
+        // waits a period from that.
+        let last = (now < st.beat.announced + period).then_some(st.beat.announced);
+        let due = now >= st.beat.next_beat;
+        let beat = answer || (due && last.is_none());
+        if beat || due {
             // A tenth either way, so that nodes started together drift apart.
             let jitter = 0.9 + 0.2 * (st.peers.random_below(1000) as f64 / 1000.0);
-            st.beat.next_beat = now + period.mul_f64(jitter);
+            let from = if beat { now } else { last.unwrap_or(now) };
+            st.beat.next_beat = from + period.mul_f64(jitter);
         }
         self.tell_lost(st, &lost);
         let mut waits = Waits::default();
@@ -303,7 +318,7 @@ impl Shared {
             _ if joined => format!("{} joined", shown()),
             Heard::Back => format!("{} is back", shown()),
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
-            Heard::New | Heard::Same => return,
+            Heard::New | Heard::Newer | Heard::Same => return,
         };
         self.show(state, Event::Notice(&text));
     }
@@ -311,8 +326,11 @@ impl Shared {
     /// Adds the users peer `from` knows to be online; those new to this
     /// node were there before it and are added quietly. They are news to
     /// this node's other peers too when two networks have just joined, so
-    /// they are passed on in a roster of their own. Only users new to a
-    /// node are passed on, so the news stops where it is known. A user
+    /// they are passed on in a roster of their own, and so are users listed
+    /// at a newer number than this node knew (a user back from a crash who
+    /// never dialled out says so only in rosters; a peer may have lost
+    /// them). Only what is news to a node is passed on, so the news stops
+    /// where it is known. A user
     /// listed at a number this node lost them at is checked with the
     /// network (see the module's notes).
     /// Each entry costs a lookup or two, and the roster is bounded, so
@@ -330,7 +348,7 @@ impl Shared {
             }
             let heard = state.roster.heard(origin, name, id.seq, now);
             match heard {
-                Heard::New | Heard::Back => news.push((id, name)),
+                Heard::New | Heard::Back | Heard::Newer => news.push((id, name)),
                 Heard::Stale => stale.push(id),
                 _ => {}
             }
@@ -381,6 +399,14 @@ impl Shared {
         roster_frames(&borrowed)
     }
 
+    /// This node's doubts as `SUSPECT` frames, for a peer that has just
+    /// linked: a user it lost, or suspects, while the peer was elsewhere
+    /// would otherwise stay online there (rosters leave such users out,
+    /// which tells nothing).
+    pub(super) fn own_doubts(&self, state: &State) -> Vec<Frame> {
+        suspect_frames(&state.roster.doubts(self.now(), DOUBTS_TOLD))
+    }
+
     /// Floods a presence message about this node's user.
     pub fn announce_self(&self, kind: PresenceKind) -> Waits {
         let (id, name) = self.next_id();
@@ -409,7 +435,9 @@ impl Shared {
 
     /// A fresh message id, with the user's current name.
     fn next_id(&self) -> (MsgId, Arc<str>) {
+        let now = self.now();
         let mut state = self.lock();
+        state.beat.announced = now;
         (state.next_id(self.id), state.name.clone())
     }
 }
@@ -429,14 +457,20 @@ fn refute_now(beat: &mut Beat, now: Instant) -> bool {
 
 /// Queues `SUSPECT` frames listing `ids` for every peer but `except`.
 fn pass_suspicions(state: &mut State, except: Option<NodeId>, ids: &[MsgId]) {
-    for chunk in ids.chunks(ENTRIES_PER_FRAME) {
-        let frame = encode_with(|out| protocol::encode_suspect(chunk.iter().copied(), out));
+    for frame in suspect_frames(ids) {
         for (id, peer) in state.peers.iter() {
             if Some(*id) != except {
-                push_now(&peer.outbox, frame.clone());
+                push_now(&peer.outbox, Some(frame.clone()));
             }
         }
     }
+}
+
+/// `SUSPECT` frames listing `ids`, as many frames as it takes.
+fn suspect_frames(ids: &[MsgId]) -> Vec<Frame> {
+    ids.chunks(ENTRIES_PER_FRAME)
+        .filter_map(|chunk| encode_with(|out| protocol::encode_suspect(chunk.iter().copied(), out)))
+        .collect()
 }
 
 /// `ROSTER` frames listing `entries`, as many frames as it takes.

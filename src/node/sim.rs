@@ -86,11 +86,20 @@ pub struct Report {
     pub text: String,
     /// The rules the run broke; empty if none.
     pub violations: Vec<String>,
+    /// Messages sent over the links by kind, most first: kind, messages,
+    /// bytes.
+    pub sent: Vec<(&'static str, u64, u64)>,
 }
 
 impl Report {
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// How many messages of `kind` the links carried.
+    pub fn sent_of(&self, kind: &str) -> u64 {
+        let of_kind = self.sent.iter().filter(|(k, _, _)| *k == kind);
+        of_kind.map(|(_, n, _)| n).sum()
     }
 }
 
@@ -134,6 +143,13 @@ pub fn run(options: &Options) -> Report {
         "messages: {} sent, {} deliveries due, {} missing, {} repeated, {} out of order",
         found.messages, d.expected, d.missing, d.repeated, d.out_of_order
     );
+    if d.stranded > 0 {
+        let _ = writeln!(
+            text,
+            "  {} due nowhere: sent while the split cut their sender off, which went down before the heal",
+            d.stranded
+        );
+    }
     if d.missing > 0 {
         violations.push(format!("{} deliveries missing", d.missing));
         for (k, at, from, slot) in &d.examples {
@@ -228,6 +244,11 @@ pub fn run(options: &Options) -> Report {
         "work: {} events, {} deliveries, {} bytes",
         found.events, found.deliveries, found.bytes
     );
+    let sent = found.tally.kinds();
+    let kinds: Vec<String> = (sent.iter())
+        .map(|(kind, n, bytes)| format!("{kind} {n} ({:.1} MB)", *bytes as f64 / 1e6))
+        .collect();
+    let _ = writeln!(text, "sent: {}", kinds.join(", "));
     let verdict = match violations.is_empty() {
         true => "ok".to_string(),
         false => format!("FAILED: {}", violations.join("; ")),
@@ -237,5 +258,9 @@ pub fn run(options: &Options) -> Report {
         "simulated {} nodes, {} messages: {verdict}",
         o.nodes, found.messages
     );
-    Report { text, violations }
+    Report {
+        text,
+        violations,
+        sent,
+    }
 }

@@ -310,7 +310,7 @@ impl Shared {
                 scratch: Vec::new(),
                 gathered: Gathered::default(),
                 peers: PeerSet::new(id, limits),
-                seen: SeenCache::new(SEEN_ORIGINS, seen_ttl),
+                seen: SeenCache::new(SEEN_ORIGINS, seen_ttl).with_clock(around.clock.clone()),
                 history: History::new(history),
                 roster,
                 departed: Departed::default(),

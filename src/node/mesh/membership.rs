@@ -66,6 +66,9 @@ impl Shared {
             for frame in self.own_roster(&state) {
                 send(new, Some(frame));
             }
+            for frame in self.own_doubts(&state) {
+                send(new, Some(frame));
+            }
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
         for (other, p) in state.peers.iter() {

@@ -239,6 +239,7 @@ impl World {
         }
         let from = self.link_end(link, to.other()).slot;
         self.found.sent(from, bytes, self.now, &self.script);
+        self.found.tally.count(&frames);
         let end = self.end_mut(link, to);
         at = at.max(end.arrival);
         end.arrival = at;

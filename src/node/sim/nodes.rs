@@ -171,6 +171,9 @@ impl World {
         };
         self.machines[slot].up_since = None;
         self.found.kills += 1;
+        let log = self.log.lock();
+        log.unwrap_or_else(|e| e.into_inner())
+            .killed(slot, self.now);
         for end in running.links {
             self.end_closed(end.link, end.side);
         }

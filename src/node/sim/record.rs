@@ -32,7 +32,13 @@ pub struct Log {
     newest_live: HashMap<(usize, NodeId), u64>,
     /// Live messages shown after a newer one of the same origin.
     pub out_of_order: u64,
+    /// When each node (by slot) was killed.
+    kills: Vec<Vec<Duration>>,
 }
+
+/// How long the halves of a healed partition have to link again and
+/// exchange what they missed.
+const HEAL_GRACE: Duration = Duration::from_secs(10);
 
 /// What the checks found about delivery.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -40,6 +46,9 @@ pub struct Delivery {
     /// Deliveries due: each message at each node that was up from its
     /// sending to the end.
     pub expected: u64,
+    /// Messages due nowhere: sent during the partition by a node cut off
+    /// from everyone, which went down before the heal and took them along.
+    pub stranded: u64,
     pub missing: u64,
     /// Messages a node showed more than once in one run.
     pub repeated: u64,
@@ -53,8 +62,34 @@ impl Log {
     pub fn new(nodes: usize) -> Self {
         Log {
             nodes,
+            kills: vec![Vec::new(); nodes],
             ..Log::default()
         }
+    }
+
+    /// Notes that node `slot` was killed at `at`.
+    pub fn killed(&mut self, slot: usize, at: Duration) {
+        self.kills[slot].push(at);
+    }
+
+    /// Whether message `sent` never left its sender: sent during the
+    /// partition (`at` to `heal`), shown by no other node, by a node
+    /// killed before the heal was over.
+    fn stranded(&self, sent: &Sent, partition: Option<(Duration, Duration)>) -> bool {
+        let Some((at, heal)) = partition else {
+            return false;
+        };
+        let others = sent
+            .shown
+            .iter()
+            .enumerate()
+            .filter(|(s, _)| *s != sent.from);
+        let killed = self.kills[sent.from].iter();
+        (at..heal).contains(&sent.at)
+            && others.clone().all(|(_, shown)| *shown == 0)
+            && killed
+                .clone()
+                .any(|k| (sent.at..heal + HEAL_GRACE).contains(k))
     }
 
     /// Notes that message `id` was sent at `at`.
@@ -89,14 +124,23 @@ impl Log {
 
     /// Checks every message against the nodes that were up from its
     /// sending to the end: `up_since[slot]` is when the node's current run
-    /// began, `None` if it is down at the end.
-    pub fn check(&self, up_since: &[Option<Duration>]) -> Delivery {
+    /// began, `None` if it is down at the end. `partition` is when the
+    /// network split and healed.
+    pub fn check(
+        &self,
+        up_since: &[Option<Duration>],
+        partition: Option<(Duration, Duration)>,
+    ) -> Delivery {
         let mut found = Delivery {
             out_of_order: self.out_of_order,
             ..Delivery::default()
         };
         for (k, id) in self.order.iter().enumerate() {
             let sent = &self.sent[id];
+            if self.stranded(sent, partition) {
+                found.stranded += 1;
+                continue;
+            }
             for (slot, shown) in sent.shown.iter().enumerate() {
                 if *shown > 1 {
                     found.repeated += 1;

@@ -4,6 +4,8 @@
 use super::record::Delivery;
 use super::world::World;
 use super::Options;
+use crate::message::HEADER_LEN;
+use crate::node::mesh::peers::Frame;
 use crate::protocol::NodeId;
 use std::time::Duration;
 
@@ -28,6 +30,8 @@ pub struct Script {
     /// Where idle traffic is measured.
     pub idle: (Duration, Duration),
     detect_bound: Duration,
+    /// When the partition starts and ends.
+    pub partition: Option<(Duration, Duration)>,
     watched: Vec<Watch>,
 }
 
@@ -35,6 +39,8 @@ pub struct Script {
 struct Watch {
     id: NodeId,
     slot: usize,
+    /// When the crash could first be told everywhere: the kill, or the
+    /// heal of the partition it fell in.
     killed: Duration,
     detected: Option<Duration>,
     /// It came back before everyone showed it lost: not counted.
@@ -59,18 +65,25 @@ impl Script {
             stable_from: (churn_to + down_max).max(partition_end),
             idle: (d * 9 / 10, d),
             detect_bound: o.detect_bound,
+            partition: o.partition.map(|(at, len)| (at, at + len)),
             watched: Vec::new(),
         }
     }
 
     /// Times the detection of a crash, if there is room and the node stays
-    /// down long enough to tell.
+    /// down long enough to tell. A crash while the network is split can
+    /// reach the other half only once it heals: its clock starts then.
     pub fn watch_crash(&mut self, id: NodeId, slot: usize, now: Duration, down: Duration) {
-        if self.watched.len() < WATCHED && down > self.detect_bound + Duration::from_secs(5) {
+        let from = match self.partition {
+            Some((at, heal)) if now >= at && now < heal => heal,
+            _ => now,
+        };
+        let long_enough = now + down > from + self.detect_bound + Duration::from_secs(5);
+        if self.watched.len() < WATCHED && long_enough {
             self.watched.push(Watch {
                 id,
                 slot,
-                killed: now,
+                killed: from,
                 detected: None,
                 dropped: false,
             });
@@ -92,7 +105,7 @@ impl Script {
         if back {
             w.dropped = true;
         } else if !shown {
-            w.detected = Some(now - w.killed);
+            w.detected = Some(now.saturating_sub(w.killed));
         }
     }
 
@@ -112,6 +125,8 @@ pub struct Findings {
     pub events: u64,
     pub deliveries: u64,
     pub bytes: u64,
+    /// Messages sent, by kind.
+    pub tally: Tally,
     pub kills: usize,
     pub messages: usize,
     pub halves: (usize, usize),
@@ -165,6 +180,50 @@ impl Findings {
         let total: u64 = self.idle_bytes.iter().sum();
         self.idle_mean = (total as f64 / nodes.max(1) as f64 / secs) as u64;
         self.idle_max = (self.idle_bytes.iter().copied().max().unwrap_or(0) as f64 / secs) as u64;
+    }
+}
+
+/// Messages sent over the links, and their bytes, by kind: where the
+/// work of a run goes.
+#[derive(Default)]
+pub struct Tally {
+    counts: [(u64, u64); KINDS.len() + 1],
+}
+
+/// The kinds the tally tells apart; anything else counts as `other`.
+const KINDS: [&str; 18] = [
+    "MSG", "ME", "HIST", "HISTME", "HAVE", "PEERS", "ROSTER", "JOIN", "ALIVE", "NICK", "LEAVE",
+    "ERROR", "PRUNE", "IHAVE", "GRAFT", "SUSPECT", "PING", "START",
+];
+
+impl Tally {
+    /// Counts the messages in `frames`, each a run of encoded messages.
+    pub fn count(&mut self, frames: &[Frame]) {
+        for frame in frames {
+            let mut rest = &frame[..];
+            while let Some(header) = rest.first_chunk::<HEADER_LEN>() {
+                let end = (HEADER_LEN + u32::from_be_bytes(*header) as usize).min(rest.len());
+                let body = &rest[HEADER_LEN..end];
+                let word = body.split(|b| *b == b' ').next().unwrap_or_default();
+                let kind = KINDS.iter().position(|k| k.as_bytes() == word);
+                let entry = &mut self.counts[kind.unwrap_or(KINDS.len())];
+                entry.0 += 1;
+                entry.1 += end as u64;
+                rest = &rest[end..];
+            }
+        }
+    }
+
+    /// The kinds sent, most first: kind, messages, bytes.
+    pub fn kinds(&self) -> Vec<(&'static str, u64, u64)> {
+        let names = KINDS.iter().copied().chain(["other"]);
+        let mut kinds: Vec<_> = names
+            .zip(self.counts)
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(k, (n, b))| (k, n, b))
+            .collect();
+        kinds.sort_by_key(|&(k, n, _)| (std::cmp::Reverse(n), k));
+        kinds
     }
 }
 

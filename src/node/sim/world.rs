@@ -307,7 +307,7 @@ impl World {
             .log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .check(&up_since);
+            .check(&up_since, self.script.partition);
         self.found.halves = {
             let a = self.machines.iter().filter(|m| m.half).count();
             (a, self.machines.len() - a)

@@ -63,6 +63,8 @@ struct Member {
     suspected: Option<(u64, Instant)>,
     /// Lost, and a peer that still listed the user was asked to check.
     asked: bool,
+    /// When the user was lost, while offline.
+    lost_at: Option<Instant>,
 }
 
 /// What a name looks like, as Unicode's confusables list has it (UTS #39):
@@ -81,6 +83,9 @@ pub enum Heard {
     Back,
     /// Known and online, but under another name, returned here.
     Renamed(String),
+    /// Known and online, and now at a newer number: news to peers that
+    /// may have lost or suspected the user since.
+    Newer,
     /// Nothing new.
     Same,
     /// Not known, and not taken: the roster is full of online users.
@@ -184,6 +189,7 @@ impl Roster {
                     online: true,
                     suspected: None,
                     asked: false,
+                    lost_at: None,
                 },
             );
             return Heard::New;
@@ -200,8 +206,10 @@ impl Roster {
             m.suspected = None;
         }
         let newer = seq >= m.seq;
+        let advanced = seq > m.seq;
         m.seq = m.seq.max(seq);
         let was_online = std::mem::replace(&mut m.online, true);
+        m.lost_at = None;
         let old = (newer && m.name != name).then(|| {
             let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton(name));
             (
@@ -211,6 +219,7 @@ impl Roster {
         });
         let new_skeleton = m.skeleton.clone();
         match (was_online, old) {
+            (true, None) if advanced => Heard::Newer,
             (true, None) => Heard::Same,
             (true, Some((old, old_skeleton))) => {
                 self.name_out(&old_skeleton);
@@ -261,6 +270,7 @@ impl Roster {
                 m.online = false;
                 m.suspected = None;
                 m.asked = false;
+                m.lost_at = Some(now);
                 let (name, skeleton) = (m.name.clone(), m.skeleton.clone());
                 self.lost += 1;
                 self.name_out(&skeleton);
@@ -287,6 +297,8 @@ impl Roster {
     /// [`heard`](Self::heard) does, and tells whether its sender's name is
     /// shared, as [`is_ambiguous`](Self::is_ambiguous) would afterwards.
     /// The usual case, a user online under the same name, is one lookup.
+    /// A newer number alone is [`Heard::Same`] here: a chat message is not
+    /// passed on as roster news.
     pub fn heard_tagged(
         &mut self,
         id: NodeId,
@@ -331,7 +343,10 @@ impl Roster {
             last.name.push_str(name);
             return (Heard::Same, tagged);
         }
-        let heard = self.heard(id, name, seq, now);
+        let heard = match self.heard(id, name, seq, now) {
+            Heard::Newer => Heard::Same,
+            heard => heard,
+        };
         (heard, self.is_ambiguous(id, name))
     }
 
@@ -368,6 +383,7 @@ impl Roster {
         for (id, m) in &mut self.members {
             if *id != me && m.online && now.duration_since(m.last_heard) >= expiry {
                 m.online = false;
+                m.lost_at = Some(now);
                 lost.push((*id, m.name.clone(), m.skeleton.clone()));
             }
         }
@@ -417,6 +433,24 @@ impl Roster {
             })
             .collect();
         list.sort_by_key(|(id, _)| id.origin);
+        list
+    }
+
+    /// The users this node doubts, at the numbers it doubts them since:
+    /// those suspected, and those lost within `window` of `now`. A peer
+    /// that has just linked may have missed the suspicion; it is told
+    /// these as suspicions of its own to check.
+    pub fn doubts(&self, now: Instant, window: Duration) -> Vec<MsgId> {
+        let doubted = self.members.iter().filter_map(|(id, m)| {
+            let seq = match (m.suspected, m.lost_at) {
+                (Some((since, _)), _) => since,
+                (None, Some(at)) if now.saturating_duration_since(at) < window => m.seq,
+                _ => return None,
+            };
+            Some(MsgId { origin: *id, seq })
+        });
+        let mut list: Vec<MsgId> = doubted.collect();
+        list.sort_by_key(|id| id.origin);
         list
     }
 

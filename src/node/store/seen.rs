@@ -23,9 +23,11 @@
 //! others raised. Without these, a few made-up numbers far ahead would
 //! silence an origin for good.
 
+use crate::node::clock::{Clock, SystemClock};
 use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{IdRange, MsgId, NodeId};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A gap between runs wider than this sets the runs above it apart, as
@@ -55,6 +57,8 @@ pub struct SeenCache {
     origins: HashMap<NodeId, Seen, BuildIdHasher>,
     max_origins: usize,
     ttl: Duration,
+    /// The node's clock, that origins' numbers are judged against.
+    clock: Arc<dyn Clock>,
 }
 
 /// What the seen-cache made of a message id.
@@ -122,8 +126,8 @@ impl Seen {
 
     /// Marks `seq`, which came by `path`: new if it was not marked before
     /// and is plausible.
-    fn insert_from(&mut self, seq: u64, path: Path) -> Fresh {
-        if seq > self.high().saturating_add(JUMP) && !near_clock(seq) {
+    fn insert_from(&mut self, seq: u64, path: Path, clock: &dyn Clock) -> Fresh {
+        if seq > self.high().saturating_add(JUMP) && !near_clock(clock, seq) {
             return Fresh::Seen;
         }
         if path == Path::Direct {
@@ -228,11 +232,8 @@ impl Seen {
 
 /// True if `seq` is no more than [`AHEAD`] ahead of this node's clock in
 /// microseconds, where every origin starts counting.
-fn near_clock(seq: u64) -> bool {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64);
-    seq <= now.saturating_add(AHEAD)
+fn near_clock(clock: &dyn Clock, seq: u64) -> bool {
+    seq <= clock.unix_micros().saturating_add(AHEAD)
 }
 
 impl SeenCache {
@@ -241,7 +242,13 @@ impl SeenCache {
             origins: HashMap::default(),
             max_origins,
             ttl,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// The cache, judging numbers against `clock` instead of the system's.
+    pub fn with_clock(self, clock: Arc<dyn Clock>) -> Self {
+        SeenCache { clock, ..self }
     }
 
     /// Records `id`, a message passed on or replayed; true if it is new
@@ -297,7 +304,7 @@ impl SeenCache {
             // subtraction needed.
             if w.last_used == now || now.duration_since(w.last_used) < self.ttl {
                 w.last_used = now;
-                let fresh = w.insert_from(id.seq, path);
+                let fresh = w.insert_from(id.seq, path, &*self.clock);
                 if fresh == Fresh::Seen || stream == Stream::Other {
                     return fresh;
                 }
@@ -311,7 +318,7 @@ impl SeenCache {
             // Expired: forget what was seen, as if the origin were new.
             self.origins.remove(&id.origin);
         }
-        if !near_clock(id.seq) {
+        if !near_clock(&*self.clock, id.seq) {
             return Fresh::Seen;
         }
         if self.origins.len() >= self.max_origins {

@@ -50,7 +50,10 @@ proptest::proptest! {
                     proptest::prop_assert_eq!(fast.end_suspicions(now), slow.end_suspicions(now));
                 }
                 _ => {
-                    let heard = slow.heard(id, name, n(), now);
+                    let heard = match slow.heard(id, name, n(), now) {
+                        Heard::Newer => Heard::Same,
+                        heard => heard,
+                    };
                     let tagged = slow.is_ambiguous(id, name);
                     proptest::prop_assert_eq!(fast.heard_tagged(id, name, n(), now), (heard, tagged));
                 }
@@ -148,8 +151,10 @@ fn thousands_of_equal_names_are_tagged_and_untagged_by_counting() {
 fn reports_new_same_renamed_and_back() {
     let t = Instant::now();
     let mut r = roster();
-    assert_eq!(r.heard(A, "alice", n(), t), Heard::New);
-    assert_eq!(r.heard(A, "alice", n(), t), Heard::Same);
+    let first = n();
+    assert_eq!(r.heard(A, "alice", first, t), Heard::New);
+    assert_eq!(r.heard(A, "alice", first, t), Heard::Same);
+    assert_eq!(r.heard(A, "alice", n(), t), Heard::Newer);
     assert_eq!(r.heard(A, "alicia", n(), t), Heard::Renamed("alice".into()));
     let lost = r.expire(t + Duration::from_secs(20), Duration::from_secs(10), ME);
     assert_eq!(lost, [(A, "alicia".to_string())]);
@@ -285,5 +290,37 @@ fn an_older_number_does_not_rename() {
     assert_eq!(
         r.entries(),
         vec![(MsgId { origin: A, seq: 12 }, "anna".into())]
+    );
+}
+
+#[test]
+fn doubts_are_the_suspected_and_the_recently_lost_at_their_numbers() {
+    let t = Instant::now();
+    let window = Duration::from_secs(120);
+    let mut r = roster();
+    r.heard(A, "ann", 10, t);
+    r.heard(B, "bob", 20, t);
+    assert!(r.doubts(t, window).is_empty(), "nobody doubted");
+    r.suspect(B, 20, t, Duration::from_secs(6));
+    assert_eq!(r.doubts(t, window), [MsgId { origin: B, seq: 20 }]);
+    // bob is heard of, at no newer number: still suspected.
+    r.heard(B, "bob", 20, t + Duration::from_secs(25));
+    let lost = r.expire(t + Duration::from_secs(30), Duration::from_secs(10), ME);
+    assert_eq!(lost, [(A, "ann".to_string())]);
+    let at = t + Duration::from_secs(31);
+    assert_eq!(
+        r.doubts(at, window),
+        [MsgId { origin: A, seq: 10 }, MsgId { origin: B, seq: 20 }]
+    );
+    // Long after ann was lost, she is no longer told of; bob answered.
+    r.heard(B, "bob", 21, at);
+    assert!(r.doubts(t + Duration::from_secs(150), window).is_empty());
+    // Back, and lost no more.
+    r.expire(t + Duration::from_secs(200), Duration::from_secs(10), ME);
+    r.heard(A, "ann", 11, t + Duration::from_secs(201));
+    assert_eq!(
+        r.doubts(t + Duration::from_secs(202), window),
+        [MsgId { origin: B, seq: 21 }],
+        "bob expired at 200 s; ann is back"
     );
 }
