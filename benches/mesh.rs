@@ -3,31 +3,37 @@
 //! ```sh
 //! cargo bench --bench mesh                      # everything
 //! cargo bench --bench mesh -- --nodes 5 --messages 200000 --scale 100 --runs 3
-//! cargo bench --bench mesh -- --only latency     # or throughput, memory, scale
+//! cargo bench --bench mesh -- --only latency     # or throughput, tree, memory, scale
+//! cargo bench --bench mesh -- --only tree --max-peers 2
 //! ```
 //!
 //! Prints a table: throughput and latency through a chain of nodes, each
 //! next to the same figure for a bare relay of length-prefixed frames
 //! measured in the same run (threads copying bytes between loopback
-//! sockets: no chat logic, the machine's own limit); idle memory and
+//! sockets: no chat logic, the machine's own limit); the broadcast tree's
+//! worth, the same chain with the tree on and off in turn; idle memory and
 //! wake-ups; memory per connection and under a flood of maximum-size
 //! frames; and a 100-node network's formation, delivery and survival. The
 //! machine is shared and noisy, so compare ratios, not absolute figures;
 //! the throughput figures are medians of `--runs` runs taken in turn.
+//!
+//! The chain's nodes each join through the one before, and then link to
+//! the others they hear of: five nodes end up all linked to each other, a
+//! full mesh. `--max-peers 2` keeps it close to a chain. `--no-tree` turns
+//! the broadcast tree off in every part.
 
-use std::io::{BufRead, BufReader, Read, Write};
+#[path = "mesh/node.rs"]
+mod node;
+#[path = "mesh/proc.rs"]
+mod proc;
+
+use node::{log_dir, Node, Setup};
+use proc::{cpu_ns, ip_bytes_sent, rss_kib, switches};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::Ordering;
 use std::thread;
 use std::time::{Duration, Instant};
-
-/// The binary measured: this build's, or another's (for comparing two
-/// builds in turn) named by `MESH_BENCH_BIN`.
-fn bin() -> String {
-    std::env::var("MESH_BENCH_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_p2pchat").into())
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -47,9 +53,25 @@ fn main() {
         .position(|a| a == "--only")
         .and_then(|i| args.get(i + 1).cloned());
     let part = |name: &str| only.as_deref().map_or(true, |o| o == name);
+    let setup = Setup {
+        tree: !args.iter().any(|a| a == "--no-tree"),
+        max_peers: args
+            .iter()
+            .position(|a| a == "--max-peers")
+            .and_then(|i| args.get(i + 1)?.parse().ok()),
+        ..Setup::default()
+    };
+    let unencrypted = Setup {
+        encrypted: false,
+        ..setup
+    };
     let cores = thread::available_parallelism().map_or(1, |n| n.get());
     println!("p2pchat mesh benchmark: {cores} cores, {nodes}-node chain, {messages} messages of 60 bytes");
-    println!("throughput: the median of {runs} runs");
+    let tree = if setup.tree { "on" } else { "off" };
+    let links = setup.max_peers.map_or("up to 8 links a node".into(), |m| {
+        format!("up to {m} links a node")
+    });
+    println!("throughput: the median of {runs} runs; broadcast tree {tree}; {links}");
     println!();
     println!(
         "{:<44} {:>14} {:>14} {:>8}",
@@ -61,8 +83,8 @@ fn main() {
         // busy spell on a shared machine moves one run, not the table.
         let (mut enc, mut plain, mut bare) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..runs {
-            enc.push(chain_throughput(nodes, messages, true));
-            plain.push(chain_throughput(nodes, messages, false));
+            enc.push(chain_throughput(nodes, messages, setup));
+            plain.push(chain_throughput(nodes, messages, unencrypted));
             bare.push(relay_throughput(nodes, messages));
         }
         let rates: Vec<f64> = enc.iter().map(|r| r.rate).collect();
@@ -94,13 +116,16 @@ fn main() {
         cpu_row("CPU of the bench's readers per message (µs)", ours.bench);
     }
     if part("latency") {
-        let (p50, p99) = chain_latency(nodes, 300, true);
-        let (q50, q99) = chain_latency(nodes, 300, false);
+        let (p50, p99) = chain_latency(nodes, 300, setup);
+        let (q50, q99) = chain_latency(nodes, 300, unencrypted);
         let (b50, b99) = relay_latency(nodes, 300);
         row("latency to the last node, p50 (µs)", p50, b50);
         row("latency to the last node, p99 (µs)", p99, b99);
         row("  the same, links not encrypted, p50 (µs)", q50, b50);
         row("  the same, links not encrypted, p99 (µs)", q99, b99);
+    }
+    if part("tree") {
+        tree_table(nodes, messages, runs, setup);
     }
     if part("memory") {
         memory_table();
@@ -114,24 +139,6 @@ fn main() {
     }
     // Every part passed: the nodes' logs are of no more use.
     let _ = std::fs::remove_dir_all(log_dir());
-}
-
-/// Where the nodes' standard error goes, kept if a part fails so that what
-/// the nodes said can be read.
-fn log_dir() -> &'static std::path::Path {
-    static DIR: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("p2pchat-mesh-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a directory for the nodes' logs");
-        dir
-    })
-}
-
-/// A new log file for a node called `name`; names repeat from part to part.
-fn log_file(name: &str, what: &str) -> std::fs::File {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::SeqCst);
-    std::fs::File::create(log_dir().join(format!("{n:04}-{name}.{what}"))).expect("a log file")
 }
 
 /// Idle footprint, memory per connection, and memory under a flood.
@@ -161,175 +168,51 @@ fn row(name: &str, ours: f64, bare: f64) {
     println!("{name:<44} {ours:>14.0} {bare:>14.0} {:>8.3}", ours / bare);
 }
 
-/// A node process whose stdout lines matching a prefix are counted.
-struct Node {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-    seen: Arc<AtomicUsize>,
-    /// Counted lines whose number (the digits right after the prefix) was
-    /// shown before: repeats, where the counted lines are numbered.
-    repeats: Arc<AtomicUsize>,
-    /// When the last lines counted arrived; signalled at each count, so
-    /// that a wait sleeps until then rather than polling, which would take
-    /// CPU from the nodes measured.
-    last: Arc<(Mutex<Option<Instant>>, Condvar)>,
-}
-
-impl Node {
-    fn start(name: &str, join: Option<u16>, count_prefix: &'static str) -> Node {
-        Node::start_with(name, join, count_prefix, true)
+/// The broadcast tree's worth: the chain's throughput, CPU and bytes on
+/// the links per message with the tree on and off, in turn.
+fn tree_table(nodes: usize, messages: usize, runs: usize, setup: Setup) {
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        on.push(chain_throughput(
+            nodes,
+            messages,
+            Setup {
+                tree: true,
+                ..setup
+            },
+        ));
+        off.push(chain_throughput(
+            nodes,
+            messages,
+            Setup {
+                tree: false,
+                ..setup
+            },
+        ));
     }
-
-    /// `encrypted: false` runs the benchmark-only `--insecure-plaintext`.
-    fn start_with(
-        name: &str,
-        join: Option<u16>,
-        count_prefix: &'static str,
-        encrypted: bool,
-    ) -> Node {
-        let mut cmd = Command::new(bin());
-        cmd.arg(name).arg("--no-discovery");
-        if !encrypted {
-            cmd.arg("--insecure-plaintext");
-        }
-        if let Some(port) = join {
-            cmd.args(["127.0.0.1", &port.to_string()]);
-        }
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file(name, "err"))
-            .spawn()
-            .expect("start p2pchat");
-        let mut out = BufReader::with_capacity(1 << 20, child.stdout.take().expect("stdout"));
-        let mut first = String::new();
-        out.read_line(&mut first).expect("a first line");
-        let port = first
-            .split("listening on ")
-            .nth(1)
-            .and_then(|s| s.split(' ').next())
-            .and_then(|a| a.rsplit(':').next())
-            .and_then(|p| p.parse().ok())
-            .expect("a port");
-        let seen = Arc::new(AtomicUsize::new(0));
-        let repeats = Arc::new(AtomicUsize::new(0));
-        let last = Arc::new((Mutex::new(None), Condvar::new()));
-        let (s, r, l) = (seen.clone(), repeats.clone(), last.clone());
-        // The lines not counted (the node's notices: who connected, who
-        // left), for reading when a part fails.
-        let mut notices = std::io::BufWriter::new(log_file(name, "notices"));
-        // Counts whole reads, not lines one by one: at hundreds of thousands
-        // of lines a second, five of these threads would otherwise take CPU
-        // from the nodes they measure. A line's time is its read's. Reads go
-        // straight into the buffer that is scanned, behind the part of a line
-        // the last read ended in; only that part is ever moved.
-        thread::spawn(move || {
-            // Twice the reader's capacity, so that its reads bypass it.
-            let mut pending = vec![0u8; 2 << 20];
-            let mut kept = 0;
-            let mut shown: Vec<bool> = Vec::new();
-            loop {
-                if pending.len() - kept < 1 << 20 {
-                    pending.resize(kept + (2 << 20), 0);
-                }
-                let n = match out.read(&mut pending[kept..]) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                let now = Instant::now();
-                let filled = kept + n;
-                let (mut counted, mut repeated, mut start) = (0, 0, 0);
-                for end in memchr::memchr_iter(b'\n', &pending[..filled]) {
-                    let line = &pending[start..end];
-                    start = end + 1;
-                    if let Some(rest) = line.strip_prefix(count_prefix.as_bytes()) {
-                        counted += 1;
-                        if let Some(k) = number(rest) {
-                            if k >= shown.len() {
-                                shown.resize(k + 1, false);
-                            }
-                            repeated += usize::from(shown[k]);
-                            shown[k] = true;
-                        }
-                    } else if line.starts_with(b"*** ") {
-                        let _ = notices.write_all(line);
-                        let _ = notices.write_all(b"\n");
-                        let _ = notices.flush();
-                    }
-                }
-                pending.copy_within(start..filled, 0);
-                kept = filled - start;
-                if counted > 0 {
-                    r.fetch_add(repeated, Ordering::SeqCst);
-                    s.fetch_add(counted, Ordering::SeqCst);
-                    *l.0.lock().unwrap() = Some(now);
-                    l.1.notify_all();
-                }
-            }
-        });
-        Node {
-            stdin: child.stdin.take(),
-            child,
-            port,
-            seen,
-            repeats,
-            last,
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        if let Some(stdin) = &mut self.stdin {
-            stdin.write_all(bytes).expect("write to stdin");
-        }
-    }
-
-    fn wait_count(&self, n: usize, timeout: Duration) -> Option<Instant> {
-        let deadline = Instant::now() + timeout;
-        let (last, counted) = &*self.last;
-        // The count rises before the reader takes the lock to signal, and
-        // is read here under it: no signal is missed.
-        let mut guard = last.lock().unwrap();
-        while self.seen.load(Ordering::SeqCst) < n {
-            let left = deadline.checked_duration_since(Instant::now())?;
-            guard = counted.wait_timeout(guard, left).unwrap().0;
-        }
-        *guard
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    let (on, off) = (medians(&on), medians(&off));
+    println!();
+    println!(
+        "{:<44} {:>14} {:>14} {:>8}",
+        "broadcast tree", "on", "off", "on/off"
+    );
+    let line =
+        |name: &str, a: f64, b: f64| println!("{name:<44} {a:>14.2} {b:>14.2} {:>8.3}", a / b);
+    line("throughput through the chain (msg/s)", on.rate, off.rate);
+    line("CPU of all nodes per message (µs)", on.nodes, off.nodes);
+    line("bytes sent on all links per message", on.sent, off.sent);
 }
 
 /// Nodes 0..n, each joined through the previous one.
-fn chain(n: usize, prefix: &'static str, encrypted: bool) -> Vec<Node> {
+fn chain(n: usize, prefix: &'static str, setup: Setup) -> Vec<Node> {
     let mut nodes: Vec<Node> = Vec::new();
     for i in 0..n {
         let join = nodes.last().map(|p| p.port);
-        nodes.push(Node::start_with(&format!("n{i}"), join, prefix, encrypted));
+        nodes.push(Node::start_with(&format!("n{i}"), join, prefix, setup));
     }
     // Let peer exchange settle.
     thread::sleep(Duration::from_secs(2));
     nodes
-}
-
-/// The number a counted line starts with, if it does. Read digit by
-/// digit: this runs for every line of every node, on the cores the nodes
-/// are measured on.
-fn number(rest: &[u8]) -> Option<usize> {
-    let mut digits = rest.iter().take_while(|b| b.is_ascii_digit()).peekable();
-    digits.peek()?;
-    digits.try_fold(0usize, |n, b| {
-        n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
-    })
 }
 
 fn lines(n: usize) -> Vec<u8> {
@@ -350,16 +233,19 @@ struct Run {
     sender: f64,
     /// This process: the readers of the nodes' output, above all.
     bench: f64,
+    /// Bytes sent over IP (the nodes' links) while it ran.
+    sent: f64,
 }
 
 /// Pipes `messages` lines into the first node of a chain of `n` and waits
 /// until every node has shown them all.
-fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
-    let mut nodes = chain(n, "n0: line ", encrypted);
+fn chain_throughput(n: usize, messages: usize, setup: Setup) -> Run {
+    let mut nodes = chain(n, "n0: line ", setup);
     let input = lines(messages);
     // Each node's CPU time so far, node 0's first.
     let cpu = |nodes: &[Node]| nodes.iter().map(|n| cpu_ns(n.pid())).collect::<Vec<f64>>();
     let cpu_before = cpu(&nodes);
+    let sent_before = ip_bytes_sent();
     let own_before = cpu_ns(std::process::id());
     let start = Instant::now();
     nodes[0].send(&input);
@@ -381,6 +267,7 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
         .map(|(a, b)| a - b)
         .collect();
     let own_used = cpu_ns(std::process::id()) - own_before;
+    let sent = ip_bytes_sent() - sent_before;
     // As many lines as messages, none twice: each exactly once.
     for (i, node) in nodes.iter().enumerate() {
         let repeats = node.repeats.load(Ordering::SeqCst);
@@ -393,6 +280,7 @@ fn chain_throughput(n: usize, messages: usize, encrypted: bool) -> Run {
         nodes: per_message(used.iter().sum()),
         sender: per_message(used[0]),
         bench: per_message(own_used),
+        sent: sent / messages as f64,
     }
 }
 
@@ -468,6 +356,7 @@ fn medians(runs: &[Run]) -> Run {
         nodes: column(|r| r.nodes),
         sender: column(|r| r.sender),
         bench: column(|r| r.bench),
+        sent: column(|r| r.sent),
     }
 }
 
@@ -484,8 +373,8 @@ fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
     (at(0.5), at(0.99))
 }
 
-fn chain_latency(n: usize, samples: usize, encrypted: bool) -> (f64, f64) {
-    let mut nodes = chain(n, "n0: ping ", encrypted);
+fn chain_latency(n: usize, samples: usize, setup: Setup) -> (f64, f64) {
+    let mut nodes = chain(n, "n0: ping ", setup);
     let mut times = Vec::with_capacity(samples);
     for k in 1..=samples {
         let start = Instant::now();
@@ -518,54 +407,6 @@ fn relay_latency(hops: usize, samples: usize) -> (f64, f64) {
     percentiles(times)
 }
 
-/// A field of /proc/PID/status, in its unit (kB for memory).
-fn status_field(pid: u32, task: Option<&str>, field: &str) -> f64 {
-    let path = match task {
-        Some(t) => format!("/proc/{pid}/task/{t}/status"),
-        None => format!("/proc/{pid}/status"),
-    };
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix(field)?
-                .split_whitespace()
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
-}
-
-/// CPU time every thread of `pid` has used so far, in nanoseconds: the
-/// first field of each thread's schedstat.
-fn cpu_ns(pid: u32) -> f64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0.0;
-    };
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
-        .sum()
-}
-
-fn rss_kib(pid: u32) -> f64 {
-    status_field(pid, None, "VmRSS:")
-}
-
-/// Context switches of every thread of `pid`: each is a wake-up.
-fn switches(pid: u32) -> f64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-    tasks
-        .filter_map(|t| t.ok())
-        .map(|t| {
-            let t = t.file_name().into_string().unwrap_or_default();
-            status_field(pid, Some(&t), "voluntary_ctxt_switches:")
-                + status_field(pid, Some(&t), "nonvoluntary_ctxt_switches:")
-        })
-        .sum()
-}
-
 /// RSS of an idle lone node, and its wake-ups per second over 10 seconds.
 fn idle() -> (f64, f64) {
     let node = Node::start("idle", None, "never");
@@ -595,8 +436,12 @@ fn rss_per_connection(peers: usize) -> f64 {
 /// chat frames while never reading anything back. The frames are written by
 /// hand here, so these nodes run plaintext; the queues measured are the same.
 fn flood_rss() -> (f64, f64) {
-    let node = Node::start_with("target", None, "never", false);
-    let watcher = Node::start_with("watcher", Some(node.port), "flood: ", false);
+    let plain = Setup {
+        encrypted: false,
+        ..Setup::default()
+    };
+    let node = Node::start_with("target", None, "never", plain);
+    let watcher = Node::start_with("watcher", Some(node.port), "flood: ", plain);
     thread::sleep(Duration::from_secs(2));
     let before = rss_kib(node.pid());
     let mut s = TcpStream::connect(("127.0.0.1", node.port)).unwrap();

@@ -91,6 +91,11 @@ struct Args {
     #[argh(switch, hidden_help)]
     insecure_plaintext: bool,
 
+    /// for benchmarks only: every message whole over every link, without
+    /// the broadcast tree, to measure what the tree saves
+    #[argh(switch, hidden_help)]
+    no_tree: bool,
+
     /// for tests: the most links this node keeps (default 8); it aims for
     /// 4, or this many if fewer
     #[argh(option, hidden_help)]
@@ -147,6 +152,7 @@ fn main() {
         limits: limits(args.max_peers),
         history: history(args.history, args.history_size),
         verbose: args.verbose,
+        tree: !args.no_tree,
     };
     let options = Options {
         timestamps: args.timestamps,

@@ -70,6 +70,9 @@ pub struct Config {
     pub history: HistoryWindow,
     /// Show connection-level events (links made and closed) in the chat.
     pub verbose: bool,
+    /// Prune copies through the broadcast tree. Off only to measure what
+    /// the tree saves.
+    pub tree: bool,
 }
 
 /// Why a node could not start or join.
@@ -183,6 +186,7 @@ impl Node {
             history: config.history,
             security,
             verbose: config.verbose,
+            tree: config.tree,
         };
         let around = state::Surroundings {
             display,

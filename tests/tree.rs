@@ -247,3 +247,31 @@ fn paths_are_pruned_only_from_where_the_origin_says_its_link_starts() {
     let twos = alice.lines().into_iter().filter(|l| l.ends_with(&line(2)));
     assert_eq!(twos.count(), 1);
 }
+
+/// `--no-tree`, the benchmark-only switch that measures what the tree
+/// saves: a neighbour's `START` and a second path prune nothing, every
+/// message still goes whole over every link, and each is shown once.
+#[test]
+fn with_the_tree_off_nothing_is_pruned_and_each_message_shows_once() {
+    let alice = Peer::spawn("alice", &["--no-tree"]);
+    let one = Hand::connect(&alice, "one");
+    let two = Hand::connect(&alice, "two");
+    let origin = one.id.clone();
+    one.expect("START ");
+    one.send("START 1");
+    for seq in 1..=3 {
+        // The origin's own link, and a second path.
+        one.send(&chat_of(&origin, seq));
+        two.send(&chat_of(&origin, seq));
+    }
+    two.expect(&format!("MSG 31 {origin}:3 "));
+    alice.expect_line("xavier: line 3", T);
+    // With the tree on, the second path is pruned at once (see the first
+    // test); give it the time that would take, and more.
+    thread::sleep(Duration::from_secs(1));
+    assert!(prunes(&two).is_empty(), "{:?}", two.received(""));
+    assert!(prunes(&one).is_empty(), "{:?}", one.received(""));
+    for seq in 1..=3 {
+        assert_eq!(alice.count(&format!("xavier: line {seq}")), 1);
+    }
+}

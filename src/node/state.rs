@@ -261,6 +261,9 @@ pub(in crate::node) struct Who {
     /// `None` only when running plaintext for a benchmark.
     pub security: Option<Security>,
     pub verbose: bool,
+    /// Prune copies through the broadcast tree; off only to measure what
+    /// the tree saves.
+    pub tree: bool,
 }
 
 /// How the core reaches the world around it: the screen, the clocks, and
@@ -286,6 +289,7 @@ impl Shared {
             history,
             security,
             verbose,
+            tree,
         } = me;
         let now = around.clock.now();
         let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
@@ -318,7 +322,7 @@ impl Shared {
                 greeted: false,
                 recent: Recent::new(RECENT_BYTES, RECENT_AGE),
                 wants: Wants::default(),
-                flood_everything: false,
+                flood_everything: !tree,
                 ticking: false,
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),

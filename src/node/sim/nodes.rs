@@ -75,6 +75,7 @@ impl World {
             history: Default::default(),
             security: None,
             verbose: false,
+            tree: self.options.tree,
         };
         let around = Surroundings {
             display: Arc::new(Recorder {
@@ -88,9 +89,6 @@ impl World {
             tasks,
         };
         let shared = Arc::new(Shared::new(me, around));
-        if !self.options.tree {
-            shared.lock().flood_everything = true;
-        }
         let restarted = m.run > 0 || m.up_since.is_some();
         let m = &mut self.machines[slot];
         m.run += 1;
