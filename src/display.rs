@@ -6,7 +6,7 @@
 //! and its producers wait) but never blocks the network tasks in a system
 //! call. Lines are queued and written in batches, one write for many.
 
-use crate::protocol::KeptChat;
+use crate::protocol::ChatShape;
 use crate::queue::Queue;
 use std::io::{self, IoSlice, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,7 +37,7 @@ pub enum Event<'a> {
     /// them.
     Chat {
         frame: &'a [u8],
-        kept: KeptChat,
+        shape: ChatShape,
         /// Another online user has the same name: add a tag from the node id.
         tagged: bool,
         /// Typed by this node's user.
@@ -90,18 +90,19 @@ impl Display {
     fn mentioned(&self, event: &Event<'_>) -> bool {
         let Event::Chat {
             frame,
-            kept,
+            shape,
             own: false,
             ..
         } = event
         else {
             return false;
         };
-        if kept.history {
+        if shape.history {
             return false;
         }
         let name = self.name.lock().unwrap_or_else(|e| e.into_inner());
-        kept.name_and_text(frame)
+        shape
+            .name_and_text(frame)
             .is_some_and(|(_, text)| mentions(text, &name))
     }
 

@@ -14,7 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 /// A key, with the lock that keeps it this run's alone.
-pub struct Kept {
+pub struct HeldKey {
     pub identity: Identity,
     /// Something the user should know about which key this is.
     pub note: Option<String>,
@@ -24,12 +24,12 @@ pub struct Kept {
 
 /// The key kept for `name`, or a fresh one (and why) where there is no
 /// config directory, it cannot be written, or another run holds the key.
-pub fn for_name(name: &str) -> Result<Kept, KeyError> {
+pub fn for_name(name: &str) -> Result<HeldKey, KeyError> {
     for_name_in(name, keys_dir())
 }
 
 /// [`for_name`], with the keys kept in `dir`.
-fn for_name_in(name: &str, dir: Option<PathBuf>) -> Result<Kept, KeyError> {
+fn for_name_in(name: &str, dir: Option<PathBuf>) -> Result<HeldKey, KeyError> {
     let Some(dir) = dir else {
         return fresh(format!(
             "no config directory (set XDG_CONFIG_HOME or HOME): {name} has a new key this run"
@@ -56,7 +56,7 @@ fn for_name_in(name: &str, dir: Option<PathBuf>) -> Result<Kept, KeyError> {
         }
     };
     match locked {
-        Some(lock) => Ok(Kept {
+        Some(lock) => Ok(HeldKey {
             identity: Identity::load_or_create(&path)?,
             note: None,
             lock: Some(lock),
@@ -68,9 +68,9 @@ fn for_name_in(name: &str, dir: Option<PathBuf>) -> Result<Kept, KeyError> {
 }
 
 /// The key kept in `path` (`--key FILE`); an error if another run holds it.
-pub fn at(path: &Path) -> Result<Kept, KeyError> {
+pub fn at(path: &Path) -> Result<HeldKey, KeyError> {
     match lock(path)? {
-        Some(lock) => Ok(Kept {
+        Some(lock) => Ok(HeldKey {
             identity: Identity::load_or_create(path)?,
             note: None,
             lock: Some(lock),
@@ -82,8 +82,8 @@ pub fn at(path: &Path) -> Result<Kept, KeyError> {
     }
 }
 
-fn fresh(note: String) -> Result<Kept, KeyError> {
-    Ok(Kept {
+fn fresh(note: String) -> Result<HeldKey, KeyError> {
+    Ok(HeldKey {
         identity: Identity::generate()?,
         note: Some(note),
         lock: None,

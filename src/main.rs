@@ -127,11 +127,11 @@ fn main() {
         eprintln!("p2pchat: {e}");
         std::process::exit(2);
     }
-    let kept = match &args.key {
+    let key = match &args.key {
         Some(path) => key_store::at(path),
         None => key_store::for_name(&args.name),
     };
-    let kept = kept.unwrap_or_else(|e| {
+    let key = key.unwrap_or_else(|e| {
         eprintln!("p2pchat: {e}");
         std::process::exit(1);
     });
@@ -143,7 +143,7 @@ fn main() {
     let config = Config {
         name: args.name,
         room_key,
-        identity: kept.identity,
+        identity: key.identity,
         encrypt: !args.insecure_plaintext,
         room: args.room,
         discovery: !args.no_discovery,
@@ -156,11 +156,11 @@ fn main() {
     };
     let options = Options {
         timestamps: args.timestamps,
-        key_note: kept.note,
+        key_note: key.note,
         bell: !args.no_bell,
     };
     // The key's lock is held until the process ends.
-    let _lock = kept.lock;
+    let _lock = key.lock;
     std::process::exit(p2pchat::rt::run_main(app::run(config, join, options)));
 }
 

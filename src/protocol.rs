@@ -13,21 +13,21 @@ use crate::message::FrameError;
 use std::fmt;
 use std::net::SocketAddr;
 
+mod chat_shape;
 mod discovery;
 mod encode;
 mod fast_chat;
 mod fields;
-mod kept;
 mod numbers;
 mod parse;
 
+pub use chat_shape::ChatShape;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
     encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
     encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
-pub use kept::KeptChat;
 #[cfg(test)]
 use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};

@@ -8,7 +8,7 @@
 use arbitrary::Arbitrary;
 use p2pchat::message::{self, Decoded};
 use p2pchat::protocol::{
-    self, Announcement, Chat, EncodeError, Hello, IdRange, KeptChat, Message, MsgId, Need, NodeId,
+    self, Announcement, Chat, ChatShape, EncodeError, Hello, IdRange, Message, MsgId, Need, NodeId,
     Presence, PresenceKind, VERSION,
 };
 
@@ -182,7 +182,7 @@ pub fn check_relay(body: &str, chat: &Chat<'_>) {
         "relay changed the message"
     );
     assert_eq!(
-        KeptChat::of(chat).name_and_text(&frame),
+        ChatShape::of(chat).name_and_text(&frame),
         Some((chat.name.as_bytes(), chat.text.as_bytes())),
         "the display cannot find the name and text"
     );

@@ -5,7 +5,7 @@
 use super::{Event, Style};
 use crate::display::sanitize::push_sanitized;
 use crate::node::short_id;
-use crate::protocol::KeptChat;
+use crate::protocol::ChatShape;
 
 /// Appends the line for `event`, newline included. The user's own lines
 /// look like everyone else's (the line editor's echo of them is erased).
@@ -20,13 +20,13 @@ pub fn format_line(event: &Event, style: Style, mention: bool, out: &mut Vec<u8>
     match event {
         Event::Chat {
             frame,
-            kept,
+            shape,
             tagged,
             ..
-        } => match kept.name_and_text(frame) {
+        } => match shape.name_and_text(frame) {
             Some((name, text)) => {
                 let highlight = mention && style.colour;
-                format_chat(kept, name, text, *tagged, style, highlight, out)
+                format_chat(shape, name, text, *tagged, style, highlight, out)
             }
             None => out.extend_from_slice(b"*** (a message could not be shown)"),
         },
@@ -48,7 +48,7 @@ pub fn format_line(event: &Event, style: Style, mention: bool, out: &mut Vec<u8>
 /// `NAME: TEXT`, or `* NAME TEXT` for an action; history is prefixed with
 /// `[history HH:MM] `, and with `timestamps` live lines with `[HH:MM] `.
 fn format_chat(
-    chat: &KeptChat,
+    chat: &ChatShape,
     name: &[u8],
     text: &[u8],
     tagged: bool,
@@ -164,7 +164,7 @@ mod tests {
     #[derive(Clone)]
     struct Msg {
         frame: Vec<u8>,
-        kept: KeptChat,
+        shape: ChatShape,
         tagged: bool,
         own: bool,
     }
@@ -186,7 +186,7 @@ mod tests {
         Message::Chat(chat).encode(&mut frame).unwrap();
         Msg {
             frame,
-            kept: KeptChat::of(&chat),
+            shape: ChatShape::of(&chat),
             tagged,
             own,
         }
@@ -203,7 +203,7 @@ mod tests {
     fn styled(m: Msg, style: Style) -> String {
         let e = Event::Chat {
             frame: &m.frame,
-            kept: m.kept,
+            shape: m.shape,
             tagged: m.tagged,
             own: m.own,
         };
@@ -300,7 +300,7 @@ mod tests {
         let e = chat("hi alice");
         let ev = Event::Chat {
             frame: &e.frame,
-            kept: e.kept,
+            shape: e.shape,
             tagged: false,
             own: false,
         };

@@ -10,7 +10,7 @@ use crate::node::state::{Shared, State, Waits};
 use crate::node::store::roster::{Heard, Roster};
 use crate::node::store::seen::{Fresh, Path};
 use crate::node::tree::broadcast::Onward;
-use crate::protocol::{self, Chat, ChatBurst, ChatKind, EncodeError, KeptChat, MsgId, NodeId};
+use crate::protocol::{self, Chat, ChatBurst, ChatKind, ChatShape, EncodeError, MsgId, NodeId};
 use std::sync::MutexGuard;
 use std::time::Instant;
 
@@ -62,13 +62,13 @@ impl Shared {
             true => self.history_line(state, now),
             false => self.end_history(state),
         }
-        let mut kept = KeptChat::of(chat);
-        kept.history |= late;
+        let mut shape = ChatShape::of(chat);
+        shape.history |= late;
         self.show(
             state,
             Event::Chat {
                 frame,
-                kept,
+                shape,
                 tagged,
                 own: from.is_none(),
             },
@@ -155,7 +155,7 @@ impl Shared {
                 |state, frame| {
                     state.next_id(self.id);
                     state.seen.insert(chat.id, now);
-                    let onward = Onward::Kept;
+                    let onward = Onward::AsIs;
                     let arrival = Arrival {
                         from: None,
                         frame,
@@ -231,10 +231,10 @@ impl ChatBatch<'_> {
             true => Path::Direct,
             false => Path::Relayed,
         };
-        let kept = known_origins(&state.roster, &state.peers);
+        let keep = known_origins(&state.roster, &state.peers);
         let fresh = match chat.history {
-            true => state.seen.insert_keeping(chat.id, path, now, kept),
-            false => state.seen.insert_chat(chat.id, path, now, kept),
+            true => state.seen.insert_keeping(chat.id, path, now, keep),
+            false => state.seen.insert_chat(chat.id, path, now, keep),
         };
         if !fresh.is_new() {
             return;

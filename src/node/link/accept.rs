@@ -58,7 +58,7 @@ pub(in crate::node) async fn run(shared: Arc<Shared>, listener: rt::Listener) {
                     Some(Ok(1..)) => shared.pending().spoke(ticket),
                     _ => {
                         let reason = format!("nothing within {} s", FIRST_MESSAGE.as_secs());
-                        return Err(handshake::Failed::from(reason));
+                        return Err(handshake::NotLinked::from(reason));
                     }
                 }
                 let reader = stream.clone();

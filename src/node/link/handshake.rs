@@ -19,7 +19,7 @@ use std::time::Duration;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Why a connection did not become a session.
-pub(in crate::node) struct Failed {
+pub(in crate::node) struct NotLinked {
     pub reason: String,
     /// The mesh's own upkeep (a second link to a peer, a spare link that a
     /// full node turns down), not worth the user's attention.
@@ -29,9 +29,9 @@ pub(in crate::node) struct Failed {
     pub peer: Option<(NodeId, String)>,
 }
 
-impl From<String> for Failed {
+impl From<String> for NotLinked {
     fn from(reason: String) -> Self {
-        Failed {
+        NotLinked {
             reason,
             routine: false,
             peer: None,
@@ -49,7 +49,7 @@ pub(in crate::node) async fn handshake<R, W>(
     remote: SocketAddr,
     direction: Direction,
     purpose: Purpose,
-) -> Result<Session, Failed>
+) -> Result<Session, NotLinked>
 where
     R: AsyncRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
@@ -66,18 +66,18 @@ where
         writer
             .flush()
             .await
-            .map_err(|e| Failure::quiet(format!("could not send the handshake: {e}")))?;
+            .map_err(|e| Abort::quiet(format!("could not send the handshake: {e}")))?;
         read_hello(&mut reader).await
     };
     let hello = match rt::timeout(HANDSHAKE_TIMEOUT, exchange).await {
         Some(Ok(hello)) => hello,
-        Some(Err(failure)) => return Err(failure.report(&mut writer).await),
+        Some(Err(abort)) => return Err(abort.report(&mut writer).await),
         None => {
-            let failure = Failure::tell(format!(
+            let abort = Abort::tell(format!(
                 "no handshake within {} seconds",
                 HANDSHAKE_TIMEOUT.as_secs()
             ));
-            return Err(failure.report(&mut writer).await);
+            return Err(abort.report(&mut writer).await);
         }
     };
 
@@ -96,8 +96,8 @@ where
             if let Some(peers) = &turned.peers {
                 writer.queue_encoded(peers);
             }
-            let failed = Failure::tell(turned.reason).report(&mut writer).await;
-            Err(Failed {
+            let failed = Abort::tell(turned.reason).report(&mut writer).await;
+            Err(NotLinked {
                 routine: turned.routine,
                 peer: turned.peer,
                 ..failed
@@ -143,30 +143,30 @@ where
     }
 }
 
-/// A failed handshake: the reason, and whether to send it to the peer.
-struct Failure {
+/// A handshake given up: the reason, and whether to send it to the peer.
+struct Abort {
     reason: String,
     tell_peer: bool,
 }
 
-impl Failure {
+impl Abort {
     fn tell(reason: String) -> Self {
-        Failure {
+        Abort {
             reason,
             tell_peer: true,
         }
     }
 
     fn quiet(reason: String) -> Self {
-        Failure {
+        Abort {
             reason,
             tell_peer: false,
         }
     }
 
     /// Sends the reason to the peer if it should hear it; returns the
-    /// failure, as the user may be told it.
-    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> Failed {
+    /// reason, as the user may be told it.
+    async fn report<W: AsyncWrite + Unpin>(self, writer: &mut FrameWriter<W>) -> NotLinked {
         if let Some(frame) = self.tell_peer.then(|| error_frame(&self.reason)).flatten() {
             writer.queue_encoded(&frame);
             let _ = rt::timeout(LINGER, writer.close()).await;
@@ -175,16 +175,16 @@ impl Failure {
     }
 }
 
-async fn read_hello<R: Source>(reader: &mut FrameReader<R>) -> Result<OwnedHello, Failure> {
+async fn read_hello<R: Source>(reader: &mut FrameReader<R>) -> Result<OwnedHello, Abort> {
     let body = match reader.next_frame().await {
         Ok(Some(body)) => body,
-        Ok(None) => return Err(Failure::quiet("it closed before the handshake".into())),
-        Err(e) => return Err(Failure::tell(e.to_string())),
+        Ok(None) => return Err(Abort::quiet("it closed before the handshake".into())),
+        Err(e) => return Err(Abort::tell(e.to_string())),
     };
     match Message::parse(body) {
         Ok(Message::Hello(h)) => Ok(OwnedHello::of(&h)),
-        Ok(Message::Error(text)) => Err(Failure::quiet(format!("it said: {text}"))),
-        Ok(_) => Err(Failure::tell("expected HELLO as the first message".into())),
-        Err(e) => Err(Failure::tell(e.to_string())),
+        Ok(Message::Error(text)) => Err(Abort::quiet(format!("it said: {text}"))),
+        Ok(_) => Err(Abort::tell("expected HELLO as the first message".into())),
+        Err(e) => Err(Abort::tell(e.to_string())),
     }
 }

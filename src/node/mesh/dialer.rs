@@ -6,7 +6,7 @@
 //! never wakes it.
 
 use crate::node::link::admission::{Direction, Purpose};
-use crate::node::link::handshake::{self, Failed};
+use crate::node::link::handshake::{self, NotLinked};
 use crate::node::mesh::dial_book::Dialled;
 use crate::node::state::Shared;
 use crate::protocol::{NodeId, PresenceKind};
@@ -49,15 +49,15 @@ pub(in crate::node) async fn dial(
     shared: Arc<Shared>,
     addr: SocketAddr,
     purpose: Purpose,
-) -> Result<NodeId, Failed> {
+) -> Result<NodeId, NotLinked> {
     tracing::debug!(%addr, ?purpose, "dialing");
     let patience = shared.lock().peers.connect_timeout(addr);
     let result = match rt::timeout(patience, rt::connect(addr)).await {
-        None => Err(Failed::from("no answer (timed out)".to_string())),
-        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(Failed::from(
+        None => Err(NotLinked::from("no answer (timed out)".to_string())),
+        Some(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(NotLinked::from(
             "nobody is listening there (connection refused)".to_string(),
         )),
-        Some(Err(e)) => Err(Failed::from(e.to_string())),
+        Some(Err(e)) => Err(NotLinked::from(e.to_string())),
         Some(Ok(stream)) => {
             handshake::handshake(
                 &shared,

@@ -155,7 +155,7 @@ pub struct PeerSet {
     pub(in crate::node) dialing: HashSet<SocketAddr, Keyed>,
     /// The last answer of [`takers`](Self::takers). Forgotten by every
     /// way to change a peer but `iter_mut`, which is for sending.
-    kept: Option<Kept>,
+    takers_memo: Option<TakersMemo>,
     /// Dials left to replace links lost at or above the target (see
     /// [`PeerSet::dial_plan`]): [`REPLACE_TRIES`] per link lost, one spent
     /// per dial, and a new link pays for one lost.
@@ -203,7 +203,7 @@ pub enum Takers {
 
 /// What [`PeerSet::takers`] answered, and for which origin and sender.
 #[derive(Clone, Copy)]
-struct Kept {
+struct TakersMemo {
     origin: NodeId,
     from: Option<NodeId>,
     takers: Takers,
@@ -217,7 +217,7 @@ impl PeerSet {
             peers: HashMap::default(),
             book: HashMap::default(),
             dialing: HashSet::default(),
-            kept: None,
+            takers_memo: None,
             to_replace: 0,
             rng: Rng::default(),
             linked_since: None,
@@ -300,7 +300,7 @@ impl PeerSet {
             self.to_replace = self.to_replace.saturating_sub(REPLACE_TRIES);
             None
         };
-        self.kept = None;
+        self.takers_memo = None;
         self.connected(id, peer.listen, now);
         if self.peers.is_empty() {
             self.linked_since = Some(now);
@@ -331,7 +331,7 @@ impl PeerSet {
     /// Forgets the connection `conn` to `id`, if it is still the current
     /// one. The link is lost, and is to be replaced, even at the target.
     pub fn remove(&mut self, id: NodeId, conn: ConnId) -> Option<Peer> {
-        self.kept = None;
+        self.takers_memo = None;
         match self.peers.get(&id) {
             Some(p) if p.conn == conn => {
                 let most = REPLACE_TRIES * self.limits.max as u32;
@@ -353,7 +353,7 @@ impl PeerSet {
         if !self.peers.get(&id).is_some_and(|p| p.conn == conn) {
             return None;
         }
-        self.kept = None;
+        self.takers_memo = None;
         let peer = self.peers.remove(&id);
         if self.peers.is_empty() {
             self.linked_since = None;
@@ -365,7 +365,7 @@ impl PeerSet {
     /// Forgets the link to `id`, closed as a surplus (see
     /// [`surplus`](Self::surplus)): not a link lost, so not replaced.
     pub fn drop_surplus(&mut self, id: NodeId) -> Option<Peer> {
-        self.kept = None;
+        self.takers_memo = None;
         self.peers.remove(&id)
     }
 
@@ -390,7 +390,7 @@ impl PeerSet {
     }
 
     pub fn get_mut(&mut self, id: &NodeId) -> Option<&mut Peer> {
-        self.kept = None;
+        self.takers_memo = None;
         self.peers.get_mut(id)
     }
 
@@ -405,7 +405,7 @@ impl PeerSet {
     /// [`current`](Self::current), to change: the way to change what a
     /// link takes (`PRUNE`, `GRAFT`).
     pub fn current_mut(&mut self, via: Via) -> Option<&mut Peer> {
-        self.kept = None;
+        self.takers_memo = None;
         self.peers.get_mut(&via.peer).filter(|p| p.conn == via.conn)
     }
 
@@ -416,17 +416,20 @@ impl PeerSet {
     }
 
     /// Which peers but `from` and the origin take `origin`'s messages
-    /// whole. Kept until a peer changes, so that a run of messages from one
+    /// whole. Remembered until a peer changes, so that a run of messages from one
     /// origin needs no lookup in each link's state: over the origin's own
     /// link once the tree has formed, every other peer has pruned it and
     /// is passed by in one comparison; from this node itself, no peer has.
     pub fn takers(&mut self, origin: NodeId, from: Option<NodeId>) -> Takers {
-        if let Some(k) = self.kept.filter(|k| k.origin == origin && k.from == from) {
+        if let Some(k) = self
+            .takers_memo
+            .filter(|k| k.origin == origin && k.from == from)
+        {
             debug_assert_eq!(k.takers, self.work_out_takers(origin, from));
             return k.takers;
         }
         let takers = self.work_out_takers(origin, from);
-        self.kept = Some(Kept {
+        self.takers_memo = Some(TakersMemo {
             origin,
             from,
             takers,
@@ -441,7 +444,7 @@ impl PeerSet {
             .iter()
             .filter(|(id, _)| Some(**id) != from && **id != origin);
         for (_, p) in others {
-            match p.link.pruned_from(origin) {
+            match p.link.peer_pruned_from(origin) {
                 Some(start) => (pruned, latest) = (pruned + 1, latest.max(start)),
                 None => whole += 1,
             }

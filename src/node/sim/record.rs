@@ -168,9 +168,9 @@ pub struct Recorder {
 
 impl Screen for Recorder {
     fn format(&self, event: &Event<'_>, _out: &mut Vec<u8>) {
-        if let Event::Chat { kept, .. } = event {
+        if let Event::Chat { shape, .. } = event {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
-            log.shown(self.slot, kept.id, kept.history);
+            log.shown(self.slot, shape.id, shape.history);
         }
     }
 

@@ -28,8 +28,9 @@ use std::sync::Arc;
 /// The frame a message goes on in to the peers that take it whole.
 #[derive(Clone, Copy)]
 pub(in crate::node) enum Onward<'a> {
-    /// The frame kept: this node's own message, or one made for forwarding.
-    Kept,
+    /// The frame as it is: this node's own message, or one made for
+    /// forwarding.
+    AsIs,
     /// A chat message received as `body`: it goes on with hop limit `ttl`,
     /// in a frame made only if some peer takes it whole. Where every link
     /// is pruned for its origin, as in a full mesh, none does.
@@ -37,11 +38,11 @@ pub(in crate::node) enum Onward<'a> {
 }
 
 impl Onward<'_> {
-    /// Appends the frame as it goes on, `kept` being the frame as kept.
-    fn write(self, kept: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    /// Appends the frame as it goes on, `frame` being the frame as it is.
+    fn write(self, frame: &[u8], out: &mut Vec<u8>) -> Result<(), EncodeError> {
         match self {
-            Onward::Kept => {
-                out.extend_from_slice(kept);
+            Onward::AsIs => {
+                out.extend_from_slice(frame);
                 Ok(())
             }
             Onward::Relayed { body, ttl } => protocol::encode_relayed(body, ttl, out),
@@ -154,7 +155,7 @@ impl Shared {
             seq,
         };
         for (id, peer) in state.peers.iter_mut() {
-            if *id != via.peer && peer.link.prune(via.peer) {
+            if *id != via.peer && peer.link.prune_by_us(via.peer) {
                 send_prune(&peer.outbox, std::iter::once(start));
             }
         }
@@ -174,7 +175,7 @@ impl Shared {
             return;
         };
         if let Some(peer) = state.peers.get_mut(&via.peer) {
-            if peer.link.prune(id.origin) {
+            if peer.link.prune_by_us(id.origin) {
                 let start = MsgId {
                     origin: id.origin,
                     seq: start,
@@ -206,7 +207,7 @@ impl Shared {
         if let Some(peer) = state.peers.get_mut(&id) {
             let pruned: Vec<MsgId> = started
                 .into_iter()
-                .filter(|start| peer.link.prune(start.origin))
+                .filter(|start| peer.link.prune_by_us(start.origin))
                 .collect();
             if !pruned.is_empty() {
                 send_prune(&peer.outbox, pruned.into_iter());
@@ -239,8 +240,8 @@ impl Shared {
             &mut lacking,
         );
         for (_, peer) in state.peers.iter_mut() {
-            if peer.link.has_pruned(origin) {
-                peer.link.graft(origin);
+            if peer.link.pruned_by_us(origin) {
+                peer.link.graft_by_us(origin);
                 send_graft(&peer.outbox, &lacking);
             }
         }
@@ -379,7 +380,7 @@ impl Shared {
         for (id, ranges) in plan {
             if let Some(peer) = state.peers.get_mut(&id) {
                 for range in &ranges {
-                    peer.link.graft(range.origin);
+                    peer.link.graft_by_us(range.origin);
                 }
                 send_graft(&peer.outbox, &ranges);
             }

@@ -50,10 +50,10 @@ pub enum Pass {
 pub struct Link {
     /// Origins the peer pruned, each with its start on the peer's link to
     /// it: messages below are announced, the others not sent at all.
-    lazy: HashMap<NodeId, u64, BuildIdHasher>,
+    pruned_by_peer: HashMap<NodeId, u64, BuildIdHasher>,
     /// Origins this node pruned on the link: a burst of duplicates already
     /// on the way costs one `PRUNE`, not one each.
-    pruned: HashSet<NodeId, BuildIdHasher>,
+    pruned_by_us: HashSet<NodeId, BuildIdHasher>,
     /// Messages to announce at the next tick: runs of consecutive sequence
     /// numbers per origin, exactly those handled, so that what is announced
     /// can be asked for.
@@ -70,10 +70,10 @@ pub struct Link {
 impl Link {
     /// How message `id` goes to this peer.
     pub fn pass(&self, id: MsgId) -> Pass {
-        if self.lazy.is_empty() {
+        if self.pruned_by_peer.is_empty() {
             return Pass::Whole;
         }
-        match self.pruned_from(id.origin) {
+        match self.peer_pruned_from(id.origin) {
             None => Pass::Whole,
             Some(start) if id.seq < start => Pass::Announced,
             Some(_) => Pass::Not,
@@ -91,8 +91,8 @@ impl Link {
 
     /// Where the peer pruned `origin` from, if it did: its messages from
     /// there on do not go to this peer at all.
-    pub fn pruned_from(&self, origin: NodeId) -> Option<u64> {
-        self.lazy.get(&origin).copied()
+    pub fn peer_pruned_from(&self, origin: NodeId) -> Option<u64> {
+        self.pruned_by_peer.get(&origin).copied()
     }
 
     /// The peer pruned `origin`, whose own messages from `start` on come
@@ -100,15 +100,15 @@ impl Link {
     /// below `start`, and send none whole. Reached through
     /// `PeerSet::current_mut`, which forgets `PeerSet::takers`' answer.
     pub fn pruned_by_peer(&mut self, origin: NodeId, start: u64) {
-        if self.lazy.len() < MAX_ORIGINS || self.lazy.contains_key(&origin) {
-            self.lazy.insert(origin, start);
+        if self.pruned_by_peer.len() < MAX_ORIGINS || self.pruned_by_peer.contains_key(&origin) {
+            self.pruned_by_peer.insert(origin, start);
         }
     }
 
     /// The peer grafted `origin`: send its messages whole again. Reached
     /// as [`pruned_by_peer`](Self::pruned_by_peer) is.
     pub fn grafted_by_peer(&mut self, origin: NodeId) {
-        self.lazy.remove(&origin);
+        self.pruned_by_peer.remove(&origin);
     }
 
     /// The peer said its own messages come over this link from `seq` on.
@@ -126,19 +126,19 @@ impl Link {
     }
 
     /// Whether this node told the peer to announce `origin`'s messages only.
-    pub fn has_pruned(&self, origin: NodeId) -> bool {
-        !self.pruned.is_empty() && self.pruned.contains(&origin)
+    pub fn pruned_by_us(&self, origin: NodeId) -> bool {
+        !self.pruned_by_us.is_empty() && self.pruned_by_us.contains(&origin)
     }
 
     /// `origin`'s messages come over a shorter path than this link: true if
     /// this node should now tell the peer `PRUNE` (it has not yet).
-    pub fn prune(&mut self, origin: NodeId) -> bool {
-        self.pruned.len() < MAX_ORIGINS && self.pruned.insert(origin)
+    pub fn prune_by_us(&mut self, origin: NodeId) -> bool {
+        self.pruned_by_us.len() < MAX_ORIGINS && self.pruned_by_us.insert(origin)
     }
 
     /// This node asked the peer for `origin`'s messages whole again.
-    pub fn graft(&mut self, origin: NodeId) {
-        self.pruned.remove(&origin);
+    pub fn graft_by_us(&mut self, origin: NodeId) {
+        self.pruned_by_us.remove(&origin);
     }
 
     /// Bytes that may still be resent to this peer now.
@@ -224,11 +224,14 @@ pub(in crate::node) mod tests {
     #[test]
     fn a_burst_of_duplicates_prunes_once() {
         let mut link = Link::default();
-        assert!(link.prune(O));
-        assert!(!link.prune(O));
-        assert!(link.prune(A));
-        link.graft(O);
-        assert!(link.prune(O), "after a graft, a new duplicate prunes again");
+        assert!(link.prune_by_us(O));
+        assert!(!link.prune_by_us(O));
+        assert!(link.prune_by_us(A));
+        link.graft_by_us(O);
+        assert!(
+            link.prune_by_us(O),
+            "after a graft, a new duplicate prunes again"
+        );
     }
 
     #[test]

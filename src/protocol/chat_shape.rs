@@ -1,8 +1,9 @@
-//! A chat message kept beside its frame, parsed once.
+//! A chat message's shape: its fields, and where its name and text lie in
+//! any frame of it.
 //!
-//! The node parses each message as it arrives; the display shows it later,
-//! on its own thread. Handing the display the parsed fields along with the
-//! frame spares it a second parse of every line.
+//! The node parses each message as it arrives, and hands the display the
+//! frame with its shape: the display copies the name and text out of the
+//! frame without parsing the line again.
 
 use super::{Chat, MsgId};
 
@@ -10,7 +11,7 @@ use super::{Chat, MsgId};
 /// end every frame of it (`... <name> <text>`), whatever the hop limit
 /// before them, so their lengths find them again in any copy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KeptChat {
+pub struct ChatShape {
     pub history: bool,
     pub action: bool,
     pub id: MsgId,
@@ -19,9 +20,9 @@ pub struct KeptChat {
     text_len: usize,
 }
 
-impl KeptChat {
+impl ChatShape {
     pub fn of(chat: &Chat<'_>) -> Self {
-        KeptChat {
+        ChatShape {
             history: chat.history,
             action: chat.action,
             id: chat.id,
@@ -71,9 +72,9 @@ mod tests {
         let sent = chat("zoë", "a text with spaces: and colons ünïcode");
         let mut frame = Vec::new();
         Message::Chat(sent).encode(&mut frame).unwrap();
-        let kept = KeptChat::of(&sent);
+        let shape = ChatShape::of(&sent);
         assert_eq!(
-            kept.name_and_text(&frame),
+            shape.name_and_text(&frame),
             Some((sent.name.as_bytes(), sent.text.as_bytes()))
         );
         // A relayed copy has another hop limit, one digit shorter here.
@@ -81,20 +82,20 @@ mod tests {
         let mut relayed = Vec::new();
         encode_relayed(body, 3, &mut relayed).unwrap();
         assert_eq!(
-            kept.name_and_text(&relayed),
+            shape.name_and_text(&relayed),
             Some((sent.name.as_bytes(), sent.text.as_bytes()))
         );
     }
 
     #[test]
     fn a_frame_of_another_shape_gives_nothing() {
-        let kept = KeptChat::of(&chat("bob", "hello"));
+        let shape = ChatShape::of(&chat("bob", "hello"));
         let mut other = Vec::new();
         Message::Chat(chat("alice", "hi"))
             .encode(&mut other)
             .unwrap();
-        assert_eq!(kept.name_and_text(&other), None);
-        assert_eq!(kept.name_and_text(b"bob hello"), None);
-        assert_eq!(kept.name_and_text(b""), None);
+        assert_eq!(shape.name_and_text(&other), None);
+        assert_eq!(shape.name_and_text(b"bob hello"), None);
+        assert_eq!(shape.name_and_text(b""), None);
     }
 }
