@@ -54,6 +54,10 @@ struct Args {
     /// turn the broadcast tree off: every message floods every link
     #[argh(switch)]
     no_tree: bool,
+    /// this many nodes (the last) lie to their peers: they suspect
+    /// everyone, and forge lines in others' names (default 0)
+    #[argh(option, default = "0")]
+    liars: usize,
     /// run this many seeds, from --seed on, and print one line for each
     /// and a count of those that passed (default 1)
     #[argh(option, default = "1")]
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
     options.loss = args.loss / 100.0;
     options.joins = joins;
     options.tree = !args.no_tree;
+    options.liars = args.liars;
     if args.runs <= 1 {
         let report = sim::run(&options);
         print!("{}", report.text);

@@ -201,6 +201,65 @@ fn a_suspicion_of_a_live_user_is_answered_and_nobody_is_lost() {
     }
 }
 
+/// A member that forges a line in a live user's name, numbered far ahead
+/// of theirs, and then suspects them at that number cannot make them lost:
+/// the user answers above the made-up number, which clears the suspicion
+/// wherever it went. (The forged line itself is shown: authorship is not
+/// signed yet.)
+#[test]
+fn a_suspicion_at_a_made_up_number_is_answered_above_it() {
+    let alice = Peer::start("alice");
+    let carol = Peer::join("carol", &alice);
+    wait_who(&alice, &["alice", "carol"], T);
+    let hand = Hand::connect(&alice, "mallory");
+    let carol_id = carol.node_id();
+    let roster = hand.expect("ROSTER");
+    let entry = roster
+        .split(' ')
+        .find(|e| e.starts_with(&carol_id))
+        .unwrap_or_else(|| panic!("carol is not in {roster:?}"));
+    let seq: u64 = entry.split(':').nth(1).unwrap().parse().unwrap();
+    let forged = seq + (1 << 19);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    hand.send(&format!(
+        "MSG 32 {carol_id}:{forged} {now_ms} carol a line carol never typed"
+    ));
+    alice.expect_line("carol: a line carol never typed", T);
+    hand.send(&format!("SUSPECT {carol_id}:{forged}"));
+    let deadline = std::time::Instant::now() + T;
+    let answered = |f: &String| {
+        let id = f.split(' ').nth(2).unwrap_or_default();
+        id.strip_prefix(&format!("{carol_id}:"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > forged)
+    };
+    while !hand.received("ALIVE ").iter().any(answered) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "carol never answered above {forged}: {:?}",
+            hand.received("ALIVE ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Past the suspicion's time, nobody took carol for lost, and her own
+    // lines still come.
+    std::thread::sleep(Duration::from_secs(8));
+    for p in [&alice, &carol] {
+        let lost: Vec<_> = p
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("lost connection"))
+            .collect();
+        assert!(lost.is_empty(), "{}: {lost:?}", p.name);
+    }
+    wait_who(&alice, &["alice", "carol"], T);
+    carol.say("still here");
+    alice.expect_line("carol: still here", T);
+}
+
 /// `:nick` to a name someone online has, or one that looks the same, is
 /// refused and says who has it; to one's own name, it says so.
 #[test]

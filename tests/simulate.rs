@@ -114,3 +114,35 @@ fn a_heartbeat_waits_a_period_after_the_join_and_then_comes() {
     let later = passes(&quiet(20, 200));
     assert!(later.sent_of("ALIVE") >= 20, "{}", later.text);
 }
+
+/// Liars (`liars.rs`): members that suspect every user every two seconds
+/// and forge lines in others' names, numbered far ahead of theirs. Every
+/// user answers and stays online everywhere, and every honest line is
+/// still shown once and in order. Without churn, so that no crash is
+/// timed: a forged line can bring a crashed user back until authorship is
+/// signed.
+#[test]
+fn liars_silence_nobody_and_lose_no_line() {
+    let mut o = Options::standard(60, 3);
+    o.duration = Duration::from_secs(150);
+    o.kills = 0;
+    o.partition = None;
+    o.messages = 300;
+    o.liars = 3;
+    let report = passes(&o);
+    let lies = report
+        .text
+        .lines()
+        .find(|l| l.starts_with("liars: 3 nodes"));
+    let rounds = lies
+        .and_then(|l| {
+            l.split(" told ")
+                .nth(1)?
+                .split(' ')
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(rounds >= 150, "{lies:?}");
+}

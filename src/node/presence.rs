@@ -208,7 +208,10 @@ impl Shared {
         for id in list.iter().take(allowed) {
             looked += 1;
             if id.origin == self.id {
-                of_me |= id.seq >= newest_own;
+                if id.seq >= newest_own {
+                    of_me = true;
+                    st.skip_past(id.seq, self.clock.unix_micros());
+                }
             } else if st.departed.has_left(id.origin) {
                 continue;
             } else if st.roster.suspect(id.origin, id.seq, now, SUSPICION) {

@@ -9,6 +9,7 @@
 //! random choices are the run's own, so one seed gives one run. Links are
 //! plaintext: encryption is tested on its own and changes no decision.
 
+mod liars;
 mod links;
 mod net;
 mod nodes;
@@ -56,6 +57,8 @@ pub struct Options {
     pub split_bound: Duration,
     /// The longest a crash may take to be shown everywhere.
     pub detect_bound: Duration,
+    /// Nodes that lie to their peers (see `liars.rs`), the last slots.
+    pub liars: usize,
 }
 
 impl Options {
@@ -75,6 +78,7 @@ impl Options {
             tree: true,
             split_bound: Duration::from_secs(30),
             detect_bound: Duration::from_secs(30),
+            liars: 0,
         }
     }
 }
@@ -238,6 +242,13 @@ pub fn run(options: &Options) -> Report {
                 violations.push("a crash was shown late, or not at all".into());
             }
         }
+    }
+    if o.liars > 0 {
+        let _ = writeln!(
+            text,
+            "liars: {} nodes told {} rounds of lies (suspicions of everyone, a forged line)",
+            o.liars, found.lies
+        );
     }
     let _ = writeln!(
         text,

@@ -24,7 +24,7 @@ use crate::node::screen::Screen;
 use crate::node::store::departed::Departed;
 use crate::node::store::history::{History, Window};
 use crate::node::store::roster::Roster;
-use crate::node::store::seen::SeenCache;
+use crate::node::store::seen::{SeenCache, AHEAD};
 use crate::node::tree::recent::Recent;
 use crate::node::tree::wants::Wants;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
@@ -216,6 +216,16 @@ impl State {
     /// The number this node's next message of its own will carry.
     pub(in crate::node) fn next_seq(&self) -> u64 {
         self.next_seq
+    }
+
+    /// Numbers this node's next messages above `seq`, a number heard in
+    /// its name that it never used (a peer made it up): an answer below it
+    /// would not clear a suspicion at it. Only a number the seen-cache
+    /// would take (at most [`AHEAD`] ahead of `clock_micros`) moves it.
+    pub(in crate::node) fn skip_past(&mut self, seq: u64, clock_micros: u64) {
+        if seq <= clock_micros.saturating_add(AHEAD) {
+            self.next_seq = self.next_seq.max(seq.saturating_add(1));
+        }
     }
 
     pub(in crate::node) fn next_id(&mut self, origin: NodeId) -> MsgId {

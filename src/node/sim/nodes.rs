@@ -2,6 +2,7 @@
 //! script has them say, their tasks' timers, and carrying out what their
 //! core asked for after each event.
 
+use super::liars::LIE_EVERY;
 use super::net::Side;
 use super::record::Recorder;
 use super::world::*;
@@ -113,6 +114,9 @@ impl World {
         self.after(first_tick, timer(slot, run, Timer::Presence));
         let heal = self.heal_wait();
         self.after(heal, timer(slot, run, Timer::Heal));
+        if self.is_liar(slot) {
+            self.after(LIE_EVERY, timer(slot, run, Timer::Lie));
+        }
         match self.options.joins {
             Joins::Discovery => {
                 for _ in 0..3 {
@@ -252,6 +256,7 @@ impl World {
                 }
                 self.after(ANNOUNCE_HEARD, timer(slot, run, which));
             }
+            Timer::Lie => self.lie(slot, run),
         }
         self.flush(slot);
     }

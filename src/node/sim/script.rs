@@ -129,6 +129,8 @@ pub struct Findings {
     pub tally: Tally,
     pub kills: usize,
     pub messages: usize,
+    /// Rounds of lies the liars told.
+    pub lies: u64,
     pub halves: (usize, usize),
     pub delivery: Delivery,
     pub stable_from: Duration,

@@ -44,6 +44,8 @@ pub(super) enum Timer {
     Tree,
     Dial,
     Discovery,
+    /// A liar's next lie (see `liars.rs`).
+    Lie,
 }
 
 /// Something that happens at a moment of virtual time.
