@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::time::Duration;
-use support::{wait_connections, Peer, Relay};
+use support::relay::Relay;
+use support::{wait_connections, Peer};
 
 /// The two tests here each load both cores of a small machine; run together
 /// they would measure contention rather than the program. They take turns.

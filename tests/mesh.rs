@@ -9,7 +9,8 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
-use support::{wait_connections, wait_peers, Peer, Relay};
+use support::relay::Relay;
+use support::{wait_connections, wait_peers, Peer};
 
 const T: Duration = Duration::from_secs(20);
 const PLAIN: &str = "--insecure-plaintext";

@@ -10,7 +10,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
-use support::{Peer, Relay, BIN};
+use support::relay::Relay;
+use support::{Peer, BIN};
 
 const T: Duration = Duration::from_secs(15);
 
