@@ -10,6 +10,7 @@
 pub mod hand;
 pub mod lan;
 pub mod relay;
+pub mod tmux;
 pub mod wire;
 
 use std::io::{BufRead, BufReader, Read, Write};
