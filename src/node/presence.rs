@@ -292,7 +292,7 @@ impl Shared {
                 |state, frame| {
                     // Kept for peers that ask for it; chat messages are
                     // kept in the history instead.
-                    state.recent.insert(p.id, frame, now);
+                    state.tree.recent.insert(p.id, frame, now);
                     let onward = crate::node::tree::broadcast::Onward::AsIs;
                     self.fan_out(state, from, p.id, frame, onward, &mut waits)
                 },

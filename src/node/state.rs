@@ -25,8 +25,7 @@ use crate::node::store::departed::Departed;
 use crate::node::store::history::{History, Window};
 use crate::node::store::roster::Roster;
 use crate::node::store::seen::{SeenCache, AHEAD};
-use crate::node::tree::recent::Recent;
-use crate::node::tree::wants::Wants;
+use crate::node::tree::Tree;
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::queue::Queue;
 use crate::rt;
@@ -124,15 +123,8 @@ pub(in crate::node) struct State {
     pub history_run: HistoryRun,
     /// The first roster came, and who is online was shown.
     pub greeted: bool,
-    /// Recent messages, for peers that ask for them.
-    pub(in crate::node) recent: Recent,
-    /// Announced messages this node lacks.
-    pub(in crate::node) wants: Wants,
-    /// Never prune: every message goes whole over every link, as if there
-    /// were no broadcast tree; to measure what the tree is worth.
-    pub(in crate::node) flood_everything: bool,
-    /// The tree's ticks run (or a wake-up for them is on its way).
-    pub(in crate::node) ticking: bool,
+    /// The broadcast tree's wants, recent messages and ticks.
+    pub(in crate::node) tree: Tree,
     /// Lines to show, formatted under the lock and handed to the display in
     /// one go before it is released (see `Shared::hand_over`): one hold
     /// of the display's lock and one wake-up for a read's worth of lines,
@@ -330,10 +322,7 @@ impl Shared {
                 departed: Departed::default(),
                 history_run: HistoryRun::default(),
                 greeted: false,
-                recent: Recent::new(RECENT_BYTES, RECENT_AGE),
-                wants: Wants::default(),
-                flood_everything: !tree,
-                ticking: false,
+                tree: Tree::new(tree),
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),
                 beat,

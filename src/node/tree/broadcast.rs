@@ -147,7 +147,7 @@ impl Shared {
             return;
         }
         state.peers.link_taken(via.peer);
-        if state.flood_everything {
+        if !state.tree.prunes {
             return;
         }
         let start = MsgId {
@@ -167,7 +167,7 @@ impl Shared {
     /// messages rather than send them whole. This catches a link that a
     /// `GRAFT` made carry them whole again.
     pub(in crate::node) fn note_path(&self, state: &mut State, via: Option<Via>, id: MsgId) {
-        let Some(via) = via.filter(|v| v.peer != id.origin && !state.flood_everything) else {
+        let Some(via) = via.filter(|v| v.peer != id.origin && state.tree.prunes) else {
             return;
         };
         let own_from = state.peers.get(&id.origin).and_then(|o| o.link.own_from());
@@ -189,7 +189,7 @@ impl Shared {
     /// send, the messages of each neighbour whose own link is under way.
     /// What it holds of theirs from before, this node may still ask for.
     pub(in crate::node) fn prune_new_link(&self, state: &mut State, id: NodeId) {
-        if state.flood_everything {
+        if !state.tree.prunes {
             return;
         }
         let started: Vec<MsgId> = state
@@ -292,9 +292,9 @@ impl Shared {
             }
         }
         for range in missing {
-            state.wants.add(range, from, now);
+            state.tree.wants.add(range, from, now);
         }
-        if !state.wants.is_empty() {
+        if !state.tree.wants.is_empty() {
             self.tick_soon(&mut state);
         }
     }
@@ -329,6 +329,7 @@ impl Shared {
         let spent: usize = found.iter().map(|(f, _)| f.len()).sum();
         found.extend(
             state
+                .tree
                 .recent
                 .get(&wanted, now, allowance.saturating_sub(spent)),
         );
@@ -365,7 +366,7 @@ impl Shared {
         let seen = &state.seen;
         let peers = &state.peers;
         // A want whose announcer left is asked of any other peer.
-        let due = state.wants.due(
+        let due = state.tree.wants.due(
             now,
             |range, out| seen.missing(range, out),
             |from| match peers.get(&from) {
@@ -386,15 +387,15 @@ impl Shared {
             }
         }
         // Every announcement went out above, under this same lock.
-        let busy = !state.wants.is_empty();
-        state.ticking = busy;
+        let busy = !state.tree.wants.is_empty();
+        state.tree.ticking = busy;
         busy
     }
 
     /// Makes sure the ticks run.
     fn tick_soon(&self, state: &mut State) {
-        if !state.ticking {
-            state.ticking = true;
+        if !state.tree.ticking {
+            state.tree.ticking = true;
             // A full channel already holds a wake-up.
             let _ = self.wake_tree.clone().try_send(());
         }
