@@ -140,6 +140,48 @@ fn a_quick_restart_leaves_no_ghost() {
     let _ = std::fs::remove_dir_all(&config);
 }
 
+/// The number the first `ROSTER` to `hand` lists the user `id` at.
+fn listed_at(hand: &Hand, id: &str) -> u64 {
+    let roster = hand.expect("ROSTER");
+    let entry = roster
+        .split(' ')
+        .find(|e| e.starts_with(id))
+        .unwrap_or_else(|| panic!("{id} is not in {roster:?}"));
+    entry.split(':').nth(1).unwrap().parse().unwrap()
+}
+
+/// Waits until `hand` hears the user `id` answer with an `ALIVE` numbered
+/// above `seq` (it comes back through the node `hand` is linked to).
+fn wait_alive_above(hand: &Hand, id: &str, seq: u64) {
+    let deadline = std::time::Instant::now() + T;
+    let answered = |f: &String| {
+        let said = f.split(' ').nth(2).unwrap_or_default();
+        said.strip_prefix(&format!("{id}:"))
+            .and_then(|n| n.parse::<u64>().ok())
+            .is_some_and(|n| n > seq)
+    };
+    while !hand.received("ALIVE ").iter().any(answered) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never answered above {seq}: {:?}",
+            hand.received("ALIVE ")
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// No one of `peers` showed anyone lost.
+fn nobody_lost(peers: &[&Peer]) {
+    for p in peers {
+        let lost: Vec<_> = p
+            .lines()
+            .into_iter()
+            .filter(|l| l.contains("lost connection"))
+            .collect();
+        assert!(lost.is_empty(), "{}: {lost:?}", p.name);
+    }
+}
+
 /// A member that says a live user may be gone (`SUSPECT`, at the newest
 /// number heard of them) makes that user answer with a newer number, and
 /// nobody shows them lost.
@@ -151,35 +193,12 @@ fn a_suspicion_of_a_live_user_is_answered_and_nobody_is_lost() {
     wait_who(&alice, &["alice", "bob", "carol"], T);
     let hand = Hand::connect(&alice, "mallory");
     let carol_id = carol.node_id();
-    let roster = hand.expect("ROSTER");
-    let entry = roster
-        .split(' ')
-        .find(|e| e.starts_with(&carol_id))
-        .unwrap_or_else(|| panic!("carol is not in {roster:?}"));
-    let seq: u64 = entry.split(':').nth(1).unwrap().parse().unwrap();
+    let seq = listed_at(&hand, &carol_id);
     hand.send(&format!("SUSPECT {carol_id}:{seq}"));
-    // carol's answer comes back through alice: an ALIVE numbered above.
-    let deadline = std::time::Instant::now() + T;
-    let answered = |f: &String| {
-        let id = f.split(' ').nth(2).unwrap_or_default();
-        id.strip_prefix(&format!("{carol_id}:"))
-            .and_then(|n| n.parse::<u64>().ok())
-            .is_some_and(|n| n > seq)
-    };
-    while !hand.received("ALIVE ").iter().any(answered) {
-        assert!(std::time::Instant::now() < deadline, "carol never answered");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_alive_above(&hand, &carol_id, seq);
     // Past the suspicion's time, nobody took carol for lost.
     std::thread::sleep(Duration::from_secs(8));
-    for p in [&alice, &bob, &carol] {
-        let lost: Vec<_> = p
-            .lines()
-            .into_iter()
-            .filter(|l| l.contains("lost connection"))
-            .collect();
-        assert!(lost.is_empty(), "{}: {lost:?}", p.name);
-    }
+    nobody_lost(&[&alice, &bob, &carol]);
     wait_who(&bob, &["alice", "bob", "carol"], T);
     // The same suspicion again is stale now: alice heard carol since, and
     // tells mallory so with a roster entry at carol's newer number.
@@ -213,13 +232,7 @@ fn a_suspicion_at_a_made_up_number_is_answered_above_it() {
     wait_who(&alice, &["alice", "carol"], T);
     let hand = Hand::connect(&alice, "mallory");
     let carol_id = carol.node_id();
-    let roster = hand.expect("ROSTER");
-    let entry = roster
-        .split(' ')
-        .find(|e| e.starts_with(&carol_id))
-        .unwrap_or_else(|| panic!("carol is not in {roster:?}"));
-    let seq: u64 = entry.split(':').nth(1).unwrap().parse().unwrap();
-    let forged = seq + (1 << 19);
+    let forged = listed_at(&hand, &carol_id) + (1 << 19);
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -229,32 +242,11 @@ fn a_suspicion_at_a_made_up_number_is_answered_above_it() {
     ));
     alice.expect_line("carol: a line carol never typed", T);
     hand.send(&format!("SUSPECT {carol_id}:{forged}"));
-    let deadline = std::time::Instant::now() + T;
-    let answered = |f: &String| {
-        let id = f.split(' ').nth(2).unwrap_or_default();
-        id.strip_prefix(&format!("{carol_id}:"))
-            .and_then(|n| n.parse::<u64>().ok())
-            .is_some_and(|n| n > forged)
-    };
-    while !hand.received("ALIVE ").iter().any(answered) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "carol never answered above {forged}: {:?}",
-            hand.received("ALIVE ")
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_alive_above(&hand, &carol_id, forged);
     // Past the suspicion's time, nobody took carol for lost, and her own
     // lines still come.
     std::thread::sleep(Duration::from_secs(8));
-    for p in [&alice, &carol] {
-        let lost: Vec<_> = p
-            .lines()
-            .into_iter()
-            .filter(|l| l.contains("lost connection"))
-            .collect();
-        assert!(lost.is_empty(), "{}: {lost:?}", p.name);
-    }
+    nobody_lost(&[&alice, &carol]);
     wait_who(&alice, &["alice", "carol"], T);
     carol.say("still here");
     alice.expect_line("carol: still here", T);
