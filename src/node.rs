@@ -20,6 +20,7 @@ mod spending;
 mod state;
 mod store;
 mod tree;
+mod wakes;
 
 pub use mesh::peers::Limits;
 pub use store::history::Window as HistoryWindow;
@@ -167,9 +168,7 @@ impl Node {
             addr: SocketAddr::new(config.bind.unwrap_or(Ipv6Addr::UNSPECIFIED.into()), 0),
             error,
         })?;
-        let (wake_dialer, wake_rx) = mpsc::channel(1);
-        let (wake_tree, wake_tree_rx) = mpsc::channel(1);
-        let (wake_history, wake_history_rx) = mpsc::channel(1);
+        let (wakes, woken) = wakes::Channels::new();
         let (tasks, tasks_done) = mpsc::channel(1);
         let id = config.identity.node_id();
         let fingerprint = config.identity.fingerprint();
@@ -191,17 +190,15 @@ impl Node {
         let around = state::Surroundings {
             display,
             clock: Arc::new(clock::SystemClock),
-            wake_dialer,
-            wake_tree,
-            wake_history,
+            wakes: Arc::new(wakes),
             tasks,
         };
         let shared = Arc::new(Shared::new(me, around));
         rt::spawn(link::accept::run(shared.clone(), listener));
-        rt::spawn(dialer::run(shared.clone(), wake_rx));
+        rt::spawn(dialer::run(shared.clone(), woken.dialer));
         rt::spawn(presence::run(shared.clone()));
-        rt::spawn(tree::broadcast::run(shared.clone(), wake_tree_rx));
-        rt::spawn(history_marks::run(shared.clone(), wake_history_rx));
+        rt::spawn(tree::broadcast::run(shared.clone(), woken.tree));
+        rt::spawn(history_marks::run(shared.clone(), woken.history));
         rt::spawn(mesh::heal::run(shared.clone()));
         if config.discovery {
             rt::spawn(mesh::discovery::run(shared.clone()));

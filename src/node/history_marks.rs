@@ -6,6 +6,7 @@
 
 use crate::display::Event;
 use crate::node::state::{Shared, State};
+use crate::node::wakes::Task;
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -28,7 +29,7 @@ impl Shared {
     pub(super) fn history_line(&self, state: &mut State, now: Instant) {
         if state.history_run.last.is_none() {
             self.show(state, Event::Marker("--- history ---"));
-            let _ = self.wake_history.clone().try_send(());
+            self.wakes.wake(Task::HistoryMarks);
         }
         state.history_run.count += 1;
         state.history_run.last = Some(now);

@@ -26,6 +26,7 @@ use crate::node::store::history::{History, Window};
 use crate::node::store::roster::Roster;
 use crate::node::store::seen::{SeenCache, AHEAD};
 use crate::node::tree::Tree;
+use crate::node::wakes::{Task, Wakes};
 use crate::protocol::{self, Chat, EncodeError, Message, MsgId, NodeId};
 use crate::queue::Queue;
 use crate::rt;
@@ -83,11 +84,9 @@ pub(in crate::node) struct Shared {
     pub display: Arc<dyn Screen>,
     /// Where the core reads the time.
     pub clock: Arc<dyn Clock>,
-    wake_dialer: mpsc::Sender<()>,
-    /// Starts the tree's ticks when there is something to announce or ask.
-    pub(in crate::node) wake_tree: mpsc::Sender<()>,
-    /// Starts the task that marks where history ends.
-    pub(in crate::node) wake_history: mpsc::Sender<()>,
+    /// Wakes the tasks around the core: the dialer, the tree's ticks, the
+    /// history marks.
+    pub(in crate::node) wakes: Arc<dyn Wakes>,
     pub next_conn: AtomicU64,
     /// Inbound connections in their handshake, and those turned away.
     pending: Mutex<Pending>,
@@ -273,9 +272,7 @@ pub(in crate::node) struct Who {
 pub(in crate::node) struct Surroundings {
     pub display: Arc<dyn Screen>,
     pub clock: Arc<dyn Clock>,
-    pub wake_dialer: mpsc::Sender<()>,
-    pub wake_tree: mpsc::Sender<()>,
-    pub wake_history: mpsc::Sender<()>,
+    pub wakes: Arc<dyn Wakes>,
     /// Cloned into each connection task (see [`Shared::task_token`]).
     pub tasks: mpsc::Sender<()>,
 }
@@ -329,9 +326,7 @@ impl Shared {
             }),
             display: around.display,
             clock: around.clock,
-            wake_dialer: around.wake_dialer,
-            wake_tree: around.wake_tree,
-            wake_history: around.wake_history,
+            wakes: around.wakes,
             next_conn: AtomicU64::new(1),
             pending: Mutex::new(Pending::default()),
             quitting: AtomicBool::new(false),
@@ -384,8 +379,7 @@ impl Shared {
     }
 
     pub fn wake_dialer(&self) {
-        // A full channel already holds a wake-up; one is enough.
-        let _ = self.wake_dialer.clone().try_send(());
+        self.wakes.wake(Task::Dialer);
     }
 
     /// A token a connection task holds while it runs; `None` once quitting.

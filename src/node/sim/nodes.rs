@@ -13,6 +13,7 @@ use crate::node::mesh::peers::Frame;
 use crate::node::presence::TICK;
 use crate::node::state::{Shared, Surroundings, Who};
 use crate::node::tree::link::ANNOUNCE_EVERY;
+use crate::node::wakes::{Noted, Task};
 use crate::protocol::{ChatKind, MsgId, NodeId};
 use crate::queue::Queue;
 use futures::channel::mpsc;
@@ -23,8 +24,8 @@ use std::time::Duration;
 /// A node's process while it runs.
 pub(super) struct Running {
     pub(super) shared: Arc<Shared>,
-    pub(super) wake_dialer: mpsc::Receiver<()>,
-    pub(super) wake_tree: mpsc::Receiver<()>,
+    /// The tasks its core woke.
+    pub(super) wakes: Arc<Noted>,
     pub(super) _tasks: mpsc::Receiver<()>,
     pub(super) tree_ticking: bool,
     pub(super) dial_wake: Option<Duration>,
@@ -61,10 +62,7 @@ impl Machine {
 
 impl World {
     pub(super) fn start_node(&mut self, slot: usize) {
-        let (wake_dialer, wake_dialer_rx) = mpsc::channel(1);
-        let (wake_tree, wake_tree_rx) = mpsc::channel(1);
-        // Where history ends is shown on a terminal; nothing waits for it.
-        let (wake_history, _) = mpsc::channel(1);
+        let wakes = Arc::new(Noted::default());
         let (tasks, tasks_rx) = mpsc::channel(1);
         let m = &self.machines[slot];
         let me = Who {
@@ -84,9 +82,7 @@ impl World {
                 log: self.log.clone(),
             }),
             clock: self.clock.clone(),
-            wake_dialer,
-            wake_tree,
-            wake_history,
+            wakes: wakes.clone(),
             tasks,
         };
         let shared = Arc::new(Shared::new(me, around));
@@ -96,8 +92,7 @@ impl World {
         m.up_since = Some(self.now);
         m.running = Some(Running {
             shared: shared.clone(),
-            wake_dialer: wake_dialer_rx,
-            wake_tree: wake_tree_rx,
+            wakes,
             _tasks: tasks_rx,
             tree_ticking: false,
             dial_wake: None,
@@ -302,17 +297,11 @@ impl World {
         let Some(r) = self.machines[slot].running.as_mut() else {
             return;
         };
-        let mut tick = false;
-        while let Ok(()) = r.wake_tree.try_recv() {
-            tick = !r.tree_ticking;
-        }
+        let tick = r.wakes.take(Task::Tree) && !r.tree_ticking;
         if tick {
             r.tree_ticking = true;
         }
-        let mut dial = false;
-        while let Ok(()) = r.wake_dialer.try_recv() {
-            dial = true;
-        }
+        let dial = r.wakes.take(Task::Dialer);
         if tick {
             self.after(ANNOUNCE_EVERY, timer(slot, run, Timer::Tree));
         }

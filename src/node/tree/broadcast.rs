@@ -12,6 +12,7 @@ use crate::node::mesh::peers::{Frame, Takers, Via};
 use crate::node::state::{encode_with, resend, Shared, State, Waits, RECENT_AGE};
 use crate::node::store::id_runs::IdRuns;
 use crate::node::tree::link::{Pass, ANNOUNCE_EVERY, RANGES_PER_FRAME};
+use crate::node::wakes::Task;
 use crate::protocol::{self, EncodeError, IdList, IdRange, MsgId, NodeId, RangeList};
 use crate::queue::Queue;
 use crate::rt;
@@ -396,8 +397,7 @@ impl Shared {
     fn tick_soon(&self, state: &mut State) {
         if !state.tree.ticking {
             state.tree.ticking = true;
-            // A full channel already holds a wake-up.
-            let _ = self.wake_tree.clone().try_send(());
+            self.wakes.wake(Task::Tree);
         }
     }
 }
