@@ -72,11 +72,14 @@ pub fn heartbeat_every(online: usize) -> Duration {
 /// When the presence task does what next.
 pub(super) struct Beat {
     next_ping: Instant,
-    next_beat: Instant,
     next_sweep: Instant,
     /// When this node last flooded a presence message of its own (a join,
-    /// a heartbeat, a rename): a heartbeat is due a period after it.
+    /// a heartbeat, a rename): a heartbeat is due a period after it,
+    /// [`jitter`](Self::jitter) of it, the period as the network is then.
     announced: Instant,
+    /// A tenth either way, drawn afresh at each heartbeat, so that nodes
+    /// started together drift apart.
+    jitter: f64,
     /// When this node last answered a suspicion of its user.
     refuted: Option<Instant>,
     /// A suspicion of its user came before the answer's gap had passed:
@@ -90,12 +93,11 @@ impl Beat {
     /// roster, learns a fresh number. The first heartbeat comes a period
     /// later, `offset` of a tenth either way.
     pub fn new(now: Instant, offset: f64) -> Self {
-        let first = heartbeat_every(1).mul_f64(0.9 + 0.2 * offset.clamp(0.0, 1.0));
         Beat {
             next_ping: now + PING_EVERY,
-            next_beat: now + first,
             next_sweep: now + heartbeat_every(1),
             announced: now,
+            jitter: jitter(offset),
             refuted: None,
             refute_due: false,
         }
@@ -127,14 +129,10 @@ impl Shared {
         let answer = st.beat.refute_due && refute_now(&mut st.beat, now);
         // A heartbeat repeats what the node's last announcement said: it
         // waits a period from that.
-        let last = (now < st.beat.announced + period).then_some(st.beat.announced);
-        let due = now >= st.beat.next_beat;
-        let beat = answer || (due && last.is_none());
-        if beat || due {
-            // A tenth either way, so that nodes started together drift apart.
-            let jitter = 0.9 + 0.2 * (st.peers.random_below(1000) as f64 / 1000.0);
-            let from = if beat { now } else { last.unwrap_or(now) };
-            st.beat.next_beat = from + period.mul_f64(jitter);
+        let due = now >= st.beat.announced + period.mul_f64(st.beat.jitter);
+        let beat = answer || due;
+        if beat {
+            st.beat.jitter = jitter(st.peers.random_below(1000) as f64 / 1000.0);
         }
         self.tell_lost(st, &lost);
         let mut waits = Waits::default();
@@ -456,6 +454,12 @@ fn refute_now(beat: &mut Beat, now: Instant) -> bool {
         beat.refute_due = false;
     }
     ready
+}
+
+/// A heartbeat period's share for a draw `offset` in 0..1: a tenth either
+/// way.
+fn jitter(offset: f64) -> f64 {
+    0.9 + 0.2 * offset.clamp(0.0, 1.0)
 }
 
 /// Queues `SUSPECT` frames listing `ids` for every peer but `except`.

@@ -79,17 +79,15 @@ impl Log {
         let Some((at, heal)) = partition else {
             return false;
         };
-        let others = sent
+        let mut others = sent
             .shown
             .iter()
             .enumerate()
             .filter(|(s, _)| *s != sent.from);
-        let killed = self.kills[sent.from].iter();
+        let mut killed = self.kills[sent.from].iter();
         (at..heal).contains(&sent.at)
-            && others.clone().all(|(_, shown)| *shown == 0)
-            && killed
-                .clone()
-                .any(|k| (sent.at..heal + HEAL_GRACE).contains(k))
+            && others.all(|(_, shown)| *shown == 0)
+            && killed.any(|k| (sent.at..heal + HEAL_GRACE).contains(k))
     }
 
     /// Notes that message `id` was sent at `at`.

@@ -4,7 +4,7 @@
 use super::record::Delivery;
 use super::world::World;
 use super::Options;
-use crate::message::HEADER_LEN;
+use crate::message::{self, Status, HEADER_LEN, MAX_BODY};
 use crate::node::mesh::peers::Frame;
 use crate::protocol::NodeId;
 use std::time::Duration;
@@ -203,8 +203,7 @@ impl Tally {
     pub fn count(&mut self, frames: &[Frame]) {
         for frame in frames {
             let mut rest = &frame[..];
-            while let Some(header) = rest.first_chunk::<HEADER_LEN>() {
-                let end = (HEADER_LEN + u32::from_be_bytes(*header) as usize).min(rest.len());
+            while let Ok(Status::Complete(end)) = message::check(rest, MAX_BODY) {
                 let body = &rest[HEADER_LEN..end];
                 let word = body.split(|b| *b == b' ').next().unwrap_or_default();
                 let kind = KINDS.iter().position(|k| k.as_bytes() == word);
