@@ -24,8 +24,8 @@ mod parse;
 pub use chat_shape::ChatShape;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
-    encode_graft, encode_have, encode_ihave, encode_peers, encode_prune, encode_relayed,
-    encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
+    encode_digest, encode_graft, encode_have, encode_ihave, encode_peers, encode_prune,
+    encode_relayed, encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 #[cfg(test)]
@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 11;
+pub const VERSION: u32 = 12;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -78,6 +78,10 @@ pub enum Message<'a> {
     /// The users the sender knows to be online, each with the newest
     /// sequence number heard from them.
     Roster(RosterList<'a>),
+    /// The hashes of the sender's roster in buckets (see
+    /// `node/store/digest.rs`): answered with a `ROSTER` of the entries in
+    /// the buckets that differ. Sent once, as the link opens.
+    Digest(DigestList<'a>),
     /// The sender lost its link to these users' nodes without hearing them
     /// leave: each `<origin>:<seq>` is suspected of being gone since that
     /// number, until it says something newer.
@@ -205,6 +209,14 @@ pub struct PeerList<'a>(&'a str);
 #[derive(Debug, Clone, Copy)]
 pub struct RosterList<'a>(&'a str);
 
+/// A validated list of bucket hashes, 16 hex digits each, as many as a
+/// power of two up to [`MAX_DIGEST_BUCKETS`], read lazily.
+#[derive(Debug, Clone, Copy)]
+pub struct DigestList<'a>(&'a str);
+
+/// Buckets a `DIGEST` has at most.
+pub const MAX_DIGEST_BUCKETS: usize = 1024;
+
 /// A validated, space-separated list of `<node-id>:<first>-<last>` ranges, read lazily.
 #[derive(Debug, Clone, Copy)]
 pub struct RangeList<'a>(&'a str);
@@ -224,6 +236,22 @@ impl<'a> PeerList<'a> {
 impl<'a> RosterList<'a> {
     pub fn iter(&self) -> impl Iterator<Item = (MsgId, &'a str)> + 'a {
         items(self.0).filter_map(|s| fields::member(s).ok())
+    }
+}
+
+impl<'a> DigestList<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = u64> + 'a {
+        items(self.0).filter_map(|s| fields::bucket_hash(s).ok())
+    }
+
+    /// How many buckets: a power of two.
+    pub fn len(&self) -> usize {
+        items(self.0).count()
+    }
+
+    /// Never true: a digest has at least one bucket.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
 
@@ -251,7 +279,7 @@ macro_rules! list_eq {
     )*};
 }
 
-list_eq!(IdList, PeerList, RosterList, RangeList);
+list_eq!(IdList, PeerList, RosterList, DigestList, RangeList);
 
 fn items(list: &str) -> impl Iterator<Item = &str> {
     list.split(' ').filter(|s| !s.is_empty())

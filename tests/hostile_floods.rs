@@ -1,5 +1,5 @@
 //! Floods from a hostile peer (PROTOCOL.md §6.1): requests that make a
-//! node work or queue (`HAVE`, `GRAFT`, `IHAVE`), and connections refused
+//! node work or queue (`HAVE`, `DIGEST`, `GRAFT`, `IHAVE`), and connections refused
 //! by the thousand while the terminal is stalled. Each costs a bounded
 //! amount of memory and bytes queued, and delays no honest line for long.
 //!
@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::hand::Hand;
+use support::hand::{Hand, EMPTY_DIGEST};
 use support::{rss, worst_delay, Peer};
 
 const T: Duration = Duration::from_secs(10);
@@ -56,6 +56,35 @@ fn a_hundred_have_frames_cost_one_history() {
     let bob = Peer::join("bob", &alice);
     bob.say("still fine");
     alice.expect_line("bob: still fine", T);
+}
+
+/// A `DIGEST` is answered once per link, with the roster entries in the
+/// buckets that differ: every user for the digest of an empty roster,
+/// none for the node's own digest sent back, and nothing at all for a
+/// repeat, which would cost a pass over the roster each time.
+#[test]
+fn a_digest_is_answered_once_with_only_what_differs() {
+    let alice = Peer::start("alice");
+    let bob = Peer::join("bob", &alice);
+    alice.wait_until(T, "bob joined", |ls| {
+        ls.iter().any(|l| l.ends_with("bob joined"))
+    });
+    let hand = Hand::connect(&alice, "mallory");
+    let roster = hand.expect("ROSTER");
+    for id in [alice.node_id(), bob.node_id()] {
+        assert!(roster.contains(&format!("{id}:")), "{id} not in {roster:?}");
+    }
+    for _ in 0..100 {
+        hand.send(EMPTY_DIGEST);
+    }
+    // A node that knows what alice knows sends her digest back.
+    let twin = Hand::open_bare(&alice, "trudy", true);
+    let digest = twin.expect("DIGEST");
+    twin.send(&digest);
+    assert_eq!(twin.expect("ROSTER"), "ROSTER", "nothing differs");
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(hand.received("ROSTER").len(), 1, "answered once");
+    assert_eq!(twin.received("ROSTER").len(), 1, "answered once");
 }
 
 #[test]

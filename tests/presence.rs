@@ -5,7 +5,7 @@
 mod support;
 
 use std::time::Duration;
-use support::hand::Hand;
+use support::hand::{Hand, EMPTY_DIGEST};
 use support::wire::{frame, hello, poke};
 use support::{peer_names, wait_connections, wait_who, Peer};
 
@@ -340,6 +340,7 @@ fn users_a_peer_names_are_passed_on_to_the_nodes_behind_it() {
     let mallory = std::thread::spawn(move || {
         poke(port, |id| {
             let mut bytes = hello(id, "mallory");
+            bytes.extend(frame(EMPTY_DIGEST.as_bytes()));
             bytes.extend(frame(
                 format!("ROSTER {id}:1:mallory 00000000000000ab:1:zed").as_bytes(),
             ));

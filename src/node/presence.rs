@@ -24,9 +24,12 @@ use crate::display::Event;
 use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
 use crate::node::state::{encode_with, Shared, State, Waits};
+use crate::node::store::digest;
 use crate::node::store::roster::Heard;
 use crate::node::store::seen::Path;
-use crate::protocol::{self, IdList, Message, MsgId, NodeId, Presence, PresenceKind, RosterList};
+use crate::protocol::{
+    self, DigestList, IdList, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
+};
 use crate::rt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -380,24 +383,58 @@ impl Shared {
         waits
     }
 
-    /// This node's roster as `ROSTER` frames: every online user with the
-    /// newest number heard of them, this node's own user included.
-    pub(super) fn own_roster(&self, state: &State) -> Vec<Frame> {
+    /// This node's roster entries: every online user it does not suspect,
+    /// with the newest number heard of them, its own user at its newest.
+    fn own_entries(&self, state: &State) -> Vec<(MsgId, String)> {
         let own = MsgId {
             origin: self.id,
             seq: state.next_seq().saturating_sub(1),
         };
-        let entries: Vec<(MsgId, String)> = state
-            .roster
-            .entries()
-            .into_iter()
-            .map(|(id, name)| match id.origin == self.id {
-                true => (own, name),
-                false => (id, name),
-            })
+        let mut entries = state.roster.entries();
+        for (id, _) in entries.iter_mut().filter(|(id, _)| id.origin == self.id) {
+            *id = own;
+        }
+        entries
+    }
+
+    /// This node's roster digest as a `DIGEST` frame, for a peer that has
+    /// just linked: its answer brings only what differs (see
+    /// `store/digest.rs`).
+    pub(super) fn own_digest(&self, state: &State) -> Option<Frame> {
+        let entries = self.own_entries(state);
+        let buckets = digest::bucket_count(entries.len());
+        let hashes = digest::digest(borrowed(&entries), buckets);
+        encode_with(|out| protocol::encode_digest(hashes.into_iter(), out))
+    }
+
+    /// Answers a peer's `DIGEST` with a `ROSTER` of this node's entries in
+    /// the buckets that differ, an empty one if none does, so that the
+    /// peer always hears back. A link gets one answer: each costs a pass
+    /// over the roster and up to its whole size in bytes queued.
+    pub fn on_digest(&self, via: Via, list: DigestList<'_>) {
+        let mut state = self.lock();
+        match state.peers.current_mut(via) {
+            Some(peer) if !peer.answered.digest => peer.answered.digest = true,
+            _ => return,
+        }
+        let entries = self.own_entries(&state);
+        let buckets = list.len();
+        let ours = digest::digest(borrowed(&entries), buckets);
+        let differ = digest::differing(&ours, list.iter());
+        let sent: Vec<(MsgId, &str)> = borrowed(&entries)
+            .filter(|(id, _)| differ[digest::bucket_of(id.origin, buckets)])
             .collect();
-        let borrowed: Vec<(MsgId, &str)> = entries.iter().map(|(i, n)| (*i, n.as_str())).collect();
-        roster_frames(&borrowed)
+        let mut frames = roster_frames(&sent);
+        if frames.is_empty() {
+            frames.extend(encode_with(|out| {
+                protocol::encode_roster([].into_iter(), out)
+            }));
+        }
+        if let Some(peer) = state.peers.current(via) {
+            for frame in frames {
+                push_now(&peer.outbox, Some(frame));
+            }
+        }
     }
 
     /// This node's doubts as `SUSPECT` frames, for a peer that has just
@@ -478,6 +515,11 @@ fn suspect_frames(ids: &[MsgId]) -> Vec<Frame> {
     ids.chunks(ENTRIES_PER_FRAME)
         .filter_map(|chunk| encode_with(|out| protocol::encode_suspect(chunk.iter().copied(), out)))
         .collect()
+}
+
+/// Roster entries with their names borrowed.
+fn borrowed(entries: &[(MsgId, String)]) -> impl Iterator<Item = (MsgId, &str)> + Clone {
+    entries.iter().map(|(id, name)| (*id, name.as_str()))
 }
 
 /// `ROSTER` frames listing `entries`, as many frames as it takes.

@@ -2,7 +2,10 @@
 //! would refuse, so that what is sent always reads back as what was meant.
 
 use super::fields::{self, validate_name};
-use super::{split_at_space, EncodeError, IdRange, Message, MsgId, Need, NodeId, ProtocolError};
+use super::{
+    split_at_space, EncodeError, IdRange, Message, MsgId, Need, NodeId, ProtocolError,
+    MAX_DIGEST_BUCKETS,
+};
 use crate::message::{self, BodyWriter, FrameError};
 use std::net::SocketAddr;
 
@@ -44,6 +47,7 @@ impl Message<'_> {
             Message::Have(_)
             | Message::Peers(_)
             | Message::Roster(_)
+            | Message::Digest(_)
             | Message::Prune(_)
             | Message::Suspect(_)
             | Message::Ping
@@ -102,6 +106,7 @@ impl Message<'_> {
                 w.push_str(p.name);
             }
             Message::Roster(list) => write_roster(w, list.iter()),
+            Message::Digest(list) => write_digest(w, list.iter()),
             Message::Prune(starts) => write_ids(w, "PRUNE", starts.iter()),
             Message::Suspect(ids) => write_ids(w, "SUSPECT", ids.iter()),
             Message::Ping => w.push_str("PING"),
@@ -273,6 +278,32 @@ fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (MsgId
         write_id(w, id);
         w.push_str(":");
         w.push_str(name);
+    }
+}
+
+/// Appends a `DIGEST` frame of bucket hashes; as many as a power of two
+/// up to [`MAX_DIGEST_BUCKETS`], or a peer would refuse it.
+pub fn encode_digest(
+    hashes: impl ExactSizeIterator<Item = u64>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    let count = hashes.len();
+    if !count.is_power_of_two() || count > MAX_DIGEST_BUCKETS {
+        return Err(ProtocolError::Invalid {
+            field: "DIGEST",
+            value: format!("{count} buckets"),
+        }
+        .into());
+    }
+    message::encode_with(out, message::MAX_BODY, |w| write_digest(w, hashes))?;
+    Ok(())
+}
+
+fn write_digest(w: &mut BodyWriter<'_>, hashes: impl Iterator<Item = u64>) {
+    w.push_str("DIGEST");
+    for h in hashes {
+        w.push_str(" ");
+        w.push_hex16(h);
     }
 }
 

@@ -108,6 +108,11 @@ pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
     }
 }
 
+/// A `DIGEST` bucket's hash: exactly 16 lower-case hex digits.
+pub(super) fn bucket_hash(s: &str) -> Result<u64, ProtocolError> {
+    numbers::hex16(s.as_bytes()).ok_or_else(|| invalid("bucket hash", s))
+}
+
 /// `<node-id>:<seq>`
 pub(super) fn msg_id(s: &str) -> Result<MsgId, ProtocolError> {
     // A node id has exactly 16 digits, so the ':' can only be at 16; being

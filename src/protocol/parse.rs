@@ -2,8 +2,8 @@
 //! every one validated, every string borrowed from the body.
 
 use super::{
-    fast_chat, fields, validate_name, Chat, Hello, IdList, Message, PeerList, Presence,
-    PresenceKind, ProtocolError, RangeList, RosterList, VERSION,
+    fast_chat, fields, validate_name, Chat, DigestList, Hello, IdList, Message, PeerList, Presence,
+    PresenceKind, ProtocolError, RangeList, RosterList, MAX_DIGEST_BUCKETS, VERSION,
 };
 
 /// Splits at the first space.
@@ -121,6 +121,7 @@ impl<'a> Message<'a> {
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),
+            "DIGEST" => parse_digest(rest),
             "PRUNE" => parse_list(rest, fields::msg_id).map(|s| Message::Prune(IdList(s))),
             "SUSPECT" => parse_list(rest, fields::msg_id).map(|s| Message::Suspect(IdList(s))),
             "PING" => match rest {
@@ -210,6 +211,19 @@ fn parse_presence(mut f: Fields<'_>, kind: PresenceKind) -> Result<Message<'_>, 
 }
 
 /// Validates every item of a list up front, so iterating later cannot fail.
+/// A `DIGEST`'s hashes: a power of two of them, up to the most.
+fn parse_digest(rest: Option<&str>) -> Result<Message<'_>, ProtocolError> {
+    let list = parse_list(rest, fields::bucket_hash)?;
+    let count = list.split(' ').filter(|s| !s.is_empty()).count();
+    if !count.is_power_of_two() || count > MAX_DIGEST_BUCKETS {
+        return Err(ProtocolError::Invalid {
+            field: "DIGEST",
+            value: format!("{count} buckets (a power of two up to {MAX_DIGEST_BUCKETS})"),
+        });
+    }
+    Ok(Message::Digest(DigestList(list)))
+}
+
 fn parse_list<T>(
     rest: Option<&str>,
     item: impl Fn(&str) -> Result<T, ProtocolError>,

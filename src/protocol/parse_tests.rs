@@ -22,7 +22,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 11 0123456789abcdef 40123 lobby 2 zoë");
+    assert_eq!(body, "HELLO 12 0123456789abcdef 40123 lobby 2 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -98,12 +98,47 @@ fn presence_roster_actions_and_error_round_trip() {
         "ROSTER 0123456789abcdef:5:alice 00000000000000ff:7:bo:b",
         "ROSTER",
         "SUSPECT 0123456789abcdef:5 00000000000000ff:7",
+        "DIGEST 0123456789abcdef",
+        "DIGEST 0123456789abcdef 0000000000000000",
         "PING",
         "ERROR protocol version 3 is not supported",
     ] {
         let m = Message::parse(body).unwrap();
         assert_eq!(body_of(&m), body);
     }
+}
+
+#[test]
+fn a_digest_has_a_power_of_two_of_hashes_up_to_the_most() {
+    let hash = "0123456789abcdef";
+    let of = |n: usize| {
+        ["DIGEST"]
+            .into_iter()
+            .chain(vec![hash; n])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for n in [1, 2, 64, MAX_DIGEST_BUCKETS] {
+        match Message::parse(&of(n)) {
+            Ok(Message::Digest(list)) => assert_eq!(list.len(), n),
+            other => panic!("{n}: {other:?}"),
+        }
+    }
+    for n in [0, 3, 6, 1000, 2 * MAX_DIGEST_BUCKETS] {
+        let err = Message::parse(&of(n)).unwrap_err();
+        assert!(err.to_string().contains("power of two"), "{n}: {err}");
+    }
+    for bad in [
+        "DIGEST 0123456789ABCDEF",
+        "DIGEST 0123",
+        "DIGEST 0123456789abcdef ",
+    ] {
+        assert!(Message::parse(bad).is_err(), "{bad}");
+    }
+    // Nor can one be written that a peer would refuse.
+    let mut out = Vec::new();
+    assert!(crate::protocol::encode_digest([1, 2, 3].into_iter(), &mut out).is_err());
+    assert!(out.is_empty());
 }
 
 #[test]
@@ -131,53 +166,53 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 4000 lobby 0",
+            "HELLO 12 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 11 0123456789ABCDEF 4000 lobby 0 a",
+            "HELLO 12 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 0 lobby 0 a",
+            "HELLO 12 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 65536 lobby 0 a",
+            "HELLO 12 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 4000 lobby 0 a b",
+            "HELLO 12 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 11 0123456789abcdef 4000 lobby 0  a",
+            "HELLO 12 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 4000 lobby yes a",
+            "HELLO 12 0123456789abcdef 4000 lobby yes a",
             Invalid {
                 field: "need",
                 value: "yes".into(),
             },
         ),
         (
-            "HELLO 11 0123456789abcdef 4000 lobby 3 a",
+            "HELLO 12 0123456789abcdef 4000 lobby 3 a",
             Invalid {
                 field: "need",
                 value: "3".into(),
@@ -358,10 +393,10 @@ fn names_are_validated() {
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = Message::parse("HELLO 12 0123456789abcdef 1 a").unwrap_err();
+    let e = Message::parse("HELLO 13 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 12 is not supported (this node speaks version 11)"
+        "protocol version 13 is not supported (this node speaks version 12)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),

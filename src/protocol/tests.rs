@@ -31,6 +31,7 @@ enum Owned {
     Peers(Vec<(NodeId, SocketAddr)>),
     Roster(Vec<(MsgId, String)>),
     Suspect(Vec<MsgId>),
+    Digest(Vec<u64>),
     Ping,
     Presence(PresenceKind, u8, MsgId, String),
     Error(String),
@@ -77,6 +78,9 @@ fn owned() -> impl Strategy<Value = Owned> {
             .prop_map(|(h, a, t, i, ms, n, x)| Owned::Chat(h, a, t, i, ms, n, x)),
         proptest::collection::vec((msg_id(), name()), 0..20).prop_map(Owned::Roster),
         proptest::collection::vec(msg_id(), 0..20).prop_map(Owned::Suspect),
+        (0..=10u32)
+            .prop_flat_map(|bits| proptest::collection::vec(any::<u64>(), 1usize << bits))
+            .prop_map(Owned::Digest),
         Just(Owned::Ping),
         proptest::collection::vec(id_range(), 0..20).prop_map(Owned::Have),
         proptest::collection::vec((node_id(), addr()), 0..20).prop_map(Owned::Peers),
@@ -131,6 +135,7 @@ fn encode_owned(o: &Owned) -> Vec<u8> {
         Owned::Suspect(ids) => {
             encode_suspect(ids.iter().copied(), &mut out).map_err(EncodeError::from)
         }
+        Owned::Digest(hashes) => encode_digest(hashes.iter().copied(), &mut out),
         Owned::Ping => Message::Ping.encode(&mut out),
         Owned::IHave(r) => encode_ihave(r.iter().copied(), &mut out).map_err(EncodeError::from),
         Owned::Graft(r) => encode_graft(r.iter().copied(), &mut out).map_err(EncodeError::from),
@@ -170,6 +175,7 @@ fn matches_owned(m: &Message<'_>, o: &Owned) -> bool {
         (Message::Error(t), Owned::Error(text)) => t == text,
         (Message::Prune(l), Owned::Prune(ids)) => l.iter().eq(ids.iter().copied()),
         (Message::Suspect(l), Owned::Suspect(ids)) => l.iter().eq(ids.iter().copied()),
+        (Message::Digest(l), Owned::Digest(h)) => l.iter().eq(h.iter().copied()),
         (Message::Ping, Owned::Ping) => true,
         (Message::IHave(l), Owned::IHave(r)) => l.iter().eq(r.iter().copied()),
         (Message::Graft(l), Owned::Graft(r)) => l.iter().eq(r.iter().copied()),
@@ -192,7 +198,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR|PRUNE|IHAVE|GRAFT|SUSPECT|PING)( [0-9a-f:@.\\[\\]-]{0,20}){0,6}.{0,10}") {
+    fn arbitrary_text_never_panics(text in "\\PC*|(HELLO|MSG|ME|HIST|HISTME|HAVE|PEERS|ROSTER|JOIN|ALIVE|NICK|LEAVE|ERROR|PRUNE|IHAVE|GRAFT|SUSPECT|DIGEST|PING)( [0-9a-f:@.\\[\\]-]{0,20}){0,6}.{0,10}") {
         if let Ok(m) = Message::parse(&text) {
             // Whatever parses re-encodes and parses to the same message.
             let mut out = Vec::new();

@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 /// How long a hand waits for what it expects.
 const T: Duration = Duration::from_secs(10);
 
+/// The `DIGEST` of an empty roster: one bucket, of nothing.
+pub const EMPTY_DIGEST: &str = "DIGEST 0000000000000000";
+
 pub struct Hand {
     pub name: String,
     pub id: String,
@@ -31,8 +34,17 @@ impl Hand {
     }
 
     /// Connects to `node` and sends `HELLO`, saying whether this peer
-    /// `need`s the link; does not wait for the node's answer.
+    /// `need`s the link, and the `DIGEST` of an empty roster, as a
+    /// newcomer with nothing to compare: the node answers with its whole
+    /// roster. Does not wait for the node's answer.
     pub fn open(node: &Peer, name: &str, need: bool) -> Hand {
+        let hand = Hand::open_bare(node, name, need);
+        hand.send(EMPTY_DIGEST);
+        hand
+    }
+
+    /// As [`open`](Self::open), with no `DIGEST`: the test sends its own.
+    pub fn open_bare(node: &Peer, name: &str, need: bool) -> Hand {
         let (id, link, stream) = rt::block_on(wire::connect(node.port));
         let frames = Arc::new(Mutex::new(Vec::new()));
         let collected = frames.clone();

@@ -63,9 +63,7 @@ impl Shared {
             send(new, encode_with(|out| protocol::encode_peers(others, out)));
             let runs = state.history.runs().into_iter();
             send(new, encode_with(|out| protocol::encode_have(runs, out)));
-            for frame in self.own_roster(&state) {
-                send(new, Some(frame));
-            }
+            send(new, self.own_digest(&state));
             for frame in self.own_doubts(&state) {
                 send(new, Some(frame));
             }

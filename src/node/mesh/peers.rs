@@ -70,6 +70,8 @@ pub struct Peer {
 pub struct Answered {
     /// Its `HAVE` was answered with the history it lacked.
     pub have: bool,
+    /// Its `DIGEST` was answered with the roster entries it lacked.
+    pub digest: bool,
 }
 
 impl Peer {
