@@ -58,6 +58,11 @@ struct Args {
     /// everyone, and forge lines in others' names (default 0)
     #[argh(option, default = "0")]
     liars: usize,
+    /// this many nodes (below the liars) flood their peers: made-up peers
+    /// at addresses nobody answers, GRAFT of everything, IHAVE of what
+    /// does not exist, HAVE and DIGEST (default 0)
+    #[argh(option, default = "0")]
+    flooders: usize,
     /// run this many seeds, from --seed on, and print one line for each
     /// and a count of those that passed (default 1)
     #[argh(option, default = "1")]
@@ -91,6 +96,7 @@ fn main() -> ExitCode {
     options.joins = joins;
     options.tree = !args.no_tree;
     options.liars = args.liars;
+    options.flooders = args.flooders;
     if args.runs <= 1 {
         let report = sim::run(&options);
         print!("{}", report.text);

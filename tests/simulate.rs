@@ -147,3 +147,33 @@ fn liars_silence_nobody_and_lose_no_line() {
         .unwrap_or(0);
     assert!(rounds >= 150, "{lies:?}");
 }
+
+/// Flooders (`flooders.rs`): members that every second send each peer
+/// made-up peers at addresses where nothing answers, a `GRAFT` of every
+/// number of every user, an `IHAVE` of numbers never sent, and `HAVE` and
+/// `DIGEST` again. With churn and a partition, the network still heals,
+/// presence is right, and every line is still shown once and in order.
+#[test]
+fn flooders_split_nobody_and_lose_no_line() {
+    let o = Options {
+        flooders: 6,
+        ..run(60, 120, 13)
+    };
+    let report = passes(&o);
+    let line = report
+        .text
+        .lines()
+        .find(|l| l.starts_with("flooders: 6 nodes"));
+    let delivered = line
+        .and_then(|l| {
+            l.rsplit("; ")
+                .next()?
+                .split(' ')
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
+        .unwrap_or(0.0);
+    // They were answered: the floods reached the nodes' handlers.
+    assert!(delivered > 0.5, "{line:?}");
+}

@@ -9,6 +9,7 @@
 //! random choices are the run's own, so one seed gives one run. Links are
 //! plaintext: encryption is tested on its own and changes no decision.
 
+mod flooders;
 mod liars;
 mod links;
 mod net;
@@ -59,6 +60,9 @@ pub struct Options {
     pub detect_bound: Duration,
     /// Nodes that lie to their peers (see `liars.rs`), the last slots.
     pub liars: usize,
+    /// Nodes that flood their peers with costly requests and made-up
+    /// addresses (see `flooders.rs`), the slots below the liars.
+    pub flooders: usize,
 }
 
 impl Options {
@@ -79,6 +83,7 @@ impl Options {
             split_bound: Duration::from_secs(30),
             detect_bound: Duration::from_secs(30),
             liars: 0,
+            flooders: 0,
         }
     }
 }
@@ -248,6 +253,15 @@ pub fn run(options: &Options) -> Report {
             text,
             "liars: {} nodes told {} rounds of lies (suspicions of everyone, a forged line)",
             o.liars, found.lies
+        );
+    }
+    if o.flooders > 0 {
+        let _ = writeln!(
+            text,
+            "flooders: {} nodes sent {} rounds of floods (made-up peers, GRAFT of everything, IHAVE of nothing, HAVE, DIGEST); {:.1} MB delivered to them",
+            o.flooders,
+            found.floods,
+            found.to_flooders as f64 / 1e6
         );
     }
     let _ = writeln!(

@@ -88,11 +88,15 @@ impl World {
             run,
             addr,
         };
-        let target = self.by_addr.get(&dial.addr).copied();
-        let Some(to) = target.filter(|&to| to != from) else {
+        let Some(&to) = self.by_addr.get(&dial.addr) else {
+            // No machine there: nothing answers, as on a real network.
+            let at = (dial.sent + dial.patience).max(self.now);
+            return self.at(at, failed(dial.addr));
+        };
+        if to == from {
             let trip = self.trip();
             return self.after(trip, failed(dial.addr));
-        };
+        }
         if self.cut(from, to) {
             // No answer: the dialler gives up after its patience.
             let at = (dial.sent + dial.patience).max(self.now);
@@ -238,6 +242,9 @@ impl World {
             at += RESEND_DELAY;
         }
         let from = self.link_end(link, to.other()).slot;
+        if self.is_flooder(self.link_end(link, to).slot) {
+            self.found.to_flooders += bytes as u64;
+        }
         self.found.sent(from, bytes, self.now, &self.script);
         self.found.tally.count(&frames);
         let end = self.end_mut(link, to);

@@ -2,6 +2,7 @@
 //! script has them say, their tasks' timers, and carrying out what their
 //! core asked for after each event.
 
+use super::flooders::FLOOD_EVERY;
 use super::liars::LIE_EVERY;
 use super::net::Side;
 use super::record::Recorder;
@@ -111,6 +112,9 @@ impl World {
         self.after(heal, timer(slot, run, Timer::Heal));
         if self.is_liar(slot) {
             self.after(LIE_EVERY, timer(slot, run, Timer::Lie));
+        }
+        if self.is_flooder(slot) {
+            self.after(FLOOD_EVERY, timer(slot, run, Timer::Flood));
         }
         match self.options.joins {
             Joins::Discovery => {
@@ -252,6 +256,7 @@ impl World {
                 self.after(ANNOUNCE_HEARD, timer(slot, run, which));
             }
             Timer::Lie => self.lie(slot, run),
+            Timer::Flood => self.flood(slot, run),
         }
         self.flush(slot);
     }

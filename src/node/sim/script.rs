@@ -131,6 +131,9 @@ pub struct Findings {
     pub messages: usize,
     /// Rounds of lies the liars told.
     pub lies: u64,
+    /// Rounds of floods the flooders sent, and the bytes delivered to them.
+    pub floods: u64,
+    pub to_flooders: u64,
     pub halves: (usize, usize),
     pub delivery: Delivery,
     pub stable_from: Duration,

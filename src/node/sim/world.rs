@@ -46,6 +46,8 @@ pub(super) enum Timer {
     Discovery,
     /// A liar's next lie (see `liars.rs`).
     Lie,
+    /// A flooder's next flood (see `flooders.rs`).
+    Flood,
 }
 
 /// Something that happens at a moment of virtual time.
