@@ -19,6 +19,8 @@ pub mod sim;
 mod spending;
 mod state;
 mod store;
+#[cfg(test)]
+mod test_node;
 mod tree;
 mod wakes;
 

@@ -543,3 +543,6 @@ pub(super) async fn run(shared: Arc<Shared>) {
         shared.tell_refusals(&mut refusals_told);
     }
 }
+
+#[cfg(test)]
+mod tests;

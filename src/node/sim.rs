@@ -12,7 +12,7 @@
 mod flooders;
 mod liars;
 mod links;
-mod net;
+pub(in crate::node) mod net;
 mod nodes;
 mod record;
 mod script;

@@ -241,3 +241,6 @@ fn shareable(addr: SocketAddr, with: SocketAddr) -> bool {
     let loopback = addr.ip().to_canonical().is_loopback();
     !link_local && (!loopback || with.ip().to_canonical().is_loopback())
 }
+
+#[cfg(test)]
+mod tests;

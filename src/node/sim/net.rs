@@ -121,7 +121,7 @@ pub struct Inbox {
 }
 
 impl Inbox {
-    fn push(&mut self, bytes: &[u8]) {
+    pub fn push(&mut self, bytes: &[u8]) {
         if self.read == self.buf.len() {
             self.buf.clear();
             self.read = 0;

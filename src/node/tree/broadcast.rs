@@ -440,3 +440,6 @@ pub(in crate::node) async fn run(shared: Arc<Shared>, mut wake: mpsc::Receiver<(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! Links made and lost, driven by hand in-process (`test_node.rs`): what
+//! a new peer is told and in which order, who else hears of it, one link
+//! per pair, and what a link lost without a word sets off.
+
+use crate::node::link::admission::Direction::{Inbound, Outbound};
+use crate::node::test_node::TestNode;
+
+const ALICE: u64 = 0xa1;
+const BOB: u64 = 0xb0b;
+const CAROL: u64 = 0xca201;
+
+fn id(n: u64) -> String {
+    format!("{n:016x}")
+}
+
+fn kinds(sent: &[String]) -> Vec<&str> {
+    sent.iter().filter_map(|f| f.split(' ').next()).collect()
+}
+
+#[test]
+fn a_new_peer_is_told_where_it_starts_its_peers_history_and_roster_and_the_others_of_it() {
+    let alice = TestNode::new(ALICE, "alice");
+    let bob = alice.link(BOB, "bob", Inbound);
+    bob.sent();
+    let carol = alice.link(CAROL, "carol", Outbound);
+    let to_carol = carol.sent();
+    assert_eq!(kinds(&to_carol), ["START", "PEERS", "HAVE", "DIGEST"]);
+    assert!(
+        to_carol[1].contains(&format!("{}@", id(BOB))),
+        "{to_carol:?}"
+    );
+    // bob hears of carol, at the address she listens on.
+    let to_bob = bob.sent();
+    assert_eq!(to_bob.len(), 1, "{to_bob:?}");
+    assert!(
+        to_bob[0].starts_with(&format!("PEERS {}@", id(CAROL))),
+        "{to_bob:?}"
+    );
+    assert!(to_bob[0].ends_with(":7000"), "{to_bob:?}");
+}
+
+#[test]
+fn two_links_to_one_node_leave_the_one_the_lower_id_opened() {
+    // alice's id is the lower: the link she opened is the one kept.
+    let alice = TestNode::new(ALICE, "alice");
+    let opened_by_bob = alice.link(BOB, "bob", Inbound);
+    let opened_by_alice = alice.link(BOB, "bob", Outbound);
+    assert!(opened_by_bob.closed(), "replaced");
+    assert!(!opened_by_alice.closed());
+    let again = alice.try_link(BOB, "bob", Inbound);
+    assert_eq!(
+        again.err().as_deref(),
+        Some("already connected to this node")
+    );
+    assert!(!opened_by_alice.closed());
+}
+
+#[test]
+fn a_link_lost_without_a_word_makes_its_user_suspected_everywhere_else() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    let carol = alice.link(CAROL, "carol", Outbound);
+    alice.hear(&mut bob, &format!("JOIN 31 {}:42 bob", id(BOB)));
+    assert!(
+        alice.shown().contains(&"bob joined".to_string()),
+        "{:?}",
+        alice.shown()
+    );
+    carol.sent();
+    alice.lose(bob);
+    assert_eq!(carol.sent(), [format!("SUSPECT {}:42", id(BOB))]);
+}
+
+#[test]
+fn a_link_closed_with_an_error_suspects_nobody() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    let carol = alice.link(CAROL, "carol", Outbound);
+    alice.hear(&mut bob, &format!("JOIN 31 {}:42 bob", id(BOB)));
+    carol.sent();
+    alice.hear_last(&mut bob, "ERROR going away");
+    assert!(!kinds(&carol.sent()).contains(&"SUSPECT"));
+}
