@@ -321,15 +321,4 @@ pub fn online_line(names: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod greeting_tests {
-    use super::*;
-
-    #[test]
-    fn the_greeting_names_twenty_and_counts_the_rest() {
-        let names: Vec<String> = (1..=23).map(|i| format!("u{i}")).collect();
-        assert_eq!(online_line(&names[..2]), "2 online: u1, u2");
-        let line = online_line(&names);
-        assert!(line.starts_with("23 online: u1, u2,"), "{line}");
-        assert!(line.ends_with("u20 and 3 more"), "{line}");
-    }
-}
+mod tests;

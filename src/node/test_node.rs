@@ -96,13 +96,13 @@ impl TestNode {
 
     /// As [`link`](Self::link), or why the node turned the link down.
     pub fn try_link(&self, id: u64, name: &str, direction: Direction) -> Result<TestLink, String> {
-        let hello = OwnedHello {
-            id: NodeId(id),
-            port: 7000,
-            room: ROOM.into(),
-            need: Need::Needed,
-            name: name.into(),
-        };
+        self.offer(hello(id, name, Need::Needed), direction)
+    }
+
+    /// A link whose peer says `hello`: the node's link, or why it turned
+    /// the link down.
+    pub fn offer(&self, hello: OwnedHello, direction: Direction) -> Result<TestLink, String> {
+        let id = hello.id.0;
         let remote = SocketAddr::from(([10, 0, (id >> 8) as u8, id as u8], 7000));
         let admitted = self
             .shared
@@ -170,6 +170,18 @@ impl TestLink {
         self.outbox.take_all(&mut frames);
         let body = |f: &Frame| String::from_utf8_lossy(&f[HEADER_LEN..]).into_owned();
         frames.iter().map(body).collect()
+    }
+}
+
+/// The `HELLO` of peer `id`, called `name`, in the test room, saying how
+/// much it needs the link.
+pub fn hello(id: u64, name: &str, need: Need) -> OwnedHello {
+    OwnedHello {
+        id: NodeId(id),
+        port: 7000,
+        room: ROOM.into(),
+        need,
+        name: name.into(),
     }
 }
 

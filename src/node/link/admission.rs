@@ -189,3 +189,6 @@ fn with_port(addr: SocketAddr, port: u16) -> SocketAddr {
     addr.set_port(port);
     addr
 }
+
+#[cfg(test)]
+mod tests;
