@@ -188,7 +188,7 @@ pub(in crate::node) fn handle_buffered<R: Source>(
             Ok(Message::Roster(list)) => waits.add(shared.on_roster(peer, list)),
             Ok(Message::Digest(list)) => shared.on_digest(via, list),
             Ok(Message::Have(ids)) => waits.add(shared.on_have(via, ids)),
-            Ok(Message::Peers(list)) => shared.on_peers(list),
+            Ok(Message::Peers(list)) => shared.on_peers(peer, list),
             Ok(Message::Prune(origins)) => shared.on_prune(via, origins),
             Ok(Message::Suspect(ids)) => waits.add(shared.on_suspect(via, ids)),
             Ok(Message::Ping) => {}

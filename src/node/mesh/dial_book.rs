@@ -20,6 +20,8 @@ pub(in crate::node) struct Known {
     learned: Instant,
     /// How this node learned of it.
     pub(in crate::node) source: Source,
+    /// The peer whose `PEERS` named it, while nothing vouches for it.
+    told_by: Option<NodeId>,
 }
 
 /// How a dial ended.
@@ -44,6 +46,12 @@ pub enum Source {
 
 /// Failed dials after which an address nobody vouched for is forgotten.
 pub const UNVERIFIED_FAILURES: u32 = 3;
+
+/// Addresses one peer's `PEERS` put in the book, at most, while nothing
+/// vouched for them: more than an honest peer names (its own peers, and
+/// those it gains), so that a peer naming made-up nodes by the thousand
+/// cannot push the others' out.
+pub const TOLD_PER_PEER: usize = 32;
 
 /// Nodes heard of by discovery at one host, at most, in the book: more
 /// than a host runs, so that a flood of announcements from one address
@@ -121,6 +129,39 @@ impl PeerSet {
         }
         self.book.insert(id, Known::new(addr, source, due, now));
         true
+    }
+
+    /// Notes the addresses peer `teller`'s `PEERS` names: at most `most`
+    /// new ones, and no more than [`TOLD_PER_PEER`] of `teller`'s in the
+    /// book at once while nothing else vouches for them. One pass over the
+    /// book, then a lookup per name until no more can be taken. Returns
+    /// how many were new.
+    pub fn remember_told(
+        &mut self,
+        teller: NodeId,
+        named: impl Iterator<Item = (NodeId, SocketAddr)>,
+        most: usize,
+        now: Instant,
+    ) -> usize {
+        let told = self
+            .book
+            .values()
+            .filter(|k| k.source == Source::Exchange && k.told_by == Some(teller))
+            .count();
+        let room = TOLD_PER_PEER.saturating_sub(told).min(most);
+        let mut new = 0;
+        for (id, addr) in named {
+            if new == room {
+                break;
+            }
+            if self.remember(id, addr, Source::Exchange, now) {
+                if let Some(k) = self.book.get_mut(&id) {
+                    k.told_by = Some(teller);
+                }
+                new += 1;
+            }
+        }
+        new
     }
 
     /// Notes that node `id`, listening at `listen`, is now connected: its
@@ -415,6 +456,7 @@ impl Known {
             retry_at: due,
             learned: now,
             source,
+            told_by: None,
         }
     }
 }

@@ -143,22 +143,15 @@ impl Shared {
         waits
     }
 
-    /// Remembers the addresses a peer shared, to dial them when needed:
-    /// at most [`NEW_PER_PEERS`] new ones per frame, so that a made-up list
-    /// cannot fill the book.
-    pub fn on_peers(&self, list: PeerList<'_>) {
+    /// Remembers the addresses peer `from` shared, to dial them when
+    /// needed: at most [`NEW_PER_PEERS`] new ones per frame, and at most
+    /// [`TOLD_PER_PEER`](crate::node::mesh::dial_book::TOLD_PER_PEER) of
+    /// its in the book, so that made-up lists cannot fill the book, nor
+    /// push out what other peers named.
+    pub fn on_peers(&self, from: NodeId, list: PeerList<'_>) {
         let now = self.now();
         let mut state = self.lock();
-        let mut new = 0;
-        for (id, addr) in list.iter() {
-            if new == NEW_PER_PEERS {
-                tracing::debug!("PEERS: the rest of a long list ignored");
-                break;
-            }
-            if state.peers.remember(id, addr, Source::Exchange, now) {
-                new += 1;
-            }
-        }
+        let new = (state.peers).remember_told(from, list.iter(), NEW_PER_PEERS, now);
         if new > 0 {
             tracing::debug!("PEERS: {new} new addresses");
         }

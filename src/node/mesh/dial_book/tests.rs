@@ -453,3 +453,23 @@ fn a_node_moved_onto_a_crowded_host_by_discovery_does_not_pass_its_share() {
     assert!(!s.remember(NodeId(999), on(9, 8888), Source::Discovery, t0));
     assert_eq!(s.discovered_at(on(9, 0).ip()), DISCOVERED_PER_HOST);
 }
+
+#[test]
+fn one_peer_puts_at_most_its_share_of_addresses_in_the_book() {
+    let now = Instant::now();
+    let mut s = set(4, 8);
+    let (liar, honest) = (NodeId(7), NodeId(8));
+    let named = |from: u16, n: u16| (from..from + n).map(|p| (NodeId(u64::from(p)), addr(p)));
+    // Eight at a time, as from one frame each; the share runs out.
+    let mut taken = 0;
+    for frame in 0..10u16 {
+        taken += s.remember_told(liar, named(1000 + frame * 8, 8), 8, now);
+    }
+    assert_eq!(taken, TOLD_PER_PEER);
+    // Another peer's addresses are still taken.
+    assert_eq!(s.remember_told(honest, named(3000, 8), 8, now), 8);
+    // One of the liar's that turns out real (a link to it) no longer
+    // counts against its share, which makes room for one more.
+    s.connected(NodeId(1000), addr(1000), now);
+    assert_eq!(s.remember_told(liar, named(4000, 8), 8, now), 1);
+}

@@ -81,3 +81,34 @@ fn a_link_closed_with_an_error_suspects_nobody() {
     alice.hear_last(&mut bob, "ERROR going away");
     assert!(!kinds(&carol.sent()).contains(&"SUSPECT"));
 }
+
+/// A `PEERS` frame naming `nodes`, each at 10.1.x.y.
+fn peers(nodes: impl Iterator<Item = u64>) -> String {
+    let entries: Vec<String> = nodes
+        .map(|n| format!("{n:016x}@{}:7000", address_of(n).ip()))
+        .collect();
+    format!("PEERS {}", entries.join(" "))
+}
+
+fn address_of(n: u64) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([10, 1, (n >> 8) as u8, n as u8], 7000))
+}
+
+#[test]
+fn a_flood_of_made_up_addresses_does_not_push_the_real_ones_out_of_the_book() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    let real = 0x1001..=0x1008;
+    alice.hear(&mut bob, &peers(real.clone()));
+    // mallory names a thousand frames' worth of nodes that do not exist.
+    let mut mallory = alice.link(0xbad, "mallory", Inbound);
+    for round in 0..1000u64 {
+        alice.hear(
+            &mut mallory,
+            &peers((0..8).map(|i| 0x10_0000 + round * 8 + i)),
+        );
+    }
+    let state = alice.shared.lock();
+    let kept = real.filter(|n| state.peers.source_of(address_of(*n)).is_some());
+    assert_eq!(kept.count(), 8, "bob's addresses are still known");
+}
