@@ -418,11 +418,17 @@ impl Shared {
             _ => return,
         }
         let entries = self.own_entries(&state);
-        let buckets = list.len();
+        // A power of two from 1 to the most, as the parser checked.
+        let buckets = list.len().clamp(1, digest::MAX_BUCKETS);
         let ours = digest::digest(borrowed(&entries), buckets);
         let differ = digest::differing(&ours, list.iter());
         let sent: Vec<(MsgId, &str)> = borrowed(&entries)
-            .filter(|(id, _)| differ[digest::bucket_of(id.origin, buckets)])
+            // The parser checked the count; a bucket missing all the same
+            // counts as different.
+            .filter(|(id, _)| {
+                let bucket = digest::bucket_of(id.origin, buckets);
+                differ.get(bucket).copied().unwrap_or(true)
+            })
             .collect();
         let mut frames = roster_frames(&sent);
         if frames.is_empty() {
