@@ -6,6 +6,7 @@
 use crate::display::Event;
 use crate::node::mesh::peers::PeerSet;
 use crate::node::mesh::peers::Via;
+use crate::node::presence::HeardBy;
 use crate::node::state::{Shared, State, Waits};
 use crate::node::store::roster::{Heard, Roster};
 use crate::node::store::seen::{Fresh, Path};
@@ -256,7 +257,7 @@ impl ChatBatch<'_> {
                     .roster
                     .heard_tagged(chat.id.origin, chat.name, chat.id.seq, now);
             if heard != Heard::Same {
-                shared.announce(state, chat.id.origin, chat.name, heard, false);
+                shared.announce(state, chat.id.origin, chat.name, heard, HeardBy::Other);
             }
             tagged
         };

@@ -275,8 +275,11 @@ impl Shared {
                 }
                 kind if state.departed.may_return(origin, p.id.seq) => {
                     let heard = state.roster.heard(origin, p.name, p.id.seq, now);
-                    let joined = kind == PresenceKind::Join;
-                    self.announce(&mut state, origin, p.name, heard, joined);
+                    let by = match kind {
+                        PresenceKind::Join => HeardBy::Join,
+                        _ => HeardBy::Other,
+                    };
+                    self.announce(&mut state, origin, p.name, heard, by);
                 }
                 // Sent before its origin left: passed on, but not believed.
                 _ => {}
@@ -312,14 +315,14 @@ impl Shared {
         id: NodeId,
         name: &str,
         heard: Heard,
-        joined: bool,
+        by: HeardBy,
     ) {
         let shown = || state.roster.display_name(id, name);
         let text = match heard {
             // A join is a one-time event: news even if a roster named the
             // user a moment before it arrived.
             Heard::Full | Heard::Stale => return,
-            _ if joined => format!("{} joined", shown()),
+            _ if by == HeardBy::Join => format!("{} joined", shown()),
             Heard::Back => format!("{} is back", shown()),
             Heard::Renamed(old) => format!("{old} is now known as {}", shown()),
             Heard::New | Heard::Newer | Heard::Same => return,
@@ -356,7 +359,7 @@ impl Shared {
                 Heard::Stale => stale.push(id),
                 _ => {}
             }
-            self.announce(&mut state, origin, name, heard, false);
+            self.announce(&mut state, origin, name, heard, HeardBy::Other);
         }
         if !std::mem::replace(&mut state.greeted, true) {
             // The first roster: this node has just met the network.
@@ -484,6 +487,14 @@ impl Shared {
         state.beat.announced = now;
         (state.next_id(self.id), state.name.clone())
     }
+}
+
+/// How a user was heard of: a `JOIN` is news in itself, even from a user a
+/// roster named a moment before; anything else shows only what it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HeardBy {
+    Join,
+    Other,
 }
 
 /// Whether a due answer to a suspicion may go now (and notes that it
