@@ -24,6 +24,37 @@ pub trait Screen: Send + Sync {
     fn space(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
+/// A screen that only records what it is shown, formatted or not (the
+/// simulator's record, the unit tests' lines): it never makes the node
+/// wait, and has no name to highlight.
+pub trait Recording: Send + Sync {
+    fn record(&self, event: &Event<'_>);
+}
+
+impl<R: Recording> Screen for R {
+    fn format(&self, event: &Event<'_>, _out: &mut Vec<u8>) {
+        self.record(event)
+    }
+
+    fn buffer(&self, _room: usize) -> Vec<u8> {
+        Vec::new()
+    }
+
+    fn queue(&self, _text: Vec<u8>) -> bool {
+        false
+    }
+
+    fn show(&self, event: &Event<'_>) {
+        self.record(event)
+    }
+
+    fn set_name(&self, _name: &str) {}
+
+    fn space(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(std::future::ready(()))
+    }
+}
+
 impl Screen for Display {
     fn format(&self, event: &Event<'_>, out: &mut Vec<u8>) {
         Display::format(self, event, out)

@@ -9,18 +9,27 @@ use crate::node::clock::VirtualClock;
 use crate::node::link::admission::{Direction, OwnedHello};
 use crate::node::link::connection::{handle_buffered, Ended, Ending};
 use crate::node::mesh::peers::{Frame, Via};
-use crate::node::screen::Screen;
+use crate::node::screen::Recording;
 use crate::node::sim::net::Inbox;
 use crate::node::state::{Shared, Surroundings, Who};
 use crate::node::wakes::Noted;
 use crate::protocol::{Need, NodeId};
 use crate::queue::Queue;
 use futures::channel::mpsc;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// Node ids for the tests' users.
+pub const ALICE: u64 = 0xa1;
+pub const BOB: u64 = 0xb0b;
+pub const CAROL: u64 = 0xca201;
+pub const DAVE: u64 = 0xda7e;
+
+/// A node id as the protocol writes it.
+pub fn id(n: u64) -> String {
+    format!("{n:016x}")
+}
 
 /// The room every test node is in.
 const ROOM: &str = "test";
@@ -188,30 +197,12 @@ pub fn hello(id: u64, name: &str, need: Need) -> OwnedHello {
 /// A screen that keeps each line's text.
 struct Lines(Arc<Mutex<Vec<String>>>);
 
-impl Screen for Lines {
-    fn format(&self, event: &Event<'_>, _out: &mut Vec<u8>) {
+impl Recording for Lines {
+    fn record(&self, event: &Event<'_>) {
         let mut line = Vec::new();
         format_event(event, Style::default(), &mut line);
         let text = String::from_utf8_lossy(&line);
         let text = text.trim_end().trim_start_matches("*** ");
         self.0.lock().unwrap().push(text.to_owned());
-    }
-
-    fn buffer(&self, _room: usize) -> Vec<u8> {
-        Vec::new()
-    }
-
-    fn queue(&self, _text: Vec<u8>) -> bool {
-        false
-    }
-
-    fn show(&self, event: &Event<'_>) {
-        self.format(event, &mut Vec::new());
-    }
-
-    fn set_name(&self, _name: &str) {}
-
-    fn space(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(std::future::ready(()))
     }
 }

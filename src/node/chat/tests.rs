@@ -3,11 +3,7 @@
 //! history answered once.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
-use crate::node::test_node::TestNode;
-
-const ALICE: u64 = 0xa1;
-const BOB: u64 = 0xb0b;
-const CAROL: u64 = 0xca201;
+use crate::node::test_node::{TestNode, ALICE, BOB, CAROL};
 
 /// The clock's time in milliseconds (see `TestNode::new`).
 const NOW_MS: u64 = 1_700_000_000_000;

@@ -2,17 +2,8 @@
 //! and shows for each presence message a peer can send.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
-use crate::node::test_node::{TestLink, TestNode};
+use crate::node::test_node::{id, TestLink, TestNode, ALICE, BOB, CAROL, DAVE};
 use std::time::Duration;
-
-const ALICE: u64 = 0xa1;
-const BOB: u64 = 0xb0b;
-const CAROL: u64 = 0xca201;
-const DAVE: u64 = 0xda7e;
-
-fn id(n: u64) -> String {
-    format!("{n:016x}")
-}
 
 /// Frames of `kind` in `sent`.
 fn of_kind<'a>(sent: &'a [String], kind: &str) -> Vec<&'a str> {

@@ -3,11 +3,9 @@
 //! against what was sent.
 
 use crate::display::Event;
-use crate::node::screen::Screen;
+use crate::node::screen::Recording;
 use crate::protocol::{MsgId, NodeId};
 use std::collections::HashMap;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -164,29 +162,11 @@ pub struct Recorder {
     pub log: Arc<Mutex<Log>>,
 }
 
-impl Screen for Recorder {
-    fn format(&self, event: &Event<'_>, _out: &mut Vec<u8>) {
+impl Recording for Recorder {
+    fn record(&self, event: &Event<'_>) {
         if let Event::Chat { shape, .. } = event {
             let mut log = self.log.lock().unwrap_or_else(|e| e.into_inner());
             log.shown(self.slot, shape.id, shape.history);
         }
-    }
-
-    fn buffer(&self, _room: usize) -> Vec<u8> {
-        Vec::new()
-    }
-
-    fn queue(&self, _text: Vec<u8>) -> bool {
-        false
-    }
-
-    fn show(&self, event: &Event<'_>) {
-        self.format(event, &mut Vec::new());
-    }
-
-    fn set_name(&self, _name: &str) {}
-
-    fn space(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(std::future::ready(()))
     }
 }

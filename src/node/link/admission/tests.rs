@@ -2,10 +2,8 @@
 //! (`test_node.rs`).
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
-use crate::node::test_node::{hello, TestNode};
+use crate::node::test_node::{hello, TestNode, ALICE};
 use crate::protocol::Need;
-
-const ALICE: u64 = 0xa1;
 
 #[test]
 fn a_peer_of_another_room_or_with_the_nodes_own_id_is_turned_away() {

@@ -3,15 +3,7 @@
 //! per pair, and what a link lost without a word sets off.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
-use crate::node::test_node::TestNode;
-
-const ALICE: u64 = 0xa1;
-const BOB: u64 = 0xb0b;
-const CAROL: u64 = 0xca201;
-
-fn id(n: u64) -> String {
-    format!("{n:016x}")
-}
+use crate::node::test_node::{id, TestNode, ALICE, BOB, CAROL};
 
 fn kinds(sent: &[String]) -> Vec<&str> {
     sent.iter().filter_map(|f| f.split(' ').next()).collect()

@@ -3,16 +3,7 @@
 //! pruned and grafted.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
-use crate::node::test_node::{TestLink, TestNode};
-
-const ALICE: u64 = 0xa1;
-const BOB: u64 = 0xb0b;
-const CAROL: u64 = 0xca201;
-const DAVE: u64 = 0xda7e;
-
-fn id(n: u64) -> String {
-    format!("{n:016x}")
-}
+use crate::node::test_node::{id, TestLink, TestNode, ALICE, BOB, CAROL, DAVE};
 
 /// A chat line of bob's numbered `seq`, as it comes from a neighbour.
 fn bobs_line(seq: u64) -> String {
