@@ -24,13 +24,11 @@ use crate::display::Event;
 use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
 use crate::node::state::{encode_with, Shared, State, Waits};
-use crate::node::store::digest;
 use crate::node::store::roster::Heard;
 use crate::node::store::seen::Path;
-use crate::protocol::{
-    self, DigestList, IdList, Message, MsgId, NodeId, Presence, PresenceKind, RosterList,
-};
+use crate::protocol::{self, IdList, Message, MsgId, NodeId, Presence, PresenceKind};
 use crate::rt;
+use rosters::roster_frames;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -330,122 +328,6 @@ impl Shared {
         self.show(state, Event::Notice(&text));
     }
 
-    /// Adds the users peer `from` knows to be online; those new to this
-    /// node were there before it and are added quietly. They are news to
-    /// this node's other peers too when two networks have just joined, so
-    /// they are passed on in a roster of their own, and so are users listed
-    /// at a newer number than this node knew (a user back from a crash who
-    /// never dialled out says so only in rosters; a peer may have lost
-    /// them). Only what is news to a node is passed on, so the news stops
-    /// where it is known. A user
-    /// listed at a number this node lost them at is checked with the
-    /// network (see the module's notes).
-    /// Each entry costs a lookup or two, and the roster is bounded, so
-    /// however many rosters a peer sends, the work is in proportion to
-    /// their bytes.
-    pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
-        let now = self.now();
-        let mut state = self.lock();
-        let mut waits = Waits::default();
-        let (mut news, mut stale) = (Vec::new(), Vec::new());
-        for (id, name) in list.iter() {
-            let origin = id.origin;
-            if origin == self.id || !state.departed.may_return(origin, id.seq) {
-                continue;
-            }
-            let heard = state.roster.heard(origin, name, id.seq, now);
-            match heard {
-                Heard::New | Heard::Back | Heard::Newer => news.push((id, name)),
-                Heard::Stale => stale.push(id),
-                _ => {}
-            }
-            self.announce(&mut state, origin, name, heard, HeardBy::Other);
-        }
-        if !std::mem::replace(&mut state.greeted, true) {
-            // The first roster: this node has just met the network.
-            let online: Vec<String> = state
-                .roster
-                .online()
-                .into_iter()
-                .map(|(id, name)| state.roster.display_name(id, &name))
-                .collect();
-            self.show(
-                &mut state,
-                Event::Notice(&crate::node::chat::online_line(&online)),
-            );
-        }
-        for frame in roster_frames(&news) {
-            for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
-                push_now(&peer.outbox, Some(frame.clone()));
-            }
-        }
-        // Asked of every peer, the one that listed them too: it may still
-        // link to the part of the network they are in.
-        pass_suspicions(&mut state, None, &stale);
-        self.hand_over(&mut state, &mut waits);
-        waits
-    }
-
-    /// This node's roster entries: every online user it does not suspect,
-    /// with the newest number heard of them, its own user at its newest.
-    fn own_entries(&self, state: &State) -> Vec<(MsgId, String)> {
-        let own = MsgId {
-            origin: self.id,
-            seq: state.next_seq().saturating_sub(1),
-        };
-        let mut entries = state.roster.entries();
-        for (id, _) in entries.iter_mut().filter(|(id, _)| id.origin == self.id) {
-            *id = own;
-        }
-        entries
-    }
-
-    /// This node's roster digest as a `DIGEST` frame, for a peer that has
-    /// just linked: its answer brings only what differs (see
-    /// `store/digest.rs`).
-    pub(super) fn own_digest(&self, state: &State) -> Option<Frame> {
-        let entries = self.own_entries(state);
-        let buckets = digest::bucket_count(entries.len());
-        let hashes = digest::digest(borrowed(&entries), buckets);
-        encode_with(|out| protocol::encode_digest(hashes.into_iter(), out))
-    }
-
-    /// Answers a peer's `DIGEST` with a `ROSTER` of this node's entries in
-    /// the buckets that differ, an empty one if none does, so that the
-    /// peer always hears back. A link gets one answer: each costs a pass
-    /// over the roster and up to its whole size in bytes queued.
-    pub fn on_digest(&self, via: Via, list: DigestList<'_>) {
-        let mut state = self.lock();
-        match state.peers.current_mut(via) {
-            Some(peer) if !peer.answered.digest => peer.answered.digest = true,
-            _ => return,
-        }
-        let entries = self.own_entries(&state);
-        // A power of two from 1 to the most, as the parser checked.
-        let buckets = list.len().clamp(1, digest::MAX_BUCKETS);
-        let ours = digest::digest(borrowed(&entries), buckets);
-        let differ = digest::differing(&ours, list.iter());
-        let sent: Vec<(MsgId, &str)> = borrowed(&entries)
-            // The parser checked the count; a bucket missing all the same
-            // counts as different.
-            .filter(|(id, _)| {
-                let bucket = digest::bucket_of(id.origin, buckets);
-                differ.get(bucket).copied().unwrap_or(true)
-            })
-            .collect();
-        let mut frames = roster_frames(&sent);
-        if frames.is_empty() {
-            frames.extend(encode_with(|out| {
-                protocol::encode_roster([].into_iter(), out)
-            }));
-        }
-        if let Some(peer) = state.peers.current(via) {
-            for frame in frames {
-                push_now(&peer.outbox, Some(frame));
-            }
-        }
-    }
-
     /// This node's doubts as `SUSPECT` frames, for a peer that has just
     /// linked: a user it lost, or suspects, while the peer was elsewhere
     /// would otherwise stay online there (rosters leave such users out,
@@ -534,19 +416,6 @@ fn suspect_frames(ids: &[MsgId]) -> Vec<Frame> {
         .collect()
 }
 
-/// Roster entries with their names borrowed.
-fn borrowed(entries: &[(MsgId, String)]) -> impl Iterator<Item = (MsgId, &str)> + Clone {
-    entries.iter().map(|(id, name)| (*id, name.as_str()))
-}
-
-/// `ROSTER` frames listing `entries`, as many frames as it takes.
-fn roster_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
-    entries
-        .chunks(ENTRIES_PER_FRAME)
-        .filter_map(|chunk| encode_with(|out| protocol::encode_roster(chunk.iter().copied(), out)))
-        .collect()
-}
-
 /// The presence task: runs [`Shared::presence_tick`] every [`TICK`], and
 /// with `--verbose` tells of connections turned away.
 pub(super) async fn run(shared: Arc<Shared>) {
@@ -561,5 +430,6 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
+mod rosters;
 #[cfg(test)]
 mod tests;
