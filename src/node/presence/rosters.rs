@@ -43,8 +43,12 @@ impl Shared {
             }
             self.announce(&mut state, origin, name, heard, HeardBy::Other);
         }
-        if !std::mem::replace(&mut state.greeted, true) {
-            // The first roster: this node has just met the network.
+        // An empty roster ends a peer's answer to this node's digest: the
+        // first one whole, this node has just met the network. (A news
+        // roster from another link may come before it, and an answer may
+        // take several frames.)
+        let answered = list.iter().next().is_none();
+        if answered && !std::mem::replace(&mut state.greeted, true) {
             let online: Vec<String> = state
                 .roster
                 .online()
@@ -93,8 +97,9 @@ impl Shared {
     }
 
     /// Answers a peer's `DIGEST` with a `ROSTER` of this node's entries in
-    /// the buckets that differ, an empty one if none does, so that the
-    /// peer always hears back. A link gets one answer: each costs a pass
+    /// the buckets that differ, if any, and then an empty `ROSTER` that
+    /// ends the answer, so that the peer always hears back and knows when
+    /// it has heard all. A link gets one answer: each costs a pass
     /// over the roster and up to its whole size in bytes queued.
     pub fn on_digest(&self, via: Via, list: DigestList<'_>) {
         let mut state = self.lock();
@@ -115,12 +120,11 @@ impl Shared {
                 differ.get(bucket).copied().unwrap_or(true)
             })
             .collect();
+        // Then an empty one, which ends the answer.
         let mut frames = roster_frames(&sent);
-        if frames.is_empty() {
-            frames.extend(encode_with(|out| {
-                protocol::encode_roster([].into_iter(), out)
-            }));
-        }
+        frames.extend(encode_with(|out| {
+            protocol::encode_roster([].into_iter(), out)
+        }));
         if let Some(peer) = state.peers.current(via) {
             for frame in frames {
                 push_now(&peer.outbox, Some(frame));

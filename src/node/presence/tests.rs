@@ -41,7 +41,8 @@ fn a_digest_is_answered_once_with_the_entries_that_differ() {
     alice.hear(&mut carol, &format!("ROSTER {}:5:dave", id(DAVE)));
     alice.hear(&mut carol, "DIGEST 0000000000000000");
     let roster = carol.sent();
-    assert_eq!(roster.len(), 1, "{roster:?}");
+    assert_eq!(roster.len(), 2, "{roster:?}");
+    assert_eq!(roster[1], "ROSTER", "an empty roster ends the answer");
     for (who, name) in [(ALICE, "alice"), (DAVE, "dave")] {
         let entry = format!("{}:", id(who));
         assert!(
@@ -140,4 +141,25 @@ fn a_suspicion_of_the_node_itself_is_answered_with_one_alive_a_second() {
         .and_then(|id| id.split(':').nth(1)?.parse().ok())
         .unwrap_or(0);
     assert!(seq > made_up, "{}", alive[0]);
+}
+
+#[test]
+fn a_newcomer_shows_who_is_online_once_an_answer_to_its_digest_ends() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Outbound);
+    let mut carol = alice.link(CAROL, "carol", Outbound);
+    let greeted = |node: &TestNode| node.shown().into_iter().filter(|l| l.contains(" online: "));
+    // News passed on from carol's side comes first: not the answer.
+    alice.hear(&mut carol, &format!("ROSTER {}:5:dave", id(DAVE)));
+    assert_eq!(greeted(&alice).count(), 0, "{:?}", alice.shown());
+    // bob's answer, in two frames, then the empty one that ends it.
+    alice.hear(&mut bob, &format!("ROSTER {}:5:bob", id(BOB)));
+    alice.hear(&mut bob, &format!("ROSTER {}:5:carol", id(CAROL)));
+    assert_eq!(greeted(&alice).count(), 0);
+    alice.hear(&mut bob, "ROSTER");
+    let lines: Vec<String> = greeted(&alice).collect();
+    assert_eq!(lines, ["4 online: alice, bob, carol, dave"]);
+    // Once only.
+    alice.hear(&mut carol, "ROSTER");
+    assert_eq!(greeted(&alice).count(), 1);
 }
