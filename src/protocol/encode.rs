@@ -2,10 +2,7 @@
 //! would refuse, so that what is sent always reads back as what was meant.
 
 use super::fields::{self, validate_name};
-use super::{
-    split_at_space, EncodeError, IdRange, Message, MsgId, Need, NodeId, ProtocolError,
-    MAX_DIGEST_BUCKETS,
-};
+use super::{split_at_space, EncodeError, IdRange, Message, MsgId, Need, NodeId, ProtocolError};
 use crate::message::{self, BodyWriter, FrameError};
 use std::net::SocketAddr;
 
@@ -287,14 +284,7 @@ pub fn encode_digest(
     hashes: impl ExactSizeIterator<Item = u64>,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
-    let count = hashes.len();
-    if !count.is_power_of_two() || count > MAX_DIGEST_BUCKETS {
-        return Err(ProtocolError::Invalid {
-            field: "DIGEST",
-            value: format!("{count} buckets"),
-        }
-        .into());
-    }
+    fields::bucket_count(hashes.len())?;
     message::encode_with(out, message::MAX_BODY, |w| write_digest(w, hashes))?;
     Ok(())
 }

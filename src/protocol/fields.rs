@@ -1,7 +1,7 @@
 //! Parsers for single fields. Each accepts exactly the form `PROTOCOL.md`
 //! gives and nothing looser.
 
-use super::{numbers, IdRange, MsgId, Need, NodeId, ProtocolError};
+use super::{numbers, IdRange, MsgId, Need, NodeId, ProtocolError, MAX_DIGEST_BUCKETS};
 use std::fmt;
 use std::net::SocketAddr;
 
@@ -111,6 +111,17 @@ pub(super) fn node_id(s: &str) -> Result<NodeId, ProtocolError> {
 /// A `DIGEST` bucket's hash: exactly 16 lower-case hex digits.
 pub(super) fn bucket_hash(s: &str) -> Result<u64, ProtocolError> {
     numbers::hex16(s.as_bytes()).ok_or_else(|| invalid("bucket hash", s))
+}
+
+/// How many hashes a `DIGEST` has: a power of two, up to the most.
+pub(super) fn bucket_count(count: usize) -> Result<usize, ProtocolError> {
+    match count.is_power_of_two() && count <= MAX_DIGEST_BUCKETS {
+        true => Ok(count),
+        false => Err(ProtocolError::Invalid {
+            field: "DIGEST",
+            value: format!("{count} buckets (a power of two up to {MAX_DIGEST_BUCKETS})"),
+        }),
+    }
 }
 
 /// `<node-id>:<seq>`

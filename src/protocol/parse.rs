@@ -3,7 +3,7 @@
 
 use super::{
     fast_chat, fields, validate_name, Chat, DigestList, Hello, IdList, Message, PeerList, Presence,
-    PresenceKind, ProtocolError, RangeList, RosterList, MAX_DIGEST_BUCKETS, VERSION,
+    PresenceKind, ProtocolError, RangeList, RosterList, VERSION,
 };
 
 /// Splits at the first space.
@@ -210,20 +210,14 @@ fn parse_presence(mut f: Fields<'_>, kind: PresenceKind) -> Result<Message<'_>, 
     }))
 }
 
-/// Validates every item of a list up front, so iterating later cannot fail.
 /// A `DIGEST`'s hashes: a power of two of them, up to the most.
 fn parse_digest(rest: Option<&str>) -> Result<Message<'_>, ProtocolError> {
     let list = parse_list(rest, fields::bucket_hash)?;
-    let count = list.split(' ').filter(|s| !s.is_empty()).count();
-    if !count.is_power_of_two() || count > MAX_DIGEST_BUCKETS {
-        return Err(ProtocolError::Invalid {
-            field: "DIGEST",
-            value: format!("{count} buckets (a power of two up to {MAX_DIGEST_BUCKETS})"),
-        });
-    }
+    fields::bucket_count(list.split(' ').filter(|s| !s.is_empty()).count())?;
     Ok(Message::Digest(DigestList(list)))
 }
 
+/// Validates every item of a list up front, so iterating later cannot fail.
 fn parse_list<T>(
     rest: Option<&str>,
     item: impl Fn(&str) -> Result<T, ProtocolError>,

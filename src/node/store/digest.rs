@@ -16,9 +16,9 @@
 
 use crate::protocol::{MsgId, NodeId};
 
-/// Buckets a digest has at most: at 10,000 users, about ten per bucket,
-/// and the digest is 17 KiB.
-pub const MAX_BUCKETS: usize = 1024;
+/// Buckets a digest has at most (the protocol's limit): at 10,000 users,
+/// about ten per bucket, and the digest is 17 KiB.
+pub const MAX_BUCKETS: usize = crate::protocol::MAX_DIGEST_BUCKETS;
 
 /// About this many users per bucket, below [`MAX_BUCKETS`].
 const USERS_PER_BUCKET: usize = 16;
