@@ -200,6 +200,7 @@ impl Node {
         rt::spawn(dialer::run(shared.clone(), woken.dialer));
         rt::spawn(presence::run(shared.clone()));
         rt::spawn(tree::broadcast::run(shared.clone(), woken.tree));
+        rt::spawn(presence::news::run(shared.clone(), woken.news));
         rt::spawn(history_marks::run(shared.clone(), woken.history));
         rt::spawn(mesh::heal::run(shared.clone()));
         if config.discovery {

@@ -24,8 +24,8 @@ mod parse;
 pub use chat_shape::ChatShape;
 pub use discovery::{Announcement, MAX_ANNOUNCEMENT};
 pub use encode::{
-    encode_digest, encode_graft, encode_have, encode_ihave, encode_peers, encode_prune,
-    encode_relayed, encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
+    encode_digest, encode_graft, encode_have, encode_ihave, encode_joined, encode_peers,
+    encode_prune, encode_relayed, encode_roster, encode_suspect, ChatBurst, MAX_HAVE_RUNS,
 };
 pub use fields::{validate_name, validate_room, NameError, MAX_NAME_CHARS};
 #[cfg(test)]
@@ -33,7 +33,7 @@ use parse::find_space;
 use parse::{chat_kind, shown, split_at_space};
 
 /// The protocol version this build speaks. Any change to the wire format bumps it.
-pub const VERSION: u32 = 12;
+pub const VERSION: u32 = 13;
 
 /// Hops a flooded message may still take when it is first sent.
 pub const INITIAL_TTL: u8 = 32;
@@ -69,7 +69,7 @@ pub enum Message<'a> {
     Hello(Hello<'a>),
     /// A chat line, flooded to every node.
     Chat(Chat<'a>),
-    /// A user joined, is still there, renamed or left; flooded like a chat line.
+    /// A user renamed or left; flooded like a chat line.
     Presence(Presence<'a>),
     /// The ids of the chat messages the sender keeps in its history.
     Have(RangeList<'a>),
@@ -78,6 +78,9 @@ pub enum Message<'a> {
     /// The users the sender knows to be online, each with the newest
     /// sequence number heard from them.
     Roster(RosterList<'a>),
+    /// Users who just joined the network, each at its join's number, in a
+    /// roster's form: passed on as news.
+    Joined(RosterList<'a>),
     /// The hashes of the sender's roster in buckets (see
     /// `node/store/digest.rs`): answered with a `ROSTER` of the entries in
     /// the buckets that differ. Sent once, as the link opens.
@@ -163,7 +166,7 @@ pub struct Chat<'a> {
     pub text: &'a str,
 }
 
-/// `JOIN|ALIVE|NICK|LEAVE <ttl> <origin>:<seq> <name>`
+/// `NICK|LEAVE <ttl> <origin>:<seq> <name>`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Presence<'a> {
     pub kind: PresenceKind,
@@ -176,10 +179,6 @@ pub struct Presence<'a> {
 /// What a presence message says about its origin's user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PresenceKind {
-    /// Just started and joined the network.
-    Join,
-    /// Still there: a heartbeat, sent every few seconds.
-    Alive,
     /// Now goes by the name in the message.
     Nick,
     /// Left on purpose.
@@ -189,8 +188,6 @@ pub enum PresenceKind {
 impl PresenceKind {
     pub fn word(self) -> &'static str {
         match self {
-            PresenceKind::Join => "JOIN",
-            PresenceKind::Alive => "ALIVE",
             PresenceKind::Nick => "NICK",
             PresenceKind::Leave => "LEAVE",
         }

@@ -51,7 +51,7 @@ fn victim_is_heard_despite(forged: impl Fn(u64) -> u64) {
     let hands: Vec<Hand> = nodes.iter().map(|p| Hand::connect(p, "mallory")).collect();
     for hand in &hands {
         for k in 1..=70 {
-            hand.send(&format!("ALIVE 32 {origin}:{} victim", forged(k)));
+            hand.send(&format!("ROSTER {origin}:{}:victim", forged(k)));
         }
     }
     for i in 0..5 {
@@ -311,12 +311,9 @@ fn big_rosters_and_twenty_thousand_made_up_users_stall_nothing() {
                 .collect();
             hand.send(&format!("ROSTER {}", entries.join(" ")));
         }
-        // Then 20,000 users who say they are alive once.
+        // Then 20,000 users, each in a roster of its own.
         for i in 0..20_000u64 {
-            hand.send(&format!(
-                "ALIVE 32 {:016x}:1 ghost{i}",
-                0xbbbb_0000_0000 + i
-            ));
+            hand.send(&format!("ROSTER {:016x}:1:ghost{i}", 0xbbbb_0000_0000 + i));
         }
         hand
     });

@@ -150,21 +150,24 @@ fn listed_at(hand: &Hand, id: &str) -> u64 {
     entry.split(':').nth(1).unwrap().parse().unwrap()
 }
 
-/// Waits until `hand` hears the user `id` answer with an `ALIVE` numbered
-/// above `seq` (it comes back through the node `hand` is linked to).
+/// Waits until `hand` hears the user `id` answer with its roster entry
+/// numbered above `seq` (it comes back through the node `hand` is linked
+/// to).
 fn wait_alive_above(hand: &Hand, id: &str, seq: u64) {
     let deadline = std::time::Instant::now() + T;
     let answered = |f: &String| {
-        let said = f.split(' ').nth(2).unwrap_or_default();
-        said.strip_prefix(&format!("{id}:"))
-            .and_then(|n| n.parse::<u64>().ok())
-            .is_some_and(|n| n > seq)
+        f.split(' ').skip(1).any(|entry| {
+            entry
+                .strip_prefix(&format!("{id}:"))
+                .and_then(|rest| rest.split(':').next()?.parse::<u64>().ok())
+                .is_some_and(|n| n > seq)
+        })
     };
-    while !hand.received("ALIVE ").iter().any(answered) {
+    while !hand.received("ROSTER ").iter().any(answered) {
         assert!(
             std::time::Instant::now() < deadline,
             "{id} never answered above {seq}: {:?}",
-            hand.received("ALIVE ")
+            hand.received("ROSTER ")
         );
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -92,30 +92,6 @@ fn the_broadcast_tree_saves_bytes_in_a_full_mesh_and_loses_nothing() {
     assert!(2 * bytes(&a) < bytes(&b), "{} vs {}", bytes(&a), bytes(&b));
 }
 
-/// A quiet run of `nodes` over `seconds`: no churn, no split, no chat.
-fn quiet(nodes: usize, seconds: u64) -> Options {
-    let mut o = Options::standard(nodes, 5);
-    o.duration = Duration::from_secs(seconds);
-    o.kills = 0;
-    o.messages = 0;
-    o.partition = None;
-    o
-}
-
-#[test]
-fn a_heartbeat_waits_a_period_after_the_join_and_then_comes() {
-    // Twenty nodes join within 10 s; the heartbeat period is then 80 s, a
-    // tenth either way: 72 s at the least. A node's join (the first node's
-    // start) told everyone it is there, so no heartbeat repeats it within
-    // the first period...
-    let early = passes(&quiet(20, 70));
-    assert!(early.sent_of("JOIN") >= 20, "{}", early.text);
-    assert_eq!(early.sent_of("ALIVE"), 0, "{}", early.text);
-    // ...and after it the backstop still beats.
-    let later = passes(&quiet(20, 200));
-    assert!(later.sent_of("ALIVE") >= 20, "{}", later.text);
-}
-
 /// Liars (`liars.rs`): members that suspect every user every two seconds
 /// and forge lines in others' names, numbered far ahead of theirs. Every
 /// user answers and stays online everywhere, and every honest line is

@@ -298,12 +298,7 @@ pub fn check_input(input: &Input) {
             seq,
             name,
         } => Message::Presence(Presence {
-            kind: [
-                PresenceKind::Join,
-                PresenceKind::Alive,
-                PresenceKind::Nick,
-                PresenceKind::Leave,
-            ][usize::from(*kind % 4)],
+            kind: [PresenceKind::Nick, PresenceKind::Leave][usize::from(*kind % 2)],
             ttl: *ttl,
             id: id(*origin, *seq),
             name,

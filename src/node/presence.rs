@@ -4,18 +4,21 @@
 //! - A user is *online* while nothing says otherwise. Their messages, and
 //!   peers' rosters, carry the newest sequence number heard of them.
 //! - A node that loses its link to a peer without hearing it leave
-//!   *suspects* the peer's user and floods `SUSPECT` (each node passes a
-//!   suspicion on once). The user, if still there, answers with a fresh
-//!   `ALIVE`, whose newer number clears it everywhere; a user who says
-//!   nothing newer within [`SUSPICION`] is shown as lost.
+//!   *suspects* the peer's user and tells its peers in a `SUSPECT` (each
+//!   node passes a suspicion on once). The user, if still there, answers
+//!   with its own roster entry at a fresh number, which clears it
+//!   everywhere; a user who says nothing newer within [`SUSPICION`] is
+//!   shown as lost.
 //! - A roster that lists a lost user at no newer number is stale: the node
 //!   asks the network to check, with a `SUSPECT` the user answers if it
 //!   can. This is how the users of the other part come back after a split.
 //! - Links carry a `PING` every [`PING_EVERY`], so that a dead one is told
-//!   from a quiet one, and each node floods `ALIVE` at a pace that slows as
-//!   the network grows ([`heartbeat_every`]): what every node hears of
-//!   heartbeats stays bounded, and a user nobody watched is still lost in
-//!   the end.
+//!   from a quiet one, and each node sends its entry at a fresh number (a
+//!   heartbeat) at a pace that slows as the network grows
+//!   ([`heartbeat_every`]): what every node hears of heartbeats stays
+//!   bounded, and a user nobody watched is still lost in the end.
+//! - Entries at newer numbers and suspicions are news, passed on once by
+//!   each node, gathered into lists (`news.rs`).
 //!
 //! The handlers run under the node's lock like the others; the glue at the
 //! bottom only calls [`Shared::presence_tick`] every [`TICK`].
@@ -28,7 +31,7 @@ use crate::node::store::roster::Heard;
 use crate::node::store::seen::Path;
 use crate::protocol::{self, IdList, Message, MsgId, NodeId, Presence, PresenceKind};
 use crate::rt;
-use rosters::roster_frames;
+use rosters::{joined_frames, roster_frames};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -47,8 +50,8 @@ const BEATS_MISSED: u32 = 4;
 /// lookups a peer can make this node do.
 pub const SUSPECT_ENTRIES: usize = 4096;
 pub const SUSPECT_WINDOW: Duration = Duration::from_secs(1);
-/// A node answers suspicions of itself at most this often: one `ALIVE`
-/// answers them all.
+/// A node answers suspicions of itself at most this often: one answer
+/// clears them all.
 const REFUTE_GAP: Duration = Duration::from_secs(1);
 /// Entries per `ROSTER` or `SUSPECT` frame, well inside a frame's size
 /// limit with names of the longest.
@@ -57,11 +60,15 @@ const ENTRIES_PER_FRAME: usize = 400;
 /// for a node that was cut off while a suspicion spread, by a crash of its
 /// links or a split of the network, to hear of it when it links again.
 const DOUBTS_TOLD: Duration = Duration::from_secs(120);
+/// How long after joining a node tells each new peer of its join, first
+/// thing: a peer would otherwise learn of the user from the node's roster,
+/// quietly, and pass that on ahead of the join's news.
+const JOIN_TOLD: Duration = Duration::from_secs(10);
 /// Users lost at once that are each shown on a line of their own; more
 /// make one line naming this many.
 const LOST_NAMED: usize = 5;
 
-/// How often a node floods `ALIVE` in a network of `online` users: once a
+/// How often a node sends a heartbeat in a network of `online` users: once a
 /// minute in a small one, and slower as it grows, so that all of them
 /// together send one every 4 s, up to once every 4 hours each. It is a
 /// backstop: a crash is found by its neighbours, not by silence.
@@ -86,6 +93,8 @@ pub(super) struct Beat {
     /// A suspicion of its user came before the answer's gap had passed:
     /// the next tick answers it.
     refute_due: bool,
+    /// This node's join, and when it was sent.
+    joined: Option<(MsgId, Instant)>,
 }
 
 impl Beat {
@@ -101,6 +110,7 @@ impl Beat {
             jitter: jitter(offset),
             refuted: None,
             refute_due: false,
+            joined: None,
         }
     }
 }
@@ -140,7 +150,7 @@ impl Shared {
         self.hand_over(st, &mut waits);
         drop(state);
         if beat {
-            waits.add(self.announce_self(PresenceKind::Alive));
+            self.tell_alive();
         }
         waits
     }
@@ -178,7 +188,7 @@ impl Shared {
         };
         if state.roster.suspect(id, seq, self.now(), SUSPICION) {
             tracing::debug!(node = %id, seq, "link lost: its user is suspected");
-            pass_suspicions(state, None, &[MsgId { origin: id, seq }]);
+            self.pass_suspicions(state, None, &[MsgId { origin: id, seq }]);
         }
     }
 
@@ -225,7 +235,7 @@ impl Shared {
         if let Some(peer) = st.peers.current_mut(via) {
             peer.suspicions.spend(looked);
         }
-        pass_suspicions(st, Some(via.peer), &news);
+        self.pass_suspicions(st, Some(via.peer), &news);
         if let Some(peer) = st.peers.current(via) {
             let entries: Vec<(MsgId, &str)> = newer
                 .iter()
@@ -238,10 +248,10 @@ impl Shared {
         st.beat.refute_due |= of_me;
         let answer = st.beat.refute_due && refute_now(&mut st.beat, now);
         drop(state);
-        match answer {
-            true => self.announce_self(PresenceKind::Alive),
-            false => Waits::default(),
+        if answer {
+            self.tell_alive();
         }
+        Waits::default()
     }
 
     /// Handles a presence message: updates the roster, shows what changed,
@@ -271,13 +281,9 @@ impl Shared {
                     state.peers.forget(origin);
                     self.show(&mut state, Event::Notice(&format!("{shown} left")));
                 }
-                kind if state.departed.may_return(origin, p.id.seq) => {
+                PresenceKind::Nick if state.departed.may_return(origin, p.id.seq) => {
                     let heard = state.roster.heard(origin, p.name, p.id.seq, now);
-                    let by = match kind {
-                        PresenceKind::Join => HeardBy::Join,
-                        _ => HeardBy::Other,
-                    };
-                    self.announce(&mut state, origin, p.name, heard, by);
+                    self.announce(&mut state, origin, p.name, heard, HeardBy::Other);
                 }
                 // Sent before its origin left: passed on, but not believed.
                 _ => {}
@@ -334,6 +340,47 @@ impl Shared {
     /// which tells nothing).
     pub(super) fn own_doubts(&self, state: &State) -> Vec<Frame> {
         suspect_frames(&state.roster.doubts(self.now(), DOUBTS_TOLD))
+    }
+
+    /// Tells the network this node's user is still there: its roster entry
+    /// at a fresh number, as news to every peer. It answers a suspicion,
+    /// wherever it arrives, and is the heartbeat.
+    pub fn tell_alive(&self) {
+        let (id, name) = self.next_id();
+        let mut state = self.lock();
+        state.news.online(id, name, None);
+        self.news_soon(&mut state);
+    }
+
+    /// Tells the network this node's user joined it: its roster entry at
+    /// a fresh number, as a `JOIN`, to every peer at once, and to each new
+    /// peer for a while ([`JOIN_TOLD`]).
+    pub fn tell_joined(&self) {
+        let (id, name) = self.next_id();
+        let now = self.now();
+        let mut state = self.lock();
+        state.roster.joined(self.id, id.seq);
+        state.beat.joined = Some((id, now));
+        for frame in joined_frames(&[(id, &name)]) {
+            for (_, peer) in state.peers.iter() {
+                push_now(&peer.outbox, Some(frame.clone()));
+            }
+        }
+    }
+
+    /// This node's `JOIN`, for a new peer, while it is recent.
+    pub(in crate::node) fn own_join(&self, state: &State) -> Option<Frame> {
+        let (id, at) = state.beat.joined?;
+        let recent = self.now().saturating_duration_since(at) < JOIN_TOLD;
+        joined_frames(&[(id, &state.name)]).pop().filter(|_| recent)
+    }
+
+    /// Gathers suspicions of `ids` for every peer but `except`.
+    pub(super) fn pass_suspicions(&self, state: &mut State, except: Option<NodeId>, ids: &[MsgId]) {
+        for id in ids {
+            state.news.suspect(*id, except);
+        }
+        self.news_soon(state);
     }
 
     /// Floods a presence message about this node's user.
@@ -398,17 +445,6 @@ fn jitter(offset: f64) -> f64 {
     0.9 + 0.2 * offset.clamp(0.0, 1.0)
 }
 
-/// Queues `SUSPECT` frames listing `ids` for every peer but `except`.
-fn pass_suspicions(state: &mut State, except: Option<NodeId>, ids: &[MsgId]) {
-    for frame in suspect_frames(ids) {
-        for (id, peer) in state.peers.iter() {
-            if Some(*id) != except {
-                push_now(&peer.outbox, Some(frame.clone()));
-            }
-        }
-    }
-}
-
 /// `SUSPECT` frames listing `ids`, as many frames as it takes.
 fn suspect_frames(ids: &[MsgId]) -> Vec<Frame> {
     ids.chunks(ENTRIES_PER_FRAME)
@@ -430,6 +466,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
+pub(in crate::node) mod news;
 mod rosters;
 #[cfg(test)]
 mod tests;

@@ -19,6 +19,7 @@ use crate::node::history_marks::Run as HistoryRun;
 use crate::node::link::gather::Gathered;
 use crate::node::link::pending::Pending;
 use crate::node::mesh::peers::{Frame, Limits, PeerSet};
+use crate::node::presence::news::News;
 use crate::node::presence::Beat;
 use crate::node::screen::Screen;
 use crate::node::store::departed::Departed;
@@ -135,6 +136,8 @@ pub(in crate::node) struct State {
     pub(in crate::node) refused_by: VecDeque<(NodeId, String)>,
     /// When presence pings, beats and sweeps next.
     pub(in crate::node) beat: Beat,
+    /// Presence news waiting to be sent as lists.
+    pub(in crate::node) news: News,
 }
 
 /// Refusals [`State::refused_by`] keeps.
@@ -323,6 +326,7 @@ impl Shared {
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),
                 beat,
+                news: News::default(),
             }),
             display: around.display,
             clock: around.clock,

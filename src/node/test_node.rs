@@ -127,8 +127,16 @@ impl TestNode {
         })
     }
 
-    /// The peer on `link` sends `body`, and the node handles it.
+    /// The peer on `link` sends `body`, and the node handles it. The
+    /// presence news it gathered goes out at once, as if its gathering
+    /// time had passed (see [`hear_held`](Self::hear_held)).
     pub fn hear(&self, link: &mut TestLink, body: &str) {
+        self.hear_held(link, body);
+        self.shared.news_tick();
+    }
+
+    /// As [`hear`](Self::hear), but the news the node gathered waits.
+    pub fn hear_held(&self, link: &mut TestLink, body: &str) {
         link.arrive(body);
         while link.reader.has_frame() {
             let handled = handle_buffered(&self.shared, &mut link.reader, link.via, &link.outbox);
@@ -136,6 +144,12 @@ impl TestNode {
                 panic!("the link ended: {}", ended.reason);
             }
         }
+    }
+
+    /// The presence task runs once, and what it gathered goes out.
+    pub fn presence_tick(&self) {
+        let _ = self.shared.presence_tick();
+        self.shared.news_tick();
     }
 
     /// The peer on `link` sends `body`, after which the node ends the link
@@ -147,6 +161,7 @@ impl TestNode {
             Err(ended) => {
                 let via = link.via;
                 self.shared.depart(via.peer, via.conn, &link.outbox, &ended);
+                self.shared.news_tick();
             }
         }
     }
@@ -159,6 +174,7 @@ impl TestNode {
         };
         self.shared
             .depart(link.via.peer, link.via.conn, &link.outbox, &ended);
+        self.shared.news_tick();
     }
 
     /// Moves the node's clock on by `by`.

@@ -12,6 +12,8 @@ pub enum Task {
     Dialer,
     /// The broadcast tree's ticks: there is something to announce or ask.
     Tree,
+    /// Presence news: some is gathered, to be sent soon.
+    News,
     /// The history marks: a run of history lines started.
     HistoryMarks,
 }
@@ -26,6 +28,7 @@ pub trait Wakes: Send + Sync {
 pub struct Channels {
     dialer: mpsc::Sender<()>,
     tree: mpsc::Sender<()>,
+    news: mpsc::Sender<()>,
     history: mpsc::Sender<()>,
 }
 
@@ -33,6 +36,7 @@ pub struct Channels {
 pub struct Woken {
     pub dialer: mpsc::Receiver<()>,
     pub tree: mpsc::Receiver<()>,
+    pub news: mpsc::Receiver<()>,
     pub history: mpsc::Receiver<()>,
 }
 
@@ -40,16 +44,19 @@ impl Channels {
     pub fn new() -> (Channels, Woken) {
         let (dialer, dialer_rx) = mpsc::channel(1);
         let (tree, tree_rx) = mpsc::channel(1);
+        let (news, news_rx) = mpsc::channel(1);
         let (history, history_rx) = mpsc::channel(1);
         let woken = Woken {
             dialer: dialer_rx,
             tree: tree_rx,
+            news: news_rx,
             history: history_rx,
         };
         (
             Channels {
                 dialer,
                 tree,
+                news,
                 history,
             },
             woken,
@@ -62,6 +69,7 @@ impl Wakes for Channels {
         let channel = match task {
             Task::Dialer => &self.dialer,
             Task::Tree => &self.tree,
+            Task::News => &self.news,
             Task::HistoryMarks => &self.history,
         };
         // A full channel already holds a wake-up.
@@ -74,6 +82,7 @@ impl Wakes for Channels {
 pub struct Noted {
     dialer: AtomicBool,
     tree: AtomicBool,
+    news: AtomicBool,
 }
 
 impl Noted {
@@ -82,6 +91,7 @@ impl Noted {
         match task {
             Task::Dialer => self.dialer.swap(false, Ordering::Relaxed),
             Task::Tree => self.tree.swap(false, Ordering::Relaxed),
+            Task::News => self.news.swap(false, Ordering::Relaxed),
             Task::HistoryMarks => false,
         }
     }
@@ -92,6 +102,7 @@ impl Wakes for Noted {
         match task {
             Task::Dialer => self.dialer.store(true, Ordering::Relaxed),
             Task::Tree => self.tree.store(true, Ordering::Relaxed),
+            Task::News => self.news.store(true, Ordering::Relaxed),
             // Where history ends is the terminal's business.
             Task::HistoryMarks => {}
         }
@@ -108,6 +119,7 @@ mod tests {
         channels.wake(Task::Tree);
         assert_eq!(woken.tree.try_recv().ok(), Some(()));
         assert!(woken.dialer.try_recv().is_err(), "not woken");
+        assert!(woken.news.try_recv().is_err(), "not woken");
         assert!(woken.history.try_recv().is_err(), "not woken");
         let noted = Noted::default();
         noted.wake(Task::Dialer);

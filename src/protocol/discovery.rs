@@ -94,7 +94,7 @@ mod tests {
             port: 40123,
         };
         let bytes = a.encode().unwrap();
-        assert_eq!(bytes, b"P2PCHAT 12 lobby 0123456789abcdef 40123");
+        assert_eq!(bytes, b"P2PCHAT 13 lobby 0123456789abcdef 40123");
         assert_eq!(Announcement::parse(&bytes), Ok(a));
     }
 

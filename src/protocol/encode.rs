@@ -44,6 +44,7 @@ impl Message<'_> {
             Message::Have(_)
             | Message::Peers(_)
             | Message::Roster(_)
+            | Message::Joined(_)
             | Message::Digest(_)
             | Message::Prune(_)
             | Message::Suspect(_)
@@ -102,7 +103,8 @@ impl Message<'_> {
                 w.push_str(" ");
                 w.push_str(p.name);
             }
-            Message::Roster(list) => write_roster(w, list.iter()),
+            Message::Roster(list) => write_members(w, "ROSTER", list.iter()),
+            Message::Joined(list) => write_members(w, "JOIN", list.iter()),
             Message::Digest(list) => write_digest(w, list.iter()),
             Message::Prune(starts) => write_ids(w, "PRUNE", starts.iter()),
             Message::Suspect(ids) => write_ids(w, "SUSPECT", ids.iter()),
@@ -261,15 +263,35 @@ pub fn encode_roster<'n>(
     members: impl Iterator<Item = (MsgId, &'n str)> + Clone,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    encode_members("ROSTER", members, out)
+}
+
+/// Appends a `JOIN` frame: users who just joined, in a roster's form.
+pub fn encode_joined<'n>(
+    members: impl Iterator<Item = (MsgId, &'n str)> + Clone,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
+    encode_members("JOIN", members, out)
+}
+
+fn encode_members<'n>(
+    kind: &str,
+    members: impl Iterator<Item = (MsgId, &'n str)> + Clone,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     for (_, name) in members.clone() {
         validate_name(name).map_err(ProtocolError::from)?;
     }
-    message::encode_with(out, message::MAX_BODY, |w| write_roster(w, members))?;
+    message::encode_with(out, message::MAX_BODY, |w| write_members(w, kind, members))?;
     Ok(())
 }
 
-fn write_roster<'n>(w: &mut BodyWriter<'_>, members: impl Iterator<Item = (MsgId, &'n str)>) {
-    w.push_str("ROSTER");
+fn write_members<'n>(
+    w: &mut BodyWriter<'_>,
+    kind: &str,
+    members: impl Iterator<Item = (MsgId, &'n str)>,
+) {
+    w.push_str(kind);
     for (id, name) in members {
         w.push_str(" ");
         write_id(w, id);

@@ -113,14 +113,14 @@ impl<'a> Message<'a> {
         }
         match kind {
             "HELLO" => parse_hello(fields("HELLO")).map(Message::Hello),
-            "JOIN" => parse_presence(fields("JOIN"), PresenceKind::Join),
-            "ALIVE" => parse_presence(fields("ALIVE"), PresenceKind::Alive),
             "NICK" => parse_presence(fields("NICK"), PresenceKind::Nick),
             "LEAVE" => parse_presence(fields("LEAVE"), PresenceKind::Leave),
             "HAVE" => parse_list(rest, fields::id_range).map(|s| Message::Have(RangeList(s))),
             "PEERS" => parse_list(rest, fields::peer).map(|s| Message::Peers(PeerList(s))),
             "ROSTER" => parse_list(rest, |s| fields::member(s).map(drop))
                 .map(|s| Message::Roster(RosterList(s))),
+            "JOIN" => parse_list(rest, |s| fields::member(s).map(drop))
+                .map(|s| Message::Joined(RosterList(s))),
             "DIGEST" => parse_digest(rest),
             "PRUNE" => parse_list(rest, fields::msg_id).map(|s| Message::Prune(IdList(s))),
             "SUSPECT" => parse_list(rest, fields::msg_id).map(|s| Message::Suspect(IdList(s))),

@@ -22,7 +22,7 @@ fn hello_reads_as_text_and_parses_back() {
         name: "zoë",
     });
     let body = body_of(&hello);
-    assert_eq!(body, "HELLO 12 0123456789abcdef 40123 lobby 2 zoë");
+    assert_eq!(body, "HELLO 13 0123456789abcdef 40123 lobby 2 zoë");
     assert_eq!(Message::parse(&body), Ok(hello));
 }
 
@@ -90,8 +90,9 @@ fn lists_parse_lazily_and_may_be_empty() {
 fn presence_roster_actions_and_error_round_trip() {
     for body in [
         "LEAVE 32 0123456789abcdef:9 alice",
-        "JOIN 32 0123456789abcdef:9 alice",
-        "ALIVE 0 0123456789abcdef:9 alice",
+        "JOIN 0123456789abcdef:9:alice 00000000000000ff:7:bob",
+        "JOIN",
+        "NICK 0 0123456789abcdef:9 alice",
         "NICK 7 0123456789abcdef:9 alicia",
         "ME 7 0123456789abcdef:9 1700000000000 alice waves",
         "HISTME 7 0123456789abcdef:9 1700000000000 alice waved",
@@ -166,53 +167,53 @@ fn bad_messages_are_refused_with_a_reason() {
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 4000 lobby 0",
+            "HELLO 13 0123456789abcdef 4000 lobby 0",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 12 0123456789ABCDEF 4000 lobby 0 a",
+            "HELLO 13 0123456789ABCDEF 4000 lobby 0 a",
             Invalid {
                 field: "node id",
                 value: "0123456789ABCDEF".into(),
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 0 lobby 0 a",
+            "HELLO 13 0123456789abcdef 0 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "0".into(),
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 65536 lobby 0 a",
+            "HELLO 13 0123456789abcdef 65536 lobby 0 a",
             Invalid {
                 field: "port",
                 value: "65536".into(),
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 4000 lobby 0 a b",
+            "HELLO 13 0123456789abcdef 4000 lobby 0 a b",
             Trailing { kind: "HELLO" },
         ),
         (
-            "HELLO 12 0123456789abcdef 4000 lobby 0  a",
+            "HELLO 13 0123456789abcdef 4000 lobby 0  a",
             Missing {
                 kind: "HELLO",
                 field: "name",
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 4000 lobby yes a",
+            "HELLO 13 0123456789abcdef 4000 lobby yes a",
             Invalid {
                 field: "need",
                 value: "yes".into(),
             },
         ),
         (
-            "HELLO 12 0123456789abcdef 4000 lobby 3 a",
+            "HELLO 13 0123456789abcdef 4000 lobby 3 a",
             Invalid {
                 field: "need",
                 value: "3".into(),
@@ -393,10 +394,10 @@ fn names_are_validated() {
 
 #[test]
 fn errors_read_as_sentences() {
-    let e = Message::parse("HELLO 13 0123456789abcdef 1 a").unwrap_err();
+    let e = Message::parse("HELLO 14 0123456789abcdef 1 a").unwrap_err();
     assert_eq!(
         e.to_string(),
-        "protocol version 13 is not supported (this node speaks version 12)"
+        "protocol version 14 is not supported (this node speaks version 13)"
     );
     assert_eq!(
         NameError::Forbidden { ch: ' ' }.to_string(),
@@ -481,5 +482,5 @@ fn a_relayed_message_keeps_its_fields_as_they_came() {
     };
     let after = Message::parse(std::str::from_utf8(&frame[4..]).unwrap());
     assert_eq!(after, Ok(Message::Chat(Chat { ttl: 11, ..before })));
-    assert!(encode_relayed("ALIVE 3 00000000000000ab:1 zoë", 2, &mut frame).is_err());
+    assert!(encode_relayed("NICK 3 00000000000000ab:1 zoë", 2, &mut frame).is_err());
 }

@@ -186,6 +186,7 @@ pub(in crate::node) fn handle_buffered<R: Source>(
                 .chat(via, &chat, frame, body),
             Ok(Message::Presence(p)) => waits.add(shared.on_presence(Some(via), &p)),
             Ok(Message::Roster(list)) => waits.add(shared.on_roster(peer, list)),
+            Ok(Message::Joined(list)) => waits.add(shared.on_joined(peer, list)),
             Ok(Message::Digest(list)) => shared.on_digest(via, list),
             Ok(Message::Have(ids)) => waits.add(shared.on_have(via, ids)),
             Ok(Message::Peers(list)) => shared.on_peers(peer, list),

@@ -9,7 +9,7 @@ use crate::node::link::admission::{Direction, Purpose};
 use crate::node::link::handshake::{self, NotLinked};
 use crate::node::mesh::dial_book::Dialled;
 use crate::node::state::Shared;
-use crate::protocol::{NodeId, PresenceKind};
+use crate::protocol::NodeId;
 use crate::rt;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -85,7 +85,7 @@ pub(in crate::node) async fn dial(
     let peer = session.peer;
     if session.first {
         // This node just joined a network by dialing into it: say so.
-        shared.announce_self(PresenceKind::Join).wait().await;
+        shared.tell_joined();
     }
     rt::spawn(session.serve());
     Ok(peer)

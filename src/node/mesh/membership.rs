@@ -67,6 +67,7 @@ impl Shared {
             for frame in self.own_doubts(&state) {
                 send(new, Some(frame));
             }
+            send(new, self.own_join(&state));
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));
         for (other, p) in state.peers.iter() {

@@ -2,7 +2,7 @@
 //! newer number, passed on as news), and the digests that let a new link
 //! carry only the entries its two ends differ on (`store/digest.rs`).
 
-use super::{pass_suspicions, HeardBy, ENTRIES_PER_FRAME};
+use super::{HeardBy, ENTRIES_PER_FRAME};
 use crate::display::Event;
 use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
@@ -26,23 +26,9 @@ impl Shared {
     /// however many rosters a peer sends, the work is in proportion to
     /// their bytes.
     pub fn on_roster(&self, from: NodeId, list: RosterList<'_>) -> Waits {
-        let now = self.now();
         let mut state = self.lock();
         let mut waits = Waits::default();
-        let (mut news, mut stale) = (Vec::new(), Vec::new());
-        for (id, name) in list.iter() {
-            let origin = id.origin;
-            if origin == self.id || !state.departed.may_return(origin, id.seq) {
-                continue;
-            }
-            let heard = state.roster.heard(origin, name, id.seq, now);
-            match heard {
-                Heard::New | Heard::Back | Heard::Newer => news.push((id, name)),
-                Heard::Stale => stale.push(id),
-                _ => {}
-            }
-            self.announce(&mut state, origin, name, heard, HeardBy::Other);
-        }
+        self.take_entries(&mut state, from, list, HeardBy::Other);
         // An empty roster ends a peer's answer to this node's digest: the
         // first one whole, this node has just met the network. (A news
         // roster from another link may come before it, and an answer may
@@ -60,16 +46,51 @@ impl Shared {
                 Event::Notice(&crate::node::chat::online_line(&online)),
             );
         }
-        for frame in roster_frames(&news) {
-            for (_, peer) in state.peers.iter().filter(|(id, _)| **id != from) {
-                push_now(&peer.outbox, Some(frame.clone()));
+        self.hand_over(&mut state, &mut waits);
+        waits
+    }
+
+    /// Takes in a peer's `JOIN` list: users who just joined, each shown
+    /// and passed on once, however many ways their join comes; otherwise
+    /// as a roster's entries.
+    pub fn on_joined(&self, from: NodeId, list: RosterList<'_>) -> Waits {
+        let mut state = self.lock();
+        let mut waits = Waits::default();
+        self.take_entries(&mut state, from, list, HeardBy::Join);
+        self.hand_over(&mut state, &mut waits);
+        waits
+    }
+
+    /// Takes in the entries of a `ROSTER` or a `JOIN` list from `from`, and
+    /// gathers what is news for the other peers.
+    fn take_entries(&self, state: &mut State, from: NodeId, list: RosterList<'_>, by: HeardBy) {
+        let now = self.now();
+        let mut stale = Vec::new();
+        for (id, name) in list.iter() {
+            let origin = id.origin;
+            if origin == self.id || !state.departed.may_return(origin, id.seq) {
+                continue;
             }
+            let heard = state.roster.heard(origin, name, id.seq, now);
+            let join = by == HeardBy::Join && state.roster.joined(origin, id.seq);
+            match heard {
+                _ if join => state.news.joined(id, name.into(), Some(from)),
+                Heard::New | Heard::Back | Heard::Newer => {
+                    state.news.online(id, name.into(), Some(from))
+                }
+                Heard::Stale => stale.push(id),
+                _ => {}
+            }
+            let by = match join {
+                true => HeardBy::Join,
+                false => HeardBy::Other,
+            };
+            self.announce(state, origin, name, heard, by);
         }
         // Asked of every peer, the one that listed them too: it may still
         // link to the part of the network they are in.
-        pass_suspicions(&mut state, None, &stale);
-        self.hand_over(&mut state, &mut waits);
-        waits
+        // (This also sends what was gathered above soon.)
+        self.pass_suspicions(state, None, &stale);
     }
 
     /// This node's roster entries: every online user it does not suspect,
@@ -143,5 +164,13 @@ pub(super) fn roster_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
     entries
         .chunks(ENTRIES_PER_FRAME)
         .filter_map(|chunk| encode_with(|out| protocol::encode_roster(chunk.iter().copied(), out)))
+        .collect()
+}
+
+/// `JOIN` frames listing `entries`, as many frames as it takes.
+pub(super) fn joined_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
+    entries
+        .chunks(ENTRIES_PER_FRAME)
+        .filter_map(|chunk| encode_with(|out| protocol::encode_joined(chunk.iter().copied(), out)))
         .collect()
 }

@@ -75,10 +75,10 @@ fn a_suspected_user_who_says_nothing_newer_is_lost_after_the_suspicion() {
     assert_eq!(bob.sent(), [format!("SUSPECT {}:5", id(DAVE))]);
     assert!(carol.sent().is_empty());
     alice.wait(Duration::from_secs(5));
-    let _ = alice.shared.presence_tick();
+    alice.presence_tick();
     assert!(!alice.shown().iter().any(|l| l.contains("dave lost")));
     alice.wait(Duration::from_secs(2));
-    let _ = alice.shared.presence_tick();
+    alice.presence_tick();
     let lost = alice
         .shown()
         .into_iter()
@@ -91,9 +91,9 @@ fn a_suspicion_cleared_by_a_newer_number_loses_nobody() {
     let (alice, mut bob, mut carol) = alice_with_two();
     alice.hear(&mut bob, &format!("ROSTER {}:5:dave", id(DAVE)));
     alice.hear(&mut carol, &format!("SUSPECT {}:5", id(DAVE)));
-    alice.hear(&mut bob, &format!("ALIVE 3 {}:6 dave", id(DAVE)));
+    alice.hear(&mut bob, &format!("ROSTER {}:6:dave", id(DAVE)));
     alice.wait(Duration::from_secs(10));
-    let _ = alice.shared.presence_tick();
+    alice.presence_tick();
     assert!(
         !alice.shown().iter().any(|l| l.contains("lost")),
         "{:?}",
@@ -105,8 +105,18 @@ fn a_suspicion_cleared_by_a_newer_number_loses_nobody() {
     assert_eq!(carol.sent(), [format!("ROSTER {}:6:dave", id(DAVE))]);
 }
 
+/// The numbers `ROSTER` frames in `sent` list user `who` at.
+fn listed(sent: &[String], who: u64) -> Vec<u64> {
+    let prefix = format!("{}:", id(who));
+    of_kind(sent, "ROSTER")
+        .into_iter()
+        .flat_map(|f| f.split(' ').skip(1))
+        .filter_map(|e| e.strip_prefix(&prefix)?.split(':').next()?.parse().ok())
+        .collect()
+}
+
 #[test]
-fn a_suspicion_of_the_node_itself_is_answered_with_one_alive_a_second() {
+fn a_suspicion_of_the_node_itself_is_answered_with_its_entry_once_a_second() {
     let alice = TestNode::new(ALICE, "alice");
     let mut bob = alice.link(BOB, "bob", Inbound);
     let carol = alice.link(CAROL, "carol", Outbound);
@@ -122,25 +132,83 @@ fn a_suspicion_of_the_node_itself_is_answered_with_one_alive_a_second() {
     );
     alice.hear(&mut bob, &format!("SUSPECT {}:{}", id(ALICE), next - 1));
     let to_carol = carol.sent();
-    let alive = of_kind(&to_carol, "ALIVE");
-    assert_eq!(alive.len(), 1, "{to_carol:?}");
-    assert_eq!(of_kind(&bob.sent(), "ALIVE").len(), 1, "bob hears it too");
+    assert_eq!(listed(&to_carol, ALICE), [next], "{to_carol:?}");
+    assert_eq!(listed(&bob.sent(), ALICE), [next], "bob hears it too");
     // A suspicion at a number above any alice used, made up: answered
     // above it, within a second.
     let made_up = next + (1 << 30);
     alice.hear(&mut bob, &format!("SUSPECT {}:{made_up}", id(ALICE)));
-    assert!(of_kind(&carol.sent(), "ALIVE").is_empty(), "one a second");
+    assert!(listed(&carol.sent(), ALICE).is_empty(), "one a second");
     alice.wait(Duration::from_secs(1));
-    let _ = alice.shared.presence_tick();
+    alice.presence_tick();
     let answer = carol.sent();
-    let alive = of_kind(&answer, "ALIVE");
-    assert_eq!(alive.len(), 1, "{answer:?}");
-    let seq: u64 = alive[0]
-        .split(' ')
-        .nth(2)
-        .and_then(|id| id.split(':').nth(1)?.parse().ok())
-        .unwrap_or(0);
-    assert!(seq > made_up, "{}", alive[0]);
+    let seq = listed(&answer, ALICE);
+    assert_eq!(seq.len(), 1, "{answer:?}");
+    assert!(seq[0] > made_up, "{answer:?}");
+}
+
+#[test]
+fn a_heartbeat_waits_a_period_after_the_last_announcement_and_then_comes() {
+    // Three users: a period of 60 s, a tenth either way.
+    let (alice, bob, carol) = alice_with_two();
+    alice.wait(Duration::from_secs(50));
+    alice.presence_tick();
+    assert!(listed(&carol.sent(), ALICE).is_empty(), "not yet");
+    alice.wait(Duration::from_secs(20));
+    alice.presence_tick();
+    assert_eq!(listed(&carol.sent(), ALICE).len(), 1, "a heartbeat");
+    assert_eq!(listed(&bob.sent(), ALICE).len(), 1, "to every peer");
+    // The next one counts from this one.
+    alice.wait(Duration::from_secs(50));
+    alice.presence_tick();
+    assert!(listed(&carol.sent(), ALICE).is_empty(), "not yet again");
+    alice.wait(Duration::from_secs(20));
+    alice.presence_tick();
+    assert_eq!(listed(&carol.sent(), ALICE).len(), 1, "the next");
+}
+
+#[test]
+fn news_heard_within_one_gathering_goes_out_as_one_list_with_the_newest_of_each() {
+    let (alice, mut bob, carol) = alice_with_two();
+    alice.hear_held(&mut bob, &format!("ROSTER {}:5:dave", id(DAVE)));
+    alice.hear_held(&mut bob, &format!("ROSTER {}:6:dave", id(DAVE)));
+    alice.hear_held(&mut bob, &format!("ROSTER {}:3:bob", id(BOB)));
+    alice.hear_held(&mut bob, &format!("SUSPECT {}:3", id(BOB)));
+    assert!(carol.sent().is_empty(), "it waits for the tick");
+    alice.shared.news_tick();
+    assert_eq!(
+        carol.sent(),
+        [
+            format!("ROSTER {}:6:dave {}:3:bob", id(DAVE), id(BOB)),
+            format!("SUSPECT {}:3", id(BOB)),
+        ]
+    );
+    assert!(bob.sent().is_empty(), "none of it back to bob");
+    alice.shared.news_tick();
+    assert!(carol.sent().is_empty(), "sent once");
+}
+
+#[test]
+fn a_join_is_shown_and_passed_on_once_however_it_comes() {
+    let (alice, mut bob, mut carol) = alice_with_two();
+    // dave's entry comes quietly first, then his join at that number.
+    alice.hear_held(&mut bob, &format!("ROSTER {}:5:dave", id(DAVE)));
+    alice.hear_held(&mut bob, &format!("JOIN {}:5:dave", id(DAVE)));
+    alice.shared.news_tick();
+    assert_eq!(carol.sent(), [format!("JOIN {}:5:dave", id(DAVE))]);
+    alice.hear(&mut carol, &format!("JOIN {}:5:dave", id(DAVE)));
+    assert!(bob.sent().is_empty(), "the same join again is no news");
+    let joined = |node: &TestNode| {
+        node.shown()
+            .into_iter()
+            .filter(|l| l == "dave joined")
+            .count()
+    };
+    assert_eq!(joined(&alice), 1, "{:?}", alice.shown());
+    // A restart's join, at a later number, is news again.
+    alice.hear(&mut carol, &format!("JOIN {}:9:dave", id(DAVE)));
+    assert_eq!(bob.sent(), [format!("JOIN {}:9:dave", id(DAVE))]);
+    assert_eq!(joined(&alice), 2);
 }
 
 #[test]

@@ -10,7 +10,7 @@ use crate::node::link::admission::{Admitted, Direction, OwnedHello, Purpose, Tur
 use crate::node::link::connection::{error_frame, handle_buffered, Ended, Ending, LINK_IDLE};
 use crate::node::mesh::dial_book::Dialled;
 use crate::node::mesh::peers::{Frame, Via};
-use crate::protocol::{Message, Need, PresenceKind};
+use crate::protocol::{Message, Need};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -170,7 +170,7 @@ impl World {
                 let first = admitted.first;
                 self.open_end(link, Side::Dialer, admitted);
                 if first {
-                    let _ = shared.announce_self(PresenceKind::Join);
+                    shared.tell_joined();
                 }
                 // What came with the answer is read now.
                 self.read(link, Side::Dialer);

@@ -11,6 +11,7 @@ use super::Joins;
 use crate::node::link::admission::Purpose;
 use crate::node::mesh::dial_book::Heal;
 use crate::node::mesh::peers::Frame;
+use crate::node::presence::news::NEWS_EVERY;
 use crate::node::presence::TICK;
 use crate::node::state::{Shared, Surroundings, Who};
 use crate::node::tree::link::ANNOUNCE_EVERY;
@@ -29,6 +30,7 @@ pub(super) struct Running {
     pub(super) wakes: Arc<Noted>,
     pub(super) _tasks: mpsc::Receiver<()>,
     pub(super) tree_ticking: bool,
+    pub(super) news_ticking: bool,
     pub(super) dial_wake: Option<Duration>,
     /// The open ends of links at this node.
     pub(super) links: Vec<Attached>,
@@ -96,6 +98,7 @@ impl World {
             wakes,
             _tasks: tasks_rx,
             tree_ticking: false,
+            news_ticking: false,
             dial_wake: None,
             links: Vec::new(),
         });
@@ -242,6 +245,12 @@ impl World {
                     }
                 }
             },
+            Timer::News => {
+                if let Some(r) = self.machines[slot].running.as_mut() {
+                    r.news_ticking = false;
+                }
+                shared.news_tick();
+            }
             Timer::Dial => {
                 if let Some(r) = self.machines[slot].running.as_mut() {
                     r.dial_wake = None;
@@ -306,9 +315,16 @@ impl World {
         if tick {
             r.tree_ticking = true;
         }
+        let news = r.wakes.take(Task::News) && !r.news_ticking;
+        if news {
+            r.news_ticking = true;
+        }
         let dial = r.wakes.take(Task::Dialer);
         if tick {
             self.after(ANNOUNCE_EVERY, timer(slot, run, Timer::Tree));
+        }
+        if news {
+            self.after(NEWS_EVERY, timer(slot, run, Timer::News));
         }
         if dial {
             self.dial_step(slot);

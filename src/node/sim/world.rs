@@ -42,6 +42,7 @@ pub(super) enum Timer {
     Presence,
     Heal,
     Tree,
+    News,
     Dial,
     Discovery,
     /// A liar's next lie (see `liars.rs`).

@@ -65,6 +65,8 @@ struct Member {
     asked: bool,
     /// When the user was lost, while offline.
     lost_at: Option<Instant>,
+    /// The number of the user's newest join heard of (0 for none).
+    joined: u64,
 }
 
 /// What a name looks like, as Unicode's confusables list has it (UTS #39):
@@ -190,6 +192,7 @@ impl Roster {
                     suspected: None,
                     asked: false,
                     lost_at: None,
+                    joined: 0,
                 },
             );
             return Heard::New;
@@ -232,6 +235,20 @@ impl Roster {
                 self.name_in(&new_skeleton);
                 Heard::Back
             }
+        }
+    }
+
+    /// Notes that `id` joined the network at `seq`: true the first time
+    /// this join, or a later one, is heard of, however many ways it comes,
+    /// so that it is shown and passed on once. False for a user not online
+    /// here.
+    pub fn joined(&mut self, id: NodeId, seq: u64) -> bool {
+        match self.members.get_mut(&id) {
+            Some(m) if m.online && seq > m.joined => {
+                m.joined = seq;
+                true
+            }
+            _ => false,
         }
     }
 

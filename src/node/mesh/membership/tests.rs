@@ -52,7 +52,7 @@ fn a_link_lost_without_a_word_makes_its_user_suspected_everywhere_else() {
     let alice = TestNode::new(ALICE, "alice");
     let mut bob = alice.link(BOB, "bob", Inbound);
     let carol = alice.link(CAROL, "carol", Outbound);
-    alice.hear(&mut bob, &format!("JOIN 31 {}:42 bob", id(BOB)));
+    alice.hear(&mut bob, &format!("JOIN {}:42:bob", id(BOB)));
     assert!(
         alice.shown().contains(&"bob joined".to_string()),
         "{:?}",
@@ -68,7 +68,7 @@ fn a_link_closed_with_an_error_suspects_nobody() {
     let alice = TestNode::new(ALICE, "alice");
     let mut bob = alice.link(BOB, "bob", Inbound);
     let carol = alice.link(CAROL, "carol", Outbound);
-    alice.hear(&mut bob, &format!("JOIN 31 {}:42 bob", id(BOB)));
+    alice.hear(&mut bob, &format!("JOIN {}:42:bob", id(BOB)));
     carol.sent();
     alice.hear_last(&mut bob, "ERROR going away");
     assert!(!kinds(&carol.sent()).contains(&"SUSPECT"));
