@@ -17,7 +17,9 @@
 
 use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
+use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
 /// Users a roster holds at most: a network of 10,000 members fits.
@@ -26,8 +28,11 @@ pub const MAX_MEMBERS: usize = 16_384;
 pub struct Roster {
     members: HashMap<NodeId, Member, BuildIdHasher>,
     /// How many online users go by each name's skeleton (see
-    /// [`skeleton`]): more than one, and each of them is shown with a tag.
-    online_names: HashMap<String, u32>,
+    /// [`skeleton_key`]): more than one, and each of them is shown with a
+    /// tag.
+    online_names: HashMap<u64, u32>,
+    /// The moment [`Stamp`]s count from: the first one the roster was told.
+    epoch: Option<Instant>,
     /// Members not online, so a full roster knows at once whether one can
     /// make room.
     lost: usize,
@@ -40,8 +45,14 @@ pub struct Roster {
     /// is online, or by which name, and every suspicion, forgets it.
     last: Option<Last>,
     /// Suspicions in the order they end (they all last as long).
-    suspicions: VecDeque<(Instant, NodeId)>,
+    suspicions: VecDeque<(Stamp, NodeId)>,
 }
+
+/// A moment, in milliseconds since the roster's epoch, plus one so that
+/// [`NEVER`] is none: 8 bytes rather than an `Instant`'s 16, in an entry
+/// kept for every user of the network.
+type Stamp = u64;
+const NEVER: Stamp = 0;
 
 struct Last {
     id: NodeId,
@@ -50,30 +61,54 @@ struct Last {
     tagged: bool,
 }
 
+/// A user, as the roster keeps them: one per user of the network at every
+/// node, so it is kept small (80 bytes and the name).
 #[derive(Debug, Clone)]
 struct Member {
-    name: String,
-    /// The name's [`skeleton`], worked out once per name.
-    skeleton: String,
-    last_heard: Instant,
+    name: Box<str>,
+    /// The name's [`skeleton_key`], worked out once per name.
+    skeleton: u64,
     /// The newest sequence number heard of the user.
     seq: u64,
-    online: bool,
-    /// Suspected of being gone since this number, until then.
-    suspected: Option<(u64, Instant)>,
-    /// Lost, and a peer that still listed the user was asked to check.
-    asked: bool,
-    /// When the user was lost, while offline.
-    lost_at: Option<Instant>,
     /// The number of the user's newest join heard of (0 for none).
     joined: u64,
+    /// Suspected of being gone since this number, until
+    /// `suspected_until` ([`NEVER`]: not suspected).
+    suspected_since: u64,
+    suspected_until: Stamp,
+    last_heard: Stamp,
+    /// When the user was lost, while offline ([`NEVER`] while online).
+    lost_at: Stamp,
+    online: bool,
+    /// Lost, and a peer that still listed the user was asked to check.
+    asked: bool,
 }
 
-/// What a name looks like, as Unicode's confusables list has it (UTS #39):
-/// `bob` and `bоb` (a Cyrillic о) have one skeleton, so each of them is
-/// shown with a tag while both are online, as if they were equal.
-pub fn skeleton(name: &str) -> String {
-    unicode_security::skeleton(name).collect()
+impl Member {
+    /// The number the user is suspected since, if they are.
+    fn suspected(&self) -> Option<u64> {
+        (self.suspected_until != NEVER).then_some(self.suspected_since)
+    }
+
+    /// Clears a suspicion that a number above it answers.
+    fn answered(&mut self, seq: u64) {
+        if self.suspected().is_some_and(|since| seq > since) {
+            self.suspected_until = NEVER;
+        }
+    }
+}
+
+/// What a name looks like, as Unicode's confusables list has it (UTS #39),
+/// hashed: `bob` and `bоb` (a Cyrillic о) have one skeleton, so each of
+/// them is shown with a tag while both are online, as if they were equal.
+/// A hash keeps it to 8 bytes per user; two skeletons that collide (one
+/// chance in 2^64 for names nobody chose to collide) only tag two names.
+pub fn skeleton_key(name: &str) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    for c in unicode_security::skeleton(name) {
+        hasher.write_u32(c.into());
+    }
+    hasher.finish()
 }
 
 /// What hearing from a user changed.
@@ -107,6 +142,7 @@ impl Roster {
         Roster {
             members: HashMap::default(),
             online_names: HashMap::new(),
+            epoch: None,
             lost: 0,
             max_members,
             forget_after,
@@ -115,31 +151,39 @@ impl Roster {
         }
     }
 
-    /// Counts one more online user whose name's skeleton is `skeleton`.
-    fn name_in(&mut self, skeleton: &str) {
+    /// `now` as a [`Stamp`]; the first moment the roster is told is its
+    /// epoch.
+    fn stamp(&mut self, now: Instant) -> Stamp {
+        let epoch = *self.epoch.get_or_insert(now);
+        1 + now.saturating_duration_since(epoch).as_millis() as u64
+    }
+
+    /// `now` as a [`Stamp`], for a roster that may not have been told any.
+    fn stamp_of(&self, now: Instant) -> Stamp {
+        let since = |epoch| now.saturating_duration_since(epoch).as_millis() as u64;
+        1 + self.epoch.map_or(0, since)
+    }
+
+    /// Counts one more online user whose name's skeleton key is `skeleton`.
+    fn name_in(&mut self, skeleton: u64) {
         self.last = None;
-        match self.online_names.get_mut(skeleton) {
-            Some(n) => *n += 1,
-            None => {
-                self.online_names.insert(skeleton.to_owned(), 1);
-            }
-        }
+        *self.online_names.entry(skeleton).or_insert(0) += 1;
     }
 
     /// Counts one such online user fewer.
-    fn name_out(&mut self, skeleton: &str) {
+    fn name_out(&mut self, skeleton: u64) {
         self.last = None;
-        if let Some(n) = self.online_names.get_mut(skeleton) {
+        if let Some(n) = self.online_names.get_mut(&skeleton) {
             *n -= 1;
             if *n == 0 {
-                self.online_names.remove(skeleton);
+                self.online_names.remove(&skeleton);
             }
         }
     }
 
     /// True if more than one online user goes by names of this skeleton.
-    fn shared_name(&self, skeleton: &str) -> bool {
-        self.online_names.get(skeleton).is_some_and(|n| *n > 1)
+    fn shared_name(&self, skeleton: u64) -> bool {
+        self.online_names.get(&skeleton).is_some_and(|n| *n > 1)
     }
 
     /// Makes room for one more member if the roster is full: forgets the
@@ -153,7 +197,7 @@ impl Roster {
         if self.lost == 0 {
             return false;
         }
-        let mut lost: Vec<(Instant, NodeId)> = self
+        let mut lost: Vec<(Stamp, NodeId)> = self
             .members
             .iter()
             .filter(|(_, m)| !m.online)
@@ -175,24 +219,26 @@ impl Roster {
     /// no newer than the one a user was lost at does not bring them back,
     /// nor does an older one rename them.
     pub fn heard(&mut self, id: NodeId, name: &str, seq: u64, now: Instant) -> Heard {
+        let now = self.stamp(now);
         let Some(m) = self.members.get_mut(&id) else {
             if !self.make_room() {
                 return Heard::Full;
             }
-            let skeleton = skeleton(name);
-            self.name_in(&skeleton);
+            let skeleton = skeleton_key(name);
+            self.name_in(skeleton);
             self.members.insert(
                 id,
                 Member {
-                    name: name.to_owned(),
+                    name: name.into(),
                     skeleton,
-                    last_heard: now,
                     seq,
-                    online: true,
-                    suspected: None,
-                    asked: false,
-                    lost_at: None,
                     joined: 0,
+                    suspected_since: 0,
+                    suspected_until: NEVER,
+                    last_heard: now,
+                    lost_at: NEVER,
+                    online: true,
+                    asked: false,
                 },
             );
             return Heard::New;
@@ -205,34 +251,29 @@ impl Roster {
         }
         // A late or replayed message must not roll the clock back.
         m.last_heard = m.last_heard.max(now);
-        if m.suspected.is_some_and(|(since, _)| seq > since) {
-            m.suspected = None;
-        }
+        m.answered(seq);
         let newer = seq >= m.seq;
         let advanced = seq > m.seq;
         m.seq = m.seq.max(seq);
         let was_online = std::mem::replace(&mut m.online, true);
-        m.lost_at = None;
-        let old = (newer && m.name != name).then(|| {
-            let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton(name));
-            (
-                std::mem::replace(&mut m.name, name.to_owned()),
-                old_skeleton,
-            )
+        m.lost_at = NEVER;
+        let old = (newer && *m.name != *name).then(|| {
+            let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton_key(name));
+            (std::mem::replace(&mut m.name, name.into()), old_skeleton)
         });
-        let new_skeleton = m.skeleton.clone();
+        let new_skeleton = m.skeleton;
         match (was_online, old) {
             (true, None) if advanced => Heard::Newer,
             (true, None) => Heard::Same,
             (true, Some((old, old_skeleton))) => {
-                self.name_out(&old_skeleton);
-                self.name_in(&new_skeleton);
-                Heard::Renamed(old)
+                self.name_out(old_skeleton);
+                self.name_in(new_skeleton);
+                Heard::Renamed(old.into())
             }
             (false, _) => {
                 m.asked = false;
                 self.lost -= 1;
-                self.name_in(&new_skeleton);
+                self.name_in(new_skeleton);
                 Heard::Back
             }
         }
@@ -256,15 +297,15 @@ impl Roster {
     /// true if that is news (the user is online, not already suspected
     /// since then, and said nothing newer), to be passed on.
     pub fn suspect(&mut self, id: NodeId, seq: u64, now: Instant, for_: Duration) -> bool {
+        let until = self.stamp(now) + for_.as_millis() as u64;
         let Some(m) = self.members.get_mut(&id) else {
             return false;
         };
-        let already = m.suspected.is_some_and(|(since, _)| since >= seq);
+        let already = m.suspected().is_some_and(|since| since >= seq);
         if !m.online || already || m.seq > seq {
             return false;
         }
-        let until = now + for_;
-        m.suspected = Some((seq, until));
+        (m.suspected_since, m.suspected_until) = (seq, until);
         m.seq = seq;
         self.suspicions.push_back((until, id));
         self.last = None;
@@ -274,6 +315,7 @@ impl Roster {
     /// Marks as lost the suspected users whose suspicion ended by `now`.
     /// Returns them.
     pub fn end_suspicions(&mut self, now: Instant) -> Vec<(NodeId, String)> {
+        let now = self.stamp(now);
         let mut lost = Vec::new();
         while let Some(&(until, id)) = self.suspicions.front() {
             if until > now {
@@ -283,14 +325,14 @@ impl Roster {
             let Some(m) = self.members.get_mut(&id) else {
                 continue;
             };
-            if m.online && m.suspected.is_some_and(|(_, u)| u == until) {
+            if m.online && m.suspected_until == until {
                 m.online = false;
-                m.suspected = None;
+                m.suspected_until = NEVER;
                 m.asked = false;
-                m.lost_at = Some(now);
-                let (name, skeleton) = (m.name.clone(), m.skeleton.clone());
+                m.lost_at = now;
+                let (name, skeleton) = (m.name.to_string(), m.skeleton);
                 self.lost += 1;
-                self.name_out(&skeleton);
+                self.name_out(skeleton);
                 lost.push((id, name));
             }
         }
@@ -302,7 +344,7 @@ impl Roster {
     /// heard of it, and its name.
     pub fn vouched(&self, id: NodeId) -> Option<(u64, &str)> {
         let m = self.members.get(&id)?;
-        (m.online && m.suspected.is_none()).then_some((m.seq, m.name.as_str()))
+        (m.online && m.suspected().is_none()).then_some((m.seq, &*m.name))
     }
 
     /// The newest sequence number heard of `id`, if it is online.
@@ -326,7 +368,10 @@ impl Roster {
         if let Some(last) = &self.last {
             if last.id == id && last.at == now && last.name == name {
                 debug_assert!(self.members.get(&id).is_some_and(|m| {
-                    m.online && m.name == name && m.last_heard >= now && m.suspected.is_none()
+                    m.online
+                        && *m.name == *name
+                        && m.last_heard >= self.stamp_of(now)
+                        && m.suspected().is_none()
                 }));
                 // The number is noted by the batch's first message: a
                 // suspicion a few numbers stale at most is checked with
@@ -334,17 +379,16 @@ impl Roster {
                 return (Heard::Same, last.tagged);
             }
         }
+        let stamp = self.stamp(now);
         if let Some(m) = self
             .members
             .get_mut(&id)
-            .filter(|m| m.online && m.name == name)
+            .filter(|m| m.online && *m.name == *name)
         {
-            m.last_heard = m.last_heard.max(now);
+            m.last_heard = m.last_heard.max(stamp);
             m.seq = m.seq.max(seq);
-            if m.suspected.is_some_and(|(since, _)| seq > since) {
-                m.suspected = None;
-            }
-            if m.suspected.is_some() {
+            m.answered(seq);
+            if m.suspected().is_some() {
                 let tagged = self.online_names.get(&m.skeleton).is_some_and(|n| *n > 1);
                 return (Heard::Same, tagged);
             }
@@ -368,45 +412,47 @@ impl Roster {
     }
 
     /// An online user other than `me` whose name looks like `name` (the
-    /// same [`skeleton`]), with that name.
+    /// same [`skeleton_key`]), with that name.
     pub fn holder_of(&self, name: &str, me: NodeId) -> Option<(NodeId, String)> {
-        let wanted = skeleton(name);
+        let wanted = skeleton_key(name);
         self.online_names.get(&wanted)?;
         self.members
             .iter()
             .find(|(id, m)| **id != me && m.online && m.skeleton == wanted)
-            .map(|(id, m)| (*id, m.name.clone()))
+            .map(|(id, m)| (*id, m.name.to_string()))
     }
 
     /// Removes a user who left; returns their name if they were online.
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;
         match m.online {
-            true => self.name_out(&m.skeleton),
+            true => self.name_out(m.skeleton),
             false => self.lost -= 1,
         }
-        m.online.then_some(m.name)
+        m.online.then(|| m.name.into())
     }
 
     /// Marks as lost every online user not heard from since `now - expiry`
     /// (`me` never), and forgets long-lost ones. Returns the newly lost.
     pub fn expire(&mut self, now: Instant, expiry: Duration, me: NodeId) -> Vec<(NodeId, String)> {
+        let now = self.stamp(now);
+        let ago = |then: Stamp| Duration::from_millis(now.saturating_sub(then));
         let forget_after = self.forget_after;
         let before = self.members.len();
         self.members
-            .retain(|_, m| m.online || now.duration_since(m.last_heard) < forget_after);
+            .retain(|_, m| m.online || ago(m.last_heard) < forget_after);
         self.lost -= before - self.members.len();
         let mut lost = Vec::new();
         for (id, m) in &mut self.members {
-            if *id != me && m.online && now.duration_since(m.last_heard) >= expiry {
+            if *id != me && m.online && ago(m.last_heard) >= expiry {
                 m.online = false;
-                m.lost_at = Some(now);
-                lost.push((*id, m.name.clone(), m.skeleton.clone()));
+                m.lost_at = now;
+                lost.push((*id, m.name.to_string(), m.skeleton));
             }
         }
         for (_, _, skeleton) in &lost {
             self.lost += 1;
-            self.name_out(skeleton);
+            self.name_out(*skeleton);
         }
         let mut lost: Vec<(NodeId, String)> =
             lost.into_iter().map(|(id, name, _)| (id, name)).collect();
@@ -418,10 +464,10 @@ impl Roster {
     /// that looks the same.
     pub fn is_ambiguous(&self, id: NodeId, name: &str) -> bool {
         match self.members.get(&id) {
-            Some(m) if m.online && m.name == name => self.shared_name(&m.skeleton),
+            Some(m) if m.online && *m.name == *name => self.shared_name(m.skeleton),
             // A name the user no longer goes by (a message from history):
             // any online user by a name of its skeleton is another.
-            _ => self.online_names.contains_key(&skeleton(name)),
+            _ => self.online_names.contains_key(&skeleton_key(name)),
         }
     }
 
@@ -438,14 +484,14 @@ impl Roster {
         let mut list: Vec<(MsgId, String)> = self
             .members
             .iter()
-            .filter(|(_, m)| m.online && m.suspected.is_none())
+            .filter(|(_, m)| m.online && m.suspected().is_none())
             .map(|(id, m)| {
                 (
                     MsgId {
                         origin: *id,
                         seq: m.seq,
                     },
-                    m.name.clone(),
+                    m.name.to_string(),
                 )
             })
             .collect();
@@ -458,10 +504,12 @@ impl Roster {
     /// that has just linked may have missed the suspicion; it is told
     /// these as suspicions of its own to check.
     pub fn doubts(&self, now: Instant, window: Duration) -> Vec<MsgId> {
+        let now = self.stamp_of(now);
+        let window = window.as_millis() as u64;
         let doubted = self.members.iter().filter_map(|(id, m)| {
-            let seq = match (m.suspected, m.lost_at) {
-                (Some((since, _)), _) => since,
-                (None, Some(at)) if now.saturating_duration_since(at) < window => m.seq,
+            let seq = match (m.suspected(), m.lost_at) {
+                (Some(since), _) => since,
+                (None, at) if at != NEVER && now.saturating_sub(at) < window => m.seq,
                 _ => return None,
             };
             Some(MsgId { origin: *id, seq })
@@ -483,7 +531,7 @@ impl Roster {
             .members
             .iter()
             .filter(|(_, m)| m.online)
-            .map(|(id, m)| (*id, m.name.clone()))
+            .map(|(id, m)| (*id, m.name.to_string()))
             .collect();
         list.sort_by(|a, b| (&a.1, a.0).cmp(&(&b.1, b.0)));
         list
