@@ -320,13 +320,15 @@ impl World {
         let via = Via { peer, conn };
         let failed = {
             let end = self.end_mut(link, side);
-            loop {
+            let failed = loop {
                 match handle_buffered(&shared, &mut end.reader, via, &outbox) {
                     Ok(_) if end.reader.has_frame() => continue,
                     Ok(_) => break None,
                     Err(reason) => break Some(reason),
                 }
-            }
+            };
+            end.reader.source_mut().settle();
+            failed
         };
         if let Some(ended) = failed {
             self.trace(&[slot], || {

@@ -120,13 +120,27 @@ pub struct Inbox {
     read: usize,
 }
 
+/// Bytes an inbox keeps room for once read: a large delivery's buffer
+/// (a whole roster, a history) is given back, since a simulated network
+/// holds one inbox per end of every link.
+const INBOX_KEPT: usize = 4 << 10;
+
 impl Inbox {
     pub fn push(&mut self, bytes: &[u8]) {
-        if self.read == self.buf.len() {
-            self.buf.clear();
-            self.read = 0;
-        }
+        self.settle();
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// Empties the buffer once everything in it was read, and gives back
+    /// room beyond [`INBOX_KEPT`].
+    pub fn settle(&mut self) {
+        if self.read == self.buf.len() {
+            self.read = 0;
+            match self.buf.capacity() > INBOX_KEPT {
+                true => self.buf = Vec::new(),
+                false => self.buf.clear(),
+            }
+        }
     }
 }
 
