@@ -297,7 +297,9 @@ impl Shared {
         let seen_ttl = SEEN_TTL.max(history.age.saturating_mul(2));
         let mut roster = Roster::new(SEEN_TTL);
         let next_seq = around.clock.unix_micros();
-        roster.heard(id, &name, next_seq, now);
+        // Its own entry is at its newest number (see `own_entries`), below
+        // the next: a rename, at the next, is newer.
+        roster.heard(id, &name, next_seq - 1, now);
         let beat = Beat::new(
             now,
             crate::node::random::Rng::default().below(1000) as f64 / 1000.0,

@@ -95,16 +95,19 @@ impl Shared {
 
     /// This node's roster entries: every online user it does not suspect,
     /// with the newest number heard of them, its own user at its newest.
-    fn own_entries(&self, state: &State) -> Vec<(MsgId, String)> {
+    fn own_entries<'s>(
+        &self,
+        state: &'s State,
+    ) -> impl Iterator<Item = (MsgId, &'s str)> + Clone + 's {
         let own = MsgId {
             origin: self.id,
             seq: state.next_seq().saturating_sub(1),
         };
-        let mut entries = state.roster.entries();
-        for (id, _) in entries.iter_mut().filter(|(id, _)| id.origin == self.id) {
-            *id = own;
-        }
-        entries
+        let entries = state.roster.entries();
+        entries.map(move |(id, name)| match id.origin == own.origin {
+            true => (own, name),
+            false => (id, name),
+        })
     }
 
     /// This node's roster digest as a `DIGEST` frame, for a peer that has
@@ -112,8 +115,8 @@ impl Shared {
     /// `store/digest.rs`).
     pub(in crate::node) fn own_digest(&self, state: &State) -> Option<Frame> {
         let entries = self.own_entries(state);
-        let buckets = digest::bucket_count(entries.len());
-        let hashes = digest::digest(borrowed(&entries), buckets);
+        let buckets = digest::bucket_count(entries.clone().count());
+        let hashes = digest::digest(entries, buckets);
         encode_with(|out| protocol::encode_digest(hashes.into_iter(), out))
     }
 
@@ -131,9 +134,9 @@ impl Shared {
         let entries = self.own_entries(&state);
         // A power of two from 1 to the most, as the parser checked.
         let buckets = list.len().clamp(1, digest::MAX_BUCKETS);
-        let ours = digest::digest(borrowed(&entries), buckets);
+        let ours = digest::digest(entries.clone(), buckets);
         let differ = digest::differing(&ours, list.iter());
-        let sent: Vec<(MsgId, &str)> = borrowed(&entries)
+        let sent: Vec<(MsgId, &str)> = entries
             // The parser checked the count; a bucket missing all the same
             // counts as different.
             .filter(|(id, _)| {
@@ -152,11 +155,6 @@ impl Shared {
             }
         }
     }
-}
-
-/// Roster entries with their names borrowed.
-fn borrowed(entries: &[(MsgId, String)]) -> impl Iterator<Item = (MsgId, &str)> + Clone {
-    entries.iter().map(|(id, name)| (*id, name.as_str()))
 }
 
 /// `ROSTER` frames listing `entries`, as many frames as it takes.

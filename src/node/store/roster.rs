@@ -252,12 +252,13 @@ impl Roster {
         // A late or replayed message must not roll the clock back.
         m.last_heard = m.last_heard.max(now);
         m.answered(seq);
-        let newer = seq >= m.seq;
         let advanced = seq > m.seq;
         m.seq = m.seq.max(seq);
         let was_online = std::mem::replace(&mut m.online, true);
         m.lost_at = NEVER;
-        let old = (newer && *m.name != *name).then(|| {
+        // A name goes with a number: only a newer one renames, so a
+        // repeat costs no look at the name.
+        let old = (advanced && *m.name != *name).then(|| {
             let old_skeleton = std::mem::replace(&mut m.skeleton, skeleton_key(name));
             (std::mem::replace(&mut m.name, name.into()), old_skeleton)
         });
@@ -477,26 +478,23 @@ impl Roster {
     }
 
     /// The online users not under suspicion, each with the newest sequence
-    /// number heard of them, by id: what a roster vouches for. A suspected
-    /// user is left out, so that a newcomer does not take on a user who is
-    /// about to be lost; one who answers the suspicion comes with it.
-    pub fn entries(&self) -> Vec<(MsgId, String)> {
-        let mut list: Vec<(MsgId, String)> = self
-            .members
+    /// number heard of them, in no order: what a roster vouches for. A
+    /// suspected user is left out, so that a newcomer does not take on a
+    /// user who is about to be lost; one who answers the suspicion comes
+    /// with it. Borrowed: a digest or an answer is worked out from the
+    /// roster as it is, with no copy of it.
+    pub fn entries(&self) -> impl Iterator<Item = (MsgId, &str)> + Clone + '_ {
+        let vouched = |m: &Member| m.online && m.suspected().is_none();
+        self.members
             .iter()
-            .filter(|(_, m)| m.online && m.suspected().is_none())
+            .filter(move |(_, m)| vouched(m))
             .map(|(id, m)| {
-                (
-                    MsgId {
-                        origin: *id,
-                        seq: m.seq,
-                    },
-                    m.name.to_string(),
-                )
+                let id = MsgId {
+                    origin: *id,
+                    seq: m.seq,
+                };
+                (id, &*m.name)
             })
-            .collect();
-        list.sort_by_key(|(id, _)| id.origin);
-        list
     }
 
     /// The users this node doubts, at the numbers it doubts them since:
