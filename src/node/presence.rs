@@ -346,9 +346,9 @@ impl Shared {
     /// at a fresh number, as news to every peer. It answers a suspicion,
     /// wherever it arrives, and is the heartbeat.
     pub fn tell_alive(&self) {
-        let (id, name) = self.next_id();
+        let (id, _) = self.next_id();
         let mut state = self.lock();
-        state.news.online(id, name, None);
+        state.news.online(id, None);
         self.news_soon(&mut state);
     }
 

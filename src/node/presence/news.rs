@@ -28,15 +28,16 @@ use std::time::Duration;
 /// answer in, since a suspicion and its answer each wait once per hop.
 pub const NEWS_EVERY: Duration = Duration::from_millis(100);
 
-/// News waiting for the next [`Shared::news_tick`].
+/// News waiting for the next [`Shared::news_tick`]: entries, and the peer
+/// each came from (which is not told it back). Names are looked up in the
+/// roster as the news goes out, not copied for each item.
 #[derive(Default)]
 pub(in crate::node) struct News {
-    /// Users who joined: the entry, its name, and the peer it came from.
-    joined: Vec<(MsgId, Arc<str>, Option<NodeId>)>,
-    /// Users online at a newer number: the entry, its name, and the peer
-    /// it came from (which is not told it back).
-    online: Vec<(MsgId, Arc<str>, Option<NodeId>)>,
-    /// Suspicions, and the peer each came from.
+    /// Users who joined, at their join's number.
+    joined: Vec<(MsgId, Option<NodeId>)>,
+    /// Users online at a newer number.
+    online: Vec<(MsgId, Option<NodeId>)>,
+    /// Suspicions.
     suspects: Vec<(MsgId, Option<NodeId>)>,
     /// Where each user's entry is in the lists above.
     joined_at: HashMap<NodeId, usize, BuildIdHasher>,
@@ -48,16 +49,16 @@ pub(in crate::node) struct News {
 
 impl News {
     /// Gathers user `id.origin`'s join at `id.seq`, heard from `from`.
-    pub(in crate::node) fn joined(&mut self, id: MsgId, name: Arc<str>, from: Option<NodeId>) {
-        newest(&mut self.joined, &mut self.joined_at, (id, name, from));
+    pub(in crate::node) fn joined(&mut self, id: MsgId, from: Option<NodeId>) {
+        newest(&mut self.joined, &mut self.joined_at, (id, from));
     }
 
     /// Gathers user `id.origin` online at `id.seq`, heard from `from`,
     /// unless their join at that number or later is gathered: it says as
     /// much.
-    pub(in crate::node) fn online(&mut self, id: MsgId, name: Arc<str>, from: Option<NodeId>) {
+    pub(in crate::node) fn online(&mut self, id: MsgId, from: Option<NodeId>) {
         if !self.join_covers(id) {
-            newest(&mut self.online, &mut self.online_at, (id, name, from));
+            newest(&mut self.online, &mut self.online_at, (id, from));
         }
     }
 
@@ -69,14 +70,7 @@ impl News {
     /// Gathers a suspicion of user `id.origin` since `id.seq`, heard from
     /// `from`.
     pub(in crate::node) fn suspect(&mut self, id: MsgId, from: Option<NodeId>) {
-        match self.suspect_at.get(&id.origin) {
-            Some(&i) if self.suspects[i].0.seq <= id.seq => self.suspects[i] = (id, from),
-            Some(_) => {}
-            None => {
-                self.suspect_at.insert(id.origin, self.suspects.len());
-                self.suspects.push((id, from));
-            }
-        }
+        newest(&mut self.suspects, &mut self.suspect_at, (id, from));
     }
 
     fn is_empty(&self) -> bool {
@@ -87,9 +81,9 @@ impl News {
 /// Adds a user's entry to `list`, or puts it in place of the user's entry
 /// there if it is no older.
 fn newest(
-    list: &mut Vec<(MsgId, Arc<str>, Option<NodeId>)>,
+    list: &mut Vec<(MsgId, Option<NodeId>)>,
     at: &mut HashMap<NodeId, usize, BuildIdHasher>,
-    item: (MsgId, Arc<str>, Option<NodeId>),
+    item: (MsgId, Option<NodeId>),
 ) {
     match at.get(&item.0.origin) {
         Some(&i) if list[i].0.seq <= item.0.seq => list[i] = item,
@@ -101,15 +95,15 @@ fn newest(
     }
 }
 
-/// The entries of `list` that did not come from `told`, with their names.
-fn not_from(
-    list: &[(MsgId, Arc<str>, Option<NodeId>)],
-    told: Option<NodeId>,
-) -> Vec<(MsgId, &str)> {
-    list.iter()
-        .filter(|(_, _, from)| *from != told)
-        .map(|(entry, name, _)| (*entry, &**name))
-        .collect()
+/// The entries of a list of news.
+fn all<T: Copy>(list: &[(T, Option<NodeId>)]) -> Vec<T> {
+    list.iter().map(|(entry, _)| *entry).collect()
+}
+
+/// A peer's share of the news: the entries it did not bring.
+fn not_from<T: Copy>(list: &[(T, Option<NodeId>)], told: NodeId) -> Vec<T> {
+    let others = list.iter().filter(|(_, from)| *from != Some(told));
+    others.map(|(entry, _)| *entry).collect()
 }
 
 impl Shared {
@@ -122,31 +116,47 @@ impl Shared {
     }
 
     /// Sends the gathered news: to each peer, the entries it did not bring,
-    /// as `JOIN`, `ROSTER` and `SUSPECT` lists.
+    /// as `JOIN`, `ROSTER` and `SUSPECT` lists. The peers that brought none
+    /// share one copy of the frames. A user no longer online here is left
+    /// out of `JOIN` and `ROSTER` lists.
     pub fn news_tick(&self) {
         let mut state = self.lock();
-        let mut news = std::mem::take(&mut state.news);
+        let news = std::mem::take(&mut state.news);
+        let state = &*state;
+        let named = |list: &[(MsgId, Option<NodeId>)], covered: &dyn Fn(MsgId) -> bool| {
+            let named = list.iter().filter(|(id, _)| !covered(*id));
+            let named = named.filter_map(|(id, from)| {
+                let name = state.roster.name_of(id.origin)?;
+                Some(((*id, name), *from))
+            });
+            named.collect::<Vec<((MsgId, &str), Option<NodeId>)>>()
+        };
+        let joined = named(&news.joined, &|_| false);
         // A join gathered after the user's entry says as much.
-        let online = std::mem::take(&mut news.online);
-        news.online = online
-            .into_iter()
-            .filter(|(id, _, _)| !news.join_covers(*id))
+        let online = named(&news.online, &|id| news.join_covers(id));
+        let frames = |joined: &[(MsgId, &str)], online: &[(MsgId, &str)], suspects: &[MsgId]| {
+            let frames = joined_frames(joined).into_iter();
+            let frames = frames.chain(roster_frames(online));
+            frames.chain(suspect_frames(suspects)).collect::<Vec<_>>()
+        };
+        let shared = frames(&all(&joined), &all(&online), &all(&news.suspects));
+        let mut sources: Vec<NodeId> = (news.joined.iter())
+            .chain(&news.online)
+            .chain(&news.suspects)
+            .filter_map(|(_, from)| *from)
             .collect();
+        sources.sort_unstable();
+        sources.dedup();
         for (id, peer) in state.peers.iter() {
-            let told = Some(*id);
-            let joined = not_from(&news.joined, told);
-            let online = not_from(&news.online, told);
-            let suspects: Vec<MsgId> = news
-                .suspects
-                .iter()
-                .filter(|(_, from)| *from != told)
-                .map(|(entry, _)| *entry)
-                .collect();
-            let frames = joined_frames(&joined).into_iter();
-            for frame in frames
-                .chain(roster_frames(&online))
-                .chain(suspect_frames(&suspects))
-            {
+            let own = match sources.contains(id) {
+                true => frames(
+                    &not_from(&joined, *id),
+                    &not_from(&online, *id),
+                    &not_from(&news.suspects, *id),
+                ),
+                false => shared.clone(),
+            };
+            for frame in own {
                 push_now(&peer.outbox, Some(frame));
             }
         }

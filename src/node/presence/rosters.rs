@@ -74,10 +74,8 @@ impl Shared {
             let heard = state.roster.heard(origin, name, id.seq, now);
             let join = by == HeardBy::Join && state.roster.joined(origin, id.seq);
             match heard {
-                _ if join => state.news.joined(id, name.into(), Some(from)),
-                Heard::New | Heard::Back | Heard::Newer => {
-                    state.news.online(id, name.into(), Some(from))
-                }
+                _ if join => state.news.joined(id, Some(from)),
+                Heard::New | Heard::Back | Heard::Newer => state.news.online(id, Some(from)),
                 Heard::Stale => stale.push(id),
                 _ => {}
             }

@@ -348,6 +348,11 @@ impl Roster {
         (m.online && m.suspected().is_none()).then_some((m.seq, &*m.name))
     }
 
+    /// `id`'s name, if it is online.
+    pub fn name_of(&self, id: NodeId) -> Option<&str> {
+        self.members.get(&id).filter(|m| m.online).map(|m| &*m.name)
+    }
+
     /// The newest sequence number heard of `id`, if it is online.
     pub fn seq_of(&self, id: NodeId) -> Option<u64> {
         self.members.get(&id).filter(|m| m.online).map(|m| m.seq)
