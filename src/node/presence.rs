@@ -371,8 +371,10 @@ impl Shared {
     /// This node's `JOIN`, for a new peer, while it is recent.
     pub(in crate::node) fn own_join(&self, state: &State) -> Option<Frame> {
         let (id, at) = state.beat.joined?;
-        let recent = self.now().saturating_duration_since(at) < JOIN_TOLD;
-        joined_frames(&[(id, &state.name)]).pop().filter(|_| recent)
+        if self.now().saturating_duration_since(at) >= JOIN_TOLD {
+            return None;
+        }
+        joined_frames(&[(id, &state.name)]).pop()
     }
 
     /// Gathers suspicions of `ids` for every peer but `except`.

@@ -1,9 +1,10 @@
 //! Presence news, gathered for the peers and sent as lists every
 //! [`NEWS_EVERY`] rather than one frame per event: users who joined, users
 //! online at a newer number (a heartbeat, an answer to a suspicion, a user
-//! back from a crash) and suspicions. A news item then costs a roster lookup and a few bytes
-//! at each node, not a frame on each link. When many users change at once
-//! (a split that heals, a wave of joins), a list carries hundreds of them.
+//! back from a crash) and suspicions. A news item then costs a roster
+//! lookup and a few bytes at each node, not a frame on each link. When
+//! many users change at once (a split that heals, a wave of joins), a list
+//! carries hundreds of them.
 //!
 //! One entry per user is kept, the newest: a peer that sends a user's
 //! numbers one after another within a gathering makes one entry, and what
@@ -123,17 +124,17 @@ impl Shared {
         let mut state = self.lock();
         let news = std::mem::take(&mut state.news);
         let state = &*state;
-        let named = |list: &[(MsgId, Option<NodeId>)], covered: &dyn Fn(MsgId) -> bool| {
-            let named = list.iter().filter(|(id, _)| !covered(*id));
-            let named = named.filter_map(|(id, from)| {
-                let name = state.roster.name_of(id.origin)?;
-                Some(((*id, name), *from))
-            });
-            named.collect::<Vec<((MsgId, &str), Option<NodeId>)>>()
+        // Each entry with the user's name, while they are online here.
+        let named = |(id, from): &(MsgId, Option<NodeId>)| {
+            let name = state.roster.name_of(id.origin)?;
+            Some(((*id, name), *from))
         };
-        let joined = named(&news.joined, &|_| false);
+        let joined: Vec<_> = news.joined.iter().filter_map(named).collect();
         // A join gathered after the user's entry says as much.
-        let online = named(&news.online, &|id| news.join_covers(id));
+        let not_covered = |(id, _): &&(MsgId, Option<NodeId>)| !news.join_covers(*id);
+        let online: Vec<_> = (news.online.iter().filter(not_covered))
+            .filter_map(named)
+            .collect();
         let frames = |joined: &[(MsgId, &str)], online: &[(MsgId, &str)], suspects: &[MsgId]| {
             let frames = joined_frames(joined).into_iter();
             let frames = frames.chain(roster_frames(online));

@@ -79,15 +79,15 @@ impl Shared {
                 Heard::Stale => stale.push(id),
                 _ => {}
             }
-            let by = match join {
+            let shown_as = match join {
                 true => HeardBy::Join,
                 false => HeardBy::Other,
             };
-            self.announce(state, origin, name, heard, by);
+            self.announce(state, origin, name, heard, shown_as);
         }
         // Asked of every peer, the one that listed them too: it may still
-        // link to the part of the network they are in.
-        // (This also sends what was gathered above soon.)
+        // link to the part of the network they are in. This also wakes the
+        // news task for what was gathered above.
         self.pass_suspicions(state, None, &stale);
     }
 

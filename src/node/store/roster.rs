@@ -217,7 +217,7 @@ impl Roster {
     /// Records that `id`, called `name`, was heard of at `now`, with
     /// sequence number `seq`: from them, or in a peer's roster. A number
     /// no newer than the one a user was lost at does not bring them back,
-    /// nor does an older one rename them.
+    /// and only a newer number than the roster's renames them.
     pub fn heard(&mut self, id: NodeId, name: &str, seq: u64, now: Instant) -> Heard {
         let now = self.stamp(now);
         let Some(m) = self.members.get_mut(&id) else {
