@@ -126,14 +126,18 @@ impl<T> Queue<T> {
 
     /// Moves every queued item into `out` at once, without waiting, and
     /// tells whether the queue is closed: for a consumer that is not a
-    /// task (the simulator's virtual links).
-    pub fn take_all(&self, out: &mut Vec<T>) -> bool {
+    /// task (the simulator's virtual links). `then`, if given, is woken by
+    /// the next push or the close, as a waiting consumer would be.
+    pub fn take_all(&self, out: &mut Vec<T>, then: Option<&Waker>) -> bool {
         let mut s = self.lock();
         let was_full = s.bytes >= self.limit;
         out.extend(s.items.drain(..).map(|(item, _)| item));
         s.bytes = 0;
         if was_full {
             s.producers.drain(..).for_each(Waker::wake);
+        }
+        if let Some(waker) = then {
+            s.consumer = Some(waker.clone());
         }
         s.closed
     }

@@ -192,7 +192,7 @@ impl TestLink {
     /// The bodies of the frames queued for the peer since the last look.
     pub fn sent(&self) -> Vec<String> {
         let mut frames = Vec::new();
-        self.outbox.take_all(&mut frames);
+        self.outbox.take_all(&mut frames, None);
         let body = |f: &Frame| String::from_utf8_lossy(&f[HEADER_LEN..]).into_owned();
         frames.iter().map(body).collect()
     }

@@ -225,6 +225,9 @@ impl World {
         };
         if let Some(r) = self.machines[slot].running.as_mut() {
             r.links.push(Attached { link, side, outbox });
+            // What the node queued on it while admitting it is sent at
+            // the next look.
+            r.pushed.set();
         }
         self.after(LINK_IDLE, Event::IdleCheck { link, side });
     }

@@ -20,7 +20,9 @@ use crate::protocol::{ChatKind, MsgId, NodeId};
 use crate::queue::Queue;
 use futures::channel::mpsc;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Wake, Waker};
 use std::time::Duration;
 
 /// A node's process while it runs.
@@ -34,6 +36,33 @@ pub(super) struct Running {
     pub(super) dial_wake: Option<Duration>,
     /// The open ends of links at this node.
     pub(super) links: Vec<Attached>,
+    /// Set when something was pushed to one of its outboxes, or one was
+    /// closed, since they were last looked at: the outboxes' consumer is
+    /// woken as a connection task would be. Most events leave a node's
+    /// outboxes as they were, and a look at each costs a lock.
+    pub(super) pushed: Arc<Pushed>,
+    pub(super) pushed_waker: Waker,
+}
+
+/// A flag a waker sets.
+#[derive(Default)]
+pub(super) struct Pushed(AtomicBool);
+
+impl Pushed {
+    pub(super) fn set(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether it was set since the last look; clears it.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl Wake for Pushed {
+    fn wake(self: Arc<Self>) {
+        self.set();
+    }
 }
 
 /// A link's open end at a node, and the outbox the node writes to it.
@@ -66,6 +95,7 @@ impl Machine {
 impl World {
     pub(super) fn start_node(&mut self, slot: usize) {
         let wakes = Arc::new(Noted::default());
+        let pushed = Arc::new(Pushed::default());
         let (tasks, tasks_rx) = mpsc::channel(1);
         let m = &self.machines[slot];
         let me = Who {
@@ -101,6 +131,8 @@ impl World {
             news_ticking: false,
             dial_wake: None,
             links: Vec::new(),
+            pushed: pushed.clone(),
+            pushed_waker: Waker::from(pushed),
         });
         let run = m.run;
         if restarted {
@@ -282,11 +314,15 @@ impl World {
         let Some(r) = self.machines[slot].running.as_mut() else {
             return;
         };
-        let mut ends = std::mem::take(&mut r.links);
+        let mut ends = match r.pushed.take() {
+            true => std::mem::take(&mut r.links),
+            false => Vec::new(),
+        };
+        let waker = r.pushed_waker.clone();
         let mut closed = Vec::new();
         ends.retain(|end| {
             let mut frames = Vec::new();
-            let gone = end.outbox.take_all(&mut frames);
+            let gone = end.outbox.take_all(&mut frames, Some(&waker));
             if !frames.is_empty() {
                 closed.push((end.link, end.side, Some(frames), false));
             }
@@ -296,7 +332,7 @@ impl World {
             !gone
         });
         if let Some(r) = self.machines[slot].running.as_mut() {
-            r.links = ends;
+            r.links.append(&mut ends);
         }
         for (link, side, frames, gone) in closed {
             if let Some(frames) = frames {
