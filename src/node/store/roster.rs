@@ -17,9 +17,9 @@
 
 use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
-use std::collections::hash_map::DefaultHasher;
+use member::skeleton_key;
+use member::{Member, Stamp, NEVER};
 use std::collections::{HashMap, VecDeque};
-use std::hash::Hasher;
 use std::time::{Duration, Instant};
 
 /// Users a roster holds at most: a network of 10,000 members fits.
@@ -48,67 +48,11 @@ pub struct Roster {
     suspicions: VecDeque<(Stamp, NodeId)>,
 }
 
-/// A moment, in milliseconds since the roster's epoch, plus one so that
-/// [`NEVER`] is none: 8 bytes rather than an `Instant`'s 16, in an entry
-/// kept for every user of the network.
-type Stamp = u64;
-const NEVER: Stamp = 0;
-
 struct Last {
     id: NodeId,
     name: String,
     at: Instant,
     tagged: bool,
-}
-
-/// A user, as the roster keeps them: one per user of the network at every
-/// node, so it is kept small (80 bytes and the name).
-#[derive(Debug, Clone)]
-struct Member {
-    name: Box<str>,
-    /// The name's [`skeleton_key`], worked out once per name.
-    skeleton: u64,
-    /// The newest sequence number heard of the user.
-    seq: u64,
-    /// The number of the user's newest join heard of (0 for none).
-    joined: u64,
-    /// Suspected of being gone since this number, until
-    /// `suspected_until` ([`NEVER`]: not suspected).
-    suspected_since: u64,
-    suspected_until: Stamp,
-    last_heard: Stamp,
-    /// When the user was lost, while offline ([`NEVER`] while online).
-    lost_at: Stamp,
-    online: bool,
-    /// Lost, and a peer that still listed the user was asked to check.
-    asked: bool,
-}
-
-impl Member {
-    /// The number the user is suspected since, if they are.
-    fn suspected(&self) -> Option<u64> {
-        (self.suspected_until != NEVER).then_some(self.suspected_since)
-    }
-
-    /// Clears a suspicion that a number above it answers.
-    fn answered(&mut self, seq: u64) {
-        if self.suspected().is_some_and(|since| seq > since) {
-            self.suspected_until = NEVER;
-        }
-    }
-}
-
-/// What a name looks like, as Unicode's confusables list has it (UTS #39),
-/// hashed: `bob` and `bоb` (a Cyrillic о) have one skeleton, so each of
-/// them is shown with a tag while both are online, as if they were equal.
-/// A hash keeps it to 8 bytes per user; two skeletons that collide (one
-/// chance in 2^64 for names nobody chose to collide) only tag two names.
-pub fn skeleton_key(name: &str) -> u64 {
-    let mut hasher = DefaultHasher::new();
-    for c in unicode_security::skeleton(name) {
-        hasher.write_u32(c.into());
-    }
-    hasher.finish()
 }
 
 /// What hearing from a user changed.
@@ -226,21 +170,8 @@ impl Roster {
             }
             let skeleton = skeleton_key(name);
             self.name_in(skeleton);
-            self.members.insert(
-                id,
-                Member {
-                    name: name.into(),
-                    skeleton,
-                    seq,
-                    joined: 0,
-                    suspected_since: 0,
-                    suspected_until: NEVER,
-                    last_heard: now,
-                    lost_at: NEVER,
-                    online: true,
-                    asked: false,
-                },
-            );
+            self.members
+                .insert(id, Member::new(name, skeleton, seq, now));
             return Heard::New;
         };
         if !m.online && seq <= m.seq {
@@ -555,5 +486,6 @@ pub fn short_id(id: NodeId) -> String {
     format!("{:04x}", id.0 >> 48)
 }
 
+mod member;
 #[cfg(test)]
 mod tests;

@@ -325,3 +325,10 @@ fn doubts_are_the_suspected_and_the_recently_lost_at_their_numbers() {
         "bob expired at 200 s; ann is back"
     );
 }
+
+#[test]
+fn an_entry_is_eighty_bytes_and_its_name() {
+    // One per user at every node: the size is what a network of 10,000
+    // costs, 100 million times over in the simulator.
+    assert_eq!(std::mem::size_of::<super::member::Member>(), 80);
+}
