@@ -102,7 +102,13 @@ fn a_flood_of_graft_frames_costs_little_and_delays_nobody() {
     let hand = Hand::connect(&alice, "mallory");
     let flood = std::thread::spawn(move || {
         for _ in 0..40_000 {
-            hand.send(&format!("GRAFT {origin}:0-{}", u64::MAX));
+            // alice may close the link instead, if this test's reader of
+            // her answers stalls for 4 s on a loaded machine (PROTOCOL.md
+            // §5.3.1): a flooder losing its link is allowed, and what it
+            // was sent is still counted below.
+            if !hand.try_send(&format!("GRAFT {origin}:0-{}", u64::MAX)) {
+                break;
+            }
         }
         hand
     });

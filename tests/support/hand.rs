@@ -71,13 +71,17 @@ impl Hand {
     }
 
     pub fn send(&self, body: &str) {
+        assert!(self.try_send(body), "the node closed the link");
+    }
+
+    /// Sends `body`; false if the node has closed the link.
+    pub fn try_send(&self, body: &str) -> bool {
         let mut frame = Vec::new();
         p2pchat::message::encode(body, &mut frame).unwrap();
         let mut writer = self.writer.lock().unwrap();
         rt::block_on(async {
-            writer.write_all(&frame).await.unwrap();
-            writer.flush().await.unwrap();
-        });
+            writer.write_all(&frame).await.is_ok() && writer.flush().await.is_ok()
+        })
     }
 
     /// Waits for a frame whose body starts with `prefix`; returns it.
