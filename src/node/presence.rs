@@ -449,8 +449,19 @@ fn jitter(offset: f64) -> f64 {
 
 /// `SUSPECT` frames listing `ids`, as many frames as it takes.
 fn suspect_frames(ids: &[MsgId]) -> Vec<Frame> {
-    ids.chunks(ENTRIES_PER_FRAME)
-        .filter_map(|chunk| encode_with(|out| protocol::encode_suspect(chunk.iter().copied(), out)))
+    list_frames(ids, |chunk, out| {
+        protocol::encode_suspect(chunk.iter().copied(), out)
+    })
+}
+
+/// A list's frames, [`ENTRIES_PER_FRAME`] entries each, as `encode` writes
+/// them; a chunk it refuses is left out.
+fn list_frames<T, E>(
+    entries: &[T],
+    encode: impl Fn(&[T], &mut Vec<u8>) -> Result<(), E>,
+) -> Vec<Frame> {
+    (entries.chunks(ENTRIES_PER_FRAME))
+        .filter_map(|chunk| encode_with(|out| encode(chunk, out)))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! newer number, passed on as news), and the digests that let a new link
 //! carry only the entries its two ends differ on (`store/digest.rs`).
 
-use super::{HeardBy, ENTRIES_PER_FRAME};
+use super::{list_frames, HeardBy};
 use crate::display::Event;
 use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
@@ -157,16 +157,14 @@ impl Shared {
 
 /// `ROSTER` frames listing `entries`, as many frames as it takes.
 pub(super) fn roster_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
-    entries
-        .chunks(ENTRIES_PER_FRAME)
-        .filter_map(|chunk| encode_with(|out| protocol::encode_roster(chunk.iter().copied(), out)))
-        .collect()
+    list_frames(entries, |chunk, out| {
+        protocol::encode_roster(chunk.iter().copied(), out)
+    })
 }
 
 /// `JOIN` frames listing `entries`, as many frames as it takes.
 pub(super) fn joined_frames(entries: &[(MsgId, &str)]) -> Vec<Frame> {
-    entries
-        .chunks(ENTRIES_PER_FRAME)
-        .filter_map(|chunk| encode_with(|out| protocol::encode_joined(chunk.iter().copied(), out)))
-        .collect()
+    list_frames(entries, |chunk, out| {
+        protocol::encode_joined(chunk.iter().copied(), out)
+    })
 }
