@@ -225,10 +225,15 @@ impl Shared {
                 continue;
             } else if st.roster.suspect(id.origin, id.seq, now, SUSPICION) {
                 news.push(id);
-            } else if let Some((seq, name)) = st.roster.vouched(id.origin) {
-                if seq > id.seq {
-                    let origin = id.origin;
-                    newer.push((MsgId { origin, seq }, name.to_owned()));
+            } else {
+                // No news: if this node gathered the suspicion, the peer
+                // has it.
+                st.news.told_suspect(id, via.peer);
+                if let Some((seq, name)) = st.roster.vouched(id.origin) {
+                    if seq > id.seq {
+                        let origin = id.origin;
+                        newer.push((MsgId { origin, seq }, name.to_owned()));
+                    }
                 }
             }
         }

@@ -77,6 +77,7 @@ impl Shared {
                 _ if join => state.news.joined(id, Some(from)),
                 Heard::New | Heard::Back | Heard::Newer => state.news.online(id, Some(from)),
                 Heard::Stale => stale.push(id),
+                Heard::Same => state.news.told_entry(id, from, by == HeardBy::Join),
                 _ => {}
             }
             let shown_as = match join {

@@ -189,6 +189,42 @@ fn news_heard_within_one_gathering_goes_out_as_one_list_with_the_newest_of_each(
 }
 
 #[test]
+fn news_is_not_told_back_to_the_peers_that_told_it_while_it_waited() {
+    let (alice, mut bob, mut carol) = alice_with_two();
+    let mut dave = alice.link(DAVE, "dave", Inbound);
+    let (erin, frank) = (0xe21, 0xf2a);
+    alice.hear(&mut bob, &format!("ROSTER {}:2:frank", id(frank)));
+    // What was said before (dave's address, frank's entry).
+    let _ = (bob.sent(), carol.sent(), dave.sent());
+    // bob tells erin's entry and a suspicion; carol tells both too while
+    // they wait, at the same numbers, and dave an older number of erin.
+    alice.hear_held(&mut bob, &format!("ROSTER {}:5:erin", id(erin)));
+    alice.hear_held(&mut bob, &format!("SUSPECT {}:2", id(frank)));
+    alice.hear_held(&mut carol, &format!("ROSTER {}:5:erin", id(erin)));
+    alice.hear_held(&mut carol, &format!("SUSPECT {}:2", id(frank)));
+    alice.hear_held(&mut dave, &format!("ROSTER {}:4:erin", id(erin)));
+    alice.shared.news_tick();
+    assert!(bob.sent().is_empty(), "bob told all of it");
+    assert!(carol.sent().is_empty(), "carol told all of it");
+    assert_eq!(
+        dave.sent(),
+        [
+            format!("ROSTER {}:5:erin", id(erin)),
+            format!("SUSPECT {}:2", id(frank)),
+        ],
+        "dave had an older number, and no suspicion"
+    );
+    // A join says what a plain entry does; a plain entry does not say the
+    // user joined.
+    alice.hear_held(&mut bob, &format!("JOIN {}:9:erin", id(erin)));
+    alice.hear_held(&mut carol, &format!("ROSTER {}:9:erin", id(erin)));
+    alice.hear_held(&mut dave, &format!("JOIN {}:9:erin", id(erin)));
+    alice.shared.news_tick();
+    assert_eq!(carol.sent(), [format!("JOIN {}:9:erin", id(erin))]);
+    assert!(bob.sent().is_empty() && dave.sent().is_empty());
+}
+
+#[test]
 fn a_join_is_shown_and_passed_on_once_however_it_comes() {
     let (alice, mut bob, mut carol) = alice_with_two();
     // dave's entry comes quietly first, then his join at that number.

@@ -11,7 +11,7 @@ use super::Joins;
 use crate::node::link::admission::Purpose;
 use crate::node::mesh::dial_book::Heal;
 use crate::node::mesh::peers::Frame;
-use crate::node::presence::news::NEWS_EVERY;
+use crate::node::presence::news::news_wait;
 use crate::node::presence::TICK;
 use crate::node::state::{Shared, Surroundings, Who};
 use crate::node::tree::link::ANNOUNCE_EVERY;
@@ -360,7 +360,8 @@ impl World {
             self.after(ANNOUNCE_EVERY, timer(slot, run, Timer::Tree));
         }
         if news {
-            self.after(NEWS_EVERY, timer(slot, run, Timer::News));
+            let wait = news_wait(&mut self.rng);
+            self.after(wait, timer(slot, run, Timer::News));
         }
         if dial {
             self.dial_step(slot);
