@@ -129,6 +129,7 @@ impl Shared {
                 push_now(&peer.outbox, ping.clone());
             }
         }
+        self.first_roster_check(st, now);
         let period = heartbeat_every(st.roster.online_count());
         let mut lost = st.roster.end_suspicions(now);
         if now >= st.beat.next_sweep {
@@ -484,6 +485,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
     }
 }
 
+pub(in crate::node) mod first_roster;
 pub(in crate::node) mod news;
 mod rosters;
 #[cfg(test)]

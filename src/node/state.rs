@@ -19,6 +19,7 @@ use crate::node::history_marks::Run as HistoryRun;
 use crate::node::link::gather::Gathered;
 use crate::node::link::pending::Pending;
 use crate::node::mesh::peers::{Frame, Limits, PeerSet};
+use crate::node::presence::first_roster::FirstRoster;
 use crate::node::presence::news::News;
 use crate::node::presence::Beat;
 use crate::node::screen::Screen;
@@ -123,6 +124,8 @@ pub(in crate::node) struct State {
     pub history_run: HistoryRun,
     /// The first roster came, and who is online was shown.
     pub greeted: bool,
+    /// Learning the first roster, while other links wait.
+    pub(in crate::node) first_roster: FirstRoster,
     /// The broadcast tree's wants, recent messages and ticks.
     pub(in crate::node) tree: Tree,
     /// Lines to show, formatted under the lock and handed to the display in
@@ -324,6 +327,7 @@ impl Shared {
                 departed: Departed::default(),
                 history_run: HistoryRun::default(),
                 greeted: false,
+                first_roster: FirstRoster::NotAsked,
                 tree: Tree::new(tree),
                 shown: Vec::new(),
                 refused_by: VecDeque::new(),

@@ -146,6 +146,7 @@ impl Shared {
             link: Default::default(),
             taken: Vec::new(),
             answered: Default::default(),
+            held: Default::default(),
             delivered: 0,
             suspicions: Default::default(),
         };

@@ -63,7 +63,10 @@ impl Shared {
             send(new, encode_with(|out| protocol::encode_peers(others, out)));
             let runs = state.history.runs().into_iter();
             send(new, encode_with(|out| protocol::encode_have(runs, out)));
-            send(new, self.own_digest(&state));
+            let conn = new.conn;
+            self.digest_for(&mut state, Via { peer: id, conn });
+        }
+        if let Some(new) = state.peers.get(&id) {
             for frame in self.own_doubts(&state) {
                 send(new, Some(frame));
             }

@@ -58,6 +58,8 @@ pub struct Peer {
     pub taken: Vec<Range<usize>>,
     /// What it has had its one answer to on this link.
     pub answered: Answered,
+    /// What waits for this node's first roster.
+    pub held: Held,
     /// Chat messages that were new here when it brought them.
     pub delivered: u64,
     /// Entries of its `SUSPECT` lists looked at lately.
@@ -72,6 +74,16 @@ pub struct Answered {
     pub have: bool,
     /// Its `DIGEST` was answered with the roster entries it lacked.
     pub digest: bool,
+}
+
+/// What waits on a link for the node's first roster (see
+/// `presence/first_roster.rs`).
+#[derive(Debug, Default)]
+pub struct Held {
+    /// This node's digest, to send.
+    pub digest: bool,
+    /// The peer's digest, to answer.
+    pub answer: Option<Vec<u64>>,
 }
 
 impl Peer {

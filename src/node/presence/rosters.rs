@@ -4,7 +4,6 @@
 
 use super::{list_frames, HeardBy};
 use crate::display::Event;
-use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
 use crate::node::state::{encode_with, Shared, State, Waits};
 use crate::node::store::digest;
@@ -34,6 +33,9 @@ impl Shared {
         // roster from another link may come before it, and an answer may
         // take several frames.)
         let answered = list.iter().next().is_none();
+        if answered && state.first_roster.is_answer_from(from) {
+            self.first_roster_learned(&mut state);
+        }
         if answered && !std::mem::replace(&mut state.greeted, true) {
             let online: Vec<String> = state
                 .roster
@@ -66,6 +68,8 @@ impl Shared {
     fn take_entries(&self, state: &mut State, from: NodeId, list: RosterList<'_>, by: HeardBy) {
         let now = self.now();
         let mut stale = Vec::new();
+        // The first answer's entries are not news (see `first_roster.rs`).
+        let first = by == HeardBy::Other && state.first_roster.is_answer_from(from);
         for (id, name) in list.iter() {
             let origin = id.origin;
             if origin == self.id || !state.departed.may_return(origin, id.seq) {
@@ -75,6 +79,7 @@ impl Shared {
             let join = by == HeardBy::Join && state.roster.joined(origin, id.seq);
             match heard {
                 _ if join => state.news.joined(id, Some(from)),
+                Heard::New if first => {}
                 Heard::New | Heard::Back | Heard::Newer => state.news.online(id, Some(from)),
                 Heard::Stale => stale.push(id),
                 Heard::Same => state.news.told_entry(id, from, by == HeardBy::Join),
@@ -94,7 +99,7 @@ impl Shared {
 
     /// This node's roster entries: every online user it does not suspect,
     /// with the newest number heard of them, its own user at its newest.
-    fn own_entries<'s>(
+    pub(super) fn own_entries<'s>(
         &self,
         state: &'s State,
     ) -> impl Iterator<Item = (MsgId, &'s str)> + Clone + 's {
@@ -130,28 +135,9 @@ impl Shared {
             Some(peer) if !peer.answered.digest => peer.answered.digest = true,
             _ => return,
         }
-        let entries = self.own_entries(&state);
-        // A power of two from 1 to the most, as the parser checked.
-        let buckets = list.len().clamp(1, digest::MAX_BUCKETS);
-        let ours = digest::digest(entries.clone(), buckets);
-        let differ = digest::differing(&ours, list.iter());
-        let sent: Vec<(MsgId, &str)> = entries
-            // The parser checked the count; a bucket missing all the same
-            // counts as different.
-            .filter(|(id, _)| {
-                let bucket = digest::bucket_of(id.origin, buckets);
-                differ.get(bucket).copied().unwrap_or(true)
-            })
-            .collect();
-        // Then an empty one, which ends the answer.
-        let mut frames = roster_frames(&sent);
-        frames.extend(encode_with(|out| {
-            protocol::encode_roster([].into_iter(), out)
-        }));
-        if let Some(peer) = state.peers.current(via) {
-            for frame in frames {
-                push_now(&peer.outbox, Some(frame));
-            }
+        let hashes: Vec<u64> = list.iter().collect();
+        if !self.hold_answer(&mut state, via, &hashes) {
+            self.answer_digest(&state, via, &hashes);
         }
     }
 }

@@ -2,6 +2,7 @@
 //! and shows for each presence message a peer can send.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
+use crate::node::presence::first_roster::FIRST_ROSTER_WAIT;
 use crate::node::test_node::{id, TestLink, TestNode, ALICE, BOB, CAROL, DAVE};
 use std::time::Duration;
 
@@ -12,15 +13,81 @@ fn of_kind<'a>(sent: &'a [String], kind: &str) -> Vec<&'a str> {
 }
 
 /// alice with bob and carol linked, and what each was sent at once.
+/// alice, linked to bob and then carol, once bob's answer to her digest
+/// has ended: she has her first roster, and takes news as news.
 fn alice_with_two() -> (TestNode, TestLink, TestLink) {
     let alice = TestNode::new(ALICE, "alice");
-    let (bob, carol) = (
-        alice.link(BOB, "bob", Inbound),
-        alice.link(CAROL, "carol", Outbound),
-    );
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    alice.hear(&mut bob, "ROSTER");
+    let carol = alice.link(CAROL, "carol", Outbound);
     bob.sent();
     carol.sent();
     (alice, bob, carol)
+}
+
+#[test]
+fn a_newcomers_other_links_wait_for_its_first_roster_which_is_not_news() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    assert_eq!(of_kind(&bob.sent(), "DIGEST").len(), 1);
+    let mut carol = alice.link(CAROL, "carol", Outbound);
+    assert!(of_kind(&carol.sent(), "DIGEST").is_empty(), "it waits");
+    alice.hear(&mut carol, "DIGEST 0000000000000000");
+    assert!(carol.sent().is_empty(), "the answer waits too");
+    // bob's answer: dave and erin, then its end.
+    let erin = 0xe21;
+    alice.hear(&mut bob, &format!("ROSTER {}:5:dave", id(DAVE)));
+    alice.hear(&mut bob, &format!("ROSTER {}:7:erin", id(erin)));
+    assert!(carol.sent().is_empty(), "the first answer is not news");
+    alice.hear(&mut bob, "ROSTER");
+    let to_carol = carol.sent();
+    // alice's digest now names the room she learned, and carol's answer
+    // lists it: carol was sent nothing twice.
+    assert_eq!(
+        kinds(&to_carol),
+        ["DIGEST", "ROSTER", "ROSTER"],
+        "{to_carol:?}"
+    );
+    for who in [ALICE, DAVE, erin] {
+        assert!(to_carol[1].contains(&id(who)), "{to_carol:?}");
+    }
+    let digest = to_carol[0].split(' ').count() - 1;
+    assert_eq!(digest, 1, "three users fit one bucket: {to_carol:?}");
+    alice.shared.news_tick();
+    assert!(carol.sent().is_empty(), "{:?}", alice.shown());
+    // A link made now gets the digest at once.
+    let dave = alice.link(DAVE, "dave", Inbound);
+    assert_eq!(of_kind(&dave.sent(), "DIGEST").len(), 1);
+}
+
+#[test]
+fn a_first_roster_that_never_ends_holds_the_other_links_for_a_while_only() {
+    let alice = TestNode::new(ALICE, "alice");
+    let bob = alice.link(BOB, "bob", Inbound);
+    let carol = alice.link(CAROL, "carol", Outbound);
+    let _ = (bob.sent(), carol.sent());
+    alice.wait(FIRST_ROSTER_WAIT / 2);
+    alice.presence_tick();
+    assert!(of_kind(&carol.sent(), "DIGEST").is_empty());
+    alice.wait(FIRST_ROSTER_WAIT / 2);
+    alice.presence_tick();
+    assert_eq!(
+        of_kind(&carol.sent(), "DIGEST").len(),
+        1,
+        "bob took too long"
+    );
+    // The same when the peer asked leaves before its answer ends.
+    let alice = TestNode::new(ALICE, "alice");
+    let bob = alice.link(BOB, "bob", Inbound);
+    let carol = alice.link(CAROL, "carol", Outbound);
+    carol.sent();
+    alice.lose(bob);
+    alice.presence_tick();
+    assert_eq!(of_kind(&carol.sent(), "DIGEST").len(), 1, "bob left");
+}
+
+fn kinds(sent: &[String]) -> Vec<&str> {
+    sent.iter().filter_map(|f| f.split(' ').next()).collect()
 }
 
 #[test]
@@ -33,6 +100,8 @@ fn a_digest_is_answered_once_with_the_entries_that_differ() {
     // bob knows what alice knows: nothing differs, and he hears so.
     alice.hear(&mut bob, digest[0]);
     assert_eq!(bob.sent(), ["ROSTER"]);
+    // bob's answer to alice's digest ends: she has her first roster.
+    alice.hear(&mut bob, "ROSTER");
     alice.hear(&mut bob, "DIGEST 0000000000000000");
     assert!(bob.sent().is_empty(), "a second digest is not answered");
     // carol knows nobody: she hears of everyone alice knows.

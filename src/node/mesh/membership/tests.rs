@@ -12,7 +12,9 @@ fn kinds(sent: &[String]) -> Vec<&str> {
 #[test]
 fn a_new_peer_is_told_where_it_starts_its_peers_history_and_roster_and_the_others_of_it() {
     let alice = TestNode::new(ALICE, "alice");
-    let bob = alice.link(BOB, "bob", Inbound);
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    // alice's first roster: bob's answer to her digest ends.
+    alice.hear(&mut bob, "ROSTER");
     bob.sent();
     let carol = alice.link(CAROL, "carol", Outbound);
     let to_carol = carol.sent();

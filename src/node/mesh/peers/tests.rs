@@ -20,6 +20,7 @@ pub fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
         link: Default::default(),
         taken: Vec::new(),
         answered: Answered::default(),
+        held: Default::default(),
         delivered: 0,
         suspicions: Default::default(),
     }
