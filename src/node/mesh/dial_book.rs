@@ -22,6 +22,9 @@ pub(in crate::node) struct Known {
     pub(in crate::node) source: Source,
     /// The peer whose `PEERS` named it, while nothing vouches for it.
     told_by: Option<NodeId>,
+    /// Missing from the roster when [`PeerSet::heal_plan`] last looked
+    /// (true until it has).
+    apart: bool,
 }
 
 /// How a dial ended.
@@ -64,6 +67,12 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// node answers within milliseconds, and a made-up address must not hold
 /// the one discovery dial for long.
 pub const LAN_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Book entries [`PeerSet::heal_plan`] looks up in the roster per call,
+/// the next ones in turn: in a large network each look is a cache miss,
+/// and a full book takes 256. A split shows in many entries at once, so
+/// a share of the book finds it as soon as the whole would.
+const HEAL_LOOKS: usize = 32;
 
 /// Hosts whose failed dials are remembered, at most.
 const FAILED_HOSTS: usize = 1024;
@@ -287,12 +296,18 @@ impl PeerSet {
         if !settled {
             return Heal::Nothing;
         }
+        let len = self.book.len();
+        let start = self.heal_cursor % len.max(1);
+        for (i, (id, k)) in self.book.iter_mut().enumerate() {
+            if (i + len - start) % len < HEAL_LOOKS {
+                k.apart = !online(*id);
+            }
+        }
+        self.heal_cursor = start + HEAL_LOOKS;
         let apart: Vec<(NodeId, SocketAddr, bool)> = self
             .book
             .iter()
-            .filter(|(id, k)| {
-                !self.peers.contains_key(id) && k.learned + news <= now && !online(**id)
-            })
+            .filter(|(id, k)| k.apart && !self.peers.contains_key(id) && k.learned + news <= now)
             .map(|(id, k)| {
                 (
                     *id,
@@ -309,7 +324,12 @@ impl PeerSet {
         let room = self.peers.len() < self.limits.max + HEAL_SURPLUS;
         if room && self.healing.is_none() && !due.is_empty() {
             let (id, addr) = due[self.rng.below(due.len())];
-            let affordable = match self.book.get(&id) {
+            // It was apart when last looked at; it may not be now.
+            let affordable = match self.book.get_mut(&id) {
+                Some(k) if online(id) => {
+                    k.apart = false;
+                    false
+                }
                 Some(k) => Self::afford(&mut self.budget, k, now),
                 None => false,
             };
@@ -457,6 +477,7 @@ impl Known {
             learned: now,
             source,
             told_by: None,
+            apart: true,
         }
     }
 }

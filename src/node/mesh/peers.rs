@@ -181,6 +181,8 @@ pub struct PeerSet {
     pub(in crate::node) linked_since: Option<Instant>,
     /// The address of the healing dial under way, if any: one at a time.
     pub(in crate::node) healing: Option<SocketAddr>,
+    /// Where in the book [`PeerSet::heal_plan`] looks next.
+    pub(in crate::node) heal_cursor: usize,
     /// When a link was last dropped to make room for a newcomer.
     evicted: Option<Instant>,
     /// What dials to addresses nobody vouched for may still cost.
@@ -236,6 +238,7 @@ impl PeerSet {
             rng: Rng::default(),
             linked_since: None,
             healing: None,
+            heal_cursor: 0,
             evicted: None,
             budget: DialBudget::new(dial_budget::PER_MINUTE),
             failed_hosts: HashMap::default(),

@@ -473,3 +473,36 @@ fn one_peer_puts_at_most_its_share_of_addresses_in_the_book() {
     s.connected(NodeId(1000), addr(1000), now);
     assert_eq!(s.remember_told(liar, named(4000, 8), 8, now), 1);
 }
+
+#[test]
+fn a_full_book_is_looked_up_a_share_at_a_time_and_a_missing_node_still_found() {
+    let t0 = Instant::now();
+    let now = t0 + Limits::default().settle;
+    let mut s = settled(2, t0);
+    for p in 1000..1200u64 {
+        s.remember(NodeId(p), addr(p as u16), Source::Exchange, t0);
+    }
+    let missing = NodeId(1150);
+    let looks = std::cell::Cell::new(0);
+    let online = |id: NodeId| {
+        looks.set(looks.get() + 1);
+        id != missing
+    };
+    let rounds = s.book.len().div_ceil(HEAL_LOOKS);
+    let mut found = None;
+    for round in 0..=rounds {
+        looks.set(0);
+        let plan = s.heal_plan(online, now);
+        // A share of the book, and the one about to be dialed again.
+        assert!(looks.get() <= HEAL_LOOKS + 1, "{} looks", looks.get());
+        match plan {
+            Heal::Dial(id, _) => {
+                assert_eq!(id, missing, "only a node missing now is dialed");
+                found = Some(round);
+                break;
+            }
+            other => assert_eq!(other, Heal::Nothing),
+        }
+    }
+    assert!(found.is_some(), "found once the book was looked through");
+}
