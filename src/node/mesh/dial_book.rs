@@ -296,40 +296,26 @@ impl PeerSet {
         if !settled {
             return Heal::Nothing;
         }
+        // Looks up the next entries in turn; those missing and due are the
+        // ones to dial.
         let len = self.book.len();
         let start = self.heal_cursor % len.max(1);
+        self.heal_cursor = start + HEAL_LOOKS;
+        let mut due = Vec::new();
         for (i, (id, k)) in self.book.iter_mut().enumerate() {
-            if (i + len - start) % len < HEAL_LOOKS {
-                k.apart = !online(*id);
+            if (i + len - start) % len >= HEAL_LOOKS {
+                continue;
+            }
+            k.apart = !online(*id);
+            if k.apart && k.learned + news <= now && k.retry_at <= now {
+                due.push((*id, k.addr));
             }
         }
-        self.heal_cursor = start + HEAL_LOOKS;
-        let apart: Vec<(NodeId, SocketAddr, bool)> = self
-            .book
-            .iter()
-            .filter(|(id, k)| k.apart && !self.peers.contains_key(id) && k.learned + news <= now)
-            .map(|(id, k)| {
-                (
-                    *id,
-                    k.addr,
-                    k.retry_at <= now && !self.dialing.contains(&k.addr),
-                )
-            })
-            .collect();
-        let due: Vec<(NodeId, SocketAddr)> = apart
-            .iter()
-            .filter(|(_, _, due)| *due)
-            .map(|(id, addr, _)| (*id, *addr))
-            .collect();
+        due.retain(|(id, addr)| !self.peers.contains_key(id) && !self.dialing.contains(addr));
         let room = self.peers.len() < self.limits.max + HEAL_SURPLUS;
         if room && self.healing.is_none() && !due.is_empty() {
             let (id, addr) = due[self.rng.below(due.len())];
-            // It was apart when last looked at; it may not be now.
-            let affordable = match self.book.get_mut(&id) {
-                Some(k) if online(id) => {
-                    k.apart = false;
-                    false
-                }
+            let affordable = match self.book.get(&id) {
                 Some(k) => Self::afford(&mut self.budget, k, now),
                 None => false,
             };
@@ -339,7 +325,12 @@ impl PeerSet {
                 return Heal::Dial(id, addr);
             }
         }
-        if apart.is_empty() {
+        // Whole when no entry was missing as last looked up.
+        let whole = || {
+            (self.book.iter())
+                .all(|(id, k)| !k.apart || self.peers.contains_key(id) || k.learned + news > now)
+        };
+        if self.peers.len() > self.limits.max && whole() {
             if let Some(id) = self.surplus(now) {
                 return Heal::Prune(id);
             }

@@ -493,8 +493,7 @@ fn a_full_book_is_looked_up_a_share_at_a_time_and_a_missing_node_still_found() {
     for round in 0..=rounds {
         looks.set(0);
         let plan = s.heal_plan(online, now);
-        // A share of the book, and the one about to be dialed again.
-        assert!(looks.get() <= HEAL_LOOKS + 1, "{} looks", looks.get());
+        assert!(looks.get() <= HEAL_LOOKS, "{} looks", looks.get());
         match plan {
             Heal::Dial(id, _) => {
                 assert_eq!(id, missing, "only a node missing now is dialed");
