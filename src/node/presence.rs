@@ -343,9 +343,17 @@ impl Shared {
     /// This node's doubts as `SUSPECT` frames, for a peer that has just
     /// linked: a user it lost, or suspects, while the peer was elsewhere
     /// would otherwise stay online there (rosters leave such users out,
-    /// which tells nothing).
-    pub(super) fn own_doubts(&self, state: &State) -> Vec<Frame> {
-        suspect_frames(&state.roster.doubts(self.now(), DOUBTS_TOLD))
+    /// which tells nothing). Only those `in_buckets` the peer's digest
+    /// differs in: where it agrees, the peer lists the same users online,
+    /// and none of these.
+    pub(super) fn own_doubts(
+        &self,
+        state: &State,
+        in_buckets: impl Fn(&MsgId) -> bool,
+    ) -> Vec<Frame> {
+        let mut doubts = state.roster.doubts(self.now(), DOUBTS_TOLD);
+        doubts.retain(|id| in_buckets(id));
+        suspect_frames(&doubts)
     }
 
     /// Tells the network this node's user is still there: its roster entry

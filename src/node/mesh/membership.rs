@@ -67,9 +67,6 @@ impl Shared {
             self.digest_for(&mut state, Via { peer: id, conn });
         }
         if let Some(new) = state.peers.get(&id) {
-            for frame in self.own_doubts(&state) {
-                send(new, Some(frame));
-            }
             send(new, self.own_join(&state));
         }
         let intro = encode_with(|out| protocol::encode_peers([(id, listen)].into_iter(), out));

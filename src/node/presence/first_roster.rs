@@ -11,12 +11,10 @@
 //! linked to at once, and passed the whole room on to each of them as
 //! news: a join cost the network a few times the roster in entries.
 
-use super::rosters::roster_frames;
 use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::Via;
-use crate::node::state::{encode_with, Shared, State};
-use crate::node::store::digest;
-use crate::protocol::{self, MsgId, NodeId};
+use crate::node::state::{Shared, State};
+use crate::protocol::NodeId;
 use std::time::{Duration, Instant};
 
 /// How long the other links wait for the first answer at most: a peer
@@ -120,35 +118,6 @@ impl Shared {
         if let FirstRoster::Asked { peer, until } = state.first_roster {
             if now >= until || state.peers.current(peer).is_none() {
                 self.first_roster_learned(state);
-            }
-        }
-    }
-
-    /// Sends peer `via` a `ROSTER` of this node's entries in the buckets of
-    /// `hashes` (its digest) that differ from this node's, and then an
-    /// empty `ROSTER` that ends the answer.
-    pub(in crate::node) fn answer_digest(&self, state: &State, via: Via, hashes: &[u64]) {
-        let entries = self.own_entries(state);
-        // A power of two from 1 to the most, as the parser checked.
-        let buckets = hashes.len().clamp(1, digest::MAX_BUCKETS);
-        let ours = digest::digest(entries.clone(), buckets);
-        let differ = digest::differing(&ours, hashes.iter().copied());
-        let sent: Vec<(MsgId, &str)> = entries
-            // The parser checked the count; a bucket missing all the same
-            // counts as different.
-            .filter(|(id, _)| {
-                let bucket = digest::bucket_of(id.origin, buckets);
-                differ.get(bucket).copied().unwrap_or(true)
-            })
-            .collect();
-        // Then an empty one, which ends the answer.
-        let mut frames = roster_frames(&sent);
-        frames.extend(encode_with(|out| {
-            protocol::encode_roster([].into_iter(), out)
-        }));
-        if let Some(peer) = state.peers.current(via) {
-            for frame in frames {
-                push_now(&peer.outbox, Some(frame));
             }
         }
     }

@@ -4,6 +4,7 @@
 
 use super::{list_frames, HeardBy};
 use crate::display::Event;
+use crate::node::link::gather::push_now;
 use crate::node::mesh::peers::{Frame, Via};
 use crate::node::state::{encode_with, Shared, State, Waits};
 use crate::node::store::digest;
@@ -138,6 +139,37 @@ impl Shared {
         let hashes: Vec<u64> = list.iter().collect();
         if !self.hold_answer(&mut state, via, &hashes) {
             self.answer_digest(&state, via, &hashes);
+        }
+    }
+
+    /// Sends peer `via` a `ROSTER` of this node's entries in the buckets of
+    /// `hashes` (its digest) that differ from this node's, then an empty
+    /// `ROSTER` that ends the answer, then a `SUSPECT` of the users this
+    /// node doubts in those buckets: where the buckets agree, the peer
+    /// lists none of them online (see [`Shared::own_doubts`]).
+    pub(in crate::node) fn answer_digest(&self, state: &State, via: Via, hashes: &[u64]) {
+        let entries = self.own_entries(state);
+        // A power of two from 1 to the most, as the parser checked.
+        let buckets = hashes.len().clamp(1, digest::MAX_BUCKETS);
+        let ours = digest::digest(entries.clone(), buckets);
+        let differ = digest::differing(&ours, hashes.iter().copied());
+        // The parser checked the count; a bucket missing all the same
+        // counts as different.
+        let differs = |id: &MsgId| {
+            let bucket = digest::bucket_of(id.origin, buckets);
+            differ.get(bucket).copied().unwrap_or(true)
+        };
+        let sent: Vec<(MsgId, &str)> = entries.filter(|(id, _)| differs(id)).collect();
+        // Then an empty one, which ends the answer.
+        let mut frames = roster_frames(&sent);
+        frames.extend(encode_with(|out| {
+            protocol::encode_roster([].into_iter(), out)
+        }));
+        frames.extend(self.own_doubts(state, differs));
+        if let Some(peer) = state.peers.current(via) {
+            for frame in frames {
+                push_now(&peer.outbox, Some(frame));
+            }
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
 use crate::node::presence::first_roster::FIRST_ROSTER_WAIT;
+use crate::node::presence::SUSPICION;
 use crate::node::test_node::{id, TestLink, TestNode, ALICE, BOB, CAROL, DAVE};
 use std::time::Duration;
 
@@ -153,6 +154,34 @@ fn a_suspected_user_who_says_nothing_newer_is_lost_after_the_suspicion() {
         .into_iter()
         .filter(|l| l == "dave lost connection");
     assert_eq!(lost.count(), 1, "{:?}", alice.shown());
+}
+
+#[test]
+fn a_new_peer_is_told_the_users_lost_lately_where_its_digest_differs() {
+    let (alice, mut bob, mut carol) = alice_with_two();
+    alice.hear(&mut bob, &format!("ROSTER {}:5:dave", id(DAVE)));
+    alice.hear(&mut carol, &format!("SUSPECT {}:5", id(DAVE)));
+    alice.wait(SUSPICION + Duration::from_secs(1));
+    alice.presence_tick();
+    assert!(alice.shown().contains(&"dave lost connection".to_string()));
+    // erin's roster agrees with alice's: she lists dave nowhere, and is
+    // told nothing of him.
+    let mut erin = alice.link(0xe21, "erin", Inbound);
+    let to_erin = erin.sent();
+    let digest = of_kind(&to_erin, "DIGEST");
+    alice.hear(&mut erin, digest[0]);
+    assert_eq!(erin.sent(), ["ROSTER"]);
+    // frank knows nobody: his digest differs, and he is told.
+    let mut frank = alice.link(0xf2a, "frank", Inbound);
+    frank.sent();
+    alice.hear(&mut frank, "DIGEST 0000000000000000");
+    let to_frank = frank.sent();
+    assert_eq!(
+        kinds(&to_frank),
+        ["ROSTER", "ROSTER", "SUSPECT"],
+        "{to_frank:?}"
+    );
+    assert_eq!(to_frank[2], format!("SUSPECT {}:5", id(DAVE)));
 }
 
 #[test]
