@@ -40,10 +40,18 @@ impl Default for Rng {
 }
 
 impl Rng {
-    /// A generator that gives the same numbers for the same seed.
+    /// A generator that gives the same numbers for the same seed, and
+    /// unrelated ones for seeds that differ in a single bit: the seed is
+    /// spread over all 64 bits first (SplitMix64's step), since a start of
+    /// `seed | 1` made each even seed the odd one after it.
     pub fn seeded(seed: u64) -> Self {
-        // Xorshift never leaves zero.
-        Rng(seed | 1)
+        let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        // Xorshift never leaves zero, nor reaches it: the one seed spread
+        // to zero starts elsewhere.
+        Rng(if z == 0 { 0x9e37_79b9_7f4a_7c15 } else { z })
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -97,6 +105,13 @@ mod tests {
         }
         // Each expected 1000, standard deviation about 30.
         assert!(counts.iter().all(|c| (850..1150).contains(c)), "{counts:?}");
+    }
+
+    #[test]
+    fn neighbouring_seeds_give_different_numbers() {
+        let firsts: std::collections::HashSet<u64> =
+            (0..1024).map(|s| Rng::seeded(s).next_u64()).collect();
+        assert_eq!(firsts.len(), 1024, "two seeds started alike");
     }
 
     #[test]
