@@ -87,7 +87,6 @@ impl Shared {
             return;
         }
         state.first_roster = FirstRoster::Learned;
-        let digest = self.own_digest(state);
         let held: Vec<(Via, bool, Option<Vec<u64>>)> = (state.peers.iter_mut())
             .map(|(id, p)| {
                 let via = Via {
@@ -102,6 +101,11 @@ impl Shared {
             })
             .filter(|(_, digest, answer)| *digest || answer.is_some())
             .collect();
+        // Worked out once, and only if a link waits for it.
+        let digest = match held.iter().any(|(_, wants_digest, _)| *wants_digest) {
+            true => self.own_digest(state),
+            false => None,
+        };
         for (via, wants_digest, answer) in held {
             if let (true, Some(peer)) = (wants_digest, state.peers.current(via)) {
                 push_now(&peer.outbox, digest.clone());
