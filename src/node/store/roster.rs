@@ -18,7 +18,7 @@
 use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
 use member::skeleton_key;
-use member::{Member, Stamp, NEVER};
+use member::{Member, Stamp, Suspicion};
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,8 @@ pub struct Roster {
     last: Option<Last>,
     /// Suspicions in the order they end (they all last as long).
     suspicions: VecDeque<(Stamp, NodeId)>,
+    /// The suspected members' suspicions, kept out of every entry.
+    suspected: HashMap<NodeId, Suspicion, BuildIdHasher>,
 }
 
 struct Last {
@@ -92,6 +94,7 @@ impl Roster {
             forget_after,
             last: None,
             suspicions: VecDeque::new(),
+            suspected: HashMap::default(),
         }
     }
 
@@ -145,7 +148,7 @@ impl Roster {
             .members
             .iter()
             .filter(|(_, m)| !m.online)
-            .map(|(id, m)| (m.last_heard, *id))
+            .map(|(id, m)| (m.at, *id))
             .collect();
         let cut = (self.max_members / 8).clamp(1, lost.len());
         if cut < lost.len() {
@@ -156,6 +159,14 @@ impl Roster {
             self.lost -= 1;
         }
         true
+    }
+
+    /// The number `id` is suspected since, if it is.
+    fn suspicion_of(&self, id: NodeId, m: &Member) -> Option<Suspicion> {
+        match m.suspected {
+            true => self.suspected.get(&id).copied(),
+            false => None,
+        }
     }
 
     /// Records that `id`, called `name`, was heard of at `now`, with
@@ -180,13 +191,13 @@ impl Roster {
                 true => Heard::Same,
             };
         }
-        // A late or replayed message must not roll the clock back.
-        m.last_heard = m.last_heard.max(now);
-        m.answered(seq);
+        let was_online = std::mem::replace(&mut m.online, true);
+        // A late or replayed message must not roll the clock back; a user
+        // back from lost is heard of now.
+        m.at = if was_online { m.at.max(now) } else { now };
+        answered(m, id, seq, &mut self.suspected);
         let advanced = seq > m.seq;
         m.seq = m.seq.max(seq);
-        let was_online = std::mem::replace(&mut m.online, true);
-        m.lost_at = NEVER;
         // A name goes with a number: only a newer one renames, so a
         // repeat costs no look at the name.
         let old = (advanced && *m.name != *name).then(|| {
@@ -233,11 +244,12 @@ impl Roster {
         let Some(m) = self.members.get_mut(&id) else {
             return false;
         };
-        let already = m.suspected().is_some_and(|since| since >= seq);
+        let already = m.suspected && (self.suspected.get(&id)).is_some_and(|s| s.since >= seq);
         if !m.online || already || m.seq > seq {
             return false;
         }
-        (m.suspected_since, m.suspected_until) = (seq, until);
+        m.suspected = true;
+        self.suspected.insert(id, Suspicion { since: seq, until });
         m.seq = seq;
         self.suspicions.push_back((until, id));
         self.last = None;
@@ -254,14 +266,19 @@ impl Roster {
                 break;
             }
             self.suspicions.pop_front();
+            // A suspicion answered, or begun again since, is not this one.
+            if !self.suspected.get(&id).is_some_and(|s| s.until == until) {
+                continue;
+            }
+            self.suspected.remove(&id);
             let Some(m) = self.members.get_mut(&id) else {
                 continue;
             };
-            if m.online && m.suspected_until == until {
+            m.suspected = false;
+            if m.online {
                 m.online = false;
-                m.suspected_until = NEVER;
                 m.asked = false;
-                m.lost_at = now;
+                m.at = now;
                 let (name, skeleton) = (m.name.to_string(), m.skeleton);
                 self.lost += 1;
                 self.name_out(skeleton);
@@ -276,7 +293,7 @@ impl Roster {
     /// heard of it, and its name.
     pub fn vouched(&self, id: NodeId) -> Option<(u64, &str)> {
         let m = self.members.get(&id)?;
-        (m.online && m.suspected().is_none()).then_some((m.seq, &*m.name))
+        (m.online && !m.suspected).then_some((m.seq, &*m.name))
     }
 
     /// `id`'s name, if it is online.
@@ -305,10 +322,7 @@ impl Roster {
         if let Some(last) = &self.last {
             if last.id == id && last.at == now && last.name == name {
                 debug_assert!(self.members.get(&id).is_some_and(|m| {
-                    m.online
-                        && *m.name == *name
-                        && m.last_heard >= self.stamp_of(now)
-                        && m.suspected().is_none()
+                    m.online && *m.name == *name && m.at >= self.stamp_of(now) && !m.suspected
                 }));
                 // The number is noted by the batch's first message: a
                 // suspicion a few numbers stale at most is checked with
@@ -322,10 +336,10 @@ impl Roster {
             .get_mut(&id)
             .filter(|m| m.online && *m.name == *name)
         {
-            m.last_heard = m.last_heard.max(stamp);
+            m.at = m.at.max(stamp);
             m.seq = m.seq.max(seq);
-            m.answered(seq);
-            if m.suspected().is_some() {
+            answered(m, id, seq, &mut self.suspected);
+            if m.suspected {
                 let tagged = self.online_names.get(&m.skeleton).is_some_and(|n| *n > 1);
                 return (Heard::Same, tagged);
             }
@@ -362,6 +376,9 @@ impl Roster {
     /// Removes a user who left; returns their name if they were online.
     pub fn left(&mut self, id: NodeId) -> Option<String> {
         let m = self.members.remove(&id)?;
+        if m.suspected {
+            self.suspected.remove(&id);
+        }
         match m.online {
             true => self.name_out(m.skeleton),
             false => self.lost -= 1,
@@ -377,13 +394,13 @@ impl Roster {
         let forget_after = self.forget_after;
         let before = self.members.len();
         self.members
-            .retain(|_, m| m.online || ago(m.last_heard) < forget_after);
+            .retain(|_, m| m.online || ago(m.at) < forget_after);
         self.lost -= before - self.members.len();
         let mut lost = Vec::new();
         for (id, m) in &mut self.members {
-            if *id != me && m.online && ago(m.last_heard) >= expiry {
+            if *id != me && m.online && ago(m.at) >= expiry {
                 m.online = false;
-                m.lost_at = now;
+                m.at = now;
                 lost.push((*id, m.name.to_string(), m.skeleton));
             }
         }
@@ -420,7 +437,7 @@ impl Roster {
     /// with it. Borrowed: a digest or an answer is worked out from the
     /// roster as it is, with no copy of it.
     pub fn entries(&self) -> impl Iterator<Item = (MsgId, &str)> + Clone + '_ {
-        let vouched = |m: &Member| m.online && m.suspected().is_none();
+        let vouched = |m: &Member| m.online && !m.suspected;
         self.members
             .iter()
             .filter(move |(_, m)| vouched(m))
@@ -441,10 +458,10 @@ impl Roster {
         let now = self.stamp_of(now);
         let window = window.as_millis() as u64;
         let doubted = self.members.iter().filter_map(|(id, m)| {
-            let seq = match (m.suspected(), m.lost_at) {
-                (Some(since), _) => since,
-                (None, at) if at != NEVER && now.saturating_sub(at) < window => m.seq,
-                _ => return None,
+            let seq = match self.suspicion_of(*id, m) {
+                Some(suspicion) => suspicion.since,
+                None if !m.online && now.saturating_sub(m.at) < window => m.seq,
+                None => return None,
             };
             Some(MsgId { origin: *id, seq })
         });
@@ -478,6 +495,19 @@ impl Roster {
             true => format!("{name}#{}", short_id(id)),
             false => name.to_owned(),
         }
+    }
+}
+
+/// Clears `m`'s suspicion if a number above it answers it.
+fn answered(
+    m: &mut Member,
+    id: NodeId,
+    seq: u64,
+    suspected: &mut HashMap<NodeId, Suspicion, BuildIdHasher>,
+) {
+    if m.suspected && !suspected.get(&id).is_some_and(|s| seq <= s.since) {
+        m.suspected = false;
+        suspected.remove(&id);
     }
 }
 

@@ -1,37 +1,45 @@
 //! One user as the roster keeps them. There is one such entry per user of
 //! the network at every node, so it is kept small: times as
-//! milliseconds, the name's skeleton as a hash.
+//! milliseconds, the name within the entry, its skeleton as a hash.
 
+use compact_str::CompactString;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 
-/// A moment, in milliseconds since the roster's epoch, plus one so that
-/// [`NEVER`] is none: 8 bytes rather than an `Instant`'s 16, in an entry
-/// kept for every user of the network.
+/// A moment, in milliseconds since the roster's epoch, plus one: 8 bytes
+/// rather than an `Instant`'s 16, in an entry kept for every user of the
+/// network.
 pub(super) type Stamp = u64;
-pub(super) const NEVER: Stamp = 0;
 
 /// A user, as the roster keeps them: one per user of the network at every
-/// node, so it is kept small (80 bytes and the name).
+/// node, so it is kept small (64 bytes, the name within them up to 24
+/// bytes long). A suspicion's numbers are kept aside
+/// ([`Suspicion`]): few users are suspected at a time.
 #[derive(Debug, Clone)]
 pub(super) struct Member {
-    pub(super) name: Box<str>,
+    pub(super) name: CompactString,
     /// The name's [`skeleton_key`], worked out once per name.
     pub(super) skeleton: u64,
     /// The newest sequence number heard of the user.
     pub(super) seq: u64,
     /// The number of the user's newest join heard of (0 for none).
     pub(super) joined: u64,
-    /// Suspected of being gone since this number, until
-    /// `suspected_until` ([`NEVER`]: not suspected).
-    pub(super) suspected_since: u64,
-    pub(super) suspected_until: Stamp,
-    pub(super) last_heard: Stamp,
-    /// When the user was lost, while offline ([`NEVER`] while online).
-    pub(super) lost_at: Stamp,
+    /// While online, when the user was last heard of; while lost, when
+    /// they were lost.
+    pub(super) at: Stamp,
     pub(super) online: bool,
     /// Lost, and a peer that still listed the user was asked to check.
     pub(super) asked: bool,
+    /// Under a suspicion, kept in the roster's list of them.
+    pub(super) suspected: bool,
+}
+
+/// A suspicion that a user is gone: since which of their numbers, and
+/// until when.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Suspicion {
+    pub(super) since: u64,
+    pub(super) until: Stamp,
 }
 
 impl Member {
@@ -42,24 +50,10 @@ impl Member {
             skeleton,
             seq,
             joined: 0,
-            suspected_since: 0,
-            suspected_until: NEVER,
-            last_heard: now,
-            lost_at: NEVER,
+            at: now,
             online: true,
             asked: false,
-        }
-    }
-
-    /// The number the user is suspected since, if they are.
-    pub(super) fn suspected(&self) -> Option<u64> {
-        (self.suspected_until != NEVER).then_some(self.suspected_since)
-    }
-
-    /// Clears a suspicion that a number above it answers.
-    pub(super) fn answered(&mut self, seq: u64) {
-        if self.suspected().is_some_and(|since| seq > since) {
-            self.suspected_until = NEVER;
+            suspected: false,
         }
     }
 }

@@ -103,10 +103,14 @@ fn a_full_roster_makes_room_with_the_longest_lost_and_never_an_online_user() {
     assert_eq!(r.heard(NodeId(9), "z", n(), t), Heard::Full);
     assert!(!r.is_online(NodeId(9)));
     assert_eq!(r.online().len(), 3);
-    // a and b go quiet; a was heard from longest ago.
-    let later = t + Duration::from_secs(20);
+    // a and b go quiet, and a is lost first.
+    let expiry = Duration::from_secs(10);
+    let mut later = t + Duration::from_millis(10_500);
     r.heard(NodeId(2), "c", n(), later);
-    assert_eq!(r.expire(later, Duration::from_secs(10), ME).len(), 2);
+    assert_eq!(r.expire(later, expiry, ME), [(NodeId(0), "a".into())]);
+    later += Duration::from_secs(2);
+    r.heard(NodeId(2), "c", n(), later);
+    assert_eq!(r.expire(later, expiry, ME), [(NodeId(1), "b".into())]);
     assert_eq!(r.heard(NodeId(9), "z", n(), later), Heard::New);
     assert_eq!(r.heard(NodeId(1), "b", n(), later), Heard::Back, "b stayed");
     assert_eq!(
@@ -259,6 +263,24 @@ fn a_suspected_user_is_lost_unless_they_say_something_newer() {
 }
 
 #[test]
+fn a_suspect_lost_another_way_meanwhile_is_lost_once_and_comes_back_unsuspected() {
+    let t = Instant::now();
+    let mut r = roster();
+    r.heard(A, "ann", 10, t);
+    r.heard(B, "bob", 20, t);
+    assert!(r.suspect(A, 10, t, Duration::from_secs(60)));
+    assert!(r.suspect(B, 20, t, Duration::from_secs(60)));
+    // ann leaves and bob goes quiet while suspected.
+    assert_eq!(r.left(A), Some("ann".into()));
+    let lost = r.expire(t + Duration::from_secs(30), Duration::from_secs(10), ME);
+    assert_eq!(lost, [(B, "bob".to_string())]);
+    assert!(r.end_suspicions(t + Duration::from_secs(60)).is_empty());
+    assert!(r.suspected.is_empty(), "nothing kept for ended suspicions");
+    r.heard(B, "bob", 21, t + Duration::from_secs(61));
+    assert_eq!(r.vouched(B), Some((21, "bob")), "back, and not suspected");
+}
+
+#[test]
 fn a_stale_roster_never_brings_a_lost_user_back_but_a_newer_number_does() {
     let t = Instant::now();
     let mut r = roster();
@@ -327,8 +349,13 @@ fn doubts_are_the_suspected_and_the_recently_lost_at_their_numbers() {
 }
 
 #[test]
-fn an_entry_is_eighty_bytes_and_its_name() {
+fn an_entry_is_sixty_four_bytes_with_a_short_name_inside() {
     // One per user at every node: the size is what a network of 10,000
     // costs, 100 million times over in the simulator.
-    assert_eq!(std::mem::size_of::<super::member::Member>(), 80);
+    assert_eq!(std::mem::size_of::<super::member::Member>(), 64);
+    let name = "twenty-four bytes: inline";
+    let m = super::member::Member::new(&name[..24], 0, 1, 1);
+    assert!(!m.name.is_heap_allocated());
+    let m = super::member::Member::new(name, 0, 1, 1);
+    assert!(m.name.is_heap_allocated(), "a longer name is kept apart");
 }
