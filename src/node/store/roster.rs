@@ -19,6 +19,7 @@ use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
 use member::skeleton_key;
 use member::{Member, Stamp, Suspicion};
+use members::Members;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 pub const MAX_MEMBERS: usize = 16_384;
 
 pub struct Roster {
-    members: HashMap<NodeId, Member, BuildIdHasher>,
+    members: Members,
     /// How many online users go by each name's skeleton (see
     /// [`skeleton_key`]): more than one, and each of them is shown with a
     /// tag.
@@ -86,7 +87,7 @@ impl Roster {
     /// A roster of at most `max_members` users.
     pub fn bounded(forget_after: Duration, max_members: usize) -> Self {
         Roster {
-            members: HashMap::default(),
+            members: Members::default(),
             online_names: HashMap::new(),
             epoch: None,
             lost: 0,
@@ -397,7 +398,7 @@ impl Roster {
             .retain(|_, m| m.online || ago(m.at) < forget_after);
         self.lost -= before - self.members.len();
         let mut lost = Vec::new();
-        for (id, m) in &mut self.members {
+        for (id, m) in self.members.iter_mut() {
             if *id != me && m.online && ago(m.at) >= expiry {
                 m.online = false;
                 m.at = now;
@@ -517,5 +518,6 @@ pub fn short_id(id: NodeId) -> String {
 }
 
 mod member;
+mod members;
 #[cfg(test)]
 mod tests;
