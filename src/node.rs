@@ -6,6 +6,7 @@
 
 mod chat;
 pub mod clock;
+mod dense_map;
 #[doc(hidden)]
 pub mod fuzzing;
 mod history_marks;

@@ -54,7 +54,7 @@ impl TestLink {
     fn arrive(&mut self, body: &str) {
         let mut frame = Vec::new();
         message::encode(body, &mut frame).expect("a frame");
-        self.reader.source_mut().push(&frame);
+        self.reader.source_mut().push(&[frame]);
     }
 
     /// Whether the node closed the link.

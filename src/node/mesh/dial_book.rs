@@ -243,7 +243,7 @@ impl PeerSet {
         };
         let crowds = self.discovered_by_host();
         let mut due: Vec<(u32, usize, u32, u64, NodeId)> = Vec::new();
-        for (id, k) in &self.book {
+        for (id, k) in self.book.iter() {
             if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
             {
                 let host_failed = match k.source {
@@ -301,16 +301,22 @@ impl PeerSet {
         let len = self.book.len();
         let start = self.heal_cursor % len.max(1);
         self.heal_cursor = start + HEAL_LOOKS;
+        // The next entries after the last look, and from the first again
+        // if they run past the end: only these are read.
+        let wrapped = (start + HEAL_LOOKS).saturating_sub(len).min(start);
         let mut due = Vec::new();
-        for (i, (id, k)) in self.book.iter_mut().enumerate() {
-            if (i + len - start) % len >= HEAL_LOOKS {
-                continue;
-            }
+        let mut look = |(id, k): (&NodeId, &mut Known)| {
             k.apart = !online(*id);
             if k.apart && k.learned + news <= now && k.retry_at <= now {
                 due.push((*id, k.addr));
             }
-        }
+        };
+        self.book
+            .iter_mut()
+            .skip(start)
+            .take(HEAL_LOOKS)
+            .for_each(&mut look);
+        self.book.iter_mut().take(wrapped).for_each(&mut look);
         due.retain(|(id, addr)| !self.peers.contains_key(id) && !self.dialing.contains(addr));
         let room = self.peers.len() < self.limits.max + HEAL_SURPLUS;
         if room && self.healing.is_none() && !due.is_empty() {

@@ -4,6 +4,7 @@
 //!
 //! Pure bookkeeping, no I/O, so every decision is unit-tested.
 
+use crate::node::dense_map::DenseMap;
 use crate::node::id_hash::BuildIdHasher;
 use crate::node::mesh::dial_book::Known;
 use crate::node::mesh::dial_budget::{self, DialBudget};
@@ -164,7 +165,7 @@ pub struct PeerSet {
     pub(in crate::node) limits: Limits,
     pub(in crate::node) peers: HashMap<NodeId, Peer, BuildIdHasher>,
     /// Where known nodes listen, and how dialing them went.
-    pub(in crate::node) book: HashMap<NodeId, Known, BuildIdHasher>,
+    pub(in crate::node) book: DenseMap<Known>,
     /// Addresses being dialed now.
     pub(in crate::node) dialing: HashSet<SocketAddr, Keyed>,
     /// The last answer of [`takers`](Self::takers). Forgotten by every
@@ -231,7 +232,7 @@ impl PeerSet {
             me,
             limits,
             peers: HashMap::default(),
-            book: HashMap::default(),
+            book: DenseMap::default(),
             dialing: HashSet::default(),
             takers_memo: None,
             to_replace: 0,

@@ -106,9 +106,7 @@ impl End {
 
     /// Frames arrived.
     pub fn receive(&mut self, frames: &[Frame], now: Duration) {
-        for frame in frames {
-            self.reader.source_mut().push(frame);
-        }
+        self.reader.source_mut().push(frames);
         self.last_heard = now;
     }
 }
@@ -126,9 +124,14 @@ pub struct Inbox {
 const INBOX_KEPT: usize = 4 << 10;
 
 impl Inbox {
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Appends a delivery's frames, with room made for all of them at once.
+    pub fn push(&mut self, frames: &[impl AsRef<[u8]>]) {
         self.settle();
-        self.buf.extend_from_slice(bytes);
+        self.buf
+            .reserve(frames.iter().map(|f| f.as_ref().len()).sum());
+        for frame in frames {
+            self.buf.extend_from_slice(frame.as_ref());
+        }
     }
 
     /// Empties the buffer once everything in it was read, and gives back

@@ -15,11 +15,11 @@
 //! and with none lost a newcomer is not taken until one is. Telling equal
 //! names apart costs one lookup per change, not a pass over everyone.
 
+use crate::node::dense_map::DenseMap;
 use crate::node::id_hash::BuildIdHasher;
 use crate::protocol::{MsgId, NodeId};
 use member::skeleton_key;
 use member::{Member, Stamp, Suspicion};
-use members::Members;
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub const MAX_MEMBERS: usize = 16_384;
 
 pub struct Roster {
-    members: Members,
+    members: DenseMap<Member>,
     /// How many online users go by each name's skeleton (see
     /// [`skeleton_key`]): more than one, and each of them is shown with a
     /// tag.
@@ -87,7 +87,7 @@ impl Roster {
     /// A roster of at most `max_members` users.
     pub fn bounded(forget_after: Duration, max_members: usize) -> Self {
         Roster {
-            members: Members::default(),
+            members: DenseMap::default(),
             online_names: HashMap::new(),
             epoch: None,
             lost: 0,
@@ -518,6 +518,5 @@ pub fn short_id(id: NodeId) -> String {
 }
 
 mod member;
-mod members;
 #[cfg(test)]
 mod tests;
