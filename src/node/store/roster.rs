@@ -162,7 +162,7 @@ impl Roster {
         true
     }
 
-    /// The number `id` is suspected since, if it is.
+    /// `id`'s suspicion, if it is under one.
     fn suspicion_of(&self, id: NodeId, m: &Member) -> Option<Suspicion> {
         match m.suspected {
             true => self.suspected.get(&id).copied(),
