@@ -456,6 +456,11 @@ impl Roster {
     /// that has just linked may have missed the suspicion; it is told
     /// these as suspicions of its own to check.
     pub fn doubts(&self, now: Instant, window: Duration) -> Vec<MsgId> {
+        // Nobody suspected and nobody lost: no need to walk everyone, as
+        // each new link's answer to a digest would.
+        if self.suspected.is_empty() && self.lost == 0 {
+            return Vec::new();
+        }
         let now = self.stamp_of(now);
         let window = window.as_millis() as u64;
         let doubted = self.members.iter().filter_map(|(id, m)| {
