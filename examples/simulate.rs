@@ -51,6 +51,10 @@ struct Args {
     /// discovery (LAN announcements)
     #[argh(option, default = "String::from(\"random\")")]
     joins: String,
+    /// seconds over which the nodes start, one after another (default: a
+    /// tenth of the run, at most 60)
+    #[argh(option)]
+    join_seconds: Option<f64>,
     /// turn the broadcast tree off: every message floods every link
     #[argh(switch)]
     no_tree: bool,
@@ -94,6 +98,7 @@ fn main() -> ExitCode {
     options.latency = Duration::from_millis(args.latency_ms);
     options.loss = args.loss / 100.0;
     options.joins = joins;
+    options.join_span = args.join_seconds.map(Duration::from_secs_f64);
     options.tree = !args.no_tree;
     options.liars = args.liars;
     options.flooders = args.flooders;

@@ -50,6 +50,9 @@ pub struct Options {
     /// Share of deliveries that are lost once and resent by TCP.
     pub loss: f64,
     pub joins: Joins,
+    /// Over how long the nodes start, one after another (default: a
+    /// tenth of the run, at most 60 s).
+    pub join_span: Option<Duration>,
     /// Whether the broadcast tree prunes redundant links (off: every
     /// message floods every link).
     pub tree: bool,
@@ -79,6 +82,7 @@ impl Options {
             latency: Duration::from_millis(10),
             loss: 0.0,
             joins: Joins::Random,
+            join_span: None,
             tree: true,
             split_bound: Duration::from_secs(30),
             detect_bound: Duration::from_secs(30),

@@ -50,7 +50,7 @@ struct Watch {
 impl Script {
     pub fn new(o: &Options) -> Self {
         let d = o.duration;
-        let join_span = Duration::from_secs(60).min(d / 10);
+        let join_span = o.join_span.unwrap_or(Duration::from_secs(60).min(d / 10));
         let churn_from = join_span + Duration::from_secs(30).min(d / 20);
         let churn_to = d * 7 / 10;
         let down_max = Duration::from_secs(60).min(d / 10);
