@@ -235,7 +235,14 @@ impl PeerSet {
     /// parts. Such a dial says it is not needed (see
     /// [`PeerSet::needs_links`]), so a node at its maximum refuses it
     /// rather than drop another link in turn.
+    ///
+    /// Below the target, a node does not wait out the deferral of nodes
+    /// it learned of by peer exchange (see [`remember`](Self::remember)): a
+    /// newcomer with one link, or none, is cut off if that link is dropped
+    /// to make room, and the nodes it would wait for, which have enough
+    /// links, never dial it.
     pub fn dial_plan(&mut self, now: Instant) -> Vec<SocketAddr> {
+        let needy = self.needs_links();
         let busy = self.peers.len() + self.dialing.len();
         let wanted = match self.limits.target.saturating_sub(busy) {
             0 if self.replacing() => 1,
@@ -244,7 +251,7 @@ impl PeerSet {
         let crowds = self.discovered_by_host();
         let mut due: Vec<(u32, usize, u32, u64, NodeId)> = Vec::new();
         for (id, k) in self.book.iter() {
-            if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.retry_at <= now
+            if !self.peers.contains_key(id) && !self.dialing.contains(&k.addr) && k.due(needy, now)
             {
                 let host_failed = match k.source {
                     Source::Linked => 0,
@@ -444,6 +451,13 @@ impl PeerSet {
 }
 
 impl Known {
+    /// True if the address may be dialed now: its back-off is over, or it
+    /// never failed and the node needs links, which cannot wait for a
+    /// deferral to end.
+    fn due(&self, needy: bool, now: Instant) -> bool {
+        self.retry_at <= now || (needy && self.failures == 0)
+    }
+
     /// How many nodes discovery heard of at this address's host, if this
     /// one was heard of there too; else 0.
     fn crowd(&self, crowds: &HashMap<IpAddr, usize>) -> usize {

@@ -117,12 +117,44 @@ fn failing_addresses_back_off_then_are_forgotten() {
 #[test]
 fn of_two_nodes_introduced_to_each_other_the_lower_id_dials_first() {
     let now = Instant::now();
-    let mut s = set(4, 8);
+    // At its target, replacing a link it lost: one dial at a time.
+    let mut s = set(2, 8);
+    for p in 1..=3 {
+        s.admit(NodeId(p), peer(p, p as u16, true), Need::Needed, now)
+            .unwrap();
+    }
+    s.remove(NodeId(3), 3);
+    s.forget(NodeId(3));
     s.remember(NodeId(60), addr(60), Source::Exchange, now); // higher than ME: dial now
     s.remember(NodeId(40), addr(40), Source::Exchange, now); // lower: it will dial us
     assert_eq!(s.dial_plan(now), [addr(60)]);
+    s.dial_done(addr(60), Dialled::Failed, now);
+    assert!(s.dial_plan(now).is_empty(), "40 is deferred, 60 backs off");
     let later = now + Limits::default().defer;
+    assert_eq!(s.next_retry(), Some(now + Duration::from_millis(500)));
+    s.forget(NodeId(60));
+    assert_eq!(s.next_retry(), Some(later));
     assert_eq!(s.dial_plan(later), [addr(40)]);
+}
+
+#[test]
+fn a_node_below_its_target_does_not_wait_for_the_nodes_it_was_told_of() {
+    // A newcomer that one link brought a PEERS: if it waited for them to
+    // dial it, and that link were dropped to make room meanwhile, it
+    // would be cut off, and they would not dial it, having enough links.
+    let now = Instant::now();
+    let mut s = set(4, 8);
+    s.admit(NodeId(1), peer(1, 1, true), Need::Needed, now)
+        .unwrap();
+    for p in [20, 30, 40, 60] {
+        s.remember(NodeId(p), addr(p as u16), Source::Exchange, now);
+    }
+    let plan: HashSet<SocketAddr> = s.dial_plan(now).into_iter().collect();
+    assert_eq!(plan.len(), 3, "up to the target at once: {plan:?}");
+    // A failed one waits out its back-off all the same.
+    let failed = *plan.iter().next().unwrap();
+    s.dial_done(failed, Dialled::Failed, now);
+    assert!(!s.dial_plan(now).contains(&failed));
 }
 
 /// A node at its target, linked since `t0` to peers 1..=`links`,
