@@ -149,6 +149,7 @@ impl Shared {
             held: Default::default(),
             delivered: 0,
             suspicions: Default::default(),
+            linked_to: Vec::new(),
         };
         // A link this node opened is as needed as it said it is, whatever
         // the other end says: a dial to heal a split is taken above the

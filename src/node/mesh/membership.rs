@@ -5,7 +5,7 @@
 use crate::node::link::connection::{Ended, Ending};
 use crate::node::link::gather::{push, push_now};
 use crate::node::mesh::dial_book::{Heal, Source};
-use crate::node::mesh::peers::{ConnId, Frame, Peer, Refusal, Via};
+use crate::node::mesh::peers::{ConnId, Frame, Peer, Refusal, Via, LINKED_TO_KEPT};
 use crate::node::state::{encode_with, resend, Shared, Waits};
 use crate::node::store::id_runs::IdRuns;
 use crate::protocol::{self, Message, Need, NodeId, PeerList, RangeList};
@@ -144,14 +144,19 @@ impl Shared {
         waits
     }
 
-    /// Remembers the addresses peer `from` shared, to dial them when
-    /// needed: at most [`NEW_PER_PEERS`] new ones per frame, and at most
+    /// Notes whom peer `from` says it is linked to, and remembers the
+    /// addresses it shared, to dial them when needed: at most [`NEW_PER_PEERS`] new ones per frame, and at most
     /// [`TOLD_PER_PEER`](crate::node::mesh::dial_book::TOLD_PER_PEER) of
     /// its in the book, so that made-up lists cannot fill the book, nor
     /// push out what other peers named.
     pub fn on_peers(&self, from: NodeId, list: PeerList<'_>) {
         let now = self.now();
         let mut state = self.lock();
+        if let Some(peer) = state.peers.get_mut(&from) {
+            for (id, _) in list.iter().take(LINKED_TO_KEPT) {
+                peer.said_linked_to(id);
+            }
+        }
         let new = (state.peers).remember_told(from, list.iter(), NEW_PER_PEERS, now);
         if new > 0 {
             tracing::debug!("PEERS: {new} new addresses");

@@ -65,6 +65,11 @@ pub struct Peer {
     pub delivered: u64,
     /// Entries of its `SUSPECT` lists looked at lately.
     pub suspicions: Spending,
+    /// Nodes its `PEERS` said it is linked to (at most
+    /// [`LINKED_TO_KEPT`]): if one of them is a peer here too, dropping
+    /// this link leaves a way round it. Only its own word counts, so a
+    /// peer that lies can only get its own link dropped.
+    pub linked_to: Vec<NodeId>,
 }
 
 /// Messages a peer sends once per link, at its start: a repeat is not
@@ -87,7 +92,18 @@ pub struct Held {
     pub answer: Option<Vec<u64>>,
 }
 
+/// Nodes a peer said it is linked to, kept at most: more than a node's
+/// maximum with its healing surplus.
+pub const LINKED_TO_KEPT: usize = 16;
+
 impl Peer {
+    /// Notes that the peer said it is linked to `id`.
+    pub fn said_linked_to(&mut self, id: NodeId) {
+        if self.linked_to.len() < LINKED_TO_KEPT && !self.linked_to.contains(&id) {
+            self.linked_to.push(id);
+        }
+    }
+
     /// Notes that `part` of the gathered run goes to this peer, after the
     /// parts it already takes.
     pub fn take(&mut self, part: Range<usize>) {
@@ -290,20 +306,27 @@ impl PeerSet {
             // Room is made at most every EVICTION_GAP, never by dropping a
             // link this node dialed (a crowd of newcomers that all say they
             // need a link must not cut the node off from the peers it
-            // chose), and by dropping the peer that brought the least news,
-            // at random among equals: not the longest-standing, for links
-            // between nodes that joined at different times would go first,
-            // and a network whose newcomers all join through one node would
-            // drift into an old part and a new one.
+            // chose), and by dropping a peer with a way round the link if
+            // there is one (a newcomer whose one link this is, or a link
+            // that is the last between two parts, has none); among those,
+            // the peer that brought the least news, at random among
+            // equals: not the longest-standing, for links between nodes
+            // that joined at different times would go first, and a network
+            // whose newcomers all join through one node would drift into an
+            // old part and a new one.
             if self.evicted.is_some_and(|t| now < t + EVICTION_GAP) {
                 return Err(Refusal::Full);
             }
-            let inbound: Vec<(NodeId, u64)> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| !p.outbound)
-                .map(|(id, p)| (*id, p.delivered))
-                .collect();
+            let mut inbound: Vec<(NodeId, u64)> = Vec::new();
+            for round in [true, false] {
+                inbound = (self.peers.iter())
+                    .filter(|(_, p)| !p.outbound && (!round || self.way_round(p)))
+                    .map(|(id, p)| (*id, p.delivered))
+                    .collect();
+                if !inbound.is_empty() {
+                    break;
+                }
+            }
             let least = inbound.iter().map(|(_, d)| *d).min().ok_or(Refusal::Full)?;
             let candidates: Vec<NodeId> = inbound
                 .iter()
@@ -330,8 +353,9 @@ impl PeerSet {
     /// A link to close because the node has more than its maximum, taken
     /// on to heal a split (see [`Need::Heal`]): one at random among those
     /// older than [`Limits::settle`] twice over, so that the links that
-    /// just joined two parts stay while the parts mix. `None` at or below
-    /// the maximum.
+    /// just joined two parts stay while the parts mix, and with a way
+    /// round it, so that closing it splits nothing. `None` at or below
+    /// the maximum, or if no link can go.
     pub fn surplus(&mut self, now: Instant) -> Option<NodeId> {
         if self.peers.len() <= self.limits.max {
             return None;
@@ -339,7 +363,7 @@ impl PeerSet {
         let old: Vec<NodeId> = self
             .peers
             .iter()
-            .filter(|(_, p)| p.since + 2 * self.limits.settle <= now)
+            .filter(|(_, p)| p.since + 2 * self.limits.settle <= now && self.way_round(p))
             .map(|(id, _)| *id)
             .collect();
         let pick = *old.get(self.rng.below(old.len().max(1)))?;
@@ -385,6 +409,12 @@ impl PeerSet {
     pub fn drop_surplus(&mut self, id: NodeId) -> Option<Peer> {
         self.takers_memo = None;
         self.peers.remove(&id)
+    }
+
+    /// True if `peer` said it is linked to another of this node's peers:
+    /// without the link to it, the two would still be two hops apart.
+    fn way_round(&self, peer: &Peer) -> bool {
+        (peer.linked_to.iter()).any(|n| *n != self.me && self.peers.contains_key(n))
     }
 
     /// A number below `n`, which must not be zero, from the set's

@@ -3,7 +3,9 @@
 //! per pair, and what a link lost without a word sets off.
 
 use crate::node::link::admission::Direction::{Inbound, Outbound};
+use crate::node::mesh::peers::LINKED_TO_KEPT;
 use crate::node::test_node::{id, TestNode, ALICE, BOB, CAROL};
+use crate::protocol::NodeId;
 
 fn kinds(sent: &[String]) -> Vec<&str> {
     sent.iter().filter_map(|f| f.split(' ').next()).collect()
@@ -105,4 +107,19 @@ fn a_flood_of_made_up_addresses_does_not_push_the_real_ones_out_of_the_book() {
     let state = alice.shared.lock();
     let kept = real.filter(|n| state.peers.source_of(address_of(*n)).is_some());
     assert_eq!(kept.count(), 8, "bob's addresses are still known");
+}
+
+#[test]
+fn a_peer_is_taken_at_its_word_about_whom_it_is_linked_to() {
+    let alice = TestNode::new(ALICE, "alice");
+    let mut bob = alice.link(BOB, "bob", Inbound);
+    let _carol = alice.link(CAROL, "carol", Outbound);
+    alice.hear(&mut bob, &peers([CAROL, 0x1001].into_iter()));
+    alice.hear(&mut bob, &peers(0x2000..0x2100));
+    let state = alice.shared.lock();
+    let linked_to = &state.peers.get(&NodeId(BOB)).unwrap().linked_to;
+    assert_eq!(linked_to[..2], [NodeId(CAROL), NodeId(0x1001)]);
+    assert_eq!(linked_to.len(), LINKED_TO_KEPT, "no more than it keeps");
+    let carol = &state.peers.get(&NodeId(CAROL)).unwrap().linked_to;
+    assert!(carol.is_empty(), "only bob's own word about bob");
 }

@@ -23,6 +23,7 @@ pub fn peer(conn: ConnId, port: u16, outbound: bool) -> Peer {
         held: Default::default(),
         delivered: 0,
         suspicions: Default::default(),
+        linked_to: Vec::new(),
     }
 }
 
@@ -121,6 +122,46 @@ fn room_is_never_made_by_dropping_a_dialed_link_or_one_that_brings_news() {
     // No more than one every EVICTION_GAP.
     let again = s.admit(NodeId(99), peer(99, 99, false), Need::Needed, now);
     assert_eq!(again.err(), Some(Refusal::Full));
+}
+
+#[test]
+fn room_is_made_by_dropping_a_peer_with_a_way_round_first() {
+    // Peer 2 says it is linked to peer 1, so it stays two hops away when
+    // its link goes; peer 3 may be a newcomer with no other link, and
+    // peer 4 said it is linked only to this node and to nodes that are
+    // no peers here.
+    let t0 = Instant::now();
+    let mut s = set(2, 4);
+    s.admit(NodeId(1), peer(1, 1, true), Need::Needed, t0)
+        .unwrap();
+    for p in 2..=4 {
+        s.admit(NodeId(p), peer(p, p as u16, false), Need::Needed, t0)
+            .unwrap();
+    }
+    s.get_mut(&NodeId(2)).unwrap().said_linked_to(NodeId(1));
+    s.get_mut(&NodeId(2)).unwrap().delivered = 10;
+    for other in [ME, NodeId(77)] {
+        s.get_mut(&NodeId(4)).unwrap().said_linked_to(other);
+    }
+    let closed = s.admit(NodeId(10), peer(10, 10, false), Need::Needed, t0);
+    let (gone, _) = closed.unwrap().unwrap();
+    assert_eq!(gone, NodeId(2), "though it brought the most news");
+    // With no peer left that has a way round, the one with least news.
+    let later = t0 + EVICTION_GAP;
+    let closed = s.admit(NodeId(11), peer(11, 11, false), Need::Needed, later);
+    let (gone, _) = closed.unwrap().unwrap();
+    assert!([3, 4, 10].contains(&gone.0), "{gone:?}");
+}
+
+#[test]
+fn a_peer_keeps_a_bounded_list_of_whom_it_is_linked_to() {
+    let mut p = peer(1, 1, false);
+    for n in 0..100 {
+        p.said_linked_to(NodeId(n % 40));
+    }
+    assert_eq!(p.linked_to.len(), LINKED_TO_KEPT);
+    let distinct: HashSet<_> = p.linked_to.iter().collect();
+    assert_eq!(distinct.len(), LINKED_TO_KEPT);
 }
 
 #[test]
