@@ -47,6 +47,22 @@ fn three_hundred_nodes_with_churn_and_a_partition_pass_every_check() {
     );
 }
 
+/// 500 nodes that all start within one second: newcomers crowd the
+/// nodes they join through, which make room by dropping links. Dropping a
+/// newcomer's only link, or the last link between two parts, split these
+/// seeds for good, each part showing everyone it knew as online; so did
+/// a newcomer that waited for the nodes it was told of to dial it.
+#[test]
+fn a_wave_of_joins_leaves_one_network() {
+    for seed in [13, 19, 28] {
+        let mut o = Options::standard(500, seed);
+        o.duration = Duration::from_secs(60);
+        o.join_span = Some(Duration::from_secs(1));
+        (o.kills, o.messages, o.partition) = (0, 0, None);
+        passes(&o);
+    }
+}
+
 #[test]
 fn the_same_seed_gives_the_same_report_and_another_seed_another() {
     let o = run(60, 120, 11);
