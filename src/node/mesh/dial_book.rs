@@ -123,13 +123,14 @@ impl PeerSet {
         }
         if self.book.len() >= self.limits.book_size {
             // Make room by forgetting the address that failed most, and
-            // among those, one of the host the book holds most of.
+            // among those, one of the host the book holds most of; among
+            // equals, one at random, so that the book stays a sample of
+            // the network rather than of the nodes first heard of.
             let crowds = self.discovered_by_host();
-            let worst = self
-                .book
-                .iter()
-                .filter(|(id, _)| !self.peers.contains_key(id))
-                .max_by_key(|(_, k)| (k.failures, k.crowd(&crowds)))
+            let (peers, rng) = (&self.peers, &mut self.rng);
+            let worst = (self.book.iter())
+                .filter(|(id, _)| !peers.contains_key(id))
+                .max_by_key(|(_, k)| (k.failures, k.crowd(&crowds), rng.next_u64()))
                 .map(|(id, _)| *id);
             match worst {
                 Some(w) => self.book.remove(&w),

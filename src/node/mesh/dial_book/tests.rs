@@ -547,3 +547,28 @@ fn a_full_book_is_looked_up_a_share_at_a_time_and_a_missing_node_still_found() {
     }
     assert!(found.is_some(), "found once the book was looked through");
 }
+
+#[test]
+fn a_full_book_forgets_one_of_equal_addresses_at_random() {
+    // Always the last of equals would keep the nodes first heard of, and
+    // pass every later one through one slot.
+    let now = Instant::now();
+    let mut forgotten = HashSet::new();
+    for _ in 0..40 {
+        let mut s = PeerSet::new(
+            ME,
+            Limits {
+                book_size: 4,
+                ..Limits::default()
+            },
+        );
+        for p in 101..=105 {
+            s.remember(NodeId(p), addr(p as u16), Source::Exchange, now);
+        }
+        assert_eq!(s.book.len(), 4);
+        assert!(s.book.get(&NodeId(105)).is_some(), "the newest is taken");
+        let gone = (101..=104).find(|p| s.book.get(&NodeId(*p)).is_none());
+        forgotten.extend(gone);
+    }
+    assert!(forgotten.len() > 1, "{forgotten:?}");
+}
