@@ -145,7 +145,8 @@ impl Shared {
     }
 
     /// Notes whom peer `from` says it is linked to, and remembers the
-    /// addresses it shared, to dial them when needed: at most [`NEW_PER_PEERS`] new ones per frame, and at most
+    /// addresses it shared, to dial them when needed: at most
+    /// [`NEW_PER_PEERS`] new ones per frame, and at most
     /// [`TOLD_PER_PEER`](crate::node::mesh::dial_book::TOLD_PER_PEER) of
     /// its in the book, so that made-up lists cannot fill the book, nor
     /// push out what other peers named.
