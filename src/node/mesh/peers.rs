@@ -68,7 +68,8 @@ pub struct Peer {
     /// Nodes its `PEERS` said it is linked to (at most
     /// [`LINKED_TO_KEPT`]): if one of them is a peer here too, dropping
     /// this link leaves a way round it. Only its own word counts, so a
-    /// peer that lies can only get its own link dropped.
+    /// peer that lies can only get its own link dropped first, or kept
+    /// last.
     pub linked_to: Vec<NodeId>,
 }
 
