@@ -193,6 +193,12 @@ pub fn run(options: &Options) -> Report {
         o.split_bound.as_secs(),
         found.parts_at_end
     );
+    let _ = writeln!(
+        text,
+        "links dropped to make room for newcomers: {}, of which {} to a peer with no way round known",
+        found.made_room.way_round + found.made_room.blind,
+        found.made_room.blind
+    );
     if found.longest_split > o.split_bound || found.parts_at_end != 1 {
         violations.push("the network stayed split".into());
     }

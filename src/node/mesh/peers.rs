@@ -203,11 +203,22 @@ pub struct PeerSet {
     pub(in crate::node) heal_cursor: usize,
     /// When a link was last dropped to make room for a newcomer.
     evicted: Option<Instant>,
+    /// Links dropped to make room for newcomers: those whose peer had a
+    /// way round them, and those whose peer had none this node knew of.
+    pub(in crate::node) made_room: MadeRoom,
     /// What dials to addresses nobody vouched for may still cost.
     pub(in crate::node) budget: DialBudget,
     /// Failed dials to addresses nobody vouched for, by host: a host
     /// that announced made-up nodes is dialed after those that did not.
     pub(in crate::node) failed_hosts: HashMap<std::net::IpAddr, u32, Keyed>,
+}
+
+/// Links a node dropped to make room for newcomers, by whether it knew
+/// of a way round them (see [`PeerSet::admit`]).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct MadeRoom {
+    pub way_round: u64,
+    pub blind: u64,
 }
 
 /// The shortest time between two links dropped to make room for newcomers.
@@ -258,6 +269,7 @@ impl PeerSet {
             healing: None,
             heal_cursor: 0,
             evicted: None,
+            made_room: MadeRoom::default(),
             budget: DialBudget::new(dial_budget::PER_MINUTE),
             failed_hosts: HashMap::default(),
         }
@@ -325,6 +337,10 @@ impl PeerSet {
                     .map(|(id, p)| (*id, p.delivered))
                     .collect();
                 if !inbound.is_empty() {
+                    match round {
+                        true => self.made_room.way_round += 1,
+                        false => self.made_room.blind += 1,
+                    }
                     break;
                 }
             }

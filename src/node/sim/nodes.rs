@@ -202,6 +202,10 @@ impl World {
         else {
             return;
         };
+        if let Some(shared) = self.machines[slot].shared() {
+            let made_room = shared.lock().peers.made_room;
+            self.found.made_room(made_room);
+        }
         let Some(running) = self.machines[slot].running.take() else {
             return;
         };

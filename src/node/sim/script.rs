@@ -5,7 +5,7 @@ use super::record::Delivery;
 use super::world::World;
 use super::Options;
 use crate::message::{self, Status, HEADER_LEN, MAX_BODY};
-use crate::node::mesh::peers::Frame;
+use crate::node::mesh::peers::{Frame, MadeRoom};
 use crate::protocol::NodeId;
 use std::time::Duration;
 
@@ -135,6 +135,9 @@ pub struct Findings {
     pub floods: u64,
     pub to_flooders: u64,
     pub halves: (usize, usize),
+    /// Links dropped to make room for newcomers, summed over the nodes
+    /// as they went down and at the end.
+    pub made_room: MadeRoom,
     pub delivery: Delivery,
     pub stable_from: Duration,
     pub longest_split: Duration,
@@ -156,6 +159,12 @@ pub struct Findings {
 }
 
 impl Findings {
+    /// Adds what a node's peer set counted of links dropped to make room.
+    pub fn made_room(&mut self, m: MadeRoom) {
+        self.made_room.way_round += m.way_round;
+        self.made_room.blind += m.blind;
+    }
+
     /// Counts bytes node `from` sent at `now`.
     pub fn sent(&mut self, from: usize, bytes: usize, now: Duration, script: &Script) {
         self.bytes += bytes as u64;

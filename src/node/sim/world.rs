@@ -335,6 +335,7 @@ impl World {
                 continue;
             };
             let state = shared.lock();
+            self.found.made_room(state.peers.made_room);
             let lacks: Vec<usize> = up
                 .iter()
                 .filter(|id| !state.roster.is_online(**id))
