@@ -330,25 +330,25 @@ impl PeerSet {
             if self.evicted.is_some_and(|t| now < t + EVICTION_GAP) {
                 return Err(Refusal::Full);
             }
-            let mut inbound: Vec<(NodeId, u64)> = Vec::new();
-            for round in [true, false] {
-                inbound = (self.peers.iter())
-                    .filter(|(_, p)| !p.outbound && (!round || self.way_round(p)))
-                    .map(|(id, p)| (*id, p.delivered))
-                    .collect();
-                if !inbound.is_empty() {
-                    match round {
-                        true => self.made_room.way_round += 1,
-                        false => self.made_room.blind += 1,
-                    }
-                    break;
-                }
+            let mut inbound: Vec<(NodeId, u64, bool)> = (self.peers.iter())
+                .filter(|(_, p)| !p.outbound)
+                .map(|(id, p)| (*id, p.delivered, self.way_round(p)))
+                .collect();
+            if inbound.iter().any(|(_, _, round)| *round) {
+                inbound.retain(|(_, _, round)| *round);
+                self.made_room.way_round += 1;
+            } else if !inbound.is_empty() {
+                self.made_room.blind += 1;
             }
-            let least = inbound.iter().map(|(_, d)| *d).min().ok_or(Refusal::Full)?;
+            let least = inbound
+                .iter()
+                .map(|(_, d, _)| *d)
+                .min()
+                .ok_or(Refusal::Full)?;
             let candidates: Vec<NodeId> = inbound
                 .iter()
-                .filter(|(_, d)| *d == least)
-                .map(|(id, _)| *id)
+                .filter(|(_, d, _)| *d == least)
+                .map(|(id, _, _)| *id)
                 .collect();
             let victim = candidates[self.rng.below(candidates.len())];
             self.evicted = Some(now);
